@@ -1,0 +1,40 @@
+"""The composition root of the HTTP side: `create_app(settings)` builds everything."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.routes import availability, devices, health, rooms
+from gateway.clock import Clock
+from gateway.config import Settings
+from gateway.metrics import GaugeSources, build_registry
+from gateway.runtime import Gateway
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, gateway: Gateway | None = None) -> FastAPI:
+    """The API with its gateway; the gateway runs for as long as the app's lifespan."""
+    gw = gateway or Gateway(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gw.start()
+        try:
+            yield
+        finally:
+            gw.stop()
+
+    app = FastAPI(
+        title="officegw",
+        version="0.1.0",
+        summary="Live room status and availability for smart offices",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.gateway = gw
+    app.state.metrics = build_registry(gw.stats, GaugeSources(counts=gw.live.counts, connected=lambda: gw.ready))
+    for router in (rooms.router, devices.router, availability.router, health.router):
+        app.include_router(router)
+    return app

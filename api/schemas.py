@@ -1,0 +1,173 @@
+"""Response models of the REST API (DESIGN.md §4); times are ISO 8601 UTC, unknowns null."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from devices.registry import DeviceView
+from gateway.live_state import Room
+from rules.occupancy import Occupancy
+
+
+def as_time(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+class OccupancyOut(BaseModel):
+    state: Literal["occupied", "vacant", "unknown"]
+    people: int | None
+    since: datetime | None
+    confidence: float
+    reason: str
+
+
+class EnvironmentOut(BaseModel):
+    co2_ppm: float | None
+    temperature_c: float | None
+    humidity_pct: float | None
+    illuminance_lux: float | None
+
+
+class LightingOut(BaseModel):
+    on: bool | None
+    brightness_pct: float | None
+    power_w: float | None
+
+
+class AccessOut(BaseModel):
+    door_open: bool | None
+    locked: bool | None
+
+
+class EnergyOut(BaseModel):
+    kwh_today: float | None
+
+
+class RoomOut(BaseModel):
+    id: str
+    name: str | None
+    building: str
+    floor: str
+    type: str
+    capacity: int
+    features: list[str]
+    bookable: bool
+    configured: bool
+    occupancy: OccupancyOut
+    environment: EnvironmentOut
+    lighting: LightingOut
+    access: AccessOut
+    energy: EnergyOut
+    available_now: bool
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, room: Room, now: float) -> RoomOut:
+        c, s = room.config, room.state
+        occ, env, lighting = s.occupancy, s.environment, s.lighting
+        kwh = s.kwh_today(now)
+        return cls(
+            id=c.id,
+            name=c.name,
+            building=c.building,
+            floor=c.floor,
+            type=c.type,
+            capacity=c.capacity,
+            features=list(c.features),
+            bookable=c.bookable,
+            configured=room.configured,
+            occupancy=OccupancyOut(
+                state=occ.state.value,
+                people=occ.people,
+                since=as_time(occ.since),
+                confidence=occ.confidence,
+                reason=occ.reason,
+            ),
+            environment=EnvironmentOut(
+                co2_ppm=env.co2_ppm,
+                temperature_c=env.temperature_c,
+                humidity_pct=env.humidity_pct,
+                illuminance_lux=env.illuminance_lux,
+            ),
+            lighting=LightingOut(on=lighting.on, brightness_pct=lighting.brightness_pct, power_w=lighting.power_w),
+            access=AccessOut(door_open=s.door_open, locked=s.locked),
+            energy=EnergyOut(kwh_today=None if kwh is None else round(kwh, 6)),
+            available_now=is_available_now(room),
+            updated_at=as_time(s.updated_at),
+        )
+
+
+def is_available_now(room: Room) -> bool:
+    """Bookable and not seen occupied; a room with no evidence yet counts as free."""
+    return room.config.bookable and room.state.occupancy.state != Occupancy.OCCUPIED
+
+
+class RoomList(BaseModel):
+    rooms: list[RoomOut]
+    count: int
+
+
+class DeviceOut(BaseModel):
+    id: str
+    name: str | None
+    room_id: str
+    dialect: str
+    topic: str | None
+    configured: bool
+    capabilities: list[str]
+    online: bool | None
+    last_seen: datetime | None
+    battery: float | None
+    last_state: dict[str, Any]
+
+    @classmethod
+    def of(cls, view: DeviceView) -> DeviceOut:
+        return cls(
+            id=view.id,
+            name=view.name,
+            room_id=view.room_id,
+            dialect=view.dialect,
+            topic=view.topic,
+            configured=view.configured,
+            capabilities=list(view.capabilities),
+            online=view.online,
+            last_seen=as_time(view.last_seen),
+            battery=view.battery,
+            last_state=view.last_state,
+        )
+
+
+class DeviceList(BaseModel):
+    devices: list[DeviceOut]
+    count: int
+
+
+class AvailableRoom(BaseModel):
+    id: str
+    name: str | None
+    building: str
+    floor: str
+    type: str
+    capacity: int
+    features: list[str]
+    occupancy: Literal["occupied", "vacant", "unknown"]
+
+
+class AvailabilityOut(BaseModel):
+    start: datetime
+    end: datetime
+    includes_now: bool
+    rooms: list[AvailableRoom]
+    count: int
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, bool]

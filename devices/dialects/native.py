@@ -1,0 +1,109 @@
+"""The native dialect (DESIGN.md §2): `<prefix>/<building>/<floor>/<room>/<device>[/set|/availability]`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import orjson
+from pydantic import ValidationError
+
+from devices.fields import MAX_PAYLOAD_BYTES, DevicePayload, RejectReason
+
+
+class TopicKind(StrEnum):
+    STATE = "state"
+    COMMAND = "set"
+    AVAILABILITY = "availability"
+
+
+@dataclass(frozen=True, slots=True)
+class NativeTopic:
+    building: str
+    floor: str
+    room: str
+    device: str
+    kind: TopicKind
+
+
+class DecodeError(Exception):
+    """A payload that cannot become a reading; `reason` is a `RejectReason` label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_topic(topic: str, prefix: str) -> NativeTopic | None:
+    """The parts of a native topic, or None when the topic is not in the scheme."""
+    if not topic.startswith(prefix) or topic[len(prefix) : len(prefix) + 1] != "/":
+        return None
+    levels = topic[len(prefix) + 1 :].split("/")
+    if len(levels) == 4:
+        kind = TopicKind.STATE
+    elif len(levels) == 5 and levels[4] == "set":
+        kind = TopicKind.COMMAND
+    elif len(levels) == 5 and levels[4] == "availability":
+        kind = TopicKind.AVAILABILITY
+    else:
+        return None
+    if not all(levels[:4]):
+        return None
+    return NativeTopic(levels[0], levels[1], levels[2], levels[3], kind)
+
+
+def state_topic(prefix: str, building: str, floor: str, room: str, device: str) -> str:
+    return f"{prefix}/{building}/{floor}/{room}/{device}"
+
+
+# Pydantic error types that mean "a value of the right type but outside what the
+# field allows"; every other validation error is a type problem.
+_RANGE_ERRORS = frozenset(
+    {
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "finite_number",
+        "literal_error",
+        "string_too_long",
+    }
+)
+
+
+def decode_state(payload: bytes) -> DevicePayload:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise DecodeError(RejectReason.OVERSIZED, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    try:
+        return DevicePayload.model_validate_json(payload)
+    except ValidationError as exc:
+        raise _decode_error(exc) from None
+
+
+def _decode_error(exc: ValidationError) -> DecodeError:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    kind = first["type"]
+    field = ".".join(str(part) for part in first["loc"]) or "payload"
+    if kind == "json_invalid":
+        return DecodeError(RejectReason.INVALID_JSON, first["msg"])
+    if kind == "model_type":
+        return DecodeError(RejectReason.NOT_AN_OBJECT, "payload is not a JSON object")
+    reason = RejectReason.OUT_OF_RANGE if kind in _RANGE_ERRORS else RejectReason.INVALID_TYPE
+    return DecodeError(reason, f"{field}: {first['msg']}")
+
+
+def decode_availability(payload: bytes) -> bool:
+    """True for online. Accepts the bare string and Zigbee2MQTT's `{"state": ...}` form."""
+    text = payload.strip()
+    if text.startswith(b"{"):
+        try:
+            text = str(orjson.loads(text).get("state", "")).encode()
+        except (orjson.JSONDecodeError, AttributeError):
+            raise DecodeError(RejectReason.INVALID_AVAILABILITY, "unreadable JSON") from None
+    value = text.strip(b'"').lower()
+    if value == b"online":
+        return True
+    if value == b"offline":
+        return False
+    raise DecodeError(RejectReason.INVALID_AVAILABILITY, f"expected online/offline, got {text[:40]!r}")

@@ -1,0 +1,119 @@
+"""The ingest pipeline: topic -> device -> decode -> validated reading -> room state.
+
+Runs on the MQTT network thread, one message at a time. Bad input is rejected,
+counted by reason, logged at most once per device and reason per minute, and
+never stops the next message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from devices.dialects import native
+from devices.dialects.native import DecodeError, TopicKind
+from devices.fields import DevicePayload, RejectReason
+from devices.pseudonym import Pseudonymizer
+from gateway.clock import Clock
+from gateway.live_state import LiveState
+from gateway.logs import Throttle, kv
+from gateway.metrics import IngestStats
+from gateway.transport import InboundMessage
+
+log = logging.getLogger("officegw.ingest")
+
+REJECT_LOG_INTERVAL = 60.0
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        *,
+        topic_prefix: str,
+        live: LiveState,
+        stats: IngestStats,
+        clock: Clock,
+        pseudonymizer: Pseudonymizer,
+    ) -> None:
+        self._prefix = topic_prefix
+        self._live = live
+        self._stats = stats
+        self._clock = clock
+        self._pseudonymizer = pseudonymizer
+        self._reject_log = Throttle(REJECT_LOG_INTERVAL)
+
+    def handle(self, message: InboundMessage) -> None:
+        """Processes one message; the one place where any failure is caught."""
+        self._stats.received += 1
+        try:
+            self._process(message)
+        except DecodeError as exc:
+            self._reject(message, exc.reason, exc.detail)
+        except Exception:
+            self._stats.handler_errors += 1
+            log.exception(kv("message handler failed", topic=message.topic, payload=_preview(message.payload)))
+
+    def _process(self, message: InboundMessage) -> None:
+        topic = native.parse_topic(message.topic, self._prefix)
+        if topic is None:
+            raise DecodeError(RejectReason.UNKNOWN_TOPIC, "not a device topic of the native scheme")
+        if topic.kind is TopicKind.COMMAND:
+            self._stats.ignored += 1
+            return
+        now = self._clock.now()
+        if topic.kind is TopicKind.AVAILABILITY:
+            online = native.decode_availability(message.payload)
+            with self._live.lock:
+                self._register(topic)
+                self._live.devices.set_online(topic.device, online, now)
+            self._stats.accepted += 1
+            return
+
+        payload = native.decode_state(message.payload)
+        fields = self._fields_to_keep(payload)
+        with self._live.lock:
+            room_id = self._register(topic)
+            self._live.devices.observe(topic.device, payload, fields, now, live=not message.retained)
+            self._live.apply(room_id, topic.device, payload, now)
+        self._stats.accepted += 1
+
+    def _register(self, topic: native.NativeTopic) -> str:
+        """The device's room; new devices and rooms are registered on first sight."""
+        room_id = self._live.devices.room_of(topic.device)
+        if room_id is None:
+            self._live.ensure_room(topic.room, topic.building, topic.floor)
+            room_id = self._live.devices.ensure(topic.device, topic.room)
+            log.info(kv("device registered", device=topic.device, room=topic.room))
+        return room_id
+
+    def _fields_to_keep(self, payload: DevicePayload) -> dict[str, Any]:
+        fields = payload.model_dump(exclude_none=True, mode="json")
+        if "credential" in fields:
+            fields["credential"] = self._pseudonymizer.pseudonym(fields["credential"])
+        return fields
+
+    def _reject(self, message: InboundMessage, reason: str, detail: str) -> None:
+        self._stats.reject(reason)
+        allowed, held_back = self._reject_log.allow((message.topic, reason), self._clock.now())
+        if allowed:
+            log.warning(
+                kv(
+                    "message rejected",
+                    reason=reason,
+                    topic=message.topic,
+                    detail=detail,
+                    payload=_preview(message.payload),
+                    repeats_suppressed=held_back,
+                )
+            )
+
+
+_CREDENTIAL = re.compile(r'("credential"\s*:\s*)"(?:[^"\\]|\\.)*"?')
+
+
+def _preview(payload: bytes, limit: int = 120) -> str:
+    """The start of a payload for a log line, badge ids blanked out."""
+    text = payload[: limit * 4].decode("utf-8", errors="replace")
+    text = _CREDENTIAL.sub(r'\1"<redacted>"', text)
+    return text[:limit] + ("..." if len(text) > limit or len(payload) > limit * 4 else "")

@@ -1,0 +1,82 @@
+"""Counters of the ingest path and their Prometheus exposition.
+
+The hot path bumps plain ints (no lock, no label lookup); the Prometheus
+collector reads them when /metrics is scraped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from devices.fields import RejectReason
+
+
+@dataclass(slots=True)
+class IngestStats:
+    received: int = 0
+    accepted: int = 0
+    # Our own commands echoed back on `.../set`: neither accepted nor bad input.
+    ignored: int = 0
+    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RejectReason.ALL, 0))
+    handler_errors: int = 0
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeSources:
+    """Where the collector reads the live gauges from, at scrape time."""
+
+    counts: Callable[[], tuple[int, int, int]]  # rooms, occupied rooms, devices
+    connected: Callable[[], bool]
+
+
+class GatewayCollector(Collector):
+    def __init__(self, stats: IngestStats, gauges: GaugeSources) -> None:
+        self._stats = stats
+        self._gauges = gauges
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        s = self._stats
+        yield CounterMetricFamily(
+            "officegw_messages_received", "MQTT messages received by the gateway", value=s.received
+        )
+        yield CounterMetricFamily(
+            "officegw_messages_accepted", "Messages validated and applied to the room model", value=s.accepted
+        )
+        yield CounterMetricFamily(
+            "officegw_messages_ignored", "Messages deliberately not processed (own commands)", value=s.ignored
+        )
+        rejected = CounterMetricFamily(
+            "officegw_messages_rejected", "Messages rejected as bad input, by reason", labels=["reason"]
+        )
+        for reason, count in sorted(s.rejected.items()):
+            rejected.add_metric([reason], count)
+        yield rejected
+        yield CounterMetricFamily(
+            "officegw_handler_errors", "Messages whose processing raised unexpectedly", value=s.handler_errors
+        )
+        rooms, occupied, devices = self._gauges.counts()
+        yield GaugeMetricFamily("officegw_rooms", "Rooms known to the gateway", value=rooms)
+        yield GaugeMetricFamily("officegw_rooms_occupied", "Rooms currently occupied", value=occupied)
+        yield GaugeMetricFamily("officegw_devices", "Devices known to the gateway", value=devices)
+        yield GaugeMetricFamily(
+            "officegw_mqtt_connected", "1 while the broker connection is up", value=int(self._gauges.connected())
+        )
+
+
+def build_registry(stats: IngestStats, gauges: GaugeSources) -> CollectorRegistry:
+    # A registry per app, never the global one: two gateways in one process (tests)
+    # must not share counters.
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(GatewayCollector(stats, gauges))
+    return registry

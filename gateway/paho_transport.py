@@ -1,0 +1,177 @@
+"""The MQTT connection, on paho-mqtt 2.x; paho's types never leave this module.
+
+One client, QoS 1, a persistent session under a fixed client id (so the broker
+queues what is published while the gateway is away), a retained online status
+with a last will, reconnect with capped backoff, and a fresh subscription on
+every connect (a broker that lost its state still delivers to us).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gateway.logs import kv
+from gateway.transport import ConnectionListener, InboundMessage, MessageHandler
+
+log = logging.getLogger("officegw.mqtt")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttOptions:
+    host: str
+    port: int
+    client_id: str
+    subscriptions: tuple[str, ...]
+    status_topic: str
+    mqtt5: bool = True
+    username: str | None = None
+    password: str | None = None
+    keepalive: int = 30
+    session_expiry: int = 7 * 86_400
+    reconnect_min_delay: int = 1
+    reconnect_max_delay: int = 30
+
+
+class PahoTransport:
+    def __init__(
+        self,
+        options: MqttOptions,
+        on_message: MessageHandler,
+        on_connection: ConnectionListener | None = None,
+    ) -> None:
+        self._options = options
+        self._on_message = on_message
+        self._on_connection = on_connection
+        self._connected = threading.Event()
+        self._started = False
+        self._client = self._build_client()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def _build_client(self) -> mqtt.Client:
+        o = self._options
+        if o.mqtt5:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=mqtt.MQTTv5)
+        else:
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=mqtt.MQTTv311, clean_session=False
+            )
+        if o.username is not None:
+            client.username_pw_set(o.username, o.password)
+        # Retained, so anyone subscribing later learns whether the gateway is up.
+        client.will_set(o.status_topic, b"offline", qos=1, retain=True)
+        # Doubling from min to max delay between attempts: a broker restart is picked
+        # up quickly, a long outage does not hammer it.
+        client.reconnect_delay_set(min_delay=o.reconnect_min_delay, max_delay=o.reconnect_max_delay)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_message = self._handle_message
+        client.on_socket_open = self._handle_socket_open
+        return client
+
+    def start(self) -> None:
+        o = self._options
+        properties = None
+        clean_start: bool | int = mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        if o.mqtt5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = o.session_expiry
+            clean_start = False
+        log.info(kv("mqtt connecting", host=o.host, port=o.port, client_id=o.client_id, mqtt5=o.mqtt5))
+        if o.mqtt5:
+            self._client.connect_async(o.host, o.port, keepalive=o.keepalive, clean_start=clean_start, properties=properties)
+        else:
+            self._client.connect_async(o.host, o.port, keepalive=o.keepalive)
+        self._client.loop_start()
+        self._started = True
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self.connected:
+            # A clean disconnect suppresses the last will, so say it ourselves.
+            info = self._client.publish(self._options.status_topic, b"offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=2.0)
+            except (RuntimeError, ValueError):
+                pass
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    # paho callbacks (on paho's network thread)
+
+    def _handle_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        # paho never sets TCP_NODELAY; without it Nagle + delayed ACKs add ~5 ms a hop.
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
+
+    def _handle_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            log.warning(kv("mqtt connect refused", reason=str(reason_code)))
+            return
+        o = self._options
+        client.subscribe([(topic, 1) for topic in o.subscriptions])
+        client.publish(o.status_topic, b"online", qos=1, retain=True)
+        log.info(
+            kv(
+                "mqtt connected",
+                host=o.host,
+                port=o.port,
+                session_present=flags.session_present,
+                subscriptions=",".join(o.subscriptions),
+            )
+        )
+        self._connected.set()
+        if self._on_connection:
+            self._on_connection(True)
+
+    def _handle_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if was_connected:
+            level = logging.INFO if not self._started else logging.WARNING
+            log.log(level, kv("mqtt disconnected", reason=str(reason_code), reconnecting=self._started))
+            if self._on_connection:
+                self._on_connection(False)
+
+    def _handle_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._on_message(
+            InboundMessage(message.topic, message.payload, message.qos, bool(message.retain))
+        )

@@ -1,0 +1,170 @@
+"""The live state of one room, as a pure function of readings and time.
+
+`apply` folds one validated device reading into a room's state; `expire` moves
+the state forward in time (vacancy timeout). Both return a new frozen state and
+never read the clock, so the same code runs live, in tests and in replays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from devices.fields import DevicePayload
+from rules import occupancy
+from rules.occupancy import Evidence, OccupancyState
+
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    co2_ppm: float | None = None
+    temperature_c: float | None = None
+    humidity_pct: float | None = None
+    illuminance_lux: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Light:
+    on: bool | None = None
+    brightness_pct: float | None = None
+    power_w: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lighting:
+    on: bool | None
+    brightness_pct: float | None
+    power_w: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    room_id: str
+    occupancy: OccupancyState = OccupancyState()
+    environment: Environment = Environment()
+    # Per device, so that a room with several lights, doors or locks is summarised
+    # from all of them rather than from whichever spoke last.
+    lights: Mapping[str, Light] = field(default_factory=lambda: MappingProxyType({}))
+    doors_open: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
+    locks_locked: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
+    # Energy integrated from reported lighting power, per UTC day.
+    energy_kwh: float = 0.0
+    energy_day: int | None = None
+    energy_at: float | None = None
+    updated_at: float | None = None
+
+    @property
+    def lighting(self) -> Lighting:
+        if not self.lights:
+            return Lighting(on=None, brightness_pct=None, power_w=None)
+        states = [light.on for light in self.lights.values() if light.on is not None]
+        on = any(states) if states else None
+        levels = [
+            light.brightness_pct
+            for light in self.lights.values()
+            if light.on and light.brightness_pct is not None
+        ]
+        brightness = max(levels) if levels else (0.0 if on is False else None)
+        powers = [light.power_w for light in self.lights.values() if light.power_w is not None]
+        return Lighting(on=on, brightness_pct=brightness, power_w=sum(powers) if powers else None)
+
+    @property
+    def door_open(self) -> bool | None:
+        return any(self.doors_open.values()) if self.doors_open else None
+
+    @property
+    def locked(self) -> bool | None:
+        return all(self.locks_locked.values()) if self.locks_locked else None
+
+    def kwh_today(self, now: float) -> float | None:
+        """Energy used today up to `now`, counting the current draw since the last report."""
+        if self.energy_at is None:
+            return None
+        if _day(now) != self.energy_day:
+            return 0.0
+        power = self.lighting.power_w or 0.0
+        return self.energy_kwh + power * max(0.0, now - self.energy_at) / 3_600_000
+
+
+def _day(ts: float) -> int:
+    return int(ts // 86_400)
+
+
+def _with(mapping: Mapping[str, object], key: str, value: object) -> Mapping[str, object]:
+    copy = dict(mapping)
+    copy[key] = value
+    return MappingProxyType(copy)
+
+
+def _percent(brightness: int) -> float:
+    return round(brightness * 100 / 254, 1)
+
+
+def evidence_of(payload: DevicePayload) -> Evidence:
+    return Evidence(
+        motion=payload.occupancy, people=payload.people, entered=payload.entered, exited=payload.exited
+    )
+
+
+def apply(state: RoomState, device_id: str, payload: DevicePayload, now: float) -> RoomState:
+    changes: dict[str, object] = {"updated_at": now}
+
+    evidence = evidence_of(payload)
+    if not evidence.is_empty():
+        changes["occupancy"] = occupancy.observe(state.occupancy, evidence, now)
+
+    if (
+        payload.co2 is not None
+        or payload.temperature is not None
+        or payload.humidity is not None
+        or payload.illuminance is not None
+    ):
+        env = state.environment
+        changes["environment"] = Environment(
+            co2_ppm=payload.co2 if payload.co2 is not None else env.co2_ppm,
+            temperature_c=payload.temperature if payload.temperature is not None else env.temperature_c,
+            humidity_pct=payload.humidity if payload.humidity is not None else env.humidity_pct,
+            illuminance_lux=payload.illuminance if payload.illuminance is not None else env.illuminance_lux,
+        )
+
+    is_lock_state = payload.state in ("LOCK", "UNLOCK")
+    if is_lock_state:
+        changes["locks_locked"] = _with(state.locks_locked, device_id, payload.state == "LOCK")
+
+    is_light_state = payload.state in ("ON", "OFF")
+    if is_light_state or payload.brightness is not None or (
+        payload.power is not None and device_id in state.lights
+    ):
+        changes.update(_energy_until(state, now))
+        light = state.lights.get(device_id, Light())
+        light = Light(
+            on=(payload.state == "ON") if is_light_state else light.on,
+            brightness_pct=_percent(payload.brightness) if payload.brightness is not None else light.brightness_pct,
+            power_w=payload.power if payload.power is not None else light.power_w,
+        )
+        changes["lights"] = _with(state.lights, device_id, light)
+
+    if payload.contact is not None:
+        # contact=true means the magnet touches: the door is closed.
+        changes["doors_open"] = _with(state.doors_open, device_id, not payload.contact)
+
+    return replace(state, **changes)  # type: ignore[arg-type]
+
+
+def _energy_until(state: RoomState, now: float) -> dict[str, object]:
+    """The energy counter brought up to `now` at the old power draw."""
+    day = _day(now)
+    if state.energy_at is None or state.energy_day != day:
+        return {"energy_kwh": 0.0, "energy_day": day, "energy_at": now}
+    power = state.lighting.power_w or 0.0
+    gained = power * max(0.0, now - state.energy_at) / 3_600_000
+    return {"energy_kwh": state.energy_kwh + gained, "energy_at": now}
+
+
+def expire(state: RoomState, now: float, vacancy_timeout: float) -> RoomState:
+    expired = occupancy.expire(state.occupancy, now, vacancy_timeout)
+    if expired is state.occupancy:
+        return state
+    return replace(state, occupancy=expired, updated_at=now)

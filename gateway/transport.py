@@ -1,0 +1,32 @@
+"""What the gateway needs from an MQTT connection, free of any client library's types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    # Replayed by the broker from its retained store, not sent just now.
+    retained: bool = False
+
+
+MessageHandler = Callable[[InboundMessage], None]
+ConnectionListener = Callable[[bool], None]
+
+
+class Transport(Protocol):
+    @property
+    def connected(self) -> bool: ...
+
+    def start(self) -> None:
+        """Connect in the background; reconnects by itself until `stop`."""
+
+    def stop(self) -> None: ...
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
