@@ -17,8 +17,8 @@ _STARS = (
     "pictor", "vela", "pyxis", "ara", "columba", "dorado", "indus", "octans", "reticulum",
     "sculptor", "triangulum",
 )  # fmt: skip
-# Floors 0-7 draw disjoint star names, so room ids stay unique across a building;
-# a floor with more meeting rooms than this suffixes the extra ones with the floor.
+# Floors 2-9 draw disjoint star names (floor 2 starts at "orion", as in DESIGN.md), so
+# room ids stay unique across a building; extra meeting rooms carry a floor suffix.
 _STARS_PER_FLOOR = 6
 
 
@@ -60,7 +60,7 @@ class RoomSpec:
     @property
     def kinds(self) -> tuple[str, ...]:
         """Device kinds in the room; device ids are `<room>-<kind>`."""
-        kinds = ("pir", "env", "light")
+        kinds: tuple[str, ...] = ("pir", "env", "light")
         kinds += ("counter", "door") if self.type == "meeting" else ()
         return kinds + (("badge", "lock") if self.access_control else ())
 
@@ -69,7 +69,7 @@ def layout(floor: str, count: int, rng: random.Random) -> tuple[RoomSpec, ...]:
     """A typical floor: ~60% meeting rooms, offices, one open area, one restroom."""
     special = [t for t, n in (("open", 3), ("restroom", 4)) if count >= n]
     meetings = max(1, round((count - len(special)) * 0.6))
-    offset = (int(floor) if floor.isdigit() else 0) * _STARS_PER_FLOOR
+    offset = ((int(floor) - 2 if floor.isdigit() else 0) % 8) * _STARS_PER_FLOOR
     plans: list[tuple[str, str, RoomType, int, tuple[str, ...], float]] = []
     for i in range(meetings):
         star = _STARS[(offset + i) % len(_STARS)]

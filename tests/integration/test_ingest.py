@@ -1,0 +1,167 @@
+"""Device message -> validated reading -> room state -> REST, on a real mosquitto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gateway.broker import BrokerProcess
+from tests.support import Publisher, RunningGateway, start_gateway, wait_until
+
+ROOMS: list[dict[str, Any]] = [
+    {"id": "orion", "name": "Orion", "building": "hq", "floor": 2, "type": "meeting",
+     "capacity": 8, "features": ["display", "vc"], "bookable": True},
+    {"id": "lyra", "name": "Lyra", "building": "hq", "floor": 2, "type": "meeting",
+     "capacity": 4, "features": ["display"], "bookable": True},
+    {"id": "desk-area", "building": "hq", "floor": 3, "type": "open", "capacity": 40},
+]
+
+
+@pytest.fixture
+def gw(mqtt_broker: BrokerProcess) -> Iterator[RunningGateway]:
+    running = start_gateway(
+        mqtt_broker,
+        {"site": {"rooms": ROOMS, "devices": [{"id": "orion-pir", "room": "orion"}]},
+         "occupancy": {"vacancy_timeout": 600}},
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def topic(gw: RunningGateway, room: str, device: str, floor: str = "2") -> str:
+    return f"{gw.prefix}/hq/{floor}/{room}/{device}"
+
+
+def test_motion_makes_the_room_occupied_within_a_second(gw: RunningGateway, publisher: Publisher) -> None:
+    assert gw.room("orion")["occupancy"]["state"] == "unknown"
+    publisher.publish(topic(gw, "orion", "orion-pir"), {"occupancy": True})
+    wait_until(lambda: gw.room("orion")["occupancy"]["state"] == "occupied", 1.0, "orion occupied")
+    room = gw.room("orion")
+    assert room["available_now"] is False
+    assert room["occupancy"]["since"].endswith("Z")
+
+
+def test_people_counter_drives_people(gw: RunningGateway, publisher: Publisher) -> None:
+    counter = topic(gw, "lyra", "lyra-counter")
+    publisher.publish(counter, {"people": 3})
+    wait_until(lambda: gw.room("lyra")["occupancy"]["people"] == 3, 2.0, "people 3")
+    assert gw.room("lyra")["occupancy"]["state"] == "occupied"
+    publisher.publish(counter, {"entered": 1, "exited": 3})
+    wait_until(lambda: gw.room("lyra")["occupancy"]["people"] == 1, 2.0, "people 1")
+    publisher.publish(counter, {"people": 0})
+    wait_until(lambda: gw.room("lyra")["occupancy"]["state"] == "vacant", 2.0, "lyra vacant")
+    assert gw.room("lyra")["available_now"] is True
+
+
+def test_environment_and_light_show_up(gw: RunningGateway, publisher: Publisher) -> None:
+    publisher.publish(topic(gw, "orion", "orion-env"), {"co2": 812, "temperature": 21.5, "humidity": 40.2})
+    publisher.publish(topic(gw, "orion", "orion-light"), {"state": "ON", "brightness": 254, "power": 12.5})
+    wait_until(lambda: gw.room("orion")["lighting"]["on"] is True, 2.0, "light on")
+    room = gw.room("orion")
+    assert room["environment"] == {
+        "co2_ppm": 812, "temperature_c": 21.5, "humidity_pct": 40.2, "illuminance_lux": None
+    }
+    assert room["lighting"] == {"on": True, "brightness_pct": 100.0, "power_w": 12.5}
+    publisher.publish(topic(gw, "orion", "orion-light"), {"state": "OFF", "power": 0})
+    wait_until(lambda: gw.room("orion")["lighting"]["on"] is False, 2.0, "light off")
+
+
+def test_door_and_lock_show_up(gw: RunningGateway, publisher: Publisher) -> None:
+    publisher.publish(topic(gw, "orion", "orion-door"), {"contact": False})
+    publisher.publish(topic(gw, "orion", "orion-lock"), {"state": "UNLOCK"})
+    wait_until(lambda: gw.room("orion")["access"] == {"door_open": True, "locked": False}, 2.0, "door open")
+    publisher.publish(topic(gw, "orion", "orion-door"), {"contact": True})
+    publisher.publish(topic(gw, "orion", "orion-lock"), {"state": "LOCK"})
+    wait_until(lambda: gw.room("orion")["access"] == {"door_open": False, "locked": True}, 2.0, "door locked")
+
+
+def test_unknown_devices_and_rooms_are_registered(gw: RunningGateway, publisher: Publisher) -> None:
+    publisher.publish(f"{gw.prefix}/annex/1/pantry/pantry-env", {"temperature": 23.0, "battery": 87})
+    wait_until(lambda: gw.get("/v1/rooms/pantry").status_code == 200, 2.0, "pantry registered")
+    room = gw.room("pantry")
+    assert (room["building"], room["floor"], room["type"], room["configured"]) == ("annex", "1", "unknown", False)
+    device = gw.get("/v1/devices/pantry-env").json()
+    assert device["room_id"] == "pantry"
+    assert device["battery"] == 87
+    assert device["online"] is True
+    assert device["capabilities"] == ["battery", "temperature"]
+    assert device["configured"] is False
+
+
+BAD_INPUT = [
+    pytest.param(b"{not json", "invalid_json", id="invalid-json"),
+    pytest.param(b"[1, 2]", "not_an_object", id="not-an-object"),
+    pytest.param(b'{"occupancy": "yes"}', "invalid_type", id="wrong-type-bool"),
+    pytest.param(b'{"temperature": "21.5"}', "invalid_type", id="wrong-type-number"),
+    pytest.param(b'{"co2": -5}', "out_of_range", id="co2-negative"),
+    pytest.param(b'{"brightness": 999}', "out_of_range", id="brightness-999"),
+    pytest.param(b'{"state": "MAYBE"}', "out_of_range", id="state-unknown-value"),
+    pytest.param(b'{"co2": 500, "pad": "' + b"x" * (64 * 1024) + b'"}', "oversized", id="oversized"),
+]
+
+
+@pytest.mark.parametrize(("payload", "reason"), BAD_INPUT)
+def test_bad_input_is_counted_and_ingestion_goes_on(
+    gw: RunningGateway, publisher: Publisher, payload: bytes, reason: str
+) -> None:
+    label = f'reason="{reason}"'
+    before = gw.metric("officegw_messages_rejected_total", label)
+    publisher.publish(topic(gw, "orion", "orion-env"), payload)
+    publisher.publish(topic(gw, "orion", "orion-env"), {"co2": 640})
+    wait_until(lambda: gw.room("orion")["environment"]["co2_ppm"] == 640, 2.0, "good message after bad")
+    assert gw.metric("officegw_messages_rejected_total", label) == before + 1
+    # The rejected message changed nothing it carried.
+    assert gw.room("orion")["lighting"]["brightness_pct"] is None
+
+
+def test_unknown_topics_are_counted(gw: RunningGateway, publisher: Publisher) -> None:
+    publisher.publish(f"{gw.prefix}/hq/2/orion", {"co2": 500})
+    publisher.publish(f"{gw.prefix}/hq/2/orion/orion-env/extra/level", {"co2": 500})
+    publisher.publish(topic(gw, "orion", "orion-env"), {"co2": 650})
+    wait_until(lambda: gw.room("orion")["environment"]["co2_ppm"] == 650, 2.0, "good message")
+    assert gw.metric("officegw_messages_rejected_total", 'reason="unknown_topic"') == 2
+
+
+def test_availability_and_own_commands(gw: RunningGateway, publisher: Publisher) -> None:
+    pir = topic(gw, "orion", "orion-pir")
+    publisher.publish(pir + "/availability", "offline")
+    wait_until(lambda: gw.get("/v1/devices/orion-pir").json()["online"] is False, 2.0, "pir offline")
+    publisher.publish(pir + "/availability", '{"state": "online"}')
+    wait_until(lambda: gw.get("/v1/devices/orion-pir").json()["online"] is True, 2.0, "pir online")
+    publisher.publish(pir + "/availability", "maybe")
+    publisher.publish(pir + "/set", {"state": "OFF"})
+    publisher.publish(topic(gw, "orion", "orion-env"), {"co2": 700})
+    wait_until(lambda: gw.room("orion")["environment"]["co2_ppm"] == 700, 2.0, "good message")
+    assert gw.metric("officegw_messages_rejected_total", 'reason="invalid_availability"') == 1
+    assert gw.metric("officegw_messages_ignored_total") == 1
+
+
+def test_badge_credentials_are_pseudonymised(gw: RunningGateway, publisher: Publisher) -> None:
+    publisher.publish(topic(gw, "orion", "orion-badge"), {"access": "granted", "credential": "04A1B2C3D4"})
+    wait_until(lambda: gw.get("/v1/devices/orion-badge").status_code == 200, 2.0, "badge registered")
+    state = gw.get("/v1/devices/orion-badge").json()["last_state"]
+    assert state["access"] == "granted"
+    assert state["credential"].startswith("cred-")
+    assert "04A1B2C3D4" not in gw.get("/v1/devices/orion-badge").text
+
+
+def test_short_vacancy_timeout_vacates(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
+    running = start_gateway(
+        mqtt_broker, {"site": {"rooms": ROOMS}, "occupancy": {"vacancy_timeout": 0.5}}
+    )
+    try:
+        pir = f"{running.prefix}/hq/2/orion/orion-pir"
+        publisher.publish(pir, {"occupancy": True})
+        wait_until(lambda: running.room("orion")["occupancy"]["state"] == "occupied", 1.0, "occupied")
+        # The sensor's own "no motion" does not end occupancy; the timeout does.
+        publisher.publish(pir, {"occupancy": False})
+        occupancy = wait_until(
+            lambda: (o := running.room("orion")["occupancy"])["state"] == "vacant" and o, 3.0, "vacant"
+        )
+        assert occupancy["reason"] == "no motion for 0.5 s"
+    finally:
+        running.stop()

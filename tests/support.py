@@ -1,0 +1,107 @@
+"""Helpers shared by the integration tests: polling with deadlines, a running gateway, a publisher."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from api.app import create_app
+from gateway.broker import BrokerProcess, free_port
+from gateway.config import Settings, settings_from_dict
+from gateway.server import ServerThread
+
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
+    """Polls `check` until it returns something truthy; fails with `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value: {last!r}")
+
+
+def unique_prefix() -> str:
+    """A topic root of its own, so tests sharing a broker never see each other's messages."""
+    return f"office-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class RunningGateway:
+    settings: Settings
+    server: ServerThread
+    http: httpx.Client
+
+    @property
+    def prefix(self) -> str:
+        return self.settings.mqtt.topic_prefix
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return self.http.get(path, params=params)
+
+    def room(self, room_id: str) -> dict[str, Any]:
+        response = self.get(f"/v1/rooms/{room_id}")
+        return response.json() if response.status_code == 200 else {}
+
+    def metric(self, name: str, labels: str = "") -> float:
+        """One sample from /metrics, e.g. metric("officegw_messages_rejected_total", 'reason="oversized"')."""
+        wanted = f"{name}{{{labels}}}" if labels else name
+        for line in self.get("/metrics").text.splitlines():
+            if line.startswith(wanted + " "):
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"metric {wanted} not exposed")
+
+    def stop(self) -> None:
+        self.http.close()
+        self.server.stop()
+
+
+def start_gateway(broker: BrokerProcess, config: dict[str, Any] | None = None) -> RunningGateway:
+    config = dict(config or {})
+    mqtt_section = {
+        "url": broker.url,
+        "topic_prefix": unique_prefix(),
+        "protocol": "5" if broker.mqtt5 else "3.1.1",
+        "reconnect_max_delay": 2,
+        **config.pop("mqtt", {}),
+    }
+    gateway_section = {"id": f"test-{uuid.uuid4().hex[:8]}", **config.pop("gateway", {})}
+    settings = settings_from_dict({"mqtt": mqtt_section, "gateway": gateway_section, **config})
+    server = ServerThread(create_app(settings), "127.0.0.1", free_port()).start()
+    running = RunningGateway(settings, server, httpx.Client(base_url=server.url, timeout=5.0))
+    wait_until(lambda: running.get("/readyz").status_code == 200, 10.0, "gateway ready")
+    return running
+
+
+class Publisher:
+    """A plain paho client publishing like a device would; QoS 1 and waits for the PUBACK."""
+
+    def __init__(self, broker: BrokerProcess) -> None:
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if broker.mqtt5 else mqtt.MQTTv311
+        )
+        self._client.connect(broker.host, broker.port)
+        self._client.loop_start()
+
+    def publish(self, topic: str, payload: bytes | dict[str, Any] | str, *, retain: bool = False) -> None:
+        if isinstance(payload, dict):
+            payload = orjson.dumps(payload)
+        elif isinstance(payload, str):
+            payload = payload.encode()
+        self._client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(timeout=5)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
