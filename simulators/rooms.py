@@ -17,8 +17,9 @@ _STARS = (
     "pictor", "vela", "pyxis", "ara", "columba", "dorado", "indus", "octans", "reticulum",
     "sculptor", "triangulum",
 )  # fmt: skip
-# Floors 2-9 draw disjoint star names (floor 2 starts at "orion", as in DESIGN.md), so
-# room ids stay unique across a building; extra meeting rooms carry a floor suffix.
+# Floors 2-9 draw disjoint star names (floor 2 starts at "orion", as in DESIGN.md); on
+# other floors, and past the sixth meeting room, ids carry the floor, so they stay unique
+# within a building.
 _STARS_PER_FLOOR = 6
 
 
@@ -76,7 +77,10 @@ def layout(floor: str, count: int, rng: random.Random) -> tuple[RoomSpec, ...]:
         cap = rng.choice((4, 4, 6, 6, 8, 10, 12, 16))
         feats = ("display",) + (("vc",) if cap >= 10 or rng.random() < 0.6 else ())
         feats += ("whiteboard",) if rng.random() < 0.5 else ()
-        rid = star if i < _STARS_PER_FLOOR else f"{star}-{floor}"
+        bare = i < _STARS_PER_FLOOR and floor.isdigit() and 2 <= int(floor) <= 9
+        rid = star if bare else f"{star}-{floor}"
+        if i >= len(_STARS):  # more meeting rooms than stars on one floor
+            rid += f"-{i // len(_STARS)}"
         plans.append((rid, star.capitalize(), "meeting", cap, feats, 30.0 + 4 * cap))
     for i in range(count - len(special) - meetings):
         no, feats = f"{floor}{i + 1:02d}", ("display",) if rng.random() < 0.5 else ()

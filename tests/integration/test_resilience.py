@@ -1,0 +1,96 @@
+"""The gateway survives broker restarts and its own, losing no QoS 1 message."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.broker import BrokerProcess, start_mosquitto
+from tests.support import Publisher, start_gateway, unique_prefix, wait_until
+
+ROOMS = [{"id": "orion", "building": "hq", "floor": 2, "type": "meeting", "bookable": True}]
+
+
+@pytest.fixture
+def own_broker() -> Iterator[BrokerProcess]:
+    """A broker this test may restart without disturbing the others."""
+    broker = start_mosquitto(persistence=True)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.mark.parametrize("persistence", [True, False], ids=["broker-keeps-sessions", "broker-forgets-sessions"])
+def test_broker_restart_is_survived(persistence: bool) -> None:
+    # Without persistence the broker forgets our subscription: only resubscribing
+    # on every connect brings messages back.
+    own_broker = start_mosquitto(persistence=persistence)
+    gw = start_gateway(own_broker, {"site": {"rooms": ROOMS}})
+    try:
+        env = f"{gw.prefix}/hq/2/orion/orion-env"
+        publisher = Publisher(own_broker)
+        publisher.publish(env, {"co2": 500})
+        wait_until(lambda: gw.room("orion")["environment"]["co2_ppm"] == 500, 2.0, "before restart")
+        publisher.close()
+
+        own_broker.stop()
+        wait_until(lambda: gw.get("/readyz").status_code == 503, 5.0, "readyz 503 while the broker is down")
+        assert gw.metric("officegw_mqtt_connected") == 0
+        own_broker.start()
+        wait_until(lambda: gw.get("/readyz").status_code == 200, 15.0, "reconnected")
+
+        publisher = Publisher(own_broker)
+        publisher.publish(env, {"co2": 900})
+        wait_until(lambda: gw.room("orion")["environment"]["co2_ppm"] == 900, 2.0, "after restart")
+        publisher.close()
+    finally:
+        gw.stop()
+        own_broker.stop()
+
+
+def test_messages_published_while_the_gateway_is_down_are_processed(own_broker: BrokerProcess) -> None:
+    config = {
+        "site": {"rooms": ROOMS},
+        "gateway": {"id": "gw-restart"},
+        "mqtt": {"topic_prefix": unique_prefix()},
+    }
+    first = start_gateway(own_broker, config)
+    prefix = first.prefix
+    first.stop()
+
+    publisher = Publisher(own_broker)
+    for co2 in range(600, 650):
+        publisher.publish(f"{prefix}/hq/2/orion/orion-env", {"co2": co2})
+    publisher.publish(f"{prefix}/hq/2/orion/orion-pir", {"occupancy": True})
+    publisher.close()
+
+    # Same gateway id, same persistent session: the broker kept what we missed.
+    second = start_gateway(own_broker, config)
+    try:
+        wait_until(lambda: second.room("orion")["occupancy"]["state"] == "occupied", 5.0, "occupied")
+        wait_until(lambda: second.room("orion")["environment"]["co2_ppm"] == 649, 5.0, "last co2")
+        assert second.metric("officegw_messages_accepted_total") == 51
+    finally:
+        second.stop()
+
+
+def test_gateway_status_is_retained_with_a_last_will(own_broker: BrokerProcess) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    gw = start_gateway(own_broker, {"gateway": {"id": "gw-status"}})
+    seen: list[bytes] = []
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    watcher.on_message = lambda client, userdata, message: seen.append(message.payload)
+    watcher.connect(own_broker.host, own_broker.port)
+    watcher.subscribe("officegw/gateway/gw-status/availability", qos=1)
+    watcher.loop_start()
+    try:
+        wait_until(lambda: seen and seen[-1] == b"online", 3.0, "retained online")
+        gw.stop()
+        wait_until(lambda: seen[-1] == b"offline", 3.0, "offline on clean stop")
+    finally:
+        watcher.disconnect()
+        watcher.loop_stop()
