@@ -1,0 +1,116 @@
+"""Site config: every problem reported with its path, env overrides applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "site.yaml"
+    path.write_text(text)
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    return caught.value.problems
+
+
+def test_design_example_is_valid(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+gateway: {id: gw-hq}
+mqtt:    {url: "mqtt://127.0.0.1:1883", topic_prefix: office}
+api:     {host: 127.0.0.1, port: 8000}
+storage: {path: var/officegw.db}
+site:
+  rooms:
+    - {id: orion, name: Orion, building: hq, floor: 2, type: meeting,
+       capacity: 8, features: [display, vc], bookable: true, vacancy_timeout: 600}
+  devices:
+    - {id: orion-pir, room: orion}
+bookings: {checkin_window: 600, release_when_vacant: 900}
+""")
+    settings = load_settings(path)
+    assert settings.site.rooms[0].floor == "2"
+    assert settings.vacancy_timeout_for(settings.site.rooms[0]) == 600
+    assert settings.mqtt.port == 1883
+
+
+def test_every_error_is_reported_with_its_path(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+site:
+  rooms:
+    - {id: orion, building: hq, floor: 2}
+    - {id: lyra, building: hq, floor: 2, type: meating}
+    - {id: vega, building: hq, floor: 2, capacity: -1}
+mqtt: {url: "http://broker", colour: blue}
+""")
+    assert problems(path) == [
+        "mqtt.url: must look like mqtt://host:port",
+        "mqtt.colour: unknown key",
+        "site.rooms[1].type: input should be 'meeting', 'office', 'open', 'restroom', 'kitchen', "
+        "'phone_booth', 'lobby', 'other' or 'unknown'",
+        "site.rooms[2].capacity: must be >= 0",
+    ]
+
+
+def test_cross_references_are_checked(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+site:
+  rooms:
+    - {id: orion, building: hq, floor: 2}
+    - {id: orion, building: hq, floor: 3}
+  devices:
+    - {id: pir, room: nowhere}
+    - {id: co2, room: orion, dialect: smoke-signals}
+""")
+    found = problems(path)
+    assert "site.devices[1].dialect: unknown dialect 'smoke-signals'; known: native" in found
+
+
+def test_duplicates_and_unknown_rooms(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+site:
+  rooms:
+    - {id: orion, building: hq, floor: 2}
+    - {id: orion, building: hq, floor: 3}
+  devices:
+    - {id: pir, room: nowhere}
+""")
+    assert problems(path) == [
+        "site.rooms[1].id: duplicate room id 'orion'",
+        "site.devices[0].room: unknown room 'nowhere'",
+    ]
+
+
+def test_public_api_needs_keys(tmp_path: Path) -> None:
+    assert problems(write(tmp_path, "api: {host: 0.0.0.0}\n"))[0].startswith("api.host: '0.0.0.0' is not loopback")
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    assert problems(tmp_path / "missing.yaml") == ["cannot read file: No such file or directory"]
+    assert problems(write(tmp_path, "site: [\n"))[0].startswith("line 2, column 1: invalid YAML")
+    assert problems(write(tmp_path, "- just\n- a list\n")) == [
+        "top level must be a mapping of sections (gateway, mqtt, site, ...)"
+    ]
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "mqtt: {url: 'mqtt://127.0.0.1:1883', topic_prefix: office}\n")
+    monkeypatch.setenv("OFFICEGW_MQTT__URL", "mqtt://broker.internal:8883")
+    monkeypatch.setenv("OFFICEGW_GATEWAY__ID", "gw-env")
+    settings = load_settings(path)
+    assert (settings.mqtt.host, settings.mqtt.port, settings.mqtt.topic_prefix) == ("broker.internal", 8883, "office")
+    assert settings.gateway.id == "gw-env"
+
+
+def test_bad_environment_values_name_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OFFICEGW_API__PORT", "eighty")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    assert caught.value.problems[0].startswith("api.port: ")
