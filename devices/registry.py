@@ -108,7 +108,8 @@ class DeviceRegistry:
         """
         record = self._devices[device_id]
         record.last_state.update(fields)
-        record.capabilities.update(VOCABULARY.intersection(fields))
+        if not record.capabilities.issuperset(fields.keys() & VOCABULARY):
+            record.capabilities.update(fields.keys() & VOCABULARY)
         if payload.battery is not None:
             record.battery = payload.battery
         if live:

@@ -24,6 +24,7 @@ from gateway.transport import InboundMessage
 log = logging.getLogger("officegw.ingest")
 
 REJECT_LOG_INTERVAL = 60.0
+TOPIC_CACHE_SIZE = 100_000
 
 
 class IngestPipeline:
@@ -42,6 +43,8 @@ class IngestPipeline:
         self._clock = clock
         self._pseudonymizer = pseudonymizer
         self._reject_log = Throttle(REJECT_LOG_INTERVAL)
+        # Devices publish on the same few topics over and over: parse each once.
+        self._topics: dict[str, native.NativeTopic] = {}
 
     def handle(self, message: InboundMessage) -> None:
         """Processes one message; the one place where any failure is caught."""
@@ -55,7 +58,10 @@ class IngestPipeline:
             log.exception(kv("message handler failed", topic=message.topic, payload=_preview(message.payload)))
 
     def _process(self, message: InboundMessage) -> None:
-        topic = native.parse_topic(message.topic, self._prefix)
+        topic = self._topics.get(message.topic)
+        if topic is None:
+            topic = native.parse_topic(message.topic, self._prefix)
+            self._remember(message.topic, topic)
         if topic is None:
             raise DecodeError(RejectReason.UNKNOWN_TOPIC, "not a device topic of the native scheme")
         if topic.kind is TopicKind.COMMAND:
@@ -78,6 +84,13 @@ class IngestPipeline:
             self._live.apply(room_id, topic.device, payload, now)
         self._stats.accepted += 1
 
+    def _remember(self, raw: str, topic: native.NativeTopic | None) -> None:
+        if topic is None:
+            return  # never cache junk: a flood of random topics must not grow memory
+        if len(self._topics) >= TOPIC_CACHE_SIZE:
+            self._topics.clear()
+        self._topics[raw] = topic
+
     def _register(self, topic: native.NativeTopic) -> str:
         """The device's room; new devices and rooms are registered on first sight."""
         room_id = self._live.devices.room_of(topic.device)
@@ -88,9 +101,15 @@ class IngestPipeline:
         return room_id
 
     def _fields_to_keep(self, payload: DevicePayload) -> dict[str, Any]:
-        fields = payload.model_dump(exclude_none=True, mode="json")
-        if "credential" in fields:
-            fields["credential"] = self._pseudonymizer.pseudonym(fields["credential"])
+        # Straight from the validated attributes: model_dump would cost as much as
+        # the validation itself on this path.
+        fields = {
+            key: value
+            for key in payload.model_fields_set
+            if (value := getattr(payload, key)) is not None
+        }
+        if payload.credential is not None:
+            fields["credential"] = self._pseudonymizer.pseudonym(payload.credential)
         return fields
 
     def _reject(self, message: InboundMessage, reason: str, detail: str) -> None:

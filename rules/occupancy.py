@@ -50,10 +50,24 @@ CONFIDENCE_NO_MOTION = 0.6
 
 
 def _become(
-    current: OccupancyState, state: Occupancy, now: float, confidence: float, reason: str, **changes: object
+    current: OccupancyState,
+    state: Occupancy,
+    now: float,
+    confidence: float,
+    reason: str,
+    *,
+    people: int | None = None,
+    last_motion: float | None = None,
 ) -> OccupancyState:
-    since = current.since if current.state == state else now
-    return replace(current, state=state, since=since, confidence=confidence, reason=reason, **changes)  # type: ignore[arg-type]
+    """`current` moved to `state`; `since` only changes when the state does."""
+    return OccupancyState(
+        state=state,
+        since=current.since if current.state == state else now,
+        people=current.people if people is None else people,
+        last_motion=current.last_motion if last_motion is None else last_motion,
+        confidence=confidence,
+        reason=reason,
+    )
 
 
 def observe(current: OccupancyState, evidence: Evidence, now: float) -> OccupancyState:
@@ -73,7 +87,7 @@ def observe(current: OccupancyState, evidence: Evidence, now: float) -> Occupanc
         if new.state != Occupancy.OCCUPIED or not new.people:
             new = _become(new, Occupancy.OCCUPIED, now, CONFIDENCE_MOTION, "motion detected", last_motion=now)
         else:
-            new = replace(new, last_motion=now)
+            new = _become(new, new.state, now, new.confidence, new.reason, last_motion=now)
     elif evidence.motion is False and new.state == Occupancy.UNKNOWN:
         # A sensor that reports "no motion" from the start: nobody has been seen.
         new = _become(new, Occupancy.VACANT, now, CONFIDENCE_NO_MOTION, "no motion reported")

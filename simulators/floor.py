@@ -148,7 +148,7 @@ class VirtualFloor:
 
     # -- time ---------------------------------------------------------------------------
     def _sim(self, now: float) -> float:
-        return (now - (self._t0 or now)) * self.time_scale
+        return 0.0 if self._t0 is None else (now - self._t0) * self.time_scale
 
     def _hour(self, at: float) -> float:
         return ((self._day0 + at) / 3600.0) % 24.0
@@ -161,6 +161,8 @@ class VirtualFloor:
         spec, rng = self._spec[rid], self._rng
         lo, hi = BEHAVIOUR[spec.type].gap
         t = at + rng.uniform(0 if first else lo, hi) * spec.idle_factor
+        if first and rng.random() < 0.35:  # some rooms fill at once: a live floor from 9:00
+            t /= 10
         if not 7.5 <= self._hour(t) < 19.0:  # nobody comes in at night: wait for 8:00-9:30
             t += ((8.0 - self._hour(t)) % 24.0) * 3600.0 + rng.uniform(0, 5400)
         self._schedule(t, "arrive", rid)

@@ -1,0 +1,278 @@
+"""Ingest throughput of the gateway against the ceiling of a do-nothing subscriber.
+
+Both subscribers drain the same backlog through the same private mosquitto:
+realistic mixed native payloads over 500 rooms, QoS 1, persistent MQTT 5
+sessions. The backlog is published (by two publisher processes) while the
+subscriber is away, so during the timed drain only the broker and the
+subscriber run: the figure is the subscriber's own sustained rate, not the
+publishers'. The gateway's rate is counted from its own /metrics.
+
+Prints one JSON line: gateway_msgs_per_s, ceiling_msgs_per_s, ratio, ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gateway.broker import BrokerProcess, free_port, start_mosquitto  # noqa: E402
+from simulators.loadgen import devices_for, mixed_messages, rooms_for  # noqa: E402
+
+PREFIX = "office"
+# Often enough to time a drain of several seconds well, rarely enough that the
+# scrapes do not slow the gateway they measure.
+POLL_INTERVAL = float(os.environ.get("BENCH_POLL", "0.1"))
+
+
+def progress(message: str) -> None:
+    print(f"[ingest-bench] {message}", file=sys.stderr, flush=True)
+
+
+def _publish_part(host: str, port: int, messages: list[tuple[str, bytes]]) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.connect(host, port)
+    client.loop_start()
+    # Back-pressure: paho holds at most 65,535 unacknowledged QoS 1 messages, so
+    # wait for the broker's PUBACK of every few thousandth message.
+    pending = []
+    for index, (topic, payload) in enumerate(messages, 1):
+        info = client.publish(topic, payload, qos=1)
+        if index % 5_000 == 0:
+            pending.append(info)
+            if len(pending) > 2:
+                pending.pop(0).wait_for_publish(timeout=120)
+    for info in [*pending, info]:
+        info.wait_for_publish(timeout=120)
+    client.disconnect()
+    client.loop_stop()
+
+
+def publish_backlog(broker: BrokerProcess, messages: list[tuple[str, bytes]], publishers: int) -> float:
+    """Publishes with several processes (one paho publisher is slower than a subscriber)."""
+    parts = [messages[i::publishers] for i in range(publishers)]
+    started = time.monotonic()
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_publish_part, args=(broker.host, broker.port, part)) for part in parts]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0:
+            raise RuntimeError(f"publisher exited with {proc.exitcode}")
+    return len(messages) / (time.monotonic() - started)
+
+
+def _connect_properties() -> Properties:
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600
+    return properties
+
+
+def _nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def ceiling_client(broker: BrokerProcess, client_id: str) -> mqtt.Client:
+    """The gateway transport's MQTT and socket settings, with a callback that does nothing."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{PREFIX}/#", qos=1)
+    client.on_socket_open = _nodelay
+    return client
+
+
+def measure_ceiling(broker: BrokerProcess, messages: list[tuple[str, bytes]], publishers: int) -> dict[str, float]:
+    client_id = f"bench-ceiling-{os.getpid()}"
+    # Create the persistent session with its subscription, then leave.
+    client = ceiling_client(broker, client_id)
+    done = {"subscribed": False}
+    client.on_subscribe = lambda c, u, mid, rc, p: done.__setitem__("subscribed", True)
+    client.connect(broker.host, broker.port, clean_start=True, properties=_connect_properties())
+    client.loop_start()
+    _wait(lambda: done["subscribed"], 10, "ceiling subscription")
+    client.disconnect()
+    client.loop_stop()
+
+    publish_rate = publish_backlog(broker, messages, publishers)
+    count = {"n": 0, "first": 0.0, "last": 0.0}
+    total = len(messages)
+
+    def on_message(c: mqtt.Client, u: Any, message: mqtt.MQTTMessage) -> None:
+        n = count["n"] + 1
+        count["n"] = n
+        if n == 1:
+            count["first"] = time.perf_counter()
+        if n == total:
+            count["last"] = time.perf_counter()
+
+    client = ceiling_client(broker, client_id)
+    client.on_message = on_message
+    client.connect(broker.host, broker.port, clean_start=False, properties=_connect_properties())
+    client.loop_start()
+    _wait(lambda: count["n"] >= total, 300, "ceiling drain")
+    client.disconnect()
+    client.loop_stop()
+    return {
+        "msgs_per_s": (total - 1) / (count["last"] - count["first"]),
+        "publish_msgs_per_s": publish_rate,
+    }
+
+
+def _wait(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not finish within {timeout} s")
+        time.sleep(0.005)
+
+
+def _metric(http: httpx.Client, name: str) -> float:
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split(" ")[1])
+    raise KeyError(name)
+
+
+def _rejected(http: httpx.Client) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in http.get("/metrics").text.splitlines()
+        if line.startswith("officegw_messages_rejected_total{")
+    )
+
+
+class GatewayProcess:
+    def __init__(self, config: Path, port: int) -> None:
+        self.port = port
+        self._config = config
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log = config.with_suffix(".log").open("ab")
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
+
+    def start(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "--config", str(self._config)],
+            stdout=self._log,
+            stderr=self._log,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+
+    def wait_http(self, timeout: float = 30) -> None:
+        def up() -> bool:
+            try:
+                return self.http.get("/healthz").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _wait(up, timeout, "gateway HTTP")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGTERM)
+            self._proc.wait(timeout=15)
+            self._proc = None
+
+
+def measure_gateway(
+    broker: BrokerProcess, messages: list[tuple[str, bytes]], publishers: int, workdir: Path, rooms: int
+) -> dict[str, float]:
+    port = free_port()
+    config = workdir / "officegw.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "gateway": {"id": f"bench-{os.getpid()}", "log_level": "WARNING"},
+                "mqtt": {"url": broker.url, "topic_prefix": PREFIX},
+                "api": {"host": "127.0.0.1", "port": port},
+                "site": {"rooms": rooms_for(rooms), "devices": devices_for(rooms)},
+            }
+        )
+    )
+    gateway = GatewayProcess(config, port)
+    # First run: creates the persistent session and subscription, then goes away.
+    gateway.start()
+    gateway.wait_http()
+    _wait(lambda: gateway.http.get("/readyz").status_code == 200, 30, "gateway ready")
+    gateway.stop()
+
+    publish_rate = publish_backlog(broker, messages, publishers)
+    total = len(messages)
+    gateway.start()
+    gateway.wait_http()
+    samples: list[tuple[float, float]] = []
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        accepted = _metric(gateway.http, "officegw_messages_accepted_total")
+        samples.append((time.perf_counter(), accepted))
+        if accepted >= total:
+            break
+        time.sleep(POLL_INTERVAL)
+    rejected = _rejected(gateway.http)
+    gateway.stop()
+    # Rate over what we watched: the drain had already begun when HTTP came up.
+    (t0, n0), (t1, n1) = samples[0], samples[-1]
+    if n1 < total:
+        raise RuntimeError(f"gateway processed {n1} of {total} messages")
+    if n1 - n0 < total * 0.5:
+        raise RuntimeError("most of the backlog was drained before the first sample; raise --messages")
+    return {
+        "msgs_per_s": (n1 - n0) / (t1 - t0),
+        "publish_msgs_per_s": publish_rate,
+        "rejected": rejected,
+        "observed_messages": n1 - n0,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=200_000, help="backlog size per phase (default 200000)")
+    parser.add_argument("--rooms", type=int, default=500, help="rooms the messages spread over (default 500)")
+    parser.add_argument("--publishers", type=int, default=2, help="publisher processes (default 2)")
+    args = parser.parse_args()
+
+    progress(f"generating {args.messages} mixed payloads over {args.rooms} rooms")
+    messages = mixed_messages(args.messages, rooms=args.rooms, prefix=PREFIX)
+    with tempfile.TemporaryDirectory(prefix="officegw-bench-") as tmp, start_mosquitto() as broker:
+        progress(f"mosquitto on {broker.url}; ceiling phase (do-nothing paho subscriber)")
+        ceiling = measure_ceiling(broker, messages, args.publishers)
+        progress(f"ceiling {ceiling['msgs_per_s']:.0f} msgs/s; gateway phase")
+        gateway = measure_gateway(broker, messages, args.publishers, Path(tmp), args.rooms)
+        progress(f"gateway {gateway['msgs_per_s']:.0f} msgs/s")
+    result = {
+        "benchmark": "ingest",
+        "mode": "backlog_drain",
+        "qos": 1,
+        "messages": args.messages,
+        "rooms": args.rooms,
+        "avg_payload_bytes": round(sum(len(p) for _, p in messages) / len(messages), 1),
+        "gateway_msgs_per_s": round(gateway["msgs_per_s"]),
+        "ceiling_msgs_per_s": round(ceiling["msgs_per_s"]),
+        "ratio": round(gateway["msgs_per_s"] / ceiling["msgs_per_s"], 3),
+        "gateway_rejected": gateway["rejected"],
+        "publish_msgs_per_s": round(ceiling["publish_msgs_per_s"]),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
