@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -24,6 +25,10 @@ def uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
 
 def serve(app: FastAPI, host: str, port: int) -> None:
     """Blocks until SIGINT/SIGTERM; uvicorn then runs the lifespan shutdown."""
+    # uvicorn re-raises the stop signal after its graceful shutdown, which would
+    # kill the process with -SIGTERM; a stop we asked for is a clean exit (0).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
     uvicorn.Server(uvicorn_config(app, host, port)).run()
 
 

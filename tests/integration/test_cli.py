@@ -1,0 +1,146 @@
+"""The `officegw` command as a user runs it: real processes, real ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.broker import BrokerProcess, free_port
+from tests.support import Publisher, unique_prefix, wait_until
+
+OFFICEGW = [sys.executable, "-m", "gateway.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def officegw(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*OFFICEGW, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["demo"], ["check-config"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = officegw(*command, "--help")
+    assert result.returncode == 0
+    assert "usage: officegw" in result.stdout
+
+
+def test_check_config_reports_every_problem_without_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("site:\n  rooms:\n    - {id: a, building: hq, floor: 1, capacity: -2}\n    - {id: b}\n")
+    result = officegw("check-config", str(bad))
+    assert result.returncode == 2
+    assert "site.rooms[0].capacity: must be >= 0" in result.stderr
+    assert "site.rooms[1].building: is required" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    good = tmp_path / "good.yaml"
+    good.write_text("site:\n  rooms:\n    - {id: a, building: hq, floor: 1}\n")
+    result = officegw("check-config", str(good))
+    assert result.returncode == 0, result.stderr
+    assert "ok (1 rooms, 0 devices" in result.stdout
+
+
+def test_run_serves_until_sigterm(tmp_path: Path, mqtt_broker: BrokerProcess) -> None:
+    port = free_port()
+    prefix = unique_prefix()
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        f"gateway: {{id: cli-{prefix}}}\n"
+        f"mqtt: {{url: '{mqtt_broker.url}', topic_prefix: {prefix}}}\n"
+        f"api: {{host: 127.0.0.1, port: {port}}}\n"
+        "site:\n  rooms:\n    - {id: orion, building: hq, floor: 2, type: meeting, bookable: true}\n"
+    )
+    proc = subprocess.Popen(
+        [*OFFICEGW, "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2)
+    try:
+
+        def ready() -> bool:
+            try:
+                return http.get("/readyz").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(ready, 20.0, "officegw run ready")
+        publisher = Publisher(mqtt_broker)
+        publisher.publish(f"{prefix}/hq/2/orion/orion-pir", {"occupancy": True})
+        publisher.close()
+        wait_until(
+            lambda: http.get("/v1/rooms/orion").json()["occupancy"]["state"] == "occupied", 2.0, "occupied"
+        )
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        output, _ = proc.communicate(timeout=10)
+        assert time.monotonic() - started < 5
+        assert proc.returncode == 0
+        assert "gateway stopped" in output
+        assert "Traceback" not in output
+    finally:
+        http.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_run_with_a_bad_environment_override_names_the_field(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*OFFICEGW, "run"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env={**os.environ, "OFFICEGW_MQTT__URL": "http://nowhere"},
+    )
+    assert result.returncode == 2
+    assert "mqtt.url: must look like mqtt://host:port" in result.stderr
+
+
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
+def test_demo_rooms_change_occupancy_within_a_minute(broker: str) -> None:
+    api_port = free_port()
+    proc = subprocess.Popen(
+        [*OFFICEGW, "demo", "--broker", broker, "--api-port", str(api_port),
+         "--mqtt-port", str(free_port()), "--duration", "90"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    http = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=2)
+    try:
+        first_seen: dict[str, str] = {}
+
+        def some_room_changed() -> bool:
+            try:
+                rooms = http.get("/v1/rooms").json()["rooms"]
+            except httpx.TransportError:
+                return False
+            assert len(rooms) >= 12
+            for room in rooms:
+                state = room["occupancy"]["state"]
+                if state == "unknown":
+                    continue
+                if first_seen.setdefault(room["id"], state) != state:
+                    return True
+            return False
+
+        wait_until(some_room_changed, 60.0, "a room to change between occupied and vacant")
+        assert http.get("/v1/availability").status_code == 200
+    finally:
+        http.close()
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, output
+    assert f"API      http://127.0.0.1:{api_port}/v1/rooms" in output
+    assert "Traceback" not in output
