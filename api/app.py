@@ -34,7 +34,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, gateway: Gatew
     )
     app.state.settings = settings
     app.state.gateway = gw
-    app.state.metrics = build_registry(gw.stats, GaugeSources(counts=gw.live.counts, connected=lambda: gw.ready))
+    app.state.metrics = build_registry(
+        gw.stats, GaugeSources(counts=gw.live.counts, connected=lambda: gw.ready)
+    )
     for router in (rooms.router, devices.router, availability.router, health.router):
         app.include_router(router)
     return app

@@ -57,7 +57,9 @@ def principal(request: Request) -> Principal:
 def require(role: str) -> object:
     def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if ROLE_RANK[who.role] < ROLE_RANK[role]:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"needs role {role!r}; key has {who.role!r}")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, detail=f"needs role {role!r}; key has {who.role!r}"
+            )
         return who
 
     return Depends(check)

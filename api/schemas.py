@@ -92,7 +92,9 @@ class RoomOut(BaseModel):
                 humidity_pct=env.humidity_pct,
                 illuminance_lux=env.illuminance_lux,
             ),
-            lighting=LightingOut(on=lighting.on, brightness_pct=lighting.brightness_pct, power_w=lighting.power_w),
+            lighting=LightingOut(
+                on=lighting.on, brightness_pct=lighting.brightness_pct, power_w=lighting.power_w
+            ),
             access=AccessOut(door_open=s.door_open, locked=s.locked),
             energy=EnergyOut(kwh_today=None if kwh is None else round(kwh, 6)),
             available_now=is_available_now(room),

@@ -34,8 +34,8 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.broker import BrokerProcess, free_port, start_mosquitto  # noqa: E402
-from simulators.loadgen import devices_for, mixed_messages, rooms_for  # noqa: E402
+from gateway.broker import BrokerProcess, free_port, start_mosquitto
+from simulators.loadgen import devices_for, mixed_messages, rooms_for
 
 PREFIX = "office"
 # Often enough to time a drain of several seconds well, rarely enough that the
@@ -61,8 +61,8 @@ def _publish_part(host: str, port: int, messages: list[tuple[str, bytes]]) -> No
             pending.append(info)
             if len(pending) > 2:
                 pending.pop(0).wait_for_publish(timeout=120)
-    for info in [*pending, info]:
-        info.wait_for_publish(timeout=120)
+    for waiting in [*pending, info]:
+        waiting.wait_for_publish(timeout=120)
     client.disconnect()
     client.loop_stop()
 
@@ -100,7 +100,9 @@ def ceiling_client(broker: BrokerProcess, client_id: str) -> mqtt.Client:
     return client
 
 
-def measure_ceiling(broker: BrokerProcess, messages: list[tuple[str, bytes]], publishers: int) -> dict[str, float]:
+def measure_ceiling(
+    broker: BrokerProcess, messages: list[tuple[str, bytes]], publishers: int
+) -> dict[str, float]:
     client_id = f"bench-ceiling-{os.getpid()}"
     # Create the persistent session with its subscription, then leave.
     client = ceiling_client(broker, client_id)
@@ -243,8 +245,12 @@ def measure_gateway(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=200_000, help="backlog size per phase (default 200000)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--messages", type=int, default=200_000, help="backlog size per phase (default 200000)"
+    )
     parser.add_argument("--rooms", type=int, default=500, help="rooms the messages spread over (default 500)")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes (default 2)")
     args = parser.parse_args()

@@ -57,9 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m gateway.amqtt_broker",
         description="Run the embedded amqtt MQTT 3.1.1 broker (anonymous, one TCP listener).",
     )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
-    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=1883, help="TCP port (default: %(default)s)")
     parser.add_argument(
         "--log-level",

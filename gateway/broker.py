@@ -122,9 +122,7 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not _accepts_connections(host, port):
         if time.monotonic() >= deadline:
-            raise TimeoutError(
-                f"nothing accepted connections on {host}:{port} within {timeout:g} s"
-            )
+            raise TimeoutError(f"nothing accepted connections on {host}:{port} within {timeout:g} s")
         time.sleep(_POLL_INTERVAL)
 
 
@@ -337,9 +335,7 @@ class BrokerProcess:
                 env=env,
             )
         self._proc = proc
-        self._finalizer = weakref.finalize(
-            self, _reap_orphan, proc, None if self.keep_dir else directory
-        )
+        self._finalizer = weakref.finalize(self, _reap_orphan, proc, None if self.keep_dir else directory)
         try:
             self._wait_ready(proc, timeout)
         except BaseException:

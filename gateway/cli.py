@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="random seed of the simulation")
     demo.add_argument("--mqtt-port", type=int, default=1883, help="preferred broker port (default 1883)")
     demo.add_argument("--api-port", type=int, default=8000, help="preferred API port (default 8000)")
-    demo.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+    demo.add_argument(
+        "--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)"
+    )
     demo.add_argument(
         "--broker",
         choices=["auto", "mosquitto", "amqtt"],

@@ -28,7 +28,9 @@ from devices.dialects import DIALECTS
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 # Floors are topic levels ("2", "B1", "mezzanine"); YAML writes `floor: 2` as an int.
-FloorName = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), Field(min_length=1)]
+FloorName = Annotated[
+    str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), Field(min_length=1)
+]
 
 RoomType = Literal[
     "meeting", "office", "open", "restroom", "kitchen", "phone_booth", "lobby", "other", "unknown"

@@ -10,7 +10,7 @@ import time
 from types import FrameType
 
 from api.app import create_app
-from gateway.broker import BrokerProcess, BrokerStartError, mosquitto_executable, port_is_free
+from gateway.broker import BrokerKind, BrokerProcess, BrokerStartError, mosquitto_executable, port_is_free
 from gateway.broker import free_port as any_free_port
 from gateway.config import settings_from_dict
 from gateway.runtime import Gateway
@@ -37,7 +37,9 @@ def pick_port(preferred: int, what: str) -> int:
 def start_broker(choice: str, port: int) -> BrokerProcess:
     if choice == "mosquitto" and mosquitto_executable() is None:
         raise BrokerStartError("mosquitto", "not installed; use --broker amqtt or install mosquitto")
-    kind = "mosquitto" if choice == "mosquitto" or (choice == "auto" and mosquitto_executable()) else "amqtt"
+    kind: BrokerKind = (
+        "mosquitto" if choice == "mosquitto" or (choice == "auto" and mosquitto_executable()) else "amqtt"
+    )
     broker = BrokerProcess(kind, port, HOST)
     broker.start()
     return broker
@@ -68,7 +70,9 @@ def run_demo(args: argparse.Namespace) -> int:
             }
         )
         gateway = Gateway(settings)
-        server = ServerThread(create_app(settings, gateway=gateway), HOST, pick_port(args.api_port, "API")).start()
+        server = ServerThread(
+            create_app(settings, gateway=gateway), HOST, pick_port(args.api_port, "API")
+        ).start()
         publisher = threading.Thread(
             target=run_floor,
             args=(floor, broker.host, broker.port),

@@ -55,7 +55,9 @@ class IngestPipeline:
             self._reject(message, exc.reason, exc.detail)
         except Exception:
             self._stats.handler_errors += 1
-            log.exception(kv("message handler failed", topic=message.topic, payload=_preview(message.payload)))
+            log.exception(
+                kv("message handler failed", topic=message.topic, payload=_preview(message.payload))
+            )
 
     def _process(self, message: InboundMessage) -> None:
         topic = self._topics.get(message.topic)
@@ -104,9 +106,7 @@ class IngestPipeline:
         # Straight from the validated attributes: model_dump would cost as much as
         # the validation itself on this path.
         fields = {
-            key: value
-            for key in payload.model_fields_set
-            if (value := getattr(payload, key)) is not None
+            key: value for key in payload.model_fields_set if (value := getattr(payload, key)) is not None
         }
         if payload.credential is not None:
             fields["credential"] = self._pseudonymizer.pseudonym(payload.credential)

@@ -103,4 +103,6 @@ class LiveState:
     def min_vacancy_timeout(self) -> float:
         """The shortest timeout any room has or a new room could get."""
         occupancy = self._settings.occupancy
-        return min([occupancy.vacancy_timeout, *occupancy.vacancy_timeouts.values(), *self._timeouts.values()])
+        return min(
+            [occupancy.vacancy_timeout, *occupancy.vacancy_timeouts.values(), *self._timeouts.values()]
+        )

@@ -70,7 +70,9 @@ class GatewayCollector(Collector):
         yield GaugeMetricFamily("officegw_rooms_occupied", "Rooms currently occupied", value=occupied)
         yield GaugeMetricFamily("officegw_devices", "Devices known to the gateway", value=devices)
         yield GaugeMetricFamily(
-            "officegw_mqtt_connected", "1 while the broker connection is up", value=int(self._gauges.connected())
+            "officegw_mqtt_connected",
+            "1 while the broker connection is up",
+            value=int(self._gauges.connected()),
         )
 
 

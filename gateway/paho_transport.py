@@ -8,6 +8,7 @@ every connect (a broker that lost its state still delivers to us).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -69,7 +70,10 @@ class PahoTransport:
             client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=mqtt.MQTTv5)
         else:
             client = mqtt.Client(
-                CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=mqtt.MQTTv311, clean_session=False
+                CallbackAPIVersion.VERSION2,
+                client_id=o.client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
             )
         if o.username is not None:
             client.username_pw_set(o.username, o.password)
@@ -87,15 +91,15 @@ class PahoTransport:
 
     def start(self) -> None:
         o = self._options
-        properties = None
-        clean_start: bool | int = mqtt.MQTT_CLEAN_START_FIRST_ONLY
-        if o.mqtt5:
-            properties = Properties(PacketTypes.CONNECT)
-            properties.SessionExpiryInterval = o.session_expiry
-            clean_start = False
         log.info(kv("mqtt connecting", host=o.host, port=o.port, client_id=o.client_id, mqtt5=o.mqtt5))
         if o.mqtt5:
-            self._client.connect_async(o.host, o.port, keepalive=o.keepalive, clean_start=clean_start, properties=properties)
+            # Clean start off on every (re)connect, and a session that outlives the
+            # connection: the broker queues what arrives while we are away.
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = o.session_expiry
+            self._client.connect_async(
+                o.host, o.port, keepalive=o.keepalive, clean_start=False, properties=properties
+            )
         else:
             self._client.connect_async(o.host, o.port, keepalive=o.keepalive)
         self._client.loop_start()
@@ -108,10 +112,8 @@ class PahoTransport:
         if self.connected:
             # A clean disconnect suppresses the last will, so say it ourselves.
             info = self._client.publish(self._options.status_topic, b"offline", qos=1, retain=True)
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=2.0)
-            except (RuntimeError, ValueError):
-                pass
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
@@ -123,10 +125,8 @@ class PahoTransport:
 
     def _handle_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         # paho never sets TCP_NODELAY; without it Nagle + delayed ACKs add ~5 ms a hop.
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except (OSError, AttributeError):
-            pass
 
     def _handle_connect(
         self,
@@ -172,6 +172,13 @@ class PahoTransport:
                 self._on_connection(False)
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        payload = message.payload
+        # paho reads into bytes; a bytearray would only come from a hand-made message.
         self._on_message(
-            InboundMessage(message.topic, message.payload, message.qos, bool(message.retain))
+            InboundMessage(
+                message.topic,
+                payload if isinstance(payload, bytes) else bytes(payload),
+                message.qos,
+                bool(message.retain),
+            )
         )

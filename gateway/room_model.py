@@ -17,7 +17,6 @@ from rules import occupancy
 from rules.occupancy import Evidence, OccupancyState
 
 
-
 @dataclass(frozen=True, slots=True)
 class Environment:
     co2_ppm: float | None = None
@@ -43,7 +42,8 @@ class Lighting:
 @dataclass(frozen=True, slots=True)
 class RoomState:
     room_id: str
-    occupancy: OccupancyState = OccupancyState()
+    # Frozen values, so one shared default instance is safe.
+    occupancy: OccupancyState = OccupancyState()  # noqa: RUF009
     environment: Environment = Environment()
     # Per device, so that a room with several lights, doors or locks is summarised
     # from all of them rather than from whichever spoke last.
@@ -108,7 +108,12 @@ def _percent(brightness: int) -> float:
 
 def evidence_of(payload: DevicePayload) -> Evidence | None:
     """What the reading says about occupancy; None when it says nothing."""
-    if payload.occupancy is None and payload.people is None and payload.entered is None and payload.exited is None:
+    if (
+        payload.occupancy is None
+        and payload.people is None
+        and payload.entered is None
+        and payload.exited is None
+    ):
         return None
     return Evidence(
         motion=payload.occupancy, people=payload.people, entered=payload.entered, exited=payload.exited
@@ -132,9 +137,13 @@ def apply(state: RoomState, device_id: str, payload: DevicePayload, now: float) 
     ):
         environment = Environment(
             co2_ppm=payload.co2 if payload.co2 is not None else environment.co2_ppm,
-            temperature_c=payload.temperature if payload.temperature is not None else environment.temperature_c,
+            temperature_c=payload.temperature
+            if payload.temperature is not None
+            else environment.temperature_c,
             humidity_pct=payload.humidity if payload.humidity is not None else environment.humidity_pct,
-            illuminance_lux=payload.illuminance if payload.illuminance is not None else environment.illuminance_lux,
+            illuminance_lux=payload.illuminance
+            if payload.illuminance is not None
+            else environment.illuminance_lux,
         )
 
     locks = state.locks_locked
@@ -144,7 +153,11 @@ def apply(state: RoomState, device_id: str, payload: DevicePayload, now: float) 
     lights = state.lights
     energy_kwh, energy_day, energy_at = state.energy_kwh, state.energy_day, state.energy_at
     is_light_state = payload.state == "ON" or payload.state == "OFF"
-    if is_light_state or payload.brightness is not None or (payload.power is not None and device_id in lights):
+    if (
+        is_light_state
+        or payload.brightness is not None
+        or (payload.power is not None and device_id in lights)
+    ):
         energy_kwh, energy_day, energy_at = _energy_until(state, now)
         light = lights.get(device_id) or Light()
         lights = _with(
@@ -152,7 +165,9 @@ def apply(state: RoomState, device_id: str, payload: DevicePayload, now: float) 
             device_id,
             Light(
                 on=(payload.state == "ON") if is_light_state else light.on,
-                brightness_pct=_percent(payload.brightness) if payload.brightness is not None else light.brightness_pct,
+                brightness_pct=_percent(payload.brightness)
+                if payload.brightness is not None
+                else light.brightness_pct,
                 power_w=payload.power if payload.power is not None else light.power_w,
             ),
         )

@@ -78,7 +78,9 @@ def observe(current: OccupancyState, evidence: Evidence, now: float) -> Occupanc
     new = current
     if people is not None:
         if people > 0:
-            new = _become(new, Occupancy.OCCUPIED, now, CONFIDENCE_COUNT, f"people count {people}", people=people)
+            new = _become(
+                new, Occupancy.OCCUPIED, now, CONFIDENCE_COUNT, f"people count {people}", people=people
+            )
         else:
             new = _become(new, Occupancy.VACANT, now, CONFIDENCE_COUNT, "people count 0", people=0)
 

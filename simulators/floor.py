@@ -291,9 +291,7 @@ class VirtualFloor:
         watts = round(spec.lamp_watts * level / 254, 1) if on else 0.0
         # Brightness only while on: an OFF light with a level would read as half-lit.
         body: dict[str, Any] = {"state": "ON", "brightness": level} if on else {"state": "OFF"}
-        return self._msg(
-            rid, "light", {**body, "power": watts, "energy": round(s.energy_kwh, 4)}, at
-        )
+        return self._msg(rid, "light", {**body, "power": watts, "energy": round(s.energy_kwh, 4)}, at)
 
     def _daylight(self, spec: RoomSpec, at: float) -> float:
         return max(0.0, math.sin(math.pi * (self._hour(at) - 6.0) / 14.0)) * spec.daylight_lux

@@ -131,9 +131,7 @@ def _payload(room: _Room, kind: str, rng: random.Random) -> dict[str, Any]:
             room.brightness = rng.choice((180, 220, 254)) if room.people else 0
         watts = round(room.spec.lamp_watts * room.brightness / 254, 1)
         room.energy += watts * rng.uniform(0.01, 0.2) / 1000
-        body = (
-            {"state": "ON", "brightness": room.brightness} if room.brightness else {"state": "OFF"}
-        )
+        body = {"state": "ON", "brightness": room.brightness} if room.brightness else {"state": "OFF"}
         return {**body, "power": watts, "energy": round(room.energy, 4)}
     if kind == "counter":
         delta = rng.randint(-2, 2)

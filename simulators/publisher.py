@@ -107,9 +107,7 @@ def _connect(
         with contextlib.suppress(OSError, AttributeError):  # TLS/websocket wrappers may refuse
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def on_connect(
-        c: Client, _u: Any, _f: ConnectFlags, rc: ReasonCode, _p: Properties | None
-    ) -> None:
+    def on_connect(c: Client, _u: Any, _f: ConnectFlags, rc: ReasonCode, _p: Properties | None) -> None:
         if rc.is_failure:
             refused.append(str(rc))
         else:
@@ -132,9 +130,7 @@ def _connect(
     if not ready.wait(timeout) or refused:
         client.loop_stop()
         client.disconnect()
-        raise ConnectionError(
-            f"MQTT broker {host}:{port}: {refused[0] if refused else 'no CONNACK'}"
-        )
+        raise ConnectionError(f"MQTT broker {host}:{port}: {refused[0] if refused else 'no CONNACK'}")
     return client
 
 
@@ -158,16 +154,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=1883, help="MQTT broker port (default: %(default)s)")
     p.add_argument("--building", default="hq", help="building id (default: %(default)s)")
     p.add_argument("--floor", default="2", help="floor id (default: %(default)s)")
-    p.add_argument(
-        "--rooms", type=int, default=12, help="rooms on the floor (default: %(default)s)"
-    )
+    p.add_argument("--rooms", type=int, default=12, help="rooms on the floor (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
     p.add_argument(
         "--time-scale",
         type=float,
         default=1.0,
-        help="simulated seconds per real second; 60 makes a meeting last "
-        "30-60 s (default: %(default)s)",
+        help="simulated seconds per real second; 60 makes a meeting last 30-60 s (default: %(default)s)",
     )
     p.add_argument("--prefix", default="office", help="topic prefix (default: %(default)s)")
     p.add_argument(
@@ -190,9 +183,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    floor = VirtualFloor(
-        args.building, args.floor, args.rooms, args.seed, args.time_scale, args.prefix
-    )
+    floor = VirtualFloor(args.building, args.floor, args.rooms, args.seed, args.time_scale, args.prefix)
     if args.print_site:
         site = {"rooms": floor.site_rooms(), "devices": floor.site_devices()}
         sys.stdout.write(orjson.dumps(site, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -13,12 +13,36 @@ from gateway.broker import BrokerProcess
 from tests.support import Publisher, RunningGateway, start_gateway, wait_until
 
 ROOMS = [
-    {"id": "orion", "name": "Orion", "building": "hq", "floor": 2, "type": "meeting",
-     "capacity": 8, "features": ["display", "vc"], "bookable": True},
-    {"id": "lyra", "name": "Lyra", "building": "hq", "floor": 2, "type": "meeting",
-     "capacity": 4, "features": ["display"], "bookable": True},
-    {"id": "vega", "name": "Vega", "building": "annex", "floor": 1, "type": "meeting",
-     "capacity": 12, "features": ["vc"], "bookable": True},
+    {
+        "id": "orion",
+        "name": "Orion",
+        "building": "hq",
+        "floor": 2,
+        "type": "meeting",
+        "capacity": 8,
+        "features": ["display", "vc"],
+        "bookable": True,
+    },
+    {
+        "id": "lyra",
+        "name": "Lyra",
+        "building": "hq",
+        "floor": 2,
+        "type": "meeting",
+        "capacity": 4,
+        "features": ["display"],
+        "bookable": True,
+    },
+    {
+        "id": "vega",
+        "name": "Vega",
+        "building": "annex",
+        "floor": 1,
+        "type": "meeting",
+        "capacity": 12,
+        "features": ["vc"],
+        "bookable": True,
+    },
     {"id": "desks", "building": "hq", "floor": 3, "type": "open", "capacity": 40},
 ]
 
@@ -50,13 +74,26 @@ def test_room_filters(gw: RunningGateway) -> None:
 def test_room_status_has_the_contract_shape(gw: RunningGateway) -> None:
     room = gw.room("lyra")
     assert set(room) >= {
-        "occupancy", "environment", "lighting", "access", "energy", "available_now", "updated_at"
+        "occupancy",
+        "environment",
+        "lighting",
+        "access",
+        "energy",
+        "available_now",
+        "updated_at",
     }
     assert room["occupancy"] == {
-        "state": "unknown", "people": None, "since": None, "confidence": 0.0, "reason": "no evidence yet"
+        "state": "unknown",
+        "people": None,
+        "since": None,
+        "confidence": 0.0,
+        "reason": "no evidence yet",
     }
     assert room["environment"] == {
-        "co2_ppm": None, "temperature_c": None, "humidity_pct": None, "illuminance_lux": None
+        "co2_ppm": None,
+        "temperature_c": None,
+        "humidity_pct": None,
+        "illuminance_lux": None,
     }
     assert room["lighting"] == {"on": None, "brightness_pct": None, "power_w": None}
     assert room["access"] == {"door_open": None, "locked": None}
@@ -124,8 +161,12 @@ def test_health_and_openapi(gw: RunningGateway) -> None:
 def test_api_keys_authenticate_and_scope_buildings(mqtt_broker: BrokerProcess) -> None:
     keys = [
         {"name": "ops", "sha256": hashlib.sha256(b"ops-secret").hexdigest(), "role": "operator"},
-        {"name": "annex-panel", "sha256": hashlib.sha256(b"annex-secret").hexdigest(),
-         "role": "viewer", "buildings": ["annex"]},
+        {
+            "name": "annex-panel",
+            "sha256": hashlib.sha256(b"annex-secret").hexdigest(),
+            "role": "viewer",
+            "buildings": ["annex"],
+        },
     ]
     running = start_gateway(mqtt_broker, {"site": {"rooms": ROOMS}, "api": {"keys": keys}})
     try:

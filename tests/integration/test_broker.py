@@ -33,9 +33,7 @@ from gateway.broker import (
 
 TIMEOUT = 10.0
 
-needs_mosquitto = pytest.mark.skipif(
-    mosquitto_executable() is None, reason="mosquitto not installed"
-)
+needs_mosquitto = pytest.mark.skipif(mosquitto_executable() is None, reason="mosquitto not installed")
 
 
 def topic_root() -> str:

@@ -110,8 +110,18 @@ def test_run_with_a_bad_environment_override_names_the_field(tmp_path: Path) -> 
 def test_demo_rooms_change_occupancy_within_a_minute(broker: str) -> None:
     api_port = free_port()
     proc = subprocess.Popen(
-        [*OFFICEGW, "demo", "--broker", broker, "--api-port", str(api_port),
-         "--mqtt-port", str(free_port()), "--duration", "90"],
+        [
+            *OFFICEGW,
+            "demo",
+            "--broker",
+            broker,
+            "--api-port",
+            str(api_port),
+            "--mqtt-port",
+            str(free_port()),
+            "--duration",
+            "90",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

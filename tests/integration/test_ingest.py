@@ -11,10 +11,26 @@ from gateway.broker import BrokerProcess
 from tests.support import Publisher, RunningGateway, start_gateway, wait_until
 
 ROOMS: list[dict[str, Any]] = [
-    {"id": "orion", "name": "Orion", "building": "hq", "floor": 2, "type": "meeting",
-     "capacity": 8, "features": ["display", "vc"], "bookable": True},
-    {"id": "lyra", "name": "Lyra", "building": "hq", "floor": 2, "type": "meeting",
-     "capacity": 4, "features": ["display"], "bookable": True},
+    {
+        "id": "orion",
+        "name": "Orion",
+        "building": "hq",
+        "floor": 2,
+        "type": "meeting",
+        "capacity": 8,
+        "features": ["display", "vc"],
+        "bookable": True,
+    },
+    {
+        "id": "lyra",
+        "name": "Lyra",
+        "building": "hq",
+        "floor": 2,
+        "type": "meeting",
+        "capacity": 4,
+        "features": ["display"],
+        "bookable": True,
+    },
     {"id": "desk-area", "building": "hq", "floor": 3, "type": "open", "capacity": 40},
 ]
 
@@ -23,8 +39,10 @@ ROOMS: list[dict[str, Any]] = [
 def gw(mqtt_broker: BrokerProcess) -> Iterator[RunningGateway]:
     running = start_gateway(
         mqtt_broker,
-        {"site": {"rooms": ROOMS, "devices": [{"id": "orion-pir", "room": "orion"}]},
-         "occupancy": {"vacancy_timeout": 600}},
+        {
+            "site": {"rooms": ROOMS, "devices": [{"id": "orion-pir", "room": "orion"}]},
+            "occupancy": {"vacancy_timeout": 600},
+        },
     )
     try:
         yield running
@@ -63,7 +81,10 @@ def test_environment_and_light_show_up(gw: RunningGateway, publisher: Publisher)
     wait_until(lambda: gw.room("orion")["lighting"]["on"] is True, 2.0, "light on")
     room = gw.room("orion")
     assert room["environment"] == {
-        "co2_ppm": 812, "temperature_c": 21.5, "humidity_pct": 40.2, "illuminance_lux": None
+        "co2_ppm": 812,
+        "temperature_c": 21.5,
+        "humidity_pct": 40.2,
+        "illuminance_lux": None,
     }
     assert room["lighting"] == {"on": True, "brightness_pct": 100.0, "power_w": 12.5}
     publisher.publish(topic(gw, "orion", "orion-light"), {"state": "OFF", "power": 0})
@@ -83,7 +104,12 @@ def test_unknown_devices_and_rooms_are_registered(gw: RunningGateway, publisher:
     publisher.publish(f"{gw.prefix}/annex/1/pantry/pantry-env", {"temperature": 23.0, "battery": 87})
     wait_until(lambda: gw.get("/v1/rooms/pantry").status_code == 200, 2.0, "pantry registered")
     room = gw.room("pantry")
-    assert (room["building"], room["floor"], room["type"], room["configured"]) == ("annex", "1", "unknown", False)
+    assert (room["building"], room["floor"], room["type"], room["configured"]) == (
+        "annex",
+        "1",
+        "unknown",
+        False,
+    )
     device = gw.get("/v1/devices/pantry-env").json()
     assert device["room_id"] == "pantry"
     assert device["battery"] == 87
@@ -150,9 +176,7 @@ def test_badge_credentials_are_pseudonymised(gw: RunningGateway, publisher: Publ
 
 
 def test_short_vacancy_timeout_vacates(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
-    running = start_gateway(
-        mqtt_broker, {"site": {"rooms": ROOMS}, "occupancy": {"vacancy_timeout": 0.5}}
-    )
+    running = start_gateway(mqtt_broker, {"site": {"rooms": ROOMS}, "occupancy": {"vacancy_timeout": 0.5}})
     try:
         pir = f"{running.prefix}/hq/2/orion/orion-pir"
         publisher.publish(pir, {"occupancy": True})

@@ -22,7 +22,9 @@ def own_broker() -> Iterator[BrokerProcess]:
         broker.stop()
 
 
-@pytest.mark.parametrize("persistence", [True, False], ids=["broker-keeps-sessions", "broker-forgets-sessions"])
+@pytest.mark.parametrize(
+    "persistence", [True, False], ids=["broker-keeps-sessions", "broker-forgets-sessions"]
+)
 def test_broker_restart_is_survived(persistence: bool) -> None:
     # Without persistence the broker forgets our subscription: only resubscribing
     # on every connect brings messages back.

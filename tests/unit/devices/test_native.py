@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from devices.dialects.native import DecodeError, NativeTopic, TopicKind, decode_availability, decode_state, parse_topic
+from devices.dialects.native import (
+    DecodeError,
+    NativeTopic,
+    TopicKind,
+    decode_availability,
+    decode_state,
+    parse_topic,
+)
 
 
 @pytest.mark.parametrize(
@@ -12,7 +19,10 @@ from devices.dialects.native import DecodeError, NativeTopic, TopicKind, decode_
     [
         ("office/hq/2/orion/pir", NativeTopic("hq", "2", "orion", "pir", TopicKind.STATE)),
         ("office/hq/2/orion/pir/set", NativeTopic("hq", "2", "orion", "pir", TopicKind.COMMAND)),
-        ("office/hq/2/orion/pir/availability", NativeTopic("hq", "2", "orion", "pir", TopicKind.AVAILABILITY)),
+        (
+            "office/hq/2/orion/pir/availability",
+            NativeTopic("hq", "2", "orion", "pir", TopicKind.AVAILABILITY),
+        ),
         ("office/hq/2/orion", None),
         ("office/hq/2/orion/pir/other", None),
         ("office/hq//orion/pir", None),
@@ -61,7 +71,8 @@ def test_decode_rejections_carry_a_reason(raw: bytes, reason: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "online"), [(b"online", True), (b"offline", False), (b'{"state":"online"}', True), (b'"offline"', False)]
+    ("raw", "online"),
+    [(b"online", True), (b"offline", False), (b'{"state":"online"}', True), (b'"offline"', False)],
 )
 def test_availability(raw: bytes, online: bool) -> None:
     assert decode_availability(raw) is online

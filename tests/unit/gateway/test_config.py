@@ -22,7 +22,9 @@ def problems(path: Path) -> list[str]:
 
 
 def test_design_example_is_valid(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 gateway: {id: gw-hq}
 mqtt:    {url: "mqtt://127.0.0.1:1883", topic_prefix: office}
 api:     {host: 127.0.0.1, port: 8000}
@@ -34,7 +36,8 @@ site:
   devices:
     - {id: orion-pir, room: orion}
 bookings: {checkin_window: 600, release_when_vacant: 900}
-""")
+""",
+    )
     settings = load_settings(path)
     assert settings.site.rooms[0].floor == "2"
     assert settings.vacancy_timeout_for(settings.site.rooms[0]) == 600
@@ -42,14 +45,17 @@ bookings: {checkin_window: 600, release_when_vacant: 900}
 
 
 def test_every_error_is_reported_with_its_path(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 site:
   rooms:
     - {id: orion, building: hq, floor: 2}
     - {id: lyra, building: hq, floor: 2, type: meating}
     - {id: vega, building: hq, floor: 2, capacity: -1}
 mqtt: {url: "http://broker", colour: blue}
-""")
+""",
+    )
     assert problems(path) == [
         "mqtt.url: must look like mqtt://host:port",
         "mqtt.colour: unknown key",
@@ -60,7 +66,9 @@ mqtt: {url: "http://broker", colour: blue}
 
 
 def test_cross_references_are_checked(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 site:
   rooms:
     - {id: orion, building: hq, floor: 2}
@@ -68,20 +76,24 @@ site:
   devices:
     - {id: pir, room: nowhere}
     - {id: co2, room: orion, dialect: smoke-signals}
-""")
+""",
+    )
     found = problems(path)
     assert "site.devices[1].dialect: unknown dialect 'smoke-signals'; known: native" in found
 
 
 def test_duplicates_and_unknown_rooms(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 site:
   rooms:
     - {id: orion, building: hq, floor: 2}
     - {id: orion, building: hq, floor: 3}
   devices:
     - {id: pir, room: nowhere}
-""")
+""",
+    )
     assert problems(path) == [
         "site.rooms[1].id: duplicate room id 'orion'",
         "site.devices[0].room: unknown room 'nowhere'",
@@ -89,7 +101,9 @@ site:
 
 
 def test_public_api_needs_keys(tmp_path: Path) -> None:
-    assert problems(write(tmp_path, "api: {host: 0.0.0.0}\n"))[0].startswith("api.host: '0.0.0.0' is not loopback")
+    assert problems(write(tmp_path, "api: {host: 0.0.0.0}\n"))[0].startswith(
+        "api.host: '0.0.0.0' is not loopback"
+    )
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
@@ -105,7 +119,11 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("OFFICEGW_MQTT__URL", "mqtt://broker.internal:8883")
     monkeypatch.setenv("OFFICEGW_GATEWAY__ID", "gw-env")
     settings = load_settings(path)
-    assert (settings.mqtt.host, settings.mqtt.port, settings.mqtt.topic_prefix) == ("broker.internal", 8883, "office")
+    assert (settings.mqtt.host, settings.mqtt.port, settings.mqtt.topic_prefix) == (
+        "broker.internal",
+        8883,
+        "office",
+    )
     assert settings.gateway.id == "gw-env"
 
 

@@ -37,11 +37,18 @@ LIGHTING_TABLE = [
     ("off reports zero brightness", [("l1", {"state": "OFF", "brightness": 200})], (False, 0.0, None)),
     (
         "any light on, brightest wins, powers add",
-        [("l1", {"state": "ON", "brightness": 64, "power": 5}), ("l2", {"state": "ON", "brightness": 254, "power": 9}),
-         ("l3", {"state": "OFF", "power": 0})],
+        [
+            ("l1", {"state": "ON", "brightness": 64, "power": 5}),
+            ("l2", {"state": "ON", "brightness": 254, "power": 9}),
+            ("l3", {"state": "OFF", "power": 0}),
+        ],
         (True, 100.0, 14),
     ),
-    ("brightness alone keeps state", [("l1", {"state": "ON"}), ("l1", {"brightness": 25})], (True, 9.8, None)),
+    (
+        "brightness alone keeps state",
+        [("l1", {"state": "ON"}), ("l1", {"brightness": 25})],
+        (True, 9.8, None),
+    ),
 ]
 
 

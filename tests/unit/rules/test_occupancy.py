@@ -8,7 +8,9 @@ from rules.occupancy import Evidence, Occupancy, OccupancyState, expire, observe
 
 T0 = 1_000.0
 UNKNOWN = OccupancyState()
-BY_MOTION = OccupancyState(Occupancy.OCCUPIED, since=T0, last_motion=T0, confidence=0.9, reason="motion detected")
+BY_MOTION = OccupancyState(
+    Occupancy.OCCUPIED, since=T0, last_motion=T0, confidence=0.9, reason="motion detected"
+)
 BY_COUNT = OccupancyState(Occupancy.OCCUPIED, since=T0, people=2, confidence=0.95, reason="people count 2")
 VACANT = OccupancyState(Occupancy.VACANT, since=T0, confidence=0.8, reason="no motion for 600 s")
 
@@ -26,8 +28,15 @@ OBSERVE_TABLE = [
     ("entered and exited", BY_COUNT, Evidence(entered=1, exited=3), T0 + 1, Occupancy.VACANT, 0, T0 + 1),
     ("exits never go negative", BY_COUNT, Evidence(exited=5), T0 + 1, Occupancy.VACANT, 0, T0 + 1),
     ("count beats deltas", BY_COUNT, Evidence(people=4, entered=9), T0 + 1, Occupancy.OCCUPIED, 4, T0),
-    ("motion after count zero", OccupancyState(Occupancy.VACANT, since=T0, people=0), Evidence(motion=True),
-     T0 + 2, Occupancy.OCCUPIED, 0, T0 + 2),
+    (
+        "motion after count zero",
+        OccupancyState(Occupancy.VACANT, since=T0, people=0),
+        Evidence(motion=True),
+        T0 + 2,
+        Occupancy.OCCUPIED,
+        0,
+        T0 + 2,
+    ),
     ("nothing said", BY_MOTION, Evidence(), T0 + 1, Occupancy.OCCUPIED, None, T0),
 ]
 
@@ -60,7 +69,9 @@ EXPIRE_TABLE = [
     [row[1:] for row in EXPIRE_TABLE],
     ids=[row[0] for row in EXPIRE_TABLE],
 )
-def test_expire(before: OccupancyState, now: float, timeout: float, state: Occupancy, since: float | None) -> None:
+def test_expire(
+    before: OccupancyState, now: float, timeout: float, state: Occupancy, since: float | None
+) -> None:
     after = expire(before, now, timeout)
     assert (after.state, after.since) == (state, since)
 

@@ -63,8 +63,7 @@ def test_site_entries_follow_design() -> None:
     devices = floor.site_devices()
     assert len({d["id"] for d in devices}) == len(devices)
     kinds = {
-        r["id"]: {d["id"].removeprefix(r["id"] + "-") for d in devices if d["room"] == r["id"]}
-        for r in rooms
+        r["id"]: {d["id"].removeprefix(r["id"] + "-") for d in devices if d["room"] == r["id"]} for r in rooms
     }
     for r in rooms:
         assert {"pir", "env", "light"} <= kinds[r["id"]]

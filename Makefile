@@ -1,0 +1,51 @@
+# Each target sets up what it needs on its own: `make demo` and `make test` are the
+# whole installation on a fresh Debian machine.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || command -v /usr/sbin/mosquitto 2>/dev/null)
+
+.PHONY: demo test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install when the dependency list changes.
+$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[$*]'
+	touch $@
+
+demo: $(VENV)/.installed-demo
+	$(BIN)/officegw demo
+
+test: $(VENV)/.installed-test mosquitto
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-test mosquitto
+	$(BIN)/python benchmarks/ingest.py
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# The tests start private mosquitto brokers; install it when we may, else say what to do.
+.PHONY: mosquitto
+mosquitto:
+ifeq ($(MOSQUITTO),)
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "mosquitto not found: installing it with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
+	else \
+		echo "make test needs the mosquitto broker: install it (Debian/Ubuntu: sudo apt-get install mosquitto) and run make test again" >&2; \
+		exit 1; \
+	fi
+endif
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
