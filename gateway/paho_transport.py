@@ -87,6 +87,7 @@ class PahoTransport:
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
         client.on_socket_open = self._handle_socket_open
+        client.on_connect_fail = self._handle_connect_fail
         return client
 
     def start(self) -> None:
@@ -127,6 +128,12 @@ class PahoTransport:
         # paho never sets TCP_NODELAY; without it Nagle + delayed ACKs add ~5 ms a hop.
         with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _handle_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # The backoff spaces these out (doubling up to reconnect_max_delay), so one
+        # line per attempt is no spam.
+        o = self._options
+        log.warning(kv("mqtt connect failed", host=o.host, port=o.port, retrying=True))
 
     def _handle_connect(
         self,

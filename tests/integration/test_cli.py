@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -109,19 +110,14 @@ def test_run_with_a_bad_environment_override_names_the_field(tmp_path: Path) -> 
 @pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
 def test_demo_rooms_change_occupancy_within_a_minute(broker: str) -> None:
     api_port = free_port()
+    # The preferred broker port is taken, as when a broker already runs on 1883.
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    taken_port = taken.getsockname()[1]
     proc = subprocess.Popen(
-        [
-            *OFFICEGW,
-            "demo",
-            "--broker",
-            broker,
-            "--api-port",
-            str(api_port),
-            "--mqtt-port",
-            str(free_port()),
-            "--duration",
-            "90",
-        ],
+        [*OFFICEGW, "demo", "--broker", broker, "--api-port", str(api_port), "--mqtt-port", str(taken_port)]
+        + ["--duration", "90"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -149,8 +145,10 @@ def test_demo_rooms_change_occupancy_within_a_minute(broker: str) -> None:
         assert http.get("/v1/availability").status_code == 200
     finally:
         http.close()
+        taken.close()
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, output
+    assert f"port {taken_port} is taken" in output
     assert f"API      http://127.0.0.1:{api_port}/v1/rooms" in output
     assert "Traceback" not in output
