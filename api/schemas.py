@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from devices.registry import DeviceView
+from gateway.config import RoomConfig
 from gateway.live_state import Room
 from rules.occupancy import Occupancy
 
@@ -46,7 +47,9 @@ class EnergyOut(BaseModel):
     kwh_today: float | None
 
 
-class RoomOut(BaseModel):
+class RoomDescription(BaseModel):
+    """What a room is (from the site config), shared by every room listing."""
+
     id: str
     name: str | None
     building: str
@@ -54,6 +57,21 @@ class RoomOut(BaseModel):
     type: str
     capacity: int
     features: list[str]
+
+    @staticmethod
+    def fields_of(config: RoomConfig) -> dict[str, Any]:
+        return {
+            "id": config.id,
+            "name": config.name,
+            "building": config.building,
+            "floor": config.floor,
+            "type": config.type,
+            "capacity": config.capacity,
+            "features": list(config.features),
+        }
+
+
+class RoomOut(RoomDescription):
     bookable: bool
     configured: bool
     occupancy: OccupancyOut
@@ -70,13 +88,7 @@ class RoomOut(BaseModel):
         occ, env, lighting = s.occupancy, s.environment, s.lighting
         kwh = s.kwh_today(now)
         return cls(
-            id=c.id,
-            name=c.name,
-            building=c.building,
-            floor=c.floor,
-            type=c.type,
-            capacity=c.capacity,
-            features=list(c.features),
+            **cls.fields_of(c),
             bookable=c.bookable,
             configured=room.configured,
             occupancy=OccupancyOut(
@@ -147,14 +159,7 @@ class DeviceList(BaseModel):
     count: int
 
 
-class AvailableRoom(BaseModel):
-    id: str
-    name: str | None
-    building: str
-    floor: str
-    type: str
-    capacity: int
-    features: list[str]
+class AvailableRoom(RoomDescription):
     occupancy: Literal["occupied", "vacant", "unknown"]
 
 

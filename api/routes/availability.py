@@ -58,18 +58,7 @@ def availability(
             continue
         if includes_now and not is_available_now(room):
             continue
-        rooms.append(
-            AvailableRoom(
-                id=c.id,
-                name=c.name,
-                building=c.building,
-                floor=c.floor,
-                type=c.type,
-                capacity=c.capacity,
-                features=list(c.features),
-                occupancy=room.state.occupancy.state.value,
-            )
-        )
+        rooms.append(AvailableRoom(**AvailableRoom.fields_of(c), occupancy=room.state.occupancy.state.value))
     rooms.sort(key=lambda r: (r.building, r.floor, r.id))
     return AvailabilityOut(
         start=window_start, end=window_end, includes_now=includes_now, rooms=rooms, count=len(rooms)

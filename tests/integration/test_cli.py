@@ -115,9 +115,9 @@ def test_demo_rooms_change_occupancy_within_a_minute(broker: str) -> None:
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     taken_port = taken.getsockname()[1]
+    ports = ["--api-port", str(api_port), "--mqtt-port", str(taken_port)]
     proc = subprocess.Popen(
-        [*OFFICEGW, "demo", "--broker", broker, "--api-port", str(api_port), "--mqtt-port", str(taken_port)]
-        + ["--duration", "90"],
+        [*OFFICEGW, "demo", "--broker", broker, "--duration", "90", *ports],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
