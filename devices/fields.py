@@ -29,6 +29,8 @@ class DevicePayload(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     occupancy: StrictBool | None = None
+    # mmWave/radar presence: holds occupancy while someone sits still.
+    presence: StrictBool | None = None
     people: NonNegativeInt | None = Field(default=None, le=10_000)
     entered: NonNegativeInt | None = Field(default=None, le=10_000)
     exited: NonNegativeInt | None = Field(default=None, le=10_000)
@@ -44,6 +46,9 @@ class DevicePayload(BaseModel):
     access: Literal["granted", "denied"] | None = None
     credential: str | None = Field(default=None, max_length=256)
     battery: Number | None = Field(default=None, ge=0, le=100)
+    # HVAC: target temperature and operating mode.
+    setpoint: Number | None = Field(default=None, ge=5, le=35)
+    mode: Literal["off", "heat", "cool", "auto", "eco", "fan"] | None = None
     # ISO 8601 string or epoch seconds; pydantic accepts both for datetime.
     ts: datetime | None = None
 
