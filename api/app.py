@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.routes import availability, devices, health, rooms
+from api.routes import availability, control, devices, events, health, rooms
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.metrics import GaugeSources, build_registry
@@ -37,6 +37,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None, gateway: Gatew
     app.state.metrics = build_registry(
         gw.stats, GaugeSources(counts=gw.live.counts, connected=lambda: gw.ready)
     )
-    for router in (rooms.router, devices.router, availability.router, health.router):
+    for router in (
+        rooms.router,
+        devices.router,
+        availability.router,
+        control.router,
+        events.router,
+        health.router,
+    ):
         app.include_router(router)
     return app

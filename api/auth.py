@@ -66,3 +66,5 @@ def require(role: str) -> object:
 
 
 Viewer = Annotated[Principal, require("viewer")]
+Operator = Annotated[Principal, require("operator")]
+Admin = Annotated[Principal, require("admin")]

@@ -205,6 +205,7 @@ def measure_gateway(
                 "gateway": {"id": f"bench-{os.getpid()}", "log_level": "WARNING"},
                 "mqtt": {"url": broker.url, "topic_prefix": PREFIX},
                 "api": {"host": "127.0.0.1", "port": port},
+                "storage": {"path": str(workdir / "officegw.db")},
                 "site": {"rooms": rooms_for(rooms), "devices": devices_for(rooms)},
             }
         )

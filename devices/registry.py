@@ -25,6 +25,8 @@ class DeviceSpec:
     dialect: str = "native"
     topic: str | None = None
     name: str | None = None
+    kind: str | None = None
+    rated_watts: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class DeviceView:
     name: str | None
     dialect: str
     topic: str | None
+    kind: str
     configured: bool
     capabilities: tuple[str, ...]
     online: bool | None
@@ -52,6 +55,22 @@ class _DeviceRecord:
     battery: float | None = None
     last_state: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def kind(self) -> str:
+        """The configured kind, else what the device's reports make it look like."""
+        if self.spec.kind is not None:
+            return self.spec.kind
+        state = self.last_state.get("state")
+        if state in ("LOCK", "UNLOCK"):
+            return "lock"
+        if "setpoint" in self.capabilities or "mode" in self.capabilities:
+            return "hvac"
+        if "brightness" in self.capabilities or state in ("ON", "OFF"):
+            return "light"
+        if "access" in self.capabilities:
+            return "badge_reader"
+        return "sensor"
+
     def view(self) -> DeviceView:
         return DeviceView(
             id=self.spec.id,
@@ -59,6 +78,7 @@ class _DeviceRecord:
             name=self.spec.name,
             dialect=self.spec.dialect,
             topic=self.spec.topic,
+            kind=self.kind,
             configured=self.configured,
             capabilities=tuple(sorted(self.capabilities)),
             online=self.online,
@@ -84,13 +104,29 @@ class DeviceRegistry:
         record = self._devices.get(device_id)
         return record.spec.room_id if record else None
 
-    def ensure(self, device_id: str, room_id: str, dialect: str = "native") -> str:
+    def ensure(self, device_id: str, room_id: str, dialect: str = "native", topic: str | None = None) -> str:
         """The device's room, registering the device in `room_id` if it is new."""
         record = self._devices.get(device_id)
         if record is None:
-            record = _DeviceRecord(DeviceSpec(device_id, room_id, dialect), configured=False)
+            record = _DeviceRecord(DeviceSpec(device_id, room_id, dialect, topic), configured=False)
             self._devices[device_id] = record
         return record.spec.room_id
+
+    def topic_of(self, device_id: str) -> str | None:
+        record = self._devices.get(device_id)
+        return record.spec.topic if record else None
+
+    def rated_watts(self, device_id: str) -> float | None:
+        record = self._devices.get(device_id)
+        return record.spec.rated_watts if record else None
+
+    def by_kind(self, room_id: str) -> dict[str, tuple[str, ...]]:
+        """The room's device ids grouped by kind ("light", "hvac", "lock", ...)."""
+        kinds: dict[str, list[str]] = {}
+        for record in self._devices.values():
+            if record.spec.room_id == room_id:
+                kinds.setdefault(record.kind, []).append(record.spec.id)
+        return {kind: tuple(sorted(ids)) for kind, ids in kinds.items()}
 
     def observe(
         self,

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -108,6 +109,8 @@ class ApiSection(_Section):
 
 class StorageSection(_Section):
     path: str = "var/officegw.db"
+    # How often the state snapshot (rooms, rule timers, overrides) is saved.
+    snapshot_interval: float = Field(default=5.0, gt=0)
 
 
 class InfluxSection(_Section):
@@ -127,6 +130,13 @@ class RoomConfig(_Section):
     features: list[str] = []
     bookable: bool = False
     vacancy_timeout: float | None = Field(default=None, gt=0)
+    # Daylight dimming aims at this illuminance on the work surface.
+    lux_target: float | None = Field(default=None, gt=0, le=5000)
+    comfort_setpoint: float = Field(default=21.0, ge=5, le=35)
+    setback_setpoint: float = Field(default=17.0, ge=5, le=35)
+
+
+DeviceKind = Literal["light", "hvac", "lock", "sensor", "switch", "badge_reader"]
 
 
 class DeviceConfig(_Section):
@@ -135,6 +145,10 @@ class DeviceConfig(_Section):
     name: str | None = None
     dialect: str = "native"
     topic: str | None = None
+    # What the rules may command; inferred from what the device reports when unset.
+    kind: DeviceKind | None = None
+    # For energy accounting of lights that report no power: watts at full brightness.
+    rated_watts: float | None = Field(default=None, gt=0, le=100_000)
 
     @field_validator("dialect")
     @classmethod
@@ -145,8 +159,19 @@ class DeviceConfig(_Section):
 
 
 class SiteSection(_Section):
+    # IANA time zone of the site: time-of-day rules and "today" use it.
+    timezone: str = "UTC"
     rooms: list[RoomConfig] = []
     devices: list[DeviceConfig] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)") from None
+        return name
 
     @model_validator(mode="after")
     def _consistent(self) -> SiteSection:
@@ -179,6 +204,19 @@ class BookingsSection(_Section):
     release_when_vacant: int = Field(default=900, ge=0)
 
 
+class ActuationSection(_Section):
+    # Seconds to wait for a device to report a commanded state before re-sending
+    # (doubling each time), and how many sends before an alert.
+    confirm_timeout: float = Field(default=3.0, gt=0)
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    # Rules switch one device at most once per this many seconds.
+    min_switch_interval: float = Field(default=30.0, ge=0)
+    # When a manual change stops pausing the rules: when the room is next vacant, or never.
+    override_release: Literal["vacant", "never"] = "vacant"
+    booking_hold: float = Field(default=3600.0, gt=0)
+    safety_hold: float = Field(default=3600.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OFFICEGW_",
@@ -195,6 +233,7 @@ class Settings(BaseSettings):
     site: SiteSection = SiteSection()
     occupancy: OccupancySection = OccupancySection()
     rules: str | None = None
+    actuation: ActuationSection = ActuationSection()
     bookings: BookingsSection = BookingsSection()
 
     @classmethod

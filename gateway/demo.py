@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
+import tempfile
 import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 
 from api.app import create_app
@@ -55,6 +58,8 @@ def run_demo(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     broker = start_broker(args.broker, pick_port(args.mqtt_port, "MQTT broker"))
+    # A demo starts from a clean slate every time: its state lives in a scratch dir.
+    scratch = Path(tempfile.mkdtemp(prefix="officegw-demo-"))
     server: ServerThread | None = None
     publisher: threading.Thread | None = None
     try:
@@ -66,6 +71,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 "gateway": {"id": "demo"},
                 "mqtt": {"url": broker.url, "protocol": "5" if broker.mqtt5 else "3.1.1"},
                 "occupancy": {"vacancy_timeout": vacancy_timeout},
+                "storage": {"path": str(scratch / "officegw.db")},
                 "site": {"rooms": floor.site_rooms(), "devices": floor.site_devices()},
             }
         )
@@ -108,6 +114,7 @@ def run_demo(args: argparse.Namespace) -> int:
         if server is not None:
             server.stop()
         broker.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
         say("stopped")
     return 0
 

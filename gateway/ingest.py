@@ -15,6 +15,7 @@ from devices.dialects import native
 from devices.dialects.native import DecodeError, TopicKind
 from devices.fields import DevicePayload, RejectReason
 from devices.pseudonym import Pseudonymizer
+from gateway.automation import Automation
 from gateway.clock import Clock
 from gateway.live_state import LiveState
 from gateway.logs import Throttle, kv
@@ -36,12 +37,14 @@ class IngestPipeline:
         stats: IngestStats,
         clock: Clock,
         pseudonymizer: Pseudonymizer,
+        automation: Automation | None = None,
     ) -> None:
         self._prefix = topic_prefix
         self._live = live
         self._stats = stats
         self._clock = clock
         self._pseudonymizer = pseudonymizer
+        self._automation = automation
         self._reject_log = Throttle(REJECT_LOG_INTERVAL)
         # Devices publish on the same few topics over and over: parse each once.
         self._topics: dict[str, native.NativeTopic] = {}
@@ -73,8 +76,10 @@ class IngestPipeline:
         if topic.kind is TopicKind.AVAILABILITY:
             online = native.decode_availability(message.payload)
             with self._live.lock:
-                self._register(topic)
+                room_id = self._register(topic)
                 self._live.devices.set_online(topic.device, online, now)
+                if self._automation is not None:
+                    self._automation.after_availability(room_id, topic.device, online, now)
             self._stats.accepted += 1
             return
 
@@ -83,7 +88,11 @@ class IngestPipeline:
         with self._live.lock:
             room_id = self._register(topic)
             self._live.devices.observe(topic.device, payload, fields, now, live=not message.retained)
+            before = self._live.state_of(room_id)
             self._live.apply(room_id, topic.device, payload, now)
+            if self._automation is not None:
+                after = self._live.state_of(room_id)
+                self._automation.after_reading(room_id, topic.device, fields, before, after, now)
         self._stats.accepted += 1
 
     def _remember(self, raw: str, topic: native.NativeTopic | None) -> None:
@@ -98,7 +107,11 @@ class IngestPipeline:
         room_id = self._live.devices.room_of(topic.device)
         if room_id is None:
             self._live.ensure_room(topic.room, topic.building, topic.floor)
-            room_id = self._live.devices.ensure(topic.device, topic.room)
+            room_id = self._live.devices.ensure(
+                topic.device,
+                topic.room,
+                topic=native.state_topic(self._prefix, topic.building, topic.floor, topic.room, topic.device),
+            )
             log.info(kv("device registered", device=topic.device, room=topic.room))
         return room_id
 

@@ -7,8 +7,10 @@ frozen, so a reader only needs the lock to take a consistent set of references.
 from __future__ import annotations
 
 import threading
+from typing import Any
 from dataclasses import dataclass
 
+from devices.dialects.native import state_topic as native_topic
 from devices.fields import DevicePayload
 from devices.registry import DeviceRegistry, DeviceSpec, DeviceView
 from gateway import room_model
@@ -37,8 +39,21 @@ class LiveState:
             room.id: settings.vacancy_timeout_for(room) for room in settings.site.rooms
         }
         self.devices = DeviceRegistry(
-            DeviceSpec(d.id, d.room, d.dialect, d.topic, d.name) for d in settings.site.devices
+            DeviceSpec(
+                d.id,
+                d.room,
+                d.dialect,
+                d.topic or self._native_topic(d.id, d.room),
+                d.name,
+                d.kind,
+                d.rated_watts,
+            )
+            for d in settings.site.devices
         )
+
+    def _native_topic(self, device_id: str, room_id: str) -> str:
+        room = self._configs[room_id]
+        return native_topic(self._settings.mqtt.topic_prefix, room.building, room.floor, room_id, device_id)
 
     @property
     def lock(self) -> threading.Lock:
@@ -68,6 +83,38 @@ class LiveState:
                 self._states[room_id] = new
                 changed += 1
         return changed
+
+    def state_of(self, room_id: str) -> RoomState:
+        return self._states[room_id]
+
+    def config_of(self, room_id: str) -> RoomConfig:
+        return self._configs[room_id]
+
+    def states(self) -> dict[str, RoomState]:
+        """A copy of every room's current state (the states themselves are frozen)."""
+        return dict(self._states)
+
+    def export(self) -> dict[str, Any]:
+        """Everything needed to restore the rooms (call with the lock held; states are frozen)."""
+        return {
+            "states": dict(self._states),
+            "auto_rooms": [
+                {"id": c.id, "building": c.building, "floor": c.floor}
+                for room_id, c in self._configs.items()
+                if room_id not in self._configured
+            ],
+        }
+
+    def restore(self, states: dict[str, RoomState], auto_rooms: list[dict[str, str]]) -> int:
+        """Puts back saved room states; rooms no longer in the config are skipped."""
+        for room in auto_rooms:
+            self.ensure_room(room["id"], room["building"], room["floor"])
+        restored = 0
+        for room_id, state in states.items():
+            if room_id in self._states:
+                self._states[room_id] = state
+                restored += 1
+        return restored
 
     # Readers (take the lock themselves)
 

@@ -55,6 +55,8 @@ class RoomState:
     energy_day: int | None = None
     energy_at: float | None = None
     updated_at: float | None = None
+    # When the room's door summary (any door open) last changed: door-held-open rules.
+    door_since: float | None = None
 
     @property
     def lighting(self) -> Lighting:
@@ -172,10 +174,12 @@ def apply(state: RoomState, device_id: str, payload: DevicePayload, now: float) 
             ),
         )
 
-    doors = state.doors_open
+    doors, door_since = state.doors_open, state.door_since
     if payload.contact is not None:
         # contact=true means the magnet touches: the door is closed.
         doors = _with(doors, device_id, not payload.contact)
+        if any(doors.values()) != (state.door_open or False) or door_since is None:
+            door_since = now
 
     return RoomState(
         state.room_id,
@@ -188,6 +192,7 @@ def apply(state: RoomState, device_id: str, payload: DevicePayload, now: float) 
         energy_day,
         energy_at,
         now,
+        door_since,
     )
 
 

@@ -5,10 +5,18 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from pathlib import Path
+from typing import Any
 
 from devices.pseudonym import Pseudonymizer
 from gateway.clock import Clock, SystemClock
+from gateway.automation import Automation, load_rule_set
 from gateway.config import Settings
+from gateway.codec import decode_as, encode
+from gateway.event_log import EventLog
+from gateway.room_model import RoomState
+from gateway.snapshot import SnapshotStore, Snapshotter
+from rules.engine import RuleMemory
 from gateway.ingest import IngestPipeline
 from gateway.live_state import LiveState
 from gateway.logs import kv
@@ -31,11 +39,12 @@ def subscriptions(settings: Settings) -> tuple[str, ...]:
 
 
 class Ticker:
-    """Moves every room forward in time (vacancy timeouts) at a fixed interval."""
+    """Moves every room forward in time (vacancy timeouts, rule timers, retries) at a fixed interval."""
 
-    def __init__(self, live: LiveState, clock: Clock, interval: float) -> None:
+    def __init__(self, live: LiveState, clock: Clock, interval: float, automation: Automation) -> None:
         self._live = live
         self._clock = clock
+        self._automation = automation
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="officegw-ticker", daemon=True)
@@ -49,8 +58,11 @@ class Ticker:
             self._thread.join(timeout=5)
 
     def tick(self) -> None:
+        now = self._clock.now()
         with self._live.lock:
-            self._live.expire(self._clock.now())
+            before = self._live.states()
+            self._live.expire(now)
+            self._automation.tick(before, now)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -66,6 +78,10 @@ class Gateway:
         self.clock: Clock = clock or SystemClock()
         self.stats = IngestStats()
         self.live = LiveState(settings)
+        self.events = EventLog()
+        self.automation = Automation(
+            settings, self.live, self.events, load_rule_set(settings), publish=self._publish
+        )
         key = settings.gateway.pseudonym_key or secrets.token_hex(32)
         self.pipeline = IngestPipeline(
             topic_prefix=settings.mqtt.topic_prefix,
@@ -73,6 +89,7 @@ class Gateway:
             stats=self.stats,
             clock=self.clock,
             pseudonymizer=Pseudonymizer(key.encode()),
+            automation=self.automation,
         )
         mqtt = settings.mqtt
         self.transport = PahoTransport(
@@ -95,13 +112,43 @@ class Gateway:
         # A tenth of the shortest vacancy timeout keeps "vacant" within 10 % of its
         # deadline; never busier than 20 ticks a second nor lazier than one.
         interval = min(1.0, max(0.05, self.live.min_vacancy_timeout() / 10))
-        self.ticker = Ticker(self.live, self.clock, interval)
+        self.ticker = Ticker(self.live, self.clock, interval, self.automation)
+        self.snapshots = SnapshotStore(Path(settings.storage.path))
+        self.snapshotter = Snapshotter(self.snapshots, self._capture, settings.storage.snapshot_interval)
+
+    def _publish(self, topic: str, payload: bytes) -> None:
+        self.transport.publish(topic, payload, qos=1)
 
     @property
     def ready(self) -> bool:
         return self.transport.connected
 
+    def _capture(self) -> dict[str, Any]:
+        with self.live.lock:
+            rooms = self.live.export()
+            memory = self.automation.memory
+            actuator = self.automation.actuator.export()
+        return {
+            "rooms": {room_id: encode(state) for room_id, state in rooms["states"].items()},
+            "auto_rooms": rooms["auto_rooms"],
+            "rule_memory": memory.to_dict(),
+            "actuator": actuator,
+        }
+
+    def _restore(self) -> None:
+        saved = self.snapshots.load()
+        if not saved:
+            return
+        states = {room_id: decode_as(RoomState, data) for room_id, data in saved.get("rooms", {}).items()}
+        with self.live.lock:
+            restored = self.live.restore(states, saved.get("auto_rooms", []))
+            if "rule_memory" in saved:
+                self.automation.memory = RuleMemory.from_dict(saved["rule_memory"])
+            self.automation.actuator.restore(saved.get("actuator", {}))
+        log.info(kv("state restored", rooms=restored, path=self.settings.storage.path))
+
     def start(self) -> None:
+        self._restore()
         log.info(
             kv(
                 "gateway starting",
@@ -111,9 +158,12 @@ class Gateway:
             )
         )
         self.ticker.start()
+        self.snapshotter.start()
         self.transport.start()
 
     def stop(self) -> None:
         self.transport.stop()
         self.ticker.stop()
+        self.snapshotter.stop()
+        self.snapshots.close()
         log.info(kv("gateway stopped", received=self.stats.received, accepted=self.stats.accepted))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import threading
 import time
+from pathlib import Path
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +47,7 @@ class RunningGateway:
     settings: Settings
     server: ServerThread
     http: httpx.Client
+    scratch: Path | None = None  # a temporary directory of ours, removed on stop
 
     @property
     def prefix(self) -> str:
@@ -66,10 +71,20 @@ class RunningGateway:
     def stop(self) -> None:
         self.http.close()
         self.server.stop()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def start_gateway(broker: BrokerProcess, config: dict[str, Any] | None = None) -> RunningGateway:
+def start_gateway(
+    broker: BrokerProcess, config: dict[str, Any] | None = None, storage: Path | None = None
+) -> RunningGateway:
+    """A gateway + API on a random port with its own topic root and state file."""
     config = dict(config or {})
+    scratch = None
+    if storage is None:
+        scratch = Path(tempfile.mkdtemp(prefix="officegw-test-"))
+        storage = scratch / "officegw.db"
+    config.setdefault("storage", {"path": str(storage)})
     mqtt_section = {
         "url": broker.url,
         "topic_prefix": unique_prefix(),
@@ -80,7 +95,7 @@ def start_gateway(broker: BrokerProcess, config: dict[str, Any] | None = None) -
     gateway_section = {"id": f"test-{uuid.uuid4().hex[:8]}", **config.pop("gateway", {})}
     settings = settings_from_dict({"mqtt": mqtt_section, "gateway": gateway_section, **config})
     server = ServerThread(create_app(settings), "127.0.0.1", free_port()).start()
-    running = RunningGateway(settings, server, httpx.Client(base_url=server.url, timeout=5.0))
+    running = RunningGateway(settings, server, httpx.Client(base_url=server.url, timeout=5.0), scratch)
     wait_until(lambda: running.get("/readyz").status_code == 200, 10.0, "gateway ready")
     return running
 
@@ -101,6 +116,50 @@ class Publisher:
         elif isinstance(payload, str):
             payload = payload.encode()
         self._client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(timeout=5)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+class SimLight:
+    """A dimmable light on the real broker: obeys `<topic>/set` and reports its new state,
+    like a Zigbee2MQTT bulb. With `obey=False` it hears commands and ignores them."""
+
+    def __init__(self, broker: BrokerProcess, topic: str, *, obey: bool = True, watts: float = 10.0) -> None:
+        self.topic = topic
+        self.obey = obey
+        self.watts = watts
+        self.state: dict[str, Any] = {"state": "OFF", "brightness": 254}
+        self.commands: list[dict[str, Any]] = []
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if broker.mqtt5 else mqtt.MQTTv311
+        )
+        self._client.on_message = self._on_message
+        subscribed = threading.Event()
+        self._client.on_subscribe = lambda *args: subscribed.set()
+        self._client.connect(broker.host, broker.port)
+        self._client.subscribe(f"{topic}/set", qos=1)
+        self._client.loop_start()
+        if not subscribed.wait(5):
+            raise TimeoutError(f"{topic}: no SUBACK")
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        command = orjson.loads(message.payload)
+        self.commands.append(command)
+        if self.obey:
+            self.state.update(command)
+            self.report()
+
+    def report(self) -> None:
+        on = self.state["state"] == "ON"
+        power = round(self.watts * self.state["brightness"] / 254, 2) if on else 0.0
+        self._client.publish(self.topic, orjson.dumps({**self.state, "power": power}), qos=1)
+
+    def switch_at_the_wall(self, state: str) -> None:
+        """A person flips the switch: the light changes without any command."""
+        self.state["state"] = state
+        self.report()
 
     def close(self) -> None:
         self._client.disconnect()

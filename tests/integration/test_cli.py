@@ -55,6 +55,7 @@ def test_run_serves_until_sigterm(tmp_path: Path, mqtt_broker: BrokerProcess) ->
         f"gateway: {{id: cli-{prefix}}}\n"
         f"mqtt: {{url: '{mqtt_broker.url}', topic_prefix: {prefix}}}\n"
         f"api: {{host: 127.0.0.1, port: {port}}}\n"
+        f"storage: {{path: '{tmp_path / 'officegw.db'}'}}\n"
         "site:\n  rooms:\n    - {id: orion, building: hq, floor: 2, type: meeting, bookable: true}\n"
     )
     proc = subprocess.Popen(

@@ -1,0 +1,63 @@
+"""What happened: occupancy changes, commands, overrides and alerts, paged by cursor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from api.auth import Viewer
+from api.deps import GatewayDep
+from api.schemas import as_time
+from gateway.event_log import EventKind, LoggedEvent
+
+router = APIRouter(tags=["events"])
+
+
+class EventOut(BaseModel):
+    seq: int
+    at: datetime | None
+    kind: str
+    room_id: str | None
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    events: list[EventOut]
+    # Pass as `after` to get the next page; equal to the request's when nothing is new.
+    next_after: int
+
+
+def _page(events: list[LoggedEvent], after: int) -> EventPage:
+    return EventPage(
+        events=[EventOut(seq=e.seq, at=as_time(e.at), kind=e.kind, room_id=e.room_id, data=e.data) for e in events],
+        next_after=events[-1].seq if events else after,
+    )
+
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+@router.get("/v1/events", response_model=EventPage, summary="Events, oldest first, after a cursor")
+def list_events(
+    gateway: GatewayDep,
+    who: Viewer,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    kind: EventKind | None = None,
+    room: str | None = None,
+) -> EventPage:
+    return _page(gateway.events.page(after=after, limit=limit, kind=kind, room_id=room), after)
+
+
+@router.get("/v1/alerts", response_model=EventPage, summary="Alerts, oldest first, after a cursor")
+def list_alerts(
+    gateway: GatewayDep,
+    who: Viewer,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    room: str | None = None,
+) -> EventPage:
+    return _page(gateway.events.page(after=after, limit=limit, kind="alert", room_id=room), after)

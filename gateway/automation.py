@@ -1,0 +1,300 @@
+"""Rules in action: room changes become rule events, rule actions become device commands.
+
+Runs inside the gateway's lock, on the ingest thread (after each reading) and on
+the ticker (time passing). The rules themselves are pure (`rules.engine`); this
+module builds their inputs from the live state and carries out their outputs
+through the actuator, the event log and MQTT.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gateway.actuation import ActuationPolicy, Actuator, Decision, Outgoing
+from gateway.config import RoomConfig, Settings
+from gateway.event_log import EventLog
+from gateway.live_state import LiveState
+from gateway.logs import kv
+from gateway.room_model import RoomState
+from rules.engine import RuleMemory, RuleSet, RulesError, default_rules, load_rules, load_rules_file
+from rules.types import (
+    AccessEvent,
+    Action,
+    Alert,
+    Command,
+    DeviceAvailabilityChanged,
+    Event,
+    OccupancyChanged,
+    Priority,
+    Publish,
+    ReadingChanged,
+    RoomFacts,
+    Tick,
+)
+
+log = logging.getLogger("officegw.rules")
+
+Publisher = Callable[[str, bytes], None]
+
+# Facts whose changes are rule events (a reading that changes none of them is quiet).
+WATCHED_FACTS = (
+    "people",
+    "co2_ppm",
+    "temperature_c",
+    "humidity_pct",
+    "illuminance_lux",
+    "lights_on",
+    "brightness_pct",
+    "power_w",
+    "door_open",
+    "locked",
+)
+
+
+def facts_of(config: RoomConfig, state: RoomState, devices: dict[str, tuple[str, ...]]) -> RoomFacts:
+    occupancy, env, lighting = state.occupancy, state.environment, state.lighting
+    return RoomFacts(
+        room_id=config.id,
+        type=config.type,
+        building=config.building,
+        floor=config.floor,
+        bookable=config.bookable,
+        capacity=config.capacity,
+        occupancy=occupancy.state.value,
+        occupancy_since=occupancy.since,
+        people=occupancy.people,
+        co2_ppm=env.co2_ppm,
+        temperature_c=env.temperature_c,
+        humidity_pct=env.humidity_pct,
+        illuminance_lux=env.illuminance_lux,
+        lights_on=lighting.on,
+        brightness_pct=lighting.brightness_pct,
+        power_w=lighting.power_w,
+        door_open=state.door_open,
+        door_open_since=state.door_since if state.door_open else None,
+        locked=state.locked,
+        lux_target=config.lux_target,
+        comfort_setpoint_c=config.comfort_setpoint,
+        setback_setpoint_c=config.setback_setpoint,
+        devices=devices,
+    )
+
+
+class _LazyFacts(Mapping[str, RoomFacts]):
+    """Facts built only for the rooms a rule looks at: most events concern one room."""
+
+    def __init__(self, live: LiveState) -> None:
+        self._live = live
+        self._built: dict[str, RoomFacts] = {}
+
+    def __getitem__(self, room_id: str) -> RoomFacts:
+        facts = self._built.get(room_id)
+        if facts is None:
+            facts = facts_of(
+                self._live.config_of(room_id), self._live.state_of(room_id), self._live.devices.by_kind(room_id)
+            )
+            self._built[room_id] = facts
+        return facts
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._live.states())
+
+    def __len__(self) -> int:
+        return len(self._live.states())
+
+
+def load_rule_set(settings: Settings) -> RuleSet:
+    """The configured rules file, or the built-in set when none is named."""
+    if settings.rules is None:
+        return default_rules(tz=settings.site.timezone)
+    return load_rules_file(Path(settings.rules), tz=settings.site.timezone)
+
+
+class Automation:
+    def __init__(
+        self,
+        settings: Settings,
+        live: LiveState,
+        events: EventLog,
+        rules: RuleSet,
+        publish: Publisher,
+    ) -> None:
+        self._settings = settings
+        self._live = live
+        self._events = events
+        self._publish = publish
+        self.rules = rules
+        self.memory = RuleMemory()
+        a = settings.actuation
+        self.actuator = Actuator(
+            ActuationPolicy(
+                confirm_timeout=a.confirm_timeout,
+                max_attempts=a.max_attempts,
+                min_switch_interval=a.min_switch_interval,
+                override_release=a.override_release,
+                booking_hold=a.booking_hold,
+                safety_hold=a.safety_hold,
+            )
+        )
+        self.alerts_raised = 0
+        self.commands_sent = 0
+
+    # Inputs (called with the live-state lock held)
+
+    def after_reading(
+        self,
+        room_id: str,
+        device_id: str,
+        fields: Mapping[str, Any],
+        before: RoomState,
+        after: RoomState,
+        now: float,
+    ) -> None:
+        outcome = self.actuator.report(device_id, room_id, fields, now)
+        if outcome == "override":
+            self._events.append(now, "override", room_id, device=device_id, state=_actuated(fields))
+            log.info(kv("manual override", room=room_id, device=device_id))
+        elif outcome == "confirmed":
+            self._events.append(now, "command", room_id, device=device_id, status="confirmed")
+
+        for event in _changes(room_id, before, after, now):
+            self._on_event(event, now)
+        access = fields.get("access")
+        if access is not None:
+            self._on_event(AccessEvent(room_id, device_id, access, fields.get("credential"), now), now)
+
+    def after_availability(self, room_id: str, device_id: str, online: bool, now: float) -> None:
+        self._on_event(DeviceAvailabilityChanged(room_id, device_id, online, now), now)
+
+    def tick(self, before: Mapping[str, RoomState], now: float) -> None:
+        """Time passed: occupancy that expired, rule timers, command retries."""
+        for room_id, old in before.items():
+            new = self._live.state_of(room_id)
+            if new is not old:
+                for event in _changes(room_id, old, new, now):
+                    self._on_event(event, now)
+        self._on_event(Tick(now), now)
+        outgoing, alerts = self.actuator.tick(now)
+        for item in outgoing:
+            self._publish_command(item, now)
+        for alert in alerts:
+            self._raise(alert)
+
+    def manual_command(self, device_id: str, payload: dict[str, Any], now: float) -> Decision:
+        room_id = self._live.devices.room_of(device_id) or ""
+        command = Command(device_id, payload, Priority.MANUAL, "manual", room_id, "API")
+        decision = self.actuator.manual(command, now)
+        self._events.append(now, "command", room_id, device=device_id, payload=payload, rule="manual")
+        if decision.outgoing is not None:
+            self._publish_command(decision.outgoing, now)
+        return decision
+
+    def reload(self, settings: Settings) -> RuleSet:
+        """Replaces the rules; on a bad file raises RulesError and keeps the old ones."""
+        rules = load_rule_set(settings)
+        self.rules = rules
+        self._events.append(0.0, "rules", None, rules=len(rules.rules))
+        return rules
+
+    # Internals
+
+    def _on_event(self, event: Event, now: float) -> None:
+        if isinstance(event, OccupancyChanged):
+            self._events.append(now, "occupancy", event.room_id, old=event.old, new=event.new)
+            if event.new == "vacant":
+                for device in self.actuator.room_vacant(event.room_id):
+                    self._events.append(now, "override", event.room_id, device=device, status="released")
+        actions, self.memory = self.rules.evaluate(_LazyFacts(self._live), event, now, self.memory)
+        for action in actions:
+            self._carry_out(action, now)
+
+    def _carry_out(self, action: Action, now: float) -> None:
+        if isinstance(action, Command):
+            decision = self.actuator.submit(action, now)
+            if decision.outgoing is not None:
+                self._publish_command(decision.outgoing, now)
+            elif decision.outcome in ("suppressed", "deferred"):
+                self._events.append(
+                    now,
+                    "command",
+                    action.room_id,
+                    device=action.device_id,
+                    payload=action.payload,
+                    rule=action.rule,
+                    status=decision.outcome,
+                    detail=decision.detail,
+                )
+        elif isinstance(action, Alert):
+            self._raise(action)
+        elif isinstance(action, Publish):
+            self._publish(action.topic, orjson.dumps(action.payload))
+
+    def _publish_command(self, item: Outgoing, now: float) -> None:
+        topic = self._live.devices.topic_of(item.device_id)
+        if topic is None:
+            log.warning(kv("command dropped: device has no topic", device=item.device_id))
+            return
+        self._publish(f"{topic}/set", orjson.dumps(item.payload))
+        self.commands_sent += 1
+        self._events.append(
+            now,
+            "command",
+            item.command.room_id,
+            device=item.device_id,
+            payload=item.payload,
+            rule=item.command.rule,
+            attempt=item.attempt,
+            status="sent",
+        )
+
+    def _raise(self, alert: Alert) -> None:
+        self.alerts_raised += 1
+        self._events.append(
+            alert.at, "alert", alert.room_id, rule=alert.rule, severity=alert.severity.value, message=alert.message
+        )
+        log.warning(kv("alert", rule=alert.rule, room=alert.room_id, severity=alert.severity.value, message=alert.message))
+
+
+def _actuated(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: fields[key] for key in ("state", "brightness", "setpoint", "mode") if key in fields}
+
+
+def _changes(room_id: str, before: RoomState, after: RoomState, now: float) -> Iterator[Event]:
+    if before.occupancy.state != after.occupancy.state:
+        yield OccupancyChanged(room_id, before.occupancy.state.value, after.occupancy.state.value, now)
+    if (
+        before.environment is after.environment
+        and before.lights is after.lights
+        and before.doors_open is after.doors_open
+        and before.locks_locked is after.locks_locked
+        and before.occupancy.people == after.occupancy.people
+    ):
+        return
+    old, new = _watched(before), _watched(after)
+    for fact, value in new.items():
+        if old[fact] != value:
+            yield ReadingChanged(room_id, fact, old[fact], value, now)
+
+
+def _watched(state: RoomState) -> dict[str, Any]:
+    env, lighting = state.environment, state.lighting
+    return {
+        "people": state.occupancy.people,
+        "co2_ppm": env.co2_ppm,
+        "temperature_c": env.temperature_c,
+        "humidity_pct": env.humidity_pct,
+        "illuminance_lux": env.illuminance_lux,
+        "lights_on": lighting.on,
+        "brightness_pct": lighting.brightness_pct,
+        "power_w": lighting.power_w,
+        "door_open": state.door_open,
+        "locked": state.locked,
+    }
+
+
+__all__ = ["Automation", "RulesError", "facts_of", "load_rule_set", "load_rules"]

@@ -1,0 +1,60 @@
+"""A bounded, in-memory log of what happened (occupancy changes, commands, alerts).
+
+Sequence numbers give clients a cursor (`?after=`) that stays valid while old
+entries fall off the end. Durable history is the storage layer's job.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+EventKind = Literal["occupancy", "command", "alert", "override", "rules"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    seq: int
+    at: float
+    kind: EventKind
+    room_id: str | None
+    data: dict[str, Any]
+
+
+class EventLog:
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._events: deque[LoggedEvent] = deque(maxlen=capacity)
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def append(self, at: float, kind: EventKind, room_id: str | None, **data: Any) -> LoggedEvent:
+        with self._lock:
+            self._seq += 1
+            event = LoggedEvent(self._seq, at, kind, room_id, data)
+            self._events.append(event)
+            return event
+
+    def page(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        kind: EventKind | None = None,
+        room_id: str | None = None,
+    ) -> list[LoggedEvent]:
+        with self._lock:
+            events = list(self._events)
+        selected = [
+            event
+            for event in events
+            if event.seq > after
+            and (kind is None or event.kind == kind)
+            and (room_id is None or event.room_id == room_id)
+        ]
+        return selected[:limit]
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
