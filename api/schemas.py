@@ -45,6 +45,8 @@ class AccessOut(BaseModel):
 
 class EnergyOut(BaseModel):
     kwh_today: float | None
+    # Of kwh_today, what lit the room while it was vacant.
+    kwh_wasted_today: float | None
 
 
 class RoomDescription(BaseModel):
@@ -86,7 +88,7 @@ class RoomOut(RoomDescription):
     def of(cls, room: Room, now: float) -> RoomOut:
         c, s = room.config, room.state
         occ, env, lighting = s.occupancy, s.environment, s.lighting
-        kwh = s.kwh_today(now)
+        kwh, wasted = s.kwh_today(now), s.kwh_wasted_today(now)
         return cls(
             **cls.fields_of(c),
             bookable=c.bookable,
@@ -108,7 +110,10 @@ class RoomOut(RoomDescription):
                 on=lighting.on, brightness_pct=lighting.brightness_pct, power_w=lighting.power_w
             ),
             access=AccessOut(door_open=s.door_open, locked=s.locked),
-            energy=EnergyOut(kwh_today=None if kwh is None else round(kwh, 6)),
+            energy=EnergyOut(
+                kwh_today=None if kwh is None else round(kwh, 6),
+                kwh_wasted_today=None if wasted is None else round(wasted, 6),
+            ),
             available_now=is_available_now(room),
             updated_at=as_time(s.updated_at),
         )
@@ -130,6 +135,7 @@ class DeviceOut(BaseModel):
     room_id: str
     dialect: str
     topic: str | None
+    kind: str
     configured: bool
     capabilities: list[str]
     online: bool | None
@@ -145,6 +151,7 @@ class DeviceOut(BaseModel):
             room_id=view.room_id,
             dialect=view.dialect,
             topic=view.topic,
+            kind=view.kind,
             configured=view.configured,
             capabilities=list(view.capabilities),
             online=view.online,

@@ -96,7 +96,9 @@ class _LazyFacts(Mapping[str, RoomFacts]):
         facts = self._built.get(room_id)
         if facts is None:
             facts = facts_of(
-                self._live.config_of(room_id), self._live.state_of(room_id), self._live.devices.by_kind(room_id)
+                self._live.config_of(room_id),
+                self._live.state_of(room_id),
+                self._live.devices.by_kind(room_id),
             )
             self._built[room_id] = facts
         return facts
@@ -255,9 +257,22 @@ class Automation:
     def _raise(self, alert: Alert) -> None:
         self.alerts_raised += 1
         self._events.append(
-            alert.at, "alert", alert.room_id, rule=alert.rule, severity=alert.severity.value, message=alert.message
+            alert.at,
+            "alert",
+            alert.room_id,
+            rule=alert.rule,
+            severity=alert.severity.value,
+            message=alert.message,
         )
-        log.warning(kv("alert", rule=alert.rule, room=alert.room_id, severity=alert.severity.value, message=alert.message))
+        log.warning(
+            kv(
+                "alert",
+                rule=alert.rule,
+                room=alert.room_id,
+                severity=alert.severity.value,
+                message=alert.message,
+            )
+        )
 
 
 def _actuated(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -72,7 +72,9 @@ class LiveState:
 
     def apply(self, room_id: str, device_id: str, payload: DevicePayload, now: float) -> None:
         state = self._states[room_id]
-        self._states[room_id] = room_model.apply(state, device_id, payload, now)
+        self._states[room_id] = room_model.apply(
+            state, device_id, payload, now, self.devices.rated_watts(device_id)
+        )
 
     def expire(self, now: float) -> int:
         """Moves every room forward to `now`; returns how many rooms changed."""
@@ -146,6 +148,15 @@ class LiveState:
         with self._lock:
             occupied = sum(1 for s in self._states.values() if s.occupancy.state == Occupancy.OCCUPIED)
             return len(self._states), occupied, len(self.devices)
+
+    def energy(self, now: float) -> list[tuple[str, float, float]]:
+        with self._lock:
+            states = list(self._states.values())
+        return [
+            (state.room_id, state.kwh_today(now) or 0.0, state.kwh_wasted_today(now) or 0.0)
+            for state in states
+            if state.energy_at is not None
+        ]
 
     def min_vacancy_timeout(self) -> float:
         """The shortest timeout any room has or a new room could get."""

@@ -38,6 +38,10 @@ class GaugeSources:
 
     counts: Callable[[], tuple[int, int, int]]  # rooms, occupied rooms, devices
     connected: Callable[[], bool]
+    # (room, kWh today, kWh wasted today) for rooms with lighting energy.
+    energy: Callable[[], list[tuple[str, float, float]]] = lambda: []
+    # (commands sent, alerts raised, manual overrides active)
+    automation: Callable[[], tuple[int, int, int]] = lambda: (0, 0, 0)
 
 
 class GatewayCollector(Collector):

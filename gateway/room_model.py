@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from devices.fields import DevicePayload
 from rules import occupancy
-from rules.occupancy import Evidence, OccupancyState
+from rules.occupancy import Evidence, Occupancy, OccupancyState
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,19 @@ class Light:
     on: bool | None = None
     brightness_pct: float | None = None
     power_w: float | None = None
+    # Watts at full brightness, from the site config, for lights that report no power.
+    rated_w: float | None = None
+
+    @property
+    def draw_w(self) -> float | None:
+        """Reported power, else an estimate from the rated watts and the dimmer level."""
+        if self.power_w is not None:
+            return self.power_w
+        if self.rated_w is None or self.on is None:
+            return None
+        if not self.on:
+            return 0.0
+        return self.rated_w * (self.brightness_pct if self.brightness_pct is not None else 100.0) / 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +63,15 @@ class RoomState:
     lights: Mapping[str, Light] = field(default_factory=lambda: MappingProxyType({}))
     doors_open: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
     locks_locked: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
-    # Energy integrated from reported lighting power, per UTC day.
+    # Energy integrated from lighting power (reported or estimated), per UTC day.
     energy_kwh: float = 0.0
     energy_day: int | None = None
     energy_at: float | None = None
     updated_at: float | None = None
     # When the room's door summary (any door open) last changed: door-held-open rules.
     door_since: float | None = None
+    # Of energy_kwh, what was used while the room was vacant.
+    energy_waste_kwh: float = 0.0
 
     @property
     def lighting(self) -> Lighting:
@@ -70,7 +85,7 @@ class RoomState:
             if light.on and light.brightness_pct is not None
         ]
         brightness = max(levels) if levels else (0.0 if on is False else None)
-        powers = [light.power_w for light in self.lights.values() if light.power_w is not None]
+        powers = [draw for light in self.lights.values() if (draw := light.draw_w) is not None]
         return Lighting(on=on, brightness_pct=brightness, power_w=sum(powers) if powers else None)
 
     @property
@@ -83,12 +98,11 @@ class RoomState:
 
     def kwh_today(self, now: float) -> float | None:
         """Energy used today up to `now`, counting the current draw since the last report."""
-        if self.energy_at is None:
-            return None
-        if _day(now) != self.energy_day:
-            return 0.0
-        power = self.lighting.power_w or 0.0
-        return self.energy_kwh + power * max(0.0, now - self.energy_at) / 3_600_000
+        return None if self.energy_at is None else _energy_until(self, now)[0]
+
+    def kwh_wasted_today(self, now: float) -> float | None:
+        """Of `kwh_today`, what lit an empty room."""
+        return None if self.energy_at is None else _energy_until(self, now)[3]
 
 
 def _day(ts: float) -> int:
@@ -122,7 +136,9 @@ def evidence_of(payload: DevicePayload) -> Evidence | None:
     )
 
 
-def apply(state: RoomState, device_id: str, payload: DevicePayload, now: float) -> RoomState:
+def apply(
+    state: RoomState, device_id: str, payload: DevicePayload, now: float, rated_watts: float | None = None
+) -> RoomState:
     # Built field by field and constructed once: this runs for every message, and
     # dataclasses.replace costs several microseconds a call.
     occupancy_state = state.occupancy
@@ -153,15 +169,18 @@ def apply(state: RoomState, device_id: str, payload: DevicePayload, now: float) 
         locks = _with(locks, device_id, payload.state == "LOCK")
 
     lights = state.lights
-    energy_kwh, energy_day, energy_at = state.energy_kwh, state.energy_day, state.energy_at
+    energy = (state.energy_kwh, state.energy_day, state.energy_at, state.energy_waste_kwh)
+    if lights and occupancy_state.state != state.occupancy.state:
+        # Close the energy interval at the occupancy change, so waste counts only vacant time.
+        energy = _energy_until(state, now)
     is_light_state = payload.state == "ON" or payload.state == "OFF"
     if (
         is_light_state
         or payload.brightness is not None
         or (payload.power is not None and device_id in lights)
     ):
-        energy_kwh, energy_day, energy_at = _energy_until(state, now)
-        light = lights.get(device_id) or Light()
+        energy = _energy_until(state, now)
+        light = lights.get(device_id) or Light(rated_w=rated_watts)
         lights = _with(
             lights,
             device_id,
@@ -171,6 +190,7 @@ def apply(state: RoomState, device_id: str, payload: DevicePayload, now: float) 
                 if payload.brightness is not None
                 else light.brightness_pct,
                 power_w=payload.power if payload.power is not None else light.power_w,
+                rated_w=light.rated_w,
             ),
         )
 
@@ -188,26 +208,41 @@ def apply(state: RoomState, device_id: str, payload: DevicePayload, now: float) 
         lights,
         doors,
         locks,
-        energy_kwh,
-        energy_day,
-        energy_at,
+        energy[0],
+        energy[1],
+        energy[2],
         now,
         door_since,
+        energy[3],
     )
 
 
-def _energy_until(state: RoomState, now: float) -> tuple[float, int, float]:
-    """(kWh, day, as of): the energy counter brought up to `now` at the old power draw."""
+def _energy_until(state: RoomState, now: float) -> tuple[float, int, float, float]:
+    """(kWh, day, as of, wasted kWh): the counters brought up to `now` at the old draw."""
     day = _day(now)
     if state.energy_at is None or state.energy_day != day:
-        return 0.0, day, now
+        return 0.0, day, now, 0.0
     power = state.lighting.power_w or 0.0
     gained = power * max(0.0, now - state.energy_at) / 3_600_000
-    return state.energy_kwh + gained, day, now
+    wasted = gained if state.occupancy.state == Occupancy.VACANT else 0.0
+    return state.energy_kwh + gained, day, now, state.energy_waste_kwh + wasted
 
 
 def expire(state: RoomState, now: float, vacancy_timeout: float) -> RoomState:
     expired = occupancy.expire(state.occupancy, now, vacancy_timeout)
     if expired is state.occupancy:
         return state
-    return replace(state, occupancy=expired, updated_at=now)
+    if not state.lights:
+        return replace(state, occupancy=expired, updated_at=now)
+    # Energy up to the moment the room went vacant counts as used while occupied.
+    at = max(expired.since if expired.since is not None else now, state.energy_at or 0.0)
+    kwh, day, energy_at, waste = _energy_until(state, at)
+    return replace(
+        state,
+        occupancy=expired,
+        updated_at=now,
+        energy_kwh=kwh,
+        energy_day=day,
+        energy_at=energy_at,
+        energy_waste_kwh=waste,
+    )

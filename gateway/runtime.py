@@ -17,6 +17,7 @@ from gateway.event_log import EventLog
 from gateway.room_model import RoomState
 from gateway.snapshot import SnapshotStore, Snapshotter
 from rules.engine import RuleMemory
+from rules.types import Priority
 from gateway.ingest import IngestPipeline
 from gateway.live_state import LiveState
 from gateway.logs import kv
@@ -115,6 +116,15 @@ class Gateway:
         self.ticker = Ticker(self.live, self.clock, interval, self.automation)
         self.snapshots = SnapshotStore(Path(settings.storage.path))
         self.snapshotter = Snapshotter(self.snapshots, self._capture, settings.storage.snapshot_interval)
+
+    def automation_counts(self) -> tuple[int, int, int]:
+        with self.live.lock:
+            overrides = sum(
+                1
+                for claim in self.automation.actuator.claims(self.clock.now()).values()
+                if claim.priority == Priority.MANUAL
+            )
+        return self.automation.commands_sent, self.automation.alerts_raised, overrides
 
     def _publish(self, topic: str, payload: bytes) -> None:
         self.transport.publish(topic, payload, qos=1)

@@ -41,7 +41,9 @@ class SnapshotStore:
             )
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         elif version > SCHEMA_VERSION:
-            raise RuntimeError(f"{path} was written by a newer officegw (schema {version} > {SCHEMA_VERSION})")
+            raise RuntimeError(
+                f"{path} was written by a newer officegw (schema {version} > {SCHEMA_VERSION})"
+            )
         self._lock = threading.Lock()
 
     def save(self, documents: dict[str, Any], at: float) -> None:

@@ -66,7 +66,9 @@ def command_device(device_id: str, body: DeviceCommandIn, gateway: GatewayDep, w
     return _out(device_id, payload, decision)
 
 
-@router.post("/v1/rooms/{room_id}/lights", response_model=CommandsOut, summary="Switch or dim a room's lights")
+@router.post(
+    "/v1/rooms/{room_id}/lights", response_model=CommandsOut, summary="Switch or dim a room's lights"
+)
 def room_lights(room_id: str, body: LightsIn, gateway: GatewayDep, who: Operator) -> CommandsOut:
     room = gateway.live.room(room_id)
     if room is None or not who.can_see(room.config.building):
@@ -80,6 +82,7 @@ def room_lights(room_id: str, body: LightsIn, gateway: GatewayDep, who: Operator
             raise HTTPException(409, detail=f"room {room_id!r} has no lights")
         now = gateway.clock.now()
         results = [
-            _out(device, payload, gateway.automation.manual_command(device, payload, now)) for device in lights
+            _out(device, payload, gateway.automation.manual_command(device, payload, now))
+            for device in lights
         ]
     return CommandsOut(commands=results)

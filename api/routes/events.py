@@ -32,7 +32,9 @@ class EventPage(BaseModel):
 
 def _page(events: list[LoggedEvent], after: int) -> EventPage:
     return EventPage(
-        events=[EventOut(seq=e.seq, at=as_time(e.at), kind=e.kind, room_id=e.room_id, data=e.data) for e in events],
+        events=[
+            EventOut(seq=e.seq, at=as_time(e.at), kind=e.kind, room_id=e.room_id, data=e.data) for e in events
+        ],
         next_after=events[-1].seq if events else after,
     )
 

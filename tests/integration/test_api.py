@@ -97,7 +97,7 @@ def test_room_status_has_the_contract_shape(gw: RunningGateway) -> None:
     }
     assert room["lighting"] == {"on": None, "brightness_pct": None, "power_w": None}
     assert room["access"] == {"door_open": None, "locked": None}
-    assert room["energy"] == {"kwh_today": None}
+    assert room["energy"] == {"kwh_today": None, "kwh_wasted_today": None}
     assert room["available_now"] is True
 
 

@@ -95,3 +95,20 @@ def test_occupancy_flows_through_and_expires() -> None:
 def test_a_reading_without_occupancy_fields_keeps_occupancy() -> None:
     state = fold(("pir", {"occupancy": True}, T0), ("env", {"co2": 500}, T0 + 5))
     assert state.occupancy.since == T0
+
+
+def test_rated_watts_estimate_the_draw_of_lights_that_report_no_power() -> None:
+    state = apply(RoomState("orion"), "l1", reading(state="ON", brightness=127), T0, rated_watts=40.0)
+    assert state.lighting.power_w == pytest.approx(20.0)
+    state = apply(state, "l1", reading(state="OFF"), T0 + 3_600)
+    assert state.lighting.power_w == 0.0
+    assert state.kwh_today(T0 + 7_200) == pytest.approx(0.02)
+
+
+def test_energy_used_while_vacant_is_waste() -> None:
+    state = fold(("pir", {"occupancy": True}, T0), ("l1", {"state": "ON", "power": 100}, T0))
+    # Vacant at T0 + 600 (timeout); the light burns on for another 3,000 s.
+    state = expire(state, T0 + 700, 600.0)
+    assert state.occupancy.state == Occupancy.VACANT
+    assert state.kwh_today(T0 + 3_600) == pytest.approx(0.1)
+    assert state.kwh_wasted_today(T0 + 3_600) == pytest.approx(100 * 3_000 / 3_600_000)
