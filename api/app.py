@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.routes import availability, control, devices, events, health, rooms
+from api.routes import availability, control, devices, events, health, rooms, rules
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.metrics import GaugeSources, build_registry
@@ -35,7 +35,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None, gateway: Gatew
     app.state.settings = settings
     app.state.gateway = gw
     app.state.metrics = build_registry(
-        gw.stats, GaugeSources(counts=gw.live.counts, connected=lambda: gw.ready)
+        gw.stats,
+        GaugeSources(
+            counts=gw.live.counts,
+            connected=lambda: gw.ready,
+            energy=lambda: gw.live.energy(gw.clock.now()),
+            automation=gw.automation_counts,
+        ),
     )
     for router in (
         rooms.router,
@@ -43,6 +49,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, gateway: Gatew
         availability.router,
         control.router,
         events.router,
+        rules.router,
         health.router,
     ):
         app.include_router(router)

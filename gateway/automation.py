@@ -21,7 +21,7 @@ from gateway.event_log import EventLog
 from gateway.live_state import LiveState
 from gateway.logs import kv
 from gateway.room_model import RoomState
-from rules.engine import RuleMemory, RuleSet, RulesError, default_rules, load_rules, load_rules_file
+from rules.engine import RuleMemory, RulesError, RuleSet, default_rules, load_rules, load_rules_file
 from rules.types import (
     AccessEvent,
     Action,
@@ -196,11 +196,13 @@ class Automation:
             self._publish_command(decision.outgoing, now)
         return decision
 
-    def reload(self, settings: Settings) -> RuleSet:
+    def reload(self, settings: Settings, now: float) -> RuleSet:
         """Replaces the rules; on a bad file raises RulesError and keeps the old ones."""
         rules = load_rule_set(settings)
         self.rules = rules
-        self._events.append(0.0, "rules", None, rules=len(rules.rules))
+        self.memory = self.memory.retain({info.name for info in rules.rules})
+        self._events.append(now, "rules", None, source=rules.source, rules=len(rules.rules))
+        log.info(kv("rules reloaded", source=rules.source, rules=len(rules.rules)))
         return rules
 
     # Internals

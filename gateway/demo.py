@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
-import tempfile
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path

@@ -7,8 +7,8 @@ frozen, so a reader only needs the lock to take a consistent set of references.
 from __future__ import annotations
 
 import threading
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from devices.dialects.native import state_topic as native_topic
 from devices.fields import DevicePayload
@@ -16,7 +16,8 @@ from devices.registry import DeviceRegistry, DeviceSpec, DeviceView
 from gateway import room_model
 from gateway.config import RoomConfig, Settings
 from gateway.room_model import RoomState
-from rules.occupancy import Occupancy
+from rules import occupancy
+from rules.occupancy import FusionParams, Occupancy
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +36,8 @@ class LiveState:
         self._configs: dict[str, RoomConfig] = {room.id: room for room in settings.site.rooms}
         self._configured = frozenset(self._configs)
         self._states: dict[str, RoomState] = {room_id: RoomState(room_id) for room_id in self._configs}
-        self._timeouts: dict[str, float] = {
-            room.id: settings.vacancy_timeout_for(room) for room in settings.site.rooms
+        self._params: dict[str, FusionParams] = {
+            room.id: self._fusion_params(room) for room in settings.site.rooms
         }
         self.devices = DeviceRegistry(
             DeviceSpec(
@@ -68,19 +69,30 @@ class LiveState:
         config = RoomConfig(id=room_id, building=building, floor=floor, type="unknown")
         self._configs[room_id] = config
         self._states[room_id] = RoomState(room_id)
-        self._timeouts[room_id] = self._settings.vacancy_timeout_for(config)
+        self._params[room_id] = self._fusion_params(config)
+
+    def _fusion_params(self, room: RoomConfig) -> FusionParams:
+        """The room type's occupancy defaults, unless the config sets a vacancy timeout."""
+        occupancy = self._settings.occupancy
+        configured = (
+            room.vacancy_timeout is not None
+            or room.type in occupancy.vacancy_timeouts
+            or "vacancy_timeout" in occupancy.model_fields_set
+        )
+        timeout = self._settings.vacancy_timeout_for(room) if configured else None
+        return FusionParams.for_room_type(room.type, timeout)
 
     def apply(self, room_id: str, device_id: str, payload: DevicePayload, now: float) -> None:
         state = self._states[room_id]
         self._states[room_id] = room_model.apply(
-            state, device_id, payload, now, self.devices.rated_watts(device_id)
+            state, device_id, payload, now, self.devices.rated_watts(device_id), self._params[room_id]
         )
 
     def expire(self, now: float) -> int:
         """Moves every room forward to `now`; returns how many rooms changed."""
         changed = 0
         for room_id, state in self._states.items():
-            new = room_model.expire(state, now, self._timeouts[room_id])
+            new = room_model.expire(state, now, self._params[room_id])
             if new is not state:
                 self._states[room_id] = new
                 changed += 1
@@ -91,6 +103,15 @@ class LiveState:
 
     def config_of(self, room_id: str) -> RoomConfig:
         return self._configs[room_id]
+
+    def explain(self, room_id: str, now: float) -> dict[str, Any]:
+        with self._lock:
+            state, params = self._states[room_id], self._params[room_id]
+        return {"room_id": room_id, **occupancy.explain(state.occupancy, now, params)}
+
+    def params_of(self, room_id: str) -> FusionParams:
+        """The room's occupancy fusion parameters (for `rules.occupancy.explain`)."""
+        return self._params[room_id]
 
     def states(self) -> dict[str, RoomState]:
         """A copy of every room's current state (the states themselves are frozen)."""
@@ -162,5 +183,9 @@ class LiveState:
         """The shortest timeout any room has or a new room could get."""
         occupancy = self._settings.occupancy
         return min(
-            [occupancy.vacancy_timeout, *occupancy.vacancy_timeouts.values(), *self._timeouts.values()]
+            [
+                occupancy.vacancy_timeout,
+                *occupancy.vacancy_timeouts.values(),
+                *(params.vacancy_timeout for params in self._params.values()),
+            ]
         )

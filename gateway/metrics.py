@@ -78,6 +78,27 @@ class GatewayCollector(Collector):
             "1 while the broker connection is up",
             value=int(self._gauges.connected()),
         )
+        used = GaugeMetricFamily(
+            "officegw_room_energy_kwh_today", "Lighting energy used today (UTC day)", labels=["room"]
+        )
+        wasted = GaugeMetricFamily(
+            "officegw_room_energy_wasted_kwh_today",
+            "Lighting energy used today while vacant",
+            labels=["room"],
+        )
+        for room, kwh, waste in self._gauges.energy():
+            used.add_metric([room], kwh)
+            wasted.add_metric([room], waste)
+        yield used
+        yield wasted
+        commands, alerts, overrides = self._gauges.automation()
+        yield CounterMetricFamily(
+            "officegw_commands_sent", "Device commands published (retries included)", value=commands
+        )
+        yield CounterMetricFamily("officegw_alerts", "Alerts raised by rules and actuation", value=alerts)
+        yield GaugeMetricFamily(
+            "officegw_manual_overrides", "Devices whose rules are paused by a person", value=overrides
+        )
 
 
 def build_registry(stats: IngestStats, gauges: GaugeSources) -> CollectorRegistry:

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from devices.fields import DevicePayload
 from rules import occupancy
-from rules.occupancy import Evidence, Occupancy, OccupancyState
+from rules.occupancy import DEFAULT_PARAMS, Evidence, FusionParams, Occupancy, OccupancyState
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,27 +124,46 @@ def _percent(brightness: int) -> float:
 
 def evidence_of(payload: DevicePayload) -> Evidence | None:
     """What the reading says about occupancy; None when it says nothing."""
+    # Checked field by field first: most messages (lights, power, battery) say nothing.
     if (
         payload.occupancy is None
+        and payload.presence is None
         and payload.people is None
         and payload.entered is None
         and payload.exited is None
+        and payload.contact is None
+        and payload.access != "granted"
+        and payload.co2 is None
+        and payload.illuminance is None
     ):
         return None
     return Evidence(
-        motion=payload.occupancy, people=payload.people, entered=payload.entered, exited=payload.exited
+        motion=payload.occupancy,
+        presence=payload.presence,
+        people=payload.people,
+        entered=payload.entered,
+        exited=payload.exited,
+        door_closed=payload.contact,
+        badge_in=True if payload.access == "granted" else None,
+        co2=payload.co2,
+        illuminance=payload.illuminance,
     )
 
 
 def apply(
-    state: RoomState, device_id: str, payload: DevicePayload, now: float, rated_watts: float | None = None
+    state: RoomState,
+    device_id: str,
+    payload: DevicePayload,
+    now: float,
+    rated_watts: float | None = None,
+    params: FusionParams = DEFAULT_PARAMS,
 ) -> RoomState:
     # Built field by field and constructed once: this runs for every message, and
     # dataclasses.replace costs several microseconds a call.
     occupancy_state = state.occupancy
     evidence = evidence_of(payload)
     if evidence is not None:
-        occupancy_state = occupancy.observe(occupancy_state, evidence, now)
+        occupancy_state = occupancy.observe(occupancy_state, evidence, now, params, device_id)
 
     environment = state.environment
     if (
@@ -228,8 +247,10 @@ def _energy_until(state: RoomState, now: float) -> tuple[float, int, float, floa
     return state.energy_kwh + gained, day, now, state.energy_waste_kwh + wasted
 
 
-def expire(state: RoomState, now: float, vacancy_timeout: float) -> RoomState:
-    expired = occupancy.expire(state.occupancy, now, vacancy_timeout)
+def expire(state: RoomState, now: float, params: FusionParams | float) -> RoomState:
+    # A bare number is a vacancy timeout with default fusion parameters.
+    fusion = params if isinstance(params, FusionParams) else FusionParams(vacancy_timeout=params)
+    expired = occupancy.expire(state.occupancy, now, fusion)
     if expired is state.occupancy:
         return state
     if not state.lights:

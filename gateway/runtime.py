@@ -9,20 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from devices.pseudonym import Pseudonymizer
-from gateway.clock import Clock, SystemClock
 from gateway.automation import Automation, load_rule_set
-from gateway.config import Settings
+from gateway.clock import Clock, SystemClock
 from gateway.codec import decode_as, encode
+from gateway.config import Settings
 from gateway.event_log import EventLog
-from gateway.room_model import RoomState
-from gateway.snapshot import SnapshotStore, Snapshotter
-from rules.engine import RuleMemory
-from rules.types import Priority
 from gateway.ingest import IngestPipeline
 from gateway.live_state import LiveState
 from gateway.logs import kv
 from gateway.metrics import IngestStats
 from gateway.paho_transport import MqttOptions, PahoTransport
+from gateway.room_model import RoomState
+from gateway.snapshot import SnapshotStore, Snapshotter
+from rules.engine import RuleMemory
+from rules.types import Priority
 
 log = logging.getLogger("officegw.gateway")
 

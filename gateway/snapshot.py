@@ -37,7 +37,8 @@ class SnapshotStore:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS snapshot (key TEXT PRIMARY KEY, value BLOB NOT NULL, saved_at REAL NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS snapshot "
+                "(key TEXT PRIMARY KEY, value BLOB NOT NULL, saved_at REAL NOT NULL)"
             )
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         elif version > SCHEMA_VERSION:

@@ -6,10 +6,10 @@ import shutil
 import tempfile
 import threading
 import time
-from pathlib import Path
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx

@@ -1,0 +1,85 @@
+"""The rules in force, hot reload, and why a room's occupancy is what it is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel
+
+from api.auth import Admin, Viewer
+from api.deps import GatewayDep
+from api.schemas import as_time
+from gateway.automation import RulesError
+
+router = APIRouter(tags=["rules"])
+
+
+class RuleOut(BaseModel):
+    name: str
+    description: str
+    priority: str
+    enabled: bool
+    trigger: str
+    conditions: str | None
+    actions: list[str]
+    last_fired: datetime | None
+
+
+class RuleList(BaseModel):
+    source: str
+    rules: list[RuleOut]
+    count: int
+
+
+def _rules(gateway: GatewayDep) -> RuleList:
+    with gateway.live.lock:
+        rule_set, memory = gateway.automation.rules, gateway.automation.memory
+    rules = [
+        RuleOut(
+            name=info.name,
+            description=info.description,
+            priority=info.priority.name.lower(),
+            enabled=info.enabled,
+            trigger=info.trigger,
+            conditions=info.conditions,
+            actions=list(info.actions),
+            last_fired=as_time(memory.last_fired(info.name)),
+        )
+        for info in rule_set.rules
+    ]
+    return RuleList(source=rule_set.source, rules=rules, count=len(rules))
+
+
+@router.get("/v1/rules", response_model=RuleList, summary="Rules in force, with their last firing")
+def list_rules(gateway: GatewayDep, who: Viewer) -> RuleList:
+    return _rules(gateway)
+
+
+@router.post(
+    "/v1/rules/reload",
+    response_model=RuleList,
+    summary="Reload the rules file; an invalid file is refused (422) and the old rules stay",
+    responses={422: {"description": "every problem of the file, with its path"}},
+)
+def reload_rules(gateway: GatewayDep, who: Admin) -> RuleList:
+    try:
+        with gateway.live.lock:
+            gateway.automation.reload(gateway.settings, gateway.clock.now())
+    except RulesError as exc:
+        raise HTTPException(422, detail=exc.problems) from None
+    except OSError as exc:
+        raise HTTPException(422, detail=[f"cannot read rules file: {exc.strerror or exc}"]) from None
+    return _rules(gateway)
+
+
+@router.get(
+    "/v1/rooms/{room_id}/occupancy/explain",
+    summary="The evidence, timers and reasoning behind a room's occupancy",
+)
+def explain_occupancy(room_id: str, gateway: GatewayDep, who: Viewer) -> dict[str, Any]:
+    room = gateway.live.room(room_id)
+    if room is None or not who.can_see(room.config.building):
+        raise HTTPException(404, detail=f"room {room_id!r} not found")
+    return gateway.live.explain(room_id, gateway.clock.now())
