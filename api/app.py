@@ -14,9 +14,15 @@ from gateway.metrics import GaugeSources, build_registry
 from gateway.runtime import Gateway
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, gateway: Gateway | None = None) -> FastAPI:
-    """The API with its gateway; the gateway runs for as long as the app's lifespan."""
-    gw = gateway or Gateway(settings, clock)
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, gateway: Gateway | None = None, manage_gc: bool = False
+) -> FastAPI:
+    """The API with its gateway; the gateway runs for as long as the app's lifespan.
+
+    `manage_gc` is for a process that runs nothing else (`officegw run`): see
+    `gateway.runtime.FullCollections`.
+    """
+    gw = gateway or Gateway(settings, clock, manage_gc=manage_gc)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -93,6 +93,14 @@ class DeviceRegistry:
         self._devices: dict[str, _DeviceRecord] = {
             spec.id: _DeviceRecord(spec, configured=True) for spec in specs
         }
+        # Room -> its devices, so per-room lookups do not scan the whole site.
+        self._by_room: dict[str, list[_DeviceRecord]] = {}
+        self._kinds: dict[str, dict[str, tuple[str, ...]]] = {}
+        # Bumped whenever a device is added or may have changed kind: caches of
+        # anything derived from the registry compare it.
+        self.version = 0
+        for record in self._devices.values():
+            self._by_room.setdefault(record.spec.room_id, []).append(record)
 
     def __len__(self) -> int:
         return len(self._devices)
@@ -110,6 +118,8 @@ class DeviceRegistry:
         if record is None:
             record = _DeviceRecord(DeviceSpec(device_id, room_id, dialect, topic), configured=False)
             self._devices[device_id] = record
+            self._by_room.setdefault(room_id, []).append(record)
+            self._changed()
         return record.spec.room_id
 
     def topic_of(self, device_id: str) -> str | None:
@@ -122,11 +132,19 @@ class DeviceRegistry:
 
     def by_kind(self, room_id: str) -> dict[str, tuple[str, ...]]:
         """The room's device ids grouped by kind ("light", "hvac", "lock", ...)."""
+        cached = self._kinds.get(room_id)
+        if cached is not None:
+            return cached
         kinds: dict[str, list[str]] = {}
-        for record in self._devices.values():
-            if record.spec.room_id == room_id:
-                kinds.setdefault(record.kind, []).append(record.spec.id)
-        return {kind: tuple(sorted(ids)) for kind, ids in kinds.items()}
+        for record in self._by_room.get(room_id, ()):
+            kinds.setdefault(record.kind, []).append(record.spec.id)
+        result = {kind: tuple(sorted(ids)) for kind, ids in kinds.items()}
+        self._kinds[room_id] = result
+        return result
+
+    def _changed(self) -> None:
+        self._kinds.clear()
+        self.version += 1
 
     def observe(
         self,
@@ -146,6 +164,7 @@ class DeviceRegistry:
         record.last_state.update(fields)
         if not record.capabilities.issuperset(fields.keys() & VOCABULARY):
             record.capabilities.update(fields.keys() & VOCABULARY)
+            self._changed()  # new capabilities may change the device's kind
         if payload.battery is not None:
             record.battery = payload.battery
         if live:

@@ -41,19 +41,22 @@ log = logging.getLogger("officegw.rules")
 
 Publisher = Callable[[str, bytes], None]
 
-# Facts whose changes are rule events (a reading that changes none of them is quiet).
-WATCHED_FACTS = (
-    "people",
-    "co2_ppm",
-    "temperature_c",
-    "humidity_pct",
-    "illuminance_lux",
-    "lights_on",
-    "brightness_pct",
-    "power_w",
-    "door_open",
-    "locked",
-)
+# How each fact that can change with a reading is read off a room state. Only the
+# facts some rule watches are compared (see RuleSet.watched_facts).
+FACT_READERS: dict[str, Callable[[RoomState], Any]] = {
+    "people": lambda s: s.occupancy.people,
+    "co2_ppm": lambda s: s.environment.co2_ppm,
+    "temperature_c": lambda s: s.environment.temperature_c,
+    "humidity_pct": lambda s: s.environment.humidity_pct,
+    "illuminance_lux": lambda s: s.environment.illuminance_lux,
+    "lights_on": lambda s: s.lighting.on,
+    "brightness_pct": lambda s: s.lighting.brightness_pct,
+    "power_w": lambda s: s.lighting.power_w,
+    "door_open": lambda s: s.door_open,
+    "locked": lambda s: s.locked,
+}
+# Rule timers (`for:`, time of day) need no finer resolution than this.
+RULE_TICK_INTERVAL = 1.0
 
 
 def facts_of(config: RoomConfig, state: RoomState, devices: dict[str, tuple[str, ...]]) -> RoomFacts:
@@ -86,21 +89,21 @@ def facts_of(config: RoomConfig, state: RoomState, devices: dict[str, tuple[str,
 
 
 class _LazyFacts(Mapping[str, RoomFacts]):
-    """Facts built only for the rooms a rule looks at: most events concern one room."""
+    """Facts built only for the rooms a rule looks at, and rebuilt only when the room's
+    state (or the set of devices) changed since the last time."""
 
-    def __init__(self, live: LiveState) -> None:
+    def __init__(self, live: LiveState, cache: dict[str, tuple[RoomState, int, RoomFacts]]) -> None:
         self._live = live
-        self._built: dict[str, RoomFacts] = {}
+        self._cache = cache
 
     def __getitem__(self, room_id: str) -> RoomFacts:
-        facts = self._built.get(room_id)
-        if facts is None:
-            facts = facts_of(
-                self._live.config_of(room_id),
-                self._live.state_of(room_id),
-                self._live.devices.by_kind(room_id),
-            )
-            self._built[room_id] = facts
+        state = self._live.state_of(room_id)
+        version = self._live.devices.version
+        cached = self._cache.get(room_id)
+        if cached is not None and cached[0] is state and cached[1] == version:
+            return cached[2]
+        facts = facts_of(self._live.config_of(room_id), state, self._live.devices.by_kind(room_id))
+        self._cache[room_id] = (state, version, facts)
         return facts
 
     def __iter__(self) -> Iterator[str]:
@@ -145,6 +148,9 @@ class Automation:
         )
         self.alerts_raised = 0
         self.commands_sent = 0
+        self._watched = rules.watched_facts
+        self._facts_cache: dict[str, tuple[RoomState, int, RoomFacts]] = {}
+        self._last_rule_tick = float("-inf")
 
     # Inputs (called with the live-state lock held)
 
@@ -164,7 +170,7 @@ class Automation:
         elif outcome == "confirmed":
             self._events.append(now, "command", room_id, device=device_id, status="confirmed")
 
-        for event in _changes(room_id, before, after, now):
+        for event in _changes(room_id, before, after, now, self._watched):
             self._on_event(event, now)
         access = fields.get("access")
         if access is not None:
@@ -178,9 +184,11 @@ class Automation:
         for room_id, old in before.items():
             new = self._live.state_of(room_id)
             if new is not old:
-                for event in _changes(room_id, old, new, now):
+                for event in _changes(room_id, old, new, now, self._watched):
                     self._on_event(event, now)
-        self._on_event(Tick(now), now)
+        if now - self._last_rule_tick >= RULE_TICK_INTERVAL:
+            self._last_rule_tick = now
+            self._on_event(Tick(now), now)
         outgoing, alerts = self.actuator.tick(now)
         for item in outgoing:
             self._publish_command(item, now)
@@ -200,6 +208,7 @@ class Automation:
         """Replaces the rules; on a bad file raises RulesError and keeps the old ones."""
         rules = load_rule_set(settings)
         self.rules = rules
+        self._watched = rules.watched_facts
         self.memory = self.memory.retain({info.name for info in rules.rules})
         self._events.append(now, "rules", None, source=rules.source, rules=len(rules.rules))
         log.info(kv("rules reloaded", source=rules.source, rules=len(rules.rules)))
@@ -213,7 +222,11 @@ class Automation:
             if event.new == "vacant":
                 for device in self.actuator.room_vacant(event.room_id):
                     self._events.append(now, "override", event.room_id, device=device, status="released")
-        actions, self.memory = self.rules.evaluate(_LazyFacts(self._live), event, now, self.memory)
+        if not self.rules.listens_to(event):
+            return
+        actions, self.memory = self.rules.evaluate(
+            _LazyFacts(self._live, self._facts_cache), event, now, self.memory
+        )
         for action in actions:
             self._carry_out(action, now)
 
@@ -281,10 +294,12 @@ def _actuated(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {key: fields[key] for key in ("state", "brightness", "setpoint", "mode") if key in fields}
 
 
-def _changes(room_id: str, before: RoomState, after: RoomState, now: float) -> Iterator[Event]:
+def _changes(
+    room_id: str, before: RoomState, after: RoomState, now: float, watched: frozenset[str]
+) -> Iterator[Event]:
     if before.occupancy.state != after.occupancy.state:
         yield OccupancyChanged(room_id, before.occupancy.state.value, after.occupancy.state.value, now)
-    if (
+    if not watched or (
         before.environment is after.environment
         and before.lights is after.lights
         and before.doors_open is after.doors_open
@@ -292,26 +307,13 @@ def _changes(room_id: str, before: RoomState, after: RoomState, now: float) -> I
         and before.occupancy.people == after.occupancy.people
     ):
         return
-    old, new = _watched(before), _watched(after)
-    for fact, value in new.items():
-        if old[fact] != value:
-            yield ReadingChanged(room_id, fact, old[fact], value, now)
-
-
-def _watched(state: RoomState) -> dict[str, Any]:
-    env, lighting = state.environment, state.lighting
-    return {
-        "people": state.occupancy.people,
-        "co2_ppm": env.co2_ppm,
-        "temperature_c": env.temperature_c,
-        "humidity_pct": env.humidity_pct,
-        "illuminance_lux": env.illuminance_lux,
-        "lights_on": lighting.on,
-        "brightness_pct": lighting.brightness_pct,
-        "power_w": lighting.power_w,
-        "door_open": state.door_open,
-        "locked": state.locked,
-    }
+    for fact in watched:
+        read = FACT_READERS.get(fact)
+        if read is None:
+            continue
+        old, new = read(before), read(after)
+        if old != new:
+            yield ReadingChanged(room_id, fact, old, new, now)
 
 
 __all__ = ["Automation", "RulesError", "facts_of", "load_rule_set", "load_rules"]

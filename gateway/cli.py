@@ -118,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
             api=f"http://{settings.api.host}:{settings.api.port}",
         )
     )
-    serve(create_app(settings), settings.api.host, settings.api.port)
+    serve(create_app(settings, manage_gc=True), settings.api.host, settings.api.port)
     return 0
 
 

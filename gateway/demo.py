@@ -75,7 +75,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 "site": {"rooms": floor.site_rooms(), "devices": floor.site_devices()},
             }
         )
-        gateway = Gateway(settings)
+        gateway = Gateway(settings, manage_gc=True)
         server = ServerThread(
             create_app(settings, gateway=gateway), HOST, pick_port(args.api_port, "API")
         ).start()

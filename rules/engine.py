@@ -80,6 +80,11 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self._compiled)
 
+    @property
+    def watched_facts(self) -> frozenset[str]:
+        """Facts whose changes some rule reacts to; the gateway sends no other changes."""
+        return frozenset(key[1] for key in self._index if isinstance(key, tuple) and key[0] == "reading")
+
     def listens_to(self, event: Event) -> bool:
         """Whether `evaluate` can do anything with `event` (device availability is always
         recorded, so a later `for:` or a restart knows since when a device is gone)."""

@@ -41,9 +41,11 @@ vacancy at the moment the last evidence lapsed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from enum import StrEnum
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -130,6 +132,19 @@ class OccupancyState:
         return Phase.HELD if self.held and self.state == Occupancy.OCCUPIED else Phase(self.state.value)
 
 
+_FIELDS = tuple(f.name for f in fields(OccupancyState))
+_INDEX = {name: i for i, name in enumerate(_FIELDS)}
+_values = attrgetter(*_FIELDS)
+
+
+def _evolve(s: OccupancyState, **changes: Any) -> OccupancyState:
+    """`dataclasses.replace` without its per-call introspection: this runs for every reading."""
+    values = list(_values(s))
+    for name, value in changes.items():
+        values[_INDEX[name]] = value
+    return OccupancyState(*values)
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What one reading says about occupancy; None means "this reading says nothing"."""
@@ -162,7 +177,11 @@ CONFIDENCE_NO_MOTION = 0.6
 CONFIDENCE_CO2 = 0.6
 
 _CO2_MIN_SAMPLES = 3
-_CO2_MAX_SAMPLES = 64
+_CO2_MAX_SAMPLES = 16
+
+
+def _sample_time(sample: tuple[float, float]) -> float:
+    return sample[0]
 
 
 def observe(
@@ -182,7 +201,12 @@ def observe(
 
 def expire(current: OccupancyState, now: float, params: FusionParams) -> OccupancyState:
     """`current` moved forward to `now`; the same object when nothing changed."""
-    if current.state != Occupancy.OCCUPIED:
+    if current.state != Occupancy.OCCUPIED or current.people:
+        # Only a reading changes a vacant room or one a people count holds.
+        return current
+    deadline = _deadline(current, params)
+    if not current.held and deadline is not None and now < deadline:
+        # The ticker's common case: a motion timer still running changes nothing.
         return current
     end = _end(current, params)
     if end is not None and now >= end:
@@ -191,7 +215,7 @@ def expire(current: OccupancyState, now: float, params: FusionParams) -> Occupan
     held, reason, confidence = _describe(current, now, params)
     if (held, reason, confidence) == (current.held, current.reason, current.confidence):
         return current
-    return replace(current, held=held, reason=reason, confidence=confidence)
+    return _evolve(current, held=held, reason=reason, confidence=confidence)
 
 
 def vacancy_deadline(current: OccupancyState, params: FusionParams) -> float | None:
@@ -206,9 +230,12 @@ def vacant_at(current: OccupancyState, params: FusionParams) -> float | None:
 
 def co2_slope(current: OccupancyState, params: FusionParams) -> float | None:
     """Least-squares CO2 slope in ppm/min over the window; None with too few readings."""
-    cleared = current.cleared_at
-    points = current.co2 if cleared is None else [(t, v) for t, v in current.co2 if t > cleared]
-    if len(points) < _CO2_MIN_SAMPLES or points[-1][0] - points[0][0] < params.co2_window / 2:
+    return _slope(current.co2, current.cleared_at, params.co2_window)
+
+
+def _slope(readings: Sequence[tuple[float, float]], cleared_at: float | None, window: float) -> float | None:
+    points = readings if cleared_at is None else [(t, v) for t, v in readings if t > cleared_at]
+    if len(points) < _CO2_MIN_SAMPLES or points[-1][0] - points[0][0] < window / 2:
         return None
     # One pass, times relative to the first reading (epoch seconds squared lose precision).
     first = points[0][0]
@@ -258,11 +285,15 @@ def _remember(s: OccupancyState, e: Evidence, now: float, p: FusionParams, sourc
     if e.badge_in:
         changes["last_badge"] = now
     if e.co2 is not None:
-        recent = [(t, v) for t, v in s.co2 if t > now - p.co2_window]
+        # Samples are in time order: cut the window with a binary search, and keep
+        # them at least window/N apart so a chatty sensor costs no more than a calm one.
+        recent = s.co2[bisect_right(s.co2, now - p.co2_window, key=_sample_time) :]
+        if recent and now - recent[-1][0] < p.co2_window / _CO2_MAX_SAMPLES:
+            recent = recent[:-1]
         changes["co2"] = co2 = (*recent[-(_CO2_MAX_SAMPLES - 1) :], (now, e.co2))
         # The trend is judged once per reading and kept as a timestamp, so timers
         # need no refit.
-        slope = co2_slope(replace(s, co2=co2), p) if len(co2) >= _CO2_MIN_SAMPLES else None
+        slope = _slope(co2, s.cleared_at, p.co2_window)
         changes["co2_rising_at"] = now if slope is not None and slope >= p.co2_rise else None
     if e.door_closed is not None:
         changes.update(_doors(s, e.door_closed, now, source))
@@ -274,7 +305,7 @@ def _remember(s: OccupancyState, e: Evidence, now: float, p: FusionParams, sourc
         closed = changes.get("door_closed", s.door_closed)
         if closed and door_at is not None and now >= door_at + p.wasp_settle:
             changes["wasp"] = True
-    return replace(s, **changes) if changes else s
+    return _evolve(s, **changes) if changes else s
 
 
 def _count(s: OccupancyState, e: Evidence) -> int | None:
@@ -318,10 +349,10 @@ def _decide(
         end = _end(s, p)
         if end is not None and end <= now:
             # This reading took away the last evidence that held the room.
-            return _vacant(s, now, _ended_by(e), CONFIDENCE_NOBODY, was_vacant=False)
+            return _vacant(s, now, _ended_by(e), CONFIDENCE_NOBODY)
         held, reason, confidence = _describe(s, now, p)
         since = s.since if before.state == Occupancy.OCCUPIED else now
-        return replace(
+        return _evolve(
             s, state=Occupancy.OCCUPIED, since=since, held=held, reason=reason, confidence=confidence
         )
     if counted and s.people == 0:
@@ -348,13 +379,9 @@ def _first_vacant(s: OccupancyState, e: Evidence, now: float, p: FusionParams) -
     return s
 
 
-def _vacant(
-    s: OccupancyState, at: float, reason: str, confidence: float, was_vacant: bool | None = None
-) -> OccupancyState:
-    if was_vacant is None:
-        was_vacant = s.state == Occupancy.VACANT
-    since = s.since if was_vacant else at
-    return replace(s, state=Occupancy.VACANT, since=since, held=False, reason=reason, confidence=confidence)
+def _vacant(s: OccupancyState, at: float, reason: str, confidence: float) -> OccupancyState:
+    since = s.since if s.state == Occupancy.VACANT else at
+    return _evolve(s, state=Occupancy.VACANT, since=since, held=False, reason=reason, confidence=confidence)
 
 
 def _ended_by(e: Evidence) -> str:
@@ -395,11 +422,11 @@ def _timed_holds(s: OccupancyState, p: FusionParams) -> dict[str, float]:
 
 def _describe(s: OccupancyState, now: float, p: FusionParams) -> tuple[bool, str, float]:
     """(held, reason, confidence) of an occupied room at `now`: the strongest evidence wins."""
-    deadline = _deadline(s, p)
-    timer = deadline is not None and now < deadline
     if s.people:
-        return not timer, f"people count {s.people}", CONFIDENCE_COUNT
-    if timer:
+        # A count holds the room by itself, motion or not.
+        return True, f"people count {s.people}", CONFIDENCE_COUNT
+    deadline = _deadline(s, p)
+    if deadline is not None and now < deadline:
         if s.released_at is not None and (s.last_motion is None or s.released_at > s.last_motion):
             return False, "door opened, vacancy timer restarted", CONFIDENCE_TIMEOUT
         return False, "motion detected", CONFIDENCE_MOTION
@@ -455,7 +482,11 @@ def explain(current: OccupancyState, now: float, params: FusionParams) -> dict[s
             "motion": {"last_seen": s.last_motion},
             "people": {"count": s.people, "at": s.people_at},
             "presence": {"devices": sorted(s.present), "at": s.presence_at},
-            "lights": {"on_devices": sorted(s.lights_on), "at": s.lights_at, "lux": params.lights_on_lux},
+            "lights": {
+                "on_devices": sorted(s.lights_on),
+                "at": s.lights_at,
+                "threshold_lux": params.lights_on_lux,
+            },
             "badge": {"last_granted": s.last_badge},
             "door": {"closed": s.door_closed, "since": s.door_at, "open_devices": sorted(s.open_doors)},
             "co2": {
@@ -495,19 +526,26 @@ def _sentence(s: OccupancyState, now: float, p: FusionParams, holds: list[str]) 
         return f"Vacant for {_ago(s.since, now)}: {s.reason}."
     deadline = vacancy_deadline(s, p)
     moved = _latest(s.last_motion, s.released_at)
+    keep = f"{' and '.join(holds) or s.reason} {'keeps' if len(holds) <= 1 else 'keep'}"
     if deadline is not None and now < deadline:
         what = "a door opened" if moved == s.released_at else "motion seen"
-        text = f"Occupied: {what} {_ago(moved, now)} ago, vacancy timer {deadline - now:g} s to go"
+        text = f"Occupied: {what} {_ago(moved, now)} ago"
+        if holds:
+            text += f"; after the vacancy timer ({_secs(deadline - now)} to go) {keep} it occupied"
     else:
         since_motion = "no motion seen" if moved is None else f"no motion for {_ago(moved, now)}"
-        keep = "keeps" if len(holds) <= 1 else "keep"
-        text = f"Held: {since_motion}, but {' and '.join(holds) or s.reason} {keep} the room occupied"
+        text = f"Held: {since_motion}, but {keep} the room occupied"
     end = vacant_at(s, p)
     if end is None:
         until = [_UNTIL[hold] for hold in holds if hold in _UNTIL]
         return text + f"; it stays occupied until {' and '.join(until)}."
-    return text + f"; it turns vacant in {max(0.0, end - now):g} s unless new evidence arrives."
+    return text + f"; it turns vacant in {_secs(end - now)} unless new evidence arrives."
 
 
 def _ago(at: float | None, now: float) -> str:
-    return "an unknown time" if at is None else f"{max(0.0, now - at):g} s"
+    return "an unknown time" if at is None else _secs(now - at)
+
+
+def _secs(seconds: float) -> str:
+    # Whole seconds for long spans (":g" would write 1.2e+06), tenths for short ones.
+    return f"{max(0.0, seconds):.1f}".rstrip("0").rstrip(".") + " s"

@@ -61,8 +61,8 @@ PARAMS: dict[str, FusionParams] = {
     # 365 lux is the single best threshold (98.78 %): with the ceiling lights on
     # the sensor reads 411-534 lux (5-95 %); most of the 90 false "occupied" rows
     # are minutes the lights stayed on after people left. No CO2 setting changed
-    # training accuracy by more than one row (the lights are on whenever CO2
-    # rises), so CO2 stays at its defaults.
+    # training accuracy by more than one row (while CO2 rises the lights are
+    # nearly always on already), so CO2 stays at its defaults.
     # There is no motion sensor, so the vacancy timeout never runs.
     UCI: FusionParams(lights_on_lux=365.0),
     # Chosen on the first day (2017-12-22) only: vacancy_timeout {15, 30, 45, 60,
@@ -108,17 +108,12 @@ class Confusion:
 
     def figures(self) -> dict[str, Any]:
         rows = self.tp + self.fp + self.tn + self.fn
-        precision = _ratio(self.tp, self.tp + self.fp)
-        recall = _ratio(self.tp, self.tp + self.fn)
-        f1 = None
-        if precision is not None and recall is not None and precision + recall > 0:
-            f1 = round(2 * precision * recall / (precision + recall), 4)
         return {
             "rows": rows,
             "accuracy": _ratio(self.tp + self.tn, rows),
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
+            "precision": _ratio(self.tp, self.tp + self.fp),
+            "recall": _ratio(self.tp, self.tp + self.fn),
+            "f1": _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn),
             **asdict(self),
         }
 
