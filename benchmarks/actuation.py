@@ -187,7 +187,10 @@ def start_gateway(broker: BrokerProcess, workdir: Path) -> tuple[subprocess.Pope
                 "occupancy": {"vacancy_timeout": VACANCY_TIMEOUT},
                 # Every probe must be answered: no debounce, no retries during the run.
                 "actuation": {"min_switch_interval": 0, "confirm_timeout": 600},
-                "storage": {"path": str(workdir / "officegw.db"), "snapshot_interval": float(os.environ.get("SNAP", "5"))},
+                "storage": {
+                    "path": str(workdir / "officegw.db"),
+                    "snapshot_interval": float(os.environ.get("SNAP", "5")),
+                },
                 "rules": str(workdir / "rules.yaml"),
                 "site": {"rooms": rooms, "devices": devices},
             }

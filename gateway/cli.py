@@ -66,10 +66,21 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="embedded broker: mosquitto when installed (auto), or force one",
     )
+    commands.add_parser(
+        "replay",
+        help="run a labelled occupancy dataset through the occupancy fusion (accuracy JSON)",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["replay"]:
+        # The replay tool has its own parser (and --help); it runs the same fusion.
+        from simulators.replay import main as replay
+
+        return replay(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "check-config":

@@ -247,10 +247,8 @@ def _energy_until(state: RoomState, now: float) -> tuple[float, int, float, floa
     return state.energy_kwh + gained, day, now, state.energy_waste_kwh + wasted
 
 
-def expire(state: RoomState, now: float, params: FusionParams | float) -> RoomState:
-    # A bare number is a vacancy timeout with default fusion parameters.
-    fusion = params if isinstance(params, FusionParams) else FusionParams(vacancy_timeout=params)
-    expired = occupancy.expire(state.occupancy, now, fusion)
+def expire(state: RoomState, now: float, params: FusionParams) -> RoomState:
+    expired = occupancy.expire(state.occupancy, now, params)
     if expired is state.occupancy:
         return state
     if not state.lights:

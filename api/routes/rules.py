@@ -82,4 +82,23 @@ def explain_occupancy(room_id: str, gateway: GatewayDep, who: Viewer) -> dict[st
     room = gateway.live.room(room_id)
     if room is None or not who.can_see(room.config.building):
         raise HTTPException(404, detail=f"room {room_id!r} not found")
-    return gateway.live.explain(room_id, gateway.clock.now())
+    explained: dict[str, Any] = _iso_times(gateway.live.explain(room_id, gateway.clock.now()))
+    return explained
+
+
+# Keys of the explanation that hold instants (epoch seconds in the pure core).
+_INSTANTS = frozenset(
+    {"since", "at", "last_seen", "last_granted", "cleared_at", "vacancy_deadline", "hold_until", "vacant_at"}
+)
+
+
+def _iso_times(value: Any, key: str = "") -> Any:
+    """The explanation with every instant as ISO 8601 UTC, as everywhere in the API."""
+    if isinstance(value, dict):
+        return {k: _iso_times(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso_times(item) for item in value]
+    if key in _INSTANTS and isinstance(value, int | float) and not isinstance(value, bool):
+        moment = as_time(value)
+        return moment.isoformat().replace("+00:00", "Z") if moment else None
+    return value

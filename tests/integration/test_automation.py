@@ -202,3 +202,18 @@ def test_timers_catch_up_after_a_restart(
         wait_until(lambda: {"state": "OFF"} in light.commands, 5.0, "lights off after the restart")
     finally:
         second.stop()
+
+
+def test_occupancy_is_explained(mqtt_broker: BrokerProcess, prefix: str, publisher: Publisher) -> None:
+    gw = gateway(mqtt_broker, prefix)
+    try:
+        publisher.publish(f"{prefix}/hq/2/orion/orion-pir", {"occupancy": True})
+        wait_until(lambda: gw.room("orion")["occupancy"]["state"] == "occupied", 2.0, "occupied")
+        explained = gw.get("/v1/rooms/orion/occupancy/explain").json()
+        assert explained["state"] == "occupied"
+        assert explained["why"].startswith("Occupied: motion seen")
+        assert explained["evidence"]["motion"]["last_seen"].endswith("Z")
+        assert explained["timers"]["vacancy_deadline"].endswith("Z")
+        assert gw.get("/v1/rooms/nowhere/occupancy/explain").status_code == 404
+    finally:
+        gw.stop()

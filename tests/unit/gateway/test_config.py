@@ -127,3 +127,12 @@ def test_bad_environment_values_name_the_field(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ConfigError) as caught:
         load_settings(None)
     assert caught.value.problems[0].startswith("api.port: ")
+
+
+def test_device_kinds_match_what_rules_may_command() -> None:
+    from typing import get_args
+
+    from gateway.config import DeviceKind
+    from rules.spec import DEVICE_KINDS
+
+    assert set(get_args(DeviceKind)) == set(DEVICE_KINDS)

@@ -8,7 +8,7 @@ import pytest
 
 from devices.fields import DevicePayload
 from gateway.room_model import RoomState, apply, expire
-from rules.occupancy import Occupancy
+from rules.occupancy import FusionParams, Occupancy
 
 T0 = 1_699_948_800.0  # 08:00 UTC
 
@@ -87,8 +87,8 @@ def test_energy_is_integrated_from_lighting_power() -> None:
 def test_occupancy_flows_through_and_expires() -> None:
     state = fold(("pir", {"occupancy": True}, T0))
     assert state.occupancy.state == Occupancy.OCCUPIED
-    assert expire(state, T0 + 10, 60.0) is state
-    later = expire(state, T0 + 61, 60.0)
+    assert expire(state, T0 + 10, FusionParams(vacancy_timeout=60.0)) is state
+    later = expire(state, T0 + 61, FusionParams(vacancy_timeout=60.0))
     assert (later.occupancy.state, later.occupancy.since) == (Occupancy.VACANT, T0 + 60)
 
 
@@ -108,7 +108,7 @@ def test_rated_watts_estimate_the_draw_of_lights_that_report_no_power() -> None:
 def test_energy_used_while_vacant_is_waste() -> None:
     state = fold(("pir", {"occupancy": True}, T0), ("l1", {"state": "ON", "power": 100}, T0))
     # Vacant at T0 + 600 (timeout); the light burns on for another 3,000 s.
-    state = expire(state, T0 + 700, 600.0)
+    state = expire(state, T0 + 700, FusionParams(vacancy_timeout=600.0))
     assert state.occupancy.state == Occupancy.VACANT
     assert state.kwh_today(T0 + 3_600) == pytest.approx(0.1)
     assert state.kwh_wasted_today(T0 + 3_600) == pytest.approx(100 * 3_000 / 3_600_000)
