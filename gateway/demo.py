@@ -23,6 +23,7 @@ from simulators.publisher import run_floor
 
 HOST = "127.0.0.1"
 STATUS_EVERY = 10.0
+DEMO_LUX_TARGET = 400.0
 
 
 def say(message: str) -> None:
@@ -72,7 +73,11 @@ def run_demo(args: argparse.Namespace) -> int:
                 "mqtt": {"url": broker.url, "protocol": "5" if broker.mqtt5 else "3.1.1"},
                 "occupancy": {"vacancy_timeout": vacancy_timeout},
                 "storage": {"path": str(scratch / "officegw.db")},
-                "site": {"rooms": floor.site_rooms(), "devices": floor.site_devices()},
+                # A lux target per room so daylight dimming has something to aim at.
+                "site": {
+                    "rooms": [{**room, "lux_target": DEMO_LUX_TARGET} for room in floor.site_rooms()],
+                    "devices": floor.site_devices(),
+                },
             }
         )
         gateway = Gateway(settings, manage_gc=True)
@@ -105,7 +110,8 @@ def run_demo(args: argparse.Namespace) -> int:
             rooms, occupied, devices = gateway.live.counts()
             say(
                 f"{occupied}/{rooms} rooms occupied, {devices} devices, "
-                f"{gateway.stats.accepted} messages accepted, {gateway.stats.rejected_total} rejected"
+                f"{gateway.stats.accepted} messages accepted, {gateway.stats.rejected_total} rejected, "
+                f"{gateway.automation.commands_sent} commands sent, {gateway.automation.alerts_raised} alerts"
             )
     finally:
         stop.set()
