@@ -150,6 +150,7 @@ class Automation:
         self.commands_sent = 0
         self._watched = rules.watched_facts
         self._facts_cache: dict[str, tuple[RoomState, int, RoomFacts]] = {}
+        self._pending_readings: dict[tuple[str, str], ReadingChanged] = {}
         self._last_rule_tick = float("-inf")
 
     # Inputs (called with the live-state lock held)
@@ -171,7 +172,7 @@ class Automation:
             self._events.append(now, "command", room_id, device=device_id, status="confirmed")
 
         for event in _changes(room_id, before, after, now, self._watched):
-            self._on_event(event, now)
+            self._dispatch(event, now)
         access = fields.get("access")
         if access is not None:
             self._on_event(AccessEvent(room_id, device_id, access, fields.get("credential"), now), now)
@@ -185,7 +186,8 @@ class Automation:
             new = self._live.state_of(room_id)
             if new is not old:
                 for event in _changes(room_id, old, new, now, self._watched):
-                    self._on_event(event, now)
+                    self._dispatch(event, now)
+        self._flush_readings(now)
         if now - self._last_rule_tick >= RULE_TICK_INTERVAL:
             self._last_rule_tick = now
             self._on_event(Tick(now), now)
@@ -215,6 +217,26 @@ class Automation:
         return rules
 
     # Internals
+
+    def _dispatch(self, event: Event, now: float) -> None:
+        """Occupancy changes act at once (they switch lights); reading changes are
+        coalesced per room and fact until the next tick. Threshold and daylight rules
+        need the latest value, not every one: a sensor flood then costs one rule
+        evaluation per room and tick instead of one per message."""
+        if not isinstance(event, ReadingChanged):
+            self._on_event(event, now)
+            return
+        key = (event.room_id, event.fact)
+        earlier = self._pending_readings.get(key)
+        if earlier is not None:
+            event = ReadingChanged(event.room_id, event.fact, earlier.old, event.new, event.at)
+        self._pending_readings[key] = event
+
+    def _flush_readings(self, now: float) -> None:
+        pending, self._pending_readings = self._pending_readings, {}
+        for event in pending.values():
+            if event.old != event.new:
+                self._on_event(event, now)
 
     def _on_event(self, event: Event, now: float) -> None:
         if isinstance(event, OccupancyChanged):
