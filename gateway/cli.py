@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from gateway.config import ConfigError, environment_keys, load_settings
 from gateway.logs import configure_logging, kv
+from rules.engine import RulesError
 
 log = logging.getLogger("officegw")
 
@@ -92,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             configure_logging("INFO")
             return run_demo(args)
-    except ConfigError as exc:
+    except (ConfigError, RulesError) as exc:
         print(exc.render(), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -101,9 +102,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_config(path: str) -> int:
+    from gateway.automation import load_rule_set
+
     settings = load_settings(path)
+    try:
+        rules = load_rule_set(settings)
+    except OSError as exc:
+        raise ConfigError(path, [f"rules: cannot read {settings.rules}: {exc.strerror or exc}"]) from None
     print(
         f"{path}: ok ({len(settings.site.rooms)} rooms, {len(settings.site.devices)} devices, "
+        f"{len(rules.rules)} rules from {rules.source}, "
         f"broker {settings.mqtt.url}, API {settings.api.host}:{settings.api.port})"
     )
     return 0

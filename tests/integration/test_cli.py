@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -153,3 +154,29 @@ def test_demo_rooms_change_occupancy_within_a_minute(broker: str) -> None:
     assert f"port {taken_port} is taken" in output
     assert f"API      http://127.0.0.1:{api_port}/v1/rooms" in output
     assert "Traceback" not in output
+
+
+def test_check_config_validates_the_rules_file_too(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: x\n    trigger: {fact: co3_ppm, above: 5}\n    actions: []\n")
+    config = tmp_path / "site.yaml"
+    config.write_text(f"rules: '{rules}'\n")
+    result = officegw("check-config", str(config))
+    assert result.returncode == 2
+    assert "rules[0].trigger.fact: unknown fact 'co3_ppm' (did you mean 'co2_ppm'?)" in result.stderr
+    assert "rules[0].actions: must not be empty" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = officegw("check-config", "examples/site.yaml")
+    assert result.returncode == 0
+    assert "10 rules from default.yaml" in result.stdout
+
+
+def test_replay_reports_accuracy_as_json() -> None:
+    data = ROOT.parent / "shared" / "data" / "occupancy-uci" / "datatest.txt"
+    assert data.is_file(), f"dataset not found: {data}"
+    result = officegw("replay", "--format", "uci-occupancy", str(data), timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["rows"] == 2665
+    assert report["accuracy"] >= 0.975
+    assert {"precision", "recall"} <= set(report)
