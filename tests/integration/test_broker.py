@@ -24,7 +24,6 @@ from gateway.broker import (
     BrokerStartError,
     free_port,
     mosquitto_config,
-    mosquitto_executable,
     port_is_free,
     start_embedded_broker,
     start_mosquitto,
@@ -33,7 +32,6 @@ from gateway.broker import (
 
 TIMEOUT = 10.0
 
-needs_mosquitto = pytest.mark.skipif(mosquitto_executable() is None, reason="mosquitto not installed")
 
 
 def topic_root() -> str:
@@ -147,7 +145,6 @@ def test_amqtt_broker_module_help() -> None:
 # --- mosquitto -------------------------------------------------------------------
 
 
-@needs_mosquitto
 def test_mosquitto_round_trip_restart_and_stop() -> None:
     broker = start_mosquitto()
     try:
@@ -175,7 +172,6 @@ def test_mosquitto_round_trip_restart_and_stop() -> None:
     broker.stop()  # idempotent
 
 
-@needs_mosquitto
 def test_mosquitto_persistence_keeps_retained_messages_across_restart() -> None:
     topic = f"{topic_root()}/hq/2/orion/orion-pir/availability"
     with start_mosquitto(persistence=True) as broker:
@@ -194,7 +190,6 @@ def test_mosquitto_persistence_keeps_retained_messages_across_restart() -> None:
         assert (msg.payload, msg.retain) == (b"online", True)
 
 
-@needs_mosquitto
 def test_start_refuses_a_port_in_use() -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
