@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.codec import decode_as, encode
+from gateway.codec import decode_as
 from rules.types import Alert, Command, Priority, Severity
 
 # Fields whose change is an actuation (not a sensor reading).
@@ -211,19 +211,17 @@ class Actuator:
             del self._claims[device]
         return released
 
-    # Snapshot: overrides and claims survive a restart; pending retries do not (a
-    # command that was not confirmed before the restart is decided afresh).
+    # Snapshot: overrides and claims survive a restart. Pending retries do not (a
+    # command not confirmed before the restart is decided afresh), nor do reported
+    # states (devices report again; copying them would hold the lock for ms).
 
     def export(self) -> dict[str, Any]:
-        return {
-            "claims": {device: encode(claim) for device, claim in self._claims.items()},
-            "reported": {device: dict(fields) for device, fields in self._reported.items()},
-            "last_switch": dict(self._last_switch),
-        }
+        # Shallow copies only: claims are frozen, and the snapshot serialises them
+        # (orjson handles dataclasses) after the gateway's lock is released.
+        return {"claims": dict(self._claims), "last_switch": dict(self._last_switch)}
 
     def restore(self, data: Mapping[str, Any]) -> None:
         self._claims = {device: decode_as(Claim, claim) for device, claim in data.get("claims", {}).items()}
-        self._reported = {device: dict(fields) for device, fields in data.get("reported", {}).items()}
         self._last_switch = dict(data.get("last_switch", {}))
 
     # Views
