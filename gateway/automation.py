@@ -57,6 +57,8 @@ FACT_READERS: dict[str, Callable[[RoomState], Any]] = {
 }
 # Rule timers (`for:`, time of day) need no finer resolution than this.
 RULE_TICK_INTERVAL = 1.0
+# Reading changes evaluated per hold of the gateway's lock on a tick.
+READINGS_PER_SLICE = 25
 
 
 def facts_of(config: RoomConfig, state: RoomState, devices: dict[str, tuple[str, ...]]) -> RoomFacts:
@@ -181,13 +183,35 @@ class Automation:
         self._on_event(DeviceAvailabilityChanged(room_id, device_id, online, now), now)
 
     def tick(self, before: Mapping[str, RoomState], now: float) -> None:
-        """Time passed: occupancy that expired, rule timers, command retries."""
+        """Time passed: occupancy that expired, rule timers, command retries (all at once;
+        the gateway's ticker runs the same steps with the lock released in between)."""
+        self.expired(before, now)
+        for chunk in self.take_readings():
+            self.evaluate(chunk, now)
+        self.timers(now)
+
+    def expired(self, before: Mapping[str, RoomState], now: float) -> None:
+        """Acts on rooms that `LiveState.expire` moved on since `before`."""
         for room_id, old in before.items():
             new = self._live.state_of(room_id)
             if new is not old:
                 for event in _changes(room_id, old, new, now, self._watched):
                     self._dispatch(event, now)
-        self._flush_readings(now)
+
+    def take_readings(self, chunk: int = READINGS_PER_SLICE) -> list[list[ReadingChanged]]:
+        """The coalesced reading changes since the last tick, in slices: under a sensor
+        flood there are hundreds, and the caller releases the lock between slices so
+        that ingest (and actuation latency) does not wait for all of them."""
+        pending, self._pending_readings = self._pending_readings, {}
+        changed = [event for event in pending.values() if event.old != event.new]
+        return [changed[i : i + chunk] for i in range(0, len(changed), chunk)]
+
+    def evaluate(self, events: list[ReadingChanged], now: float) -> None:
+        for event in events:
+            self._on_event(event, now)
+
+    def timers(self, now: float) -> None:
+        """Rule timers (once a second) and command retries."""
         if now - self._last_rule_tick >= RULE_TICK_INTERVAL:
             self._last_rule_tick = now
             self._on_event(Tick(now), now)
@@ -231,12 +255,6 @@ class Automation:
         if earlier is not None:
             event = ReadingChanged(event.room_id, event.fact, earlier.old, event.new, event.at)
         self._pending_readings[key] = event
-
-    def _flush_readings(self, now: float) -> None:
-        pending, self._pending_readings = self._pending_readings, {}
-        for event in pending.values():
-            if event.old != event.new:
-                self._on_event(event, now)
 
     def _on_event(self, event: Event, now: float) -> None:
         if isinstance(event, OccupancyChanged):

@@ -67,7 +67,15 @@ class Ticker:
         with self._live.lock:
             before = self._live.states()
             self._live.expire(now)
-            self._automation.tick(before, now)
+            self._automation.expired(before, now)
+            slices = self._automation.take_readings()
+        for chunk in slices:
+            # The lock (and the GIL) go back to ingest between slices.
+            time.sleep(0)
+            with self._live.lock:
+                self._automation.evaluate(chunk, now)
+        with self._live.lock:
+            self._automation.timers(now)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
