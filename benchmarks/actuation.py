@@ -182,7 +182,7 @@ def start_gateway(broker: BrokerProcess, workdir: Path) -> tuple[subprocess.Pope
             {
                 # A fresh id each start: no persistent-session backlog from the previous phase.
                 "gateway": {"id": f"bench-act-{os.getpid()}-{time.monotonic_ns()}", "log_level": "WARNING"},
-                "mqtt": {"url": broker.url, "topic_prefix": PREFIX},
+                "mqtt": {"url": broker.url, "topic_prefix": PREFIX, "protocol": os.environ.get("PROTO", "5")},
                 "api": {"host": "127.0.0.1", "port": port},
                 "occupancy": {"vacancy_timeout": VACANCY_TIMEOUT},
                 # Every probe must be answered: no debounce, no retries during the run.
