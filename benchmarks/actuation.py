@@ -169,7 +169,9 @@ def summary(latencies: list[float], expected: int) -> dict[str, float]:
     }
 
 
-def start_gateway(broker: BrokerProcess, workdir: Path) -> tuple[subprocess.Popen[bytes], httpx.Client]:
+def start_gateway(
+    broker: BrokerProcess, workdir: Path, protocol: str
+) -> tuple[subprocess.Popen[bytes], httpx.Client]:
     port = free_port()
     (workdir / "rules.yaml").write_text(RULES)
     rooms = [
@@ -182,15 +184,12 @@ def start_gateway(broker: BrokerProcess, workdir: Path) -> tuple[subprocess.Pope
             {
                 # A fresh id each start: no persistent-session backlog from the previous phase.
                 "gateway": {"id": f"bench-act-{os.getpid()}-{time.monotonic_ns()}", "log_level": "WARNING"},
-                "mqtt": {"url": broker.url, "topic_prefix": PREFIX, "protocol": os.environ.get("PROTO", "5")},
+                "mqtt": {"url": broker.url, "topic_prefix": PREFIX, "protocol": protocol},
                 "api": {"host": "127.0.0.1", "port": port},
                 "occupancy": {"vacancy_timeout": VACANCY_TIMEOUT},
                 # Every probe must be answered: no debounce, no retries during the run.
                 "actuation": {"min_switch_interval": 0, "confirm_timeout": 600},
-                "storage": {
-                    "path": str(workdir / "officegw.db"),
-                    "snapshot_interval": float(os.environ.get("SNAP", "5")),
-                },
+                "storage": {"path": str(workdir / "officegw.db")},
                 "rules": str(workdir / "rules.yaml"),
                 "site": {"rooms": rooms, "devices": devices},
             }
@@ -236,6 +235,12 @@ def main() -> int:
     )
     parser.add_argument("--probes", type=int, default=1000, help="probes per load level (default 1000)")
     parser.add_argument("--rates", default="1000,5000", help="background msgs/s levels (default 1000,5000)")
+    parser.add_argument(
+        "--protocol",
+        choices=["5", "3.1.1"],
+        default="5",
+        help="the gateway's MQTT protocol (default 5, the gateway's default)",
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     # One probe every 20 ms, a room revisited every 2 s: vacant again by then.
@@ -250,7 +255,7 @@ def main() -> int:
             probe.close()
 
             progress(f"gateway at {rate:g} msgs/s background")
-            proc, http = start_gateway(broker, Path(tmp))
+            proc, http = start_gateway(broker, Path(tmp), args.protocol)
             probe = LatencyProbe(broker)
             try:
                 via_gateway = with_load(broker, rate, probe.run, args.probes, interval)
@@ -261,6 +266,7 @@ def main() -> int:
                 http.close()
             line = {
                 "benchmark": "actuation",
+                "gateway_mqtt_protocol": args.protocol,
                 "background_msgs_per_s": rate,
                 "probes": args.probes,
                 "gateway": summary(via_gateway, args.probes),
