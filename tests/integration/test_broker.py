@@ -33,7 +33,6 @@ from gateway.broker import (
 TIMEOUT = 10.0
 
 
-
 def topic_root() -> str:
     return f"office-{uuid.uuid4().hex[:8]}"
 

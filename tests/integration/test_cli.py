@@ -145,6 +145,16 @@ def test_demo_rooms_change_occupancy_within_a_minute(broker: str) -> None:
 
         wait_until(some_room_changed, 60.0, "a room to change between occupied and vacant")
         assert http.get("/v1/availability").status_code == 200
+        # The built-in rules act on the simulated floor: overrides by people at the
+        # wall switches, alerts, commands.
+        wait_until(
+            lambda: (
+                {e["kind"] for e in http.get("/v1/events", params={"limit": 1000}).json()["events"]}
+                & {"override", "alert", "command"}
+            ),
+            60.0,
+            "the rules to act on the simulated floor",
+        )
     finally:
         http.close()
         taken.close()
