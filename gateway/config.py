@@ -150,6 +150,16 @@ class DeviceConfig(_Section):
     # For energy accounting of lights that report no power: watts at full brightness.
     rated_watts: float | None = Field(default=None, gt=0, le=100_000)
 
+    @model_validator(mode="after")
+    def _mapped_by_topic(self) -> DeviceConfig:
+        if self.dialect != "native" and not self.topic:
+            raise ValueError(
+                f"topic: required for dialect {self.dialect!r} (e.g. zigbee2mqtt/<friendly name>)"
+            )
+        if self.topic is not None and ("+" in self.topic or "#" in self.topic):
+            raise ValueError("topic: must not contain MQTT wildcards (+ or #)")
+        return self
+
     @field_validator("dialect")
     @classmethod
     def _known_dialect(cls, dialect: str) -> str:

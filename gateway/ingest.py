@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from devices.dialects import native
+from devices.dialects import native, zigbee2mqtt
 from devices.dialects.native import DecodeError, TopicKind
 from devices.fields import DevicePayload, RejectReason
 from devices.pseudonym import Pseudonymizer
@@ -28,6 +30,27 @@ REJECT_LOG_INTERVAL = 60.0
 TOPIC_CACHE_SIZE = 100_000
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a topic of a config-mapped device (Zigbee2MQTT) leads."""
+
+    device_id: str
+    room_id: str
+    kind: TopicKind
+
+
+def mapped_routes(devices: Iterable[tuple[str, str, str | None, str]]) -> dict[str, Route]:
+    """Exact topics of devices the site config maps, from (id, room, topic, dialect)."""
+    routes: dict[str, Route] = {}
+    for device_id, room_id, topic, dialect in devices:
+        if dialect == "native" or topic is None:
+            continue
+        routes[topic] = Route(device_id, room_id, TopicKind.STATE)
+        routes[f"{topic}/availability"] = Route(device_id, room_id, TopicKind.AVAILABILITY)
+        routes[f"{topic}/set"] = Route(device_id, room_id, TopicKind.COMMAND)
+    return routes
+
+
 class IngestPipeline:
     def __init__(
         self,
@@ -38,6 +61,7 @@ class IngestPipeline:
         clock: Clock,
         pseudonymizer: Pseudonymizer,
         automation: Automation | None = None,
+        routes: Mapping[str, Route] | None = None,
     ) -> None:
         self._prefix = topic_prefix
         self._live = live
@@ -48,6 +72,7 @@ class IngestPipeline:
         self._reject_log = Throttle(REJECT_LOG_INTERVAL)
         # Devices publish on the same few topics over and over: parse each once.
         self._topics: dict[str, native.NativeTopic] = {}
+        self._routes: dict[str, Route] = dict(routes or {})
 
     def handle(self, message: InboundMessage) -> None:
         """Processes one message; the one place where any failure is caught."""
@@ -63,6 +88,10 @@ class IngestPipeline:
             )
 
     def _process(self, message: InboundMessage) -> None:
+        route = self._routes.get(message.topic)
+        if route is not None:
+            self._process_mapped(message, route)
+            return
         topic = self._topics.get(message.topic)
         if topic is None:
             topic = native.parse_topic(message.topic, self._prefix)
@@ -72,28 +101,46 @@ class IngestPipeline:
         if topic.kind is TopicKind.COMMAND:
             self._stats.ignored += 1
             return
-        now = self._clock.now()
         if topic.kind is TopicKind.AVAILABILITY:
             online = native.decode_availability(message.payload)
             with self._live.lock:
-                room_id = self._register(topic)
-                self._live.devices.set_online(topic.device, online, now)
-                if self._automation is not None:
-                    self._automation.after_availability(room_id, topic.device, online, now)
-            self._stats.accepted += 1
-            return
-
-        payload = native.decode_state(message.payload)
-        fields = self._fields_to_keep(payload)
-        with self._live.lock:
-            room_id = self._register(topic)
-            self._live.devices.observe(topic.device, payload, fields, now, live=not message.retained)
-            before = self._live.state_of(room_id)
-            self._live.apply(room_id, topic.device, payload, now)
-            if self._automation is not None:
-                after = self._live.state_of(room_id)
-                self._automation.after_reading(room_id, topic.device, fields, before, after, now)
+                self._set_online(self._register(topic), topic.device, online)
+        else:
+            payload = native.decode_state(message.payload)
+            with self._live.lock:
+                self._apply(self._register(topic), topic.device, payload, message.retained)
         self._stats.accepted += 1
+
+    def _process_mapped(self, message: InboundMessage, route: Route) -> None:
+        """A device the site config maps by topic (a dialect other than native)."""
+        if route.kind is TopicKind.COMMAND:
+            self._stats.ignored += 1
+            return
+        if route.kind is TopicKind.AVAILABILITY:
+            online = zigbee2mqtt.decode_availability(message.payload)
+            with self._live.lock:
+                self._set_online(route.room_id, route.device_id, online)
+        else:
+            payload = zigbee2mqtt.decode_state(message.payload)
+            with self._live.lock:
+                self._apply(route.room_id, route.device_id, payload, message.retained)
+        self._stats.accepted += 1
+
+    def _set_online(self, room_id: str, device_id: str, online: bool) -> None:
+        now = self._clock.now()
+        self._live.devices.set_online(device_id, online, now)
+        if self._automation is not None:
+            self._automation.after_availability(room_id, device_id, online, now)
+
+    def _apply(self, room_id: str, device_id: str, payload: DevicePayload, retained: bool) -> None:
+        now = self._clock.now()
+        fields = self._fields_to_keep(payload)
+        self._live.devices.observe(device_id, payload, fields, now, live=not retained)
+        before = self._live.state_of(room_id)
+        self._live.apply(room_id, device_id, payload, now)
+        if self._automation is not None:
+            after = self._live.state_of(room_id)
+            self._automation.after_reading(room_id, device_id, fields, before, after, now)
 
     def _remember(self, raw: str, topic: native.NativeTopic | None) -> None:
         if topic is None:

@@ -12,13 +12,14 @@ from typing import Any
 
 import orjson
 
+from devices.dialects.native import TopicKind
 from devices.pseudonym import Pseudonymizer
 from gateway.automation import Automation, load_rule_set
 from gateway.clock import Clock, SystemClock
 from gateway.codec import decode_as, dumps
 from gateway.config import Settings
 from gateway.event_log import EventLog
-from gateway.ingest import IngestPipeline
+from gateway.ingest import IngestPipeline, Route, mapped_routes
 from gateway.live_state import LiveState
 from gateway.logs import kv
 from gateway.metrics import IngestStats
@@ -37,10 +38,25 @@ def status_topic(gateway_id: str) -> str:
 
 
 def subscriptions(settings: Settings) -> tuple[str, ...]:
+    """Native topics of the gateway's buildings, plus the exact topics of mapped devices."""
     prefix = settings.mqtt.topic_prefix
-    if settings.gateway.buildings:
-        return tuple(f"{prefix}/{building}/#" for building in settings.gateway.buildings)
-    return (f"{prefix}/#",)
+    buildings = settings.gateway.buildings
+    native = [f"{prefix}/{b}/#" for b in buildings] if buildings else [f"{prefix}/#"]
+    return (
+        *native,
+        *(topic for topic, route in routes(settings).items() if route.kind is not TopicKind.COMMAND),
+    )
+
+
+def routes(settings: Settings) -> dict[str, Route]:
+    """Topics of devices the config maps to rooms (non-native dialects), in this shard."""
+    building_of = {room.id: room.building for room in settings.site.rooms}
+    shard = set(settings.gateway.buildings)
+    return mapped_routes(
+        (d.id, d.room, d.topic, d.dialect)
+        for d in settings.site.devices
+        if not shard or building_of[d.room] in shard
+    )
 
 
 class Ticker:
@@ -140,6 +156,7 @@ class Gateway:
             clock=self.clock,
             pseudonymizer=Pseudonymizer(key.encode()),
             automation=self.automation,
+            routes=routes(settings),
         )
         mqtt = settings.mqtt
         self.transport = PahoTransport(

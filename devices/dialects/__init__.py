@@ -5,4 +5,4 @@ Adding a dialect is adding a module and naming it here.
 
 from __future__ import annotations
 
-DIALECTS: frozenset[str] = frozenset({"native"})
+DIALECTS: frozenset[str] = frozenset({"native", "zigbee2mqtt"})

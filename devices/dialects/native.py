@@ -78,10 +78,11 @@ def decode_state(payload: bytes) -> DevicePayload:
     try:
         return DevicePayload.model_validate_json(payload)
     except ValidationError as exc:
-        raise _decode_error(exc) from None
+        raise decode_error(exc) from None
 
 
-def _decode_error(exc: ValidationError) -> DecodeError:
+def decode_error(exc: ValidationError) -> DecodeError:
+    """The first validation problem of a payload, as a rejection with its reason."""
     first = exc.errors(include_url=False, include_input=False)[0]
     kind = first["type"]
     field = ".".join(str(part) for part in first["loc"]) or "payload"

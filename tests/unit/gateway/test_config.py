@@ -74,7 +74,26 @@ site:
   devices: [{id: co2, room: orion, dialect: smoke-signals}]
 """,
     )
-    assert problems(path) == ["site.devices[0].dialect: unknown dialect 'smoke-signals'; known: native"]
+    assert problems(path) == [
+        "site.devices[0].dialect: unknown dialect 'smoke-signals'; known: native, zigbee2mqtt"
+    ]
+
+
+def test_mapped_devices_need_a_topic(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+site:
+  rooms: [{id: orion, building: hq, floor: 2}]
+  devices:
+    - {id: co2, room: orion, dialect: zigbee2mqtt}
+    - {id: pir, room: orion, dialect: zigbee2mqtt, topic: "zigbee2mqtt/#"}
+""",
+    )
+    assert problems(path) == [
+        "site.devices[0]: topic: required for dialect 'zigbee2mqtt' (e.g. zigbee2mqtt/<friendly name>)",
+        "site.devices[1]: topic: must not contain MQTT wildcards (+ or #)",
+    ]
 
 
 def test_duplicates_and_unknown_rooms(tmp_path: Path) -> None:
