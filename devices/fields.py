@@ -64,6 +64,8 @@ class RejectReason:
     UNKNOWN_TOPIC = "unknown_topic"
     UNKNOWN_DEVICE = "unknown_device"
     INVALID_AVAILABILITY = "invalid_availability"
+    # Device time older than the last reading already applied from the device.
+    OUT_OF_ORDER = "out_of_order"
 
     ALL = (
         INVALID_JSON,
@@ -74,6 +76,7 @@ class RejectReason:
         UNKNOWN_TOPIC,
         UNKNOWN_DEVICE,
         INVALID_AVAILABILITY,
+        OUT_OF_ORDER,
     )
 
 

@@ -19,6 +19,7 @@ from devices.fields import DevicePayload, RejectReason
 from devices.pseudonym import Pseudonymizer
 from gateway.automation import Automation
 from gateway.clock import Clock
+from gateway.dead_letters import DeadLetters
 from gateway.live_state import LiveState
 from gateway.logs import Throttle, kv
 from gateway.metrics import IngestStats
@@ -28,6 +29,8 @@ log = logging.getLogger("officegw.ingest")
 
 REJECT_LOG_INTERVAL = 60.0
 TOPIC_CACHE_SIZE = 100_000
+# Device times further ahead of the gateway's clock than this are not trusted for ordering.
+MAX_CLOCK_SKEW = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,9 @@ class IngestPipeline:
         self._pseudonymizer = pseudonymizer
         self._automation = automation
         self._reject_log = Throttle(REJECT_LOG_INTERVAL)
+        self.dead_letters = DeadLetters()
+        # Device -> (device time, payload hash) of the last reading applied.
+        self._last_device_time: dict[str, tuple[float, int]] = {}
         # Devices publish on the same few topics over and over: parse each once.
         self._topics: dict[str, native.NativeTopic] = {}
         self._routes: dict[str, Route] = dict(routes or {})
@@ -108,7 +114,7 @@ class IngestPipeline:
         else:
             payload = native.decode_state(message.payload)
             with self._live.lock:
-                self._apply(self._register(topic), topic.device, payload, message.retained)
+                self._apply(self._register(topic), topic.device, payload, message)
         self._stats.accepted += 1
 
     def _process_mapped(self, message: InboundMessage, route: Route) -> None:
@@ -123,8 +129,24 @@ class IngestPipeline:
         else:
             payload = zigbee2mqtt.decode_state(message.payload)
             with self._live.lock:
-                self._apply(route.room_id, route.device_id, payload, message.retained)
+                self._apply(route.room_id, route.device_id, payload, message)
         self._stats.accepted += 1
+
+    def _in_order(self, device_id: str, ts: float, message: InboundMessage, now: float) -> bool:
+        """Whether a reading with device time `ts` may be applied: an older reading
+        never overwrites a newer state, and an exact repeat is applied only once."""
+        if ts > now + MAX_CLOCK_SKEW:
+            return True  # a device clock far ahead says nothing about order
+        last = self._last_device_time.get(device_id)
+        if last is not None:
+            last_ts, last_digest = last
+            if ts < last_ts:
+                raise DecodeError(RejectReason.OUT_OF_ORDER, f"device time {ts:.3f} is before {last_ts:.3f}")
+            if ts == last_ts and hash(message.payload) == last_digest:
+                self._stats.duplicates += 1
+                return False
+        self._last_device_time[device_id] = (ts, hash(message.payload))
+        return True
 
     def _set_online(self, room_id: str, device_id: str, online: bool) -> None:
         now = self._clock.now()
@@ -132,10 +154,12 @@ class IngestPipeline:
         if self._automation is not None:
             self._automation.after_availability(room_id, device_id, online, now)
 
-    def _apply(self, room_id: str, device_id: str, payload: DevicePayload, retained: bool) -> None:
+    def _apply(self, room_id: str, device_id: str, payload: DevicePayload, message: InboundMessage) -> None:
         now = self._clock.now()
+        if payload.ts is not None and not self._in_order(device_id, payload.ts.timestamp(), message, now):
+            return
         fields = self._fields_to_keep(payload)
-        self._live.devices.observe(device_id, payload, fields, now, live=not retained)
+        self._live.devices.observe(device_id, payload, fields, now, live=not message.retained)
         before = self._live.state_of(room_id)
         self._live.apply(room_id, device_id, payload, now)
         if self._automation is not None:
@@ -174,7 +198,10 @@ class IngestPipeline:
 
     def _reject(self, message: InboundMessage, reason: str, detail: str) -> None:
         self._stats.reject(reason)
-        allowed, held_back = self._reject_log.allow((message.topic, reason), self._clock.now())
+        now = self._clock.now()
+        preview = _preview(message.payload)
+        self.dead_letters.add(now, message.topic, reason, detail, preview, len(message.payload))
+        allowed, held_back = self._reject_log.allow((message.topic, reason), now)
         if allowed:
             log.warning(
                 kv(
@@ -182,7 +209,7 @@ class IngestPipeline:
                     reason=reason,
                     topic=message.topic,
                     detail=detail,
-                    payload=_preview(message.payload),
+                    payload=preview,
                     repeats_suppressed=held_back,
                 )
             )

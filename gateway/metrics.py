@@ -23,6 +23,8 @@ class IngestStats:
     ignored: int = 0
     rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RejectReason.ALL, 0))
     handler_errors: int = 0
+    # Exact repeats (same device time, same bytes) of a reading already applied.
+    duplicates: int = 0
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
@@ -59,6 +61,11 @@ class GatewayCollector(Collector):
         )
         yield CounterMetricFamily(
             "officegw_messages_ignored", "Messages deliberately not processed (own commands)", value=s.ignored
+        )
+        yield CounterMetricFamily(
+            "officegw_messages_duplicate",
+            "Exact repeats of an applied reading (broker redelivery), not applied again",
+            value=s.duplicates,
         )
         rejected = CounterMetricFamily(
             "officegw_messages_rejected", "Messages rejected as bad input, by reason", labels=["reason"]

@@ -63,3 +63,48 @@ def list_alerts(
     room: str | None = None,
 ) -> EventPage:
     return _page(gateway.events.page(after=after, limit=limit, kind="alert", room_id=room), after)
+
+
+class DeadLetterOut(BaseModel):
+    seq: int
+    at: datetime | None
+    topic: str
+    reason: str
+    detail: str
+    payload: str
+    size: int
+
+
+class DeadLetterPage(BaseModel):
+    dead_letters: list[DeadLetterOut]
+    next_after: int
+
+
+@router.get(
+    "/v1/dead-letters",
+    response_model=DeadLetterPage,
+    summary="Rejected messages (newest 1,000), oldest first, after a cursor",
+)
+def list_dead_letters(
+    gateway: GatewayDep,
+    who: Viewer,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    reason: str | None = None,
+) -> DeadLetterPage:
+    letters = gateway.pipeline.dead_letters.page(after=after, limit=limit, reason=reason)
+    return DeadLetterPage(
+        dead_letters=[
+            DeadLetterOut(
+                seq=letter.seq,
+                at=as_time(letter.at),
+                topic=letter.topic,
+                reason=letter.reason,
+                detail=letter.detail,
+                payload=letter.payload,
+                size=letter.size,
+            )
+            for letter in letters
+        ],
+        next_after=letters[-1].seq if letters else after,
+    )

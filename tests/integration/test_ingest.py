@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -189,3 +190,46 @@ def test_short_vacancy_timeout_vacates(mqtt_broker: BrokerProcess, publisher: Pu
         assert occupancy["reason"] == "no motion for 0.5 s"
     finally:
         running.stop()
+
+
+def test_rejected_messages_land_in_the_dead_letter_log(gw: RunningGateway, publisher: Publisher) -> None:
+    publisher.publish(topic(gw, "orion", "orion-env"), b'{"co2": -5}')
+    publisher.publish(topic(gw, "orion", "orion-badge"), b'{"credential": "04A1B2", "battery": 500}')
+    page = wait_until(
+        lambda: (p := gw.get("/v1/dead-letters").json())["dead_letters"][1:] and p, 2.0, "dead letters"
+    )
+    first, second = page["dead_letters"]
+    assert (first["reason"], first["topic"], first["payload"]) == (
+        "out_of_range",
+        topic(gw, "orion", "orion-env"),
+        '{"co2": -5}',
+    )
+    assert first["detail"].startswith("co2: ")
+    assert "04A1B2" not in second["payload"]
+    assert gw.get("/v1/dead-letters", after=page["next_after"]).json()["dead_letters"] == []
+    assert [
+        d["reason"] for d in gw.get("/v1/dead-letters", reason="out_of_range").json()["dead_letters"]
+    ] == [
+        "out_of_range",
+        "out_of_range",
+    ]
+
+
+def test_device_time_orders_readings_and_repeats_apply_once(gw: RunningGateway, publisher: Publisher) -> None:
+    env = topic(gw, "orion", "orion-env")
+    now = time.time()
+    publisher.publish(env, {"co2": 700, "ts": now - 10})
+    wait_until(lambda: gw.room("orion")["environment"]["co2_ppm"] == 700, 2.0, "first reading")
+    # Late, older reading (a buffering device, a redelivery after newer data): refused.
+    publisher.publish(env, {"co2": 650, "ts": now - 20})
+    # Exact repeat of the applied one: counted, not applied again.
+    publisher.publish(env, {"co2": 700, "ts": now - 10})
+    publisher.publish(env, {"co2": 720, "ts": now - 5})
+    wait_until(lambda: gw.room("orion")["environment"]["co2_ppm"] == 720, 2.0, "newer reading")
+    assert gw.metric("officegw_messages_rejected_total", 'reason="out_of_order"') == 1
+    assert gw.metric("officegw_messages_duplicate_total") == 1
+    # ISO 8601 device time works the same way.
+    publisher.publish(env, {"co2": 730, "ts": "2001-01-01T00:00:00Z"})
+    publisher.publish(env, {"co2": 740})
+    wait_until(lambda: gw.room("orion")["environment"]["co2_ppm"] == 740, 2.0, "reading without device time")
+    assert gw.metric("officegw_messages_rejected_total", 'reason="out_of_order"') == 2
