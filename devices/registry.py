@@ -126,6 +126,10 @@ class DeviceRegistry:
         record = self._devices.get(device_id)
         return record.spec.topic if record else None
 
+    def dialect_of(self, device_id: str) -> str | None:
+        record = self._devices.get(device_id)
+        return record.spec.dialect if record else None
+
     def rated_watts(self, device_id: str) -> float | None:
         record = self._devices.get(device_id)
         return record.spec.rated_watts if record else None

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from devices.dialects import DIALECTS
 from gateway.actuation import ActuationPolicy, Actuator, Decision, Outgoing
 from gateway.config import RoomConfig, Settings
 from gateway.event_log import EventLog
@@ -296,7 +297,9 @@ class Automation:
         if topic is None:
             log.warning(kv("command dropped: device has no topic", device=item.device_id))
             return
-        self._publish(f"{topic}/set", orjson.dumps(item.payload))
+        dialect = DIALECTS[self._live.devices.dialect_of(item.device_id) or "native"]
+        for command_topic, payload in dialect.command(topic, item.payload):
+            self._publish(command_topic, payload)
         self.commands_sent += 1
         self._events.append(
             now,

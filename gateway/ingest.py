@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from devices.dialects import native, zigbee2mqtt
+from devices.dialects import DIALECTS, native
+from devices.dialects.base import Dialect
 from devices.dialects.native import DecodeError, TopicKind
 from devices.fields import DevicePayload, RejectReason
 from devices.pseudonym import Pseudonymizer
@@ -40,17 +41,18 @@ class Route:
     device_id: str
     room_id: str
     kind: TopicKind
+    dialect: Dialect
 
 
 def mapped_routes(devices: Iterable[tuple[str, str, str | None, str]]) -> dict[str, Route]:
     """Exact topics of devices the site config maps, from (id, room, topic, dialect)."""
     routes: dict[str, Route] = {}
-    for device_id, room_id, topic, dialect in devices:
-        if dialect == "native" or topic is None:
+    for device_id, room_id, topic, name in devices:
+        if name == "native" or topic is None:
             continue
-        routes[topic] = Route(device_id, room_id, TopicKind.STATE)
-        routes[f"{topic}/availability"] = Route(device_id, room_id, TopicKind.AVAILABILITY)
-        routes[f"{topic}/set"] = Route(device_id, room_id, TopicKind.COMMAND)
+        dialect = DIALECTS[name]
+        for route_topic, kind in dialect.routes(topic).items():
+            routes[route_topic] = Route(device_id, room_id, kind, dialect)
     return routes
 
 
@@ -123,11 +125,11 @@ class IngestPipeline:
             self._stats.ignored += 1
             return
         if route.kind is TopicKind.AVAILABILITY:
-            online = zigbee2mqtt.decode_availability(message.payload)
+            online = route.dialect.decode_availability(message.payload)
             with self._live.lock:
                 self._set_online(route.room_id, route.device_id, online)
         else:
-            payload = zigbee2mqtt.decode_state(message.payload)
+            payload = route.dialect.decode_state(message.payload)
             with self._live.lock:
                 self._apply(route.room_id, route.device_id, payload, message)
         self._stats.accepted += 1

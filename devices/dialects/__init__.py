@@ -1,8 +1,12 @@
 """Payload dialects: each module translates one device family's topics and payloads.
 
-Adding a dialect is adding a module and naming it here.
+Adding a dialect is adding a module that defines `DIALECT` (see `base.Dialect`)
+and naming it here.
 """
 
 from __future__ import annotations
 
-DIALECTS: frozenset[str] = frozenset({"native", "zigbee2mqtt"})
+from devices.dialects import native, zigbee2mqtt
+from devices.dialects.base import Dialect
+
+DIALECTS: dict[str, Dialect] = {dialect.name: dialect for dialect in (native.DIALECT, zigbee2mqtt.DIALECT)}

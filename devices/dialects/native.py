@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
+from devices.dialects.base import Dialect, TopicKind
 from devices.fields import MAX_PAYLOAD_BYTES, DevicePayload, RejectReason
 
-
-class TopicKind(StrEnum):
-    STATE = "state"
-    COMMAND = "set"
-    AVAILABILITY = "availability"
+__all__ = ["DIALECT", "DecodeError", "NativeTopic", "TopicKind", "decode_availability", "decode_state"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +106,19 @@ def decode_availability(payload: bytes) -> bool:
     if value == b"offline":
         return False
     raise DecodeError(RejectReason.INVALID_AVAILABILITY, f"expected online/offline, got {text[:40]!r}")
+
+
+def routes(topic: str) -> dict[str, TopicKind]:
+    """The topics of a device whose state topic is `topic` (also used by Zigbee2MQTT)."""
+    return {
+        topic: TopicKind.STATE,
+        f"{topic}/availability": TopicKind.AVAILABILITY,
+        f"{topic}/set": TopicKind.COMMAND,
+    }
+
+
+def command(topic: str, payload: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    return [(f"{topic}/set", orjson.dumps(dict(payload)))]
+
+
+DIALECT = Dialect("native", routes, decode_state, decode_availability, command)

@@ -21,10 +21,11 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from devices.dialects.native import DecodeError, decode_availability, decode_error
+from devices.dialects.base import Dialect
+from devices.dialects.native import DecodeError, command, decode_availability, decode_error, routes
 from devices.fields import MAX_PAYLOAD_BYTES, DevicePayload, RejectReason
 
-__all__ = ["decode_availability", "decode_state"]
+__all__ = ["DIALECT", "decode_availability", "decode_state", "translate"]
 
 _LOCK_STATES = {"locked": "LOCK", "unlocked": "UNLOCK"}
 
@@ -61,3 +62,8 @@ def translate(raw: dict[str, Any]) -> dict[str, Any]:
         fields["ts"] = last_seen / 1000 if isinstance(last_seen, int | float) else last_seen
     # Values Zigbee2MQTT reports as null ("not known") mean the same as absent.
     return {key: value for key, value in fields.items() if value is not None}
+
+
+# Topics, availability and commands are the same as native (`<topic>/set`,
+# `<topic>/availability`); only the payloads differ.
+DIALECT = Dialect("zigbee2mqtt", routes, decode_state, decode_availability, command)

@@ -100,3 +100,24 @@ def test_mapped_devices_act_on_their_room(
     publisher.publish(door.replace("zigbee2mqtt", root, 1), b'{"contact": false, "battery": 99}')
     wait_until(lambda: gw.room("lab")["access"]["door_open"] is True, 2.0, "door open in the room")
     assert gw.get(f"/v1/devices/{device_of[door]}").json()["dialect"] == "zigbee2mqtt"
+
+
+def test_commands_reach_mapped_devices_on_their_set_topic(
+    z2m: tuple[RunningGateway, str, dict[str, str]], mqtt_broker: BrokerProcess
+) -> None:
+    from tests.support import SimLight
+
+    gw, root, device_of = z2m
+    bulb_topic = next(topic for topic in device_of if topic.endswith("0x0017880104eb6195"))
+    bulb = SimLight(mqtt_broker, bulb_topic.replace("zigbee2mqtt", root, 1))
+    try:
+        response = gw.http.post(f"/v1/devices/{device_of[bulb_topic]}/commands", json={"state": "OFF"})
+        assert response.json()["outcome"] == "sent"
+        wait_until(lambda: bulb.commands == [{"state": "OFF"}], 2.0, "command on <topic>/set")
+        wait_until(
+            lambda: gw.get(f"/v1/devices/{device_of[bulb_topic]}").json()["last_state"]["state"] == "OFF",
+            2.0,
+            "the bulb's report",
+        )
+    finally:
+        bulb.close()
