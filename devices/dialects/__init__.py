@@ -6,7 +6,9 @@ and naming it here.
 
 from __future__ import annotations
 
-from devices.dialects import native, zigbee2mqtt
+from devices.dialects import native, tasmota, zigbee2mqtt
 from devices.dialects.base import Dialect
 
-DIALECTS: dict[str, Dialect] = {dialect.name: dialect for dialect in (native.DIALECT, zigbee2mqtt.DIALECT)}
+DIALECTS: dict[str, Dialect] = {
+    dialect.name: dialect for dialect in (native.DIALECT, zigbee2mqtt.DIALECT, tasmota.DIALECT)
+}

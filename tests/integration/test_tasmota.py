@@ -1,0 +1,61 @@
+"""A Tasmota plug through the real broker: energy, state, LWT and commands."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.broker import BrokerProcess
+from tests.support import Publisher, start_gateway, wait_until
+
+
+def test_tasmota_plug(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
+    t = f"plug-{uuid.uuid4().hex[:8]}"
+    commands: list[tuple[str, bytes]] = []
+    listener = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    listener.on_message = lambda client, userdata, message: commands.append((message.topic, message.payload))
+    subscribed = threading.Event()
+    listener.on_subscribe = lambda *args: subscribed.set()
+    listener.connect(mqtt_broker.host, mqtt_broker.port)
+    listener.subscribe(f"cmnd/{t}/#", qos=1)
+    listener.loop_start()
+    assert subscribed.wait(5)
+    gw = start_gateway(
+        mqtt_broker,
+        {
+            "site": {
+                "rooms": [{"id": "orion", "building": "hq", "floor": 2}],
+                "devices": [
+                    {"id": "orion-plug", "room": "orion", "dialect": "tasmota", "topic": t, "kind": "light"}
+                ],
+            }
+        },
+    )
+    try:
+        publisher.publish(
+            f"tele/{t}/SENSOR", b'{"Time":"2024-03-01T10:00:00","ENERGY":{"Total":3.5,"Power":42}}'
+        )
+        publisher.publish(f"stat/{t}/POWER", b"ON")
+
+        def state() -> dict[str, Any]:
+            found: dict[str, Any] = gw.get("/v1/devices/orion-plug").json()["last_state"]
+            return found
+
+        wait_until(lambda: state().get("state") == "ON" and state().get("power") == 42, 2.0, "plug state")
+        assert state()["energy"] == 3.5
+        assert gw.room("orion")["lighting"]["on"] is True
+
+        publisher.publish(f"tele/{t}/LWT", b"Offline")
+        wait_until(lambda: gw.get("/v1/devices/orion-plug").json()["online"] is False, 2.0, "LWT offline")
+
+        response = gw.http.post("/v1/devices/orion-plug/commands", json={"state": "OFF"})
+        assert response.json()["outcome"] == "sent"
+        wait_until(lambda: (f"cmnd/{t}/POWER", b"OFF") in commands, 2.0, "cmnd/<t>/POWER OFF")
+    finally:
+        gw.stop()
+        listener.disconnect()
+        listener.loop_stop()
