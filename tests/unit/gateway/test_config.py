@@ -75,7 +75,8 @@ site:
 """,
     )
     assert problems(path) == [
-        "site.devices[0].dialect: unknown dialect 'smoke-signals'; known: native, tasmota, zigbee2mqtt"
+        "site.devices[0].dialect: unknown dialect 'smoke-signals'; "
+        "known: native, shelly, tasmota, zigbee2mqtt"
     ]
 
 

@@ -1,4 +1,4 @@
-"""A Tasmota plug through the real broker: energy, state, LWT and commands."""
+"""Relays and plugs through the real broker: Tasmota and Shelly Gen2."""
 
 from __future__ import annotations
 
@@ -55,6 +55,51 @@ def test_tasmota_plug(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
         response = gw.http.post("/v1/devices/orion-plug/commands", json={"state": "OFF"})
         assert response.json()["outcome"] == "sent"
         wait_until(lambda: (f"cmnd/{t}/POWER", b"OFF") in commands, 2.0, "cmnd/<t>/POWER OFF")
+    finally:
+        gw.stop()
+        listener.disconnect()
+        listener.loop_stop()
+
+
+def test_shelly_relay(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
+    prefix = f"shellyplus1pm-{uuid.uuid4().hex[:12]}"
+    frames: list[bytes] = []
+    listener = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    listener.on_message = lambda client, userdata, message: frames.append(message.payload)
+    subscribed = threading.Event()
+    listener.on_subscribe = lambda *args: subscribed.set()
+    listener.connect(mqtt_broker.host, mqtt_broker.port)
+    listener.subscribe(f"{prefix}/rpc", qos=1)
+    listener.loop_start()
+    assert subscribed.wait(5)
+    gw = start_gateway(
+        mqtt_broker,
+        {
+            "site": {
+                "rooms": [{"id": "orion", "building": "hq", "floor": 2}],
+                "devices": [{"id": "orion-relay", "room": "orion", "dialect": "shelly", "topic": prefix}],
+            }
+        },
+    )
+    try:
+        publisher.publish(
+            f"{prefix}/status/switch:0", b'{"id":0,"output":true,"apower":12.5,"aenergy":{"total":1500}}'
+        )
+        wait_until(
+            lambda: gw.get("/v1/devices/orion-relay").json()["last_state"].get("energy") == 1.5, 2.0, "status"
+        )
+        publisher.publish(
+            f"{prefix}/events/rpc",
+            b'{"method":"NotifyStatus","params":{"ts":1,"switch:0":{"id":0,"output":false}}}',
+        )
+        wait_until(
+            lambda: gw.get("/v1/devices/orion-relay").json()["last_state"]["state"] == "OFF", 2.0, "notify"
+        )
+        publisher.publish(f"{prefix}/online", b"false")
+        wait_until(lambda: gw.get("/v1/devices/orion-relay").json()["online"] is False, 2.0, "offline")
+        gw.http.post("/v1/devices/orion-relay/commands", json={"state": "ON"})
+        wait_until(lambda: frames, 2.0, "an RPC frame")
+        assert b'"method":"Switch.Set"' in frames[0]
     finally:
         gw.stop()
         listener.disconnect()
