@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +90,23 @@ def decode_error(exc: ValidationError) -> DecodeError:
         return DecodeError(RejectReason.NOT_AN_OBJECT, "payload is not a JSON object")
     reason = RejectReason.OUT_OF_RANGE if kind in _RANGE_ERRORS else RejectReason.INVALID_TYPE
     return DecodeError(reason, f"{field}: {first['msg']}")
+
+
+def decode_translated(payload: bytes, translate: Callable[[dict[str, Any]], dict[str, Any]]) -> DevicePayload:
+    """A JSON-object payload of another dialect, translated to the native vocabulary
+    by `translate` and validated like a native one."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise DecodeError(RejectReason.OVERSIZED, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    try:
+        raw = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(RejectReason.INVALID_JSON, str(exc)) from None
+    if not isinstance(raw, dict):
+        raise DecodeError(RejectReason.NOT_AN_OBJECT, "payload is not a JSON object")
+    try:
+        return DevicePayload.model_validate(translate(raw))
+    except ValidationError as exc:
+        raise decode_error(exc) from None
 
 
 def decode_availability(payload: bytes) -> bool:

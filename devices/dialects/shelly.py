@@ -17,11 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from devices.dialects.base import Dialect, TopicKind
-from devices.dialects.native import DecodeError, decode_error
-from devices.fields import MAX_PAYLOAD_BYTES, DevicePayload, RejectReason
+from devices.dialects.native import DecodeError, decode_translated
+from devices.fields import DevicePayload, RejectReason
 
 __all__ = ["DIALECT", "command", "decode_availability", "decode_state", "routes", "translate"]
 
@@ -38,27 +37,16 @@ def routes(topic: str) -> dict[str, TopicKind]:
 
 
 def decode_state(payload: bytes) -> DevicePayload:
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise DecodeError(RejectReason.OVERSIZED, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
-    try:
-        raw = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(RejectReason.INVALID_JSON, str(exc)) from None
-    if not isinstance(raw, dict):
-        raise DecodeError(RejectReason.NOT_AN_OBJECT, "payload is not a JSON object")
+    return decode_translated(payload, translate)
+
+
+def translate(raw: Mapping[str, Any]) -> dict[str, Any]:
     if "method" in raw:
         # An RPC notification: only the switch channel's part concerns us.
         params = raw.get("params")
         raw = params.get(CHANNEL, {}) if isinstance(params, dict) else {}
         if not isinstance(raw, dict):
             raise DecodeError(RejectReason.INVALID_TYPE, f"params.{CHANNEL}: not an object")
-    try:
-        return DevicePayload.model_validate(translate(raw))
-    except ValidationError as exc:
-        raise decode_error(exc) from None
-
-
-def translate(raw: Mapping[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     output = raw.get("output")
     if isinstance(output, bool):

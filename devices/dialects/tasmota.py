@@ -19,12 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-from pydantic import ValidationError
-
 from devices.dialects.base import Dialect, TopicKind
-from devices.dialects.native import DecodeError, decode_availability, decode_error
-from devices.fields import MAX_PAYLOAD_BYTES, DevicePayload, RejectReason
+from devices.dialects.native import decode_availability, decode_translated
+from devices.fields import DevicePayload
 
 __all__ = ["DIALECT", "command", "decode_state", "routes", "translate"]
 
@@ -51,21 +48,10 @@ def routes(topic: str) -> dict[str, TopicKind]:
 
 
 def decode_state(payload: bytes) -> DevicePayload:
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise DecodeError(RejectReason.OVERSIZED, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
     word = payload.strip().upper()
-    if word in (b"ON", b"OFF"):
+    if word in (b"ON", b"OFF"):  # stat/<t>/POWER is a bare word, not JSON
         return DevicePayload(state=word.decode())  # type: ignore[arg-type]
-    try:
-        raw = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(RejectReason.INVALID_JSON, str(exc)) from None
-    if not isinstance(raw, dict):
-        raise DecodeError(RejectReason.NOT_AN_OBJECT, "payload is not a JSON object")
-    try:
-        return DevicePayload.model_validate(translate(raw))
-    except ValidationError as exc:
-        raise decode_error(exc) from None
+    return decode_translated(payload, translate)
 
 
 def translate(raw: Mapping[str, Any]) -> dict[str, Any]:

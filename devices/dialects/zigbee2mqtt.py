@@ -18,12 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from pydantic import ValidationError
-
 from devices.dialects.base import Dialect
-from devices.dialects.native import DecodeError, command, decode_availability, decode_error, routes
-from devices.fields import MAX_PAYLOAD_BYTES, DevicePayload, RejectReason
+from devices.dialects.native import command, decode_availability, decode_translated, routes
+from devices.fields import DevicePayload
 
 __all__ = ["DIALECT", "decode_availability", "decode_state", "translate"]
 
@@ -31,18 +28,7 @@ _LOCK_STATES = {"locked": "LOCK", "unlocked": "UNLOCK"}
 
 
 def decode_state(payload: bytes) -> DevicePayload:
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise DecodeError(RejectReason.OVERSIZED, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
-    try:
-        raw = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(RejectReason.INVALID_JSON, str(exc)) from None
-    if not isinstance(raw, dict):
-        raise DecodeError(RejectReason.NOT_AN_OBJECT, "payload is not a JSON object")
-    try:
-        return DevicePayload.model_validate(translate(raw))
-    except ValidationError as exc:
-        raise decode_error(exc) from None
+    return decode_translated(payload, translate)
 
 
 def translate(raw: dict[str, Any]) -> dict[str, Any]:
