@@ -27,6 +27,8 @@ class DeviceSpec:
     name: str | None = None
     kind: str | None = None
     rated_watts: float | None = None
+    # "mains" or "battery"; None: battery if the device ever reports a battery level.
+    power_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,24 @@ class DeviceRegistry:
     def topic_of(self, device_id: str) -> str | None:
         record = self._devices.get(device_id)
         return record.spec.topic if record else None
+
+    def expire_silent(
+        self, now: float, mains_timeout: float, battery_timeout: float
+    ) -> list[tuple[str, str]]:
+        """Marks offline every online device silent for longer than its timeout
+        (battery devices report rarely, so they get a longer one); returns
+        (device, room) of each."""
+        gone: list[tuple[str, str]] = []
+        for record in self._devices.values():
+            if record.online is not True or record.last_seen is None:
+                continue
+            battery = record.spec.power_source == "battery" or (
+                record.spec.power_source is None and record.battery is not None
+            )
+            if now - record.last_seen > (battery_timeout if battery else mains_timeout):
+                record.online = False
+                gone.append((record.spec.id, record.spec.room_id))
+        return gone
 
     def dialect_of(self, device_id: str) -> str | None:
         record = self._devices.get(device_id)

@@ -215,6 +215,12 @@ class Automation:
         """Rule timers (once a second) and command retries."""
         if now - self._last_rule_tick >= RULE_TICK_INTERVAL:
             self._last_rule_tick = now
+            a = self._settings.availability
+            for device_id, room_id in self._live.devices.expire_silent(
+                now, a.mains_timeout, a.battery_timeout
+            ):
+                log.info(kv("device silent, now offline", device=device_id, room=room_id))
+                self._on_event(DeviceAvailabilityChanged(room_id, device_id, False, now), now)
             self._on_event(Tick(now), now)
         outgoing, alerts = self.actuator.tick(now)
         for item in outgoing:

@@ -149,6 +149,8 @@ class DeviceConfig(_Section):
     kind: DeviceKind | None = None
     # For energy accounting of lights that report no power: watts at full brightness.
     rated_watts: float | None = Field(default=None, gt=0, le=100_000)
+    # Decides the last-seen timeout; inferred from reported battery levels when unset.
+    power_source: Literal["mains", "battery"] | None = None
 
     @model_validator(mode="after")
     def _mapped_by_topic(self) -> DeviceConfig:
@@ -214,6 +216,13 @@ class BookingsSection(_Section):
     release_when_vacant: int = Field(default=900, ge=0)
 
 
+class AvailabilitySection(_Section):
+    # A device that has said nothing for this long is offline (Zigbee2MQTT's defaults:
+    # mains devices report often, battery devices may sleep for a day).
+    mains_timeout: float = Field(default=600.0, gt=0)
+    battery_timeout: float = Field(default=90_000.0, gt=0)
+
+
 class ActuationSection(_Section):
     # Seconds to wait for a device to report a commanded state before re-sending
     # (doubling each time), and how many sends before an alert.
@@ -244,6 +253,7 @@ class Settings(BaseSettings):
     occupancy: OccupancySection = OccupancySection()
     rules: str | None = None
     actuation: ActuationSection = ActuationSection()
+    availability: AvailabilitySection = AvailabilitySection()
     bookings: BookingsSection = BookingsSection()
 
     @classmethod

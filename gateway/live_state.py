@@ -48,6 +48,7 @@ class LiveState:
                 d.name,
                 d.kind,
                 d.rated_watts,
+                d.power_source,
             )
             for d in settings.site.devices
         )

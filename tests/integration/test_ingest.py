@@ -233,3 +233,25 @@ def test_device_time_orders_readings_and_repeats_apply_once(gw: RunningGateway, 
     publisher.publish(env, {"co2": 740})
     wait_until(lambda: gw.room("orion")["environment"]["co2_ppm"] == 740, 2.0, "reading without device time")
     assert gw.metric("officegw_messages_rejected_total", 'reason="out_of_order"') == 2
+
+
+def test_silent_devices_go_offline_and_come_back(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
+    running = start_gateway(
+        mqtt_broker,
+        {
+            "site": {"rooms": ROOMS},
+            "availability": {"mains_timeout": 0.5},
+            "occupancy": {"vacancy_timeout": 0.5},
+        },
+    )
+    try:
+        plug = f"{running.prefix}/hq/2/orion/orion-plug"
+        publisher.publish(plug, {"power": 12})
+        wait_until(lambda: running.get("/v1/devices/orion-plug").json()["online"] is True, 2.0, "online")
+        wait_until(
+            lambda: running.get("/v1/devices/orion-plug").json()["online"] is False, 5.0, "offline by silence"
+        )
+        publisher.publish(plug, {"power": 11})
+        wait_until(lambda: running.get("/v1/devices/orion-plug").json()["online"] is True, 2.0, "back online")
+    finally:
+        running.stop()
