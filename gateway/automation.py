@@ -22,7 +22,7 @@ from gateway.event_log import EventLog
 from gateway.live_state import LiveState
 from gateway.logs import kv
 from gateway.room_model import RoomState
-from rules.engine import RuleMemory, RulesError, RuleSet, default_rules, load_rules, load_rules_file
+from rules.engine import RuleMemory, RulesError, RuleSet, default_rules, load_rules_file
 from rules.types import (
     AccessEvent,
     Action,
@@ -365,4 +365,4 @@ def _changes(
             yield ReadingChanged(room_id, fact, old, new, now)
 
 
-__all__ = ["Automation", "RulesError", "facts_of", "load_rule_set", "load_rules"]
+__all__ = ["Automation", "RulesError", "facts_of", "load_rule_set"]

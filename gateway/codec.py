@@ -29,25 +29,13 @@ def _orjson_default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    """JSON bytes of a state object; ~8x faster than `encode` (orjson handles
-    dataclasses and enums in C), for the snapshot's hot loop."""
+    """JSON bytes of a state object (orjson handles dataclasses and enums in C,
+    ~8x faster than walking them in Python), for the snapshot's hot loop."""
     return orjson.dumps(value, default=_orjson_default)
 
 
-def encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(key): encode(item) for key, item in value.items()}
-    if isinstance(value, tuple | list | set | frozenset):
-        return [encode(item) for item in value]
-    return value
-
-
 def decode(kind: Any, data: Any) -> Any:
-    """`data` (from `encode`) as an instance of the type `kind`."""
+    """`data` (from `dumps`, parsed) as an instance of the type `kind`."""
     if data is None:
         return None
     origin = typing.get_origin(kind)

@@ -110,10 +110,6 @@ class LiveState:
             state, params = self._states[room_id], self._params[room_id]
         return {"room_id": room_id, **occupancy.explain(state.occupancy, now, params)}
 
-    def params_of(self, room_id: str) -> FusionParams:
-        """The room's occupancy fusion parameters (for `rules.occupancy.explain`)."""
-        return self._params[room_id]
-
     def states(self) -> dict[str, RoomState]:
         """A copy of every room's current state (the states themselves are frozen)."""
         return dict(self._states)

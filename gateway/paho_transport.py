@@ -61,9 +61,6 @@ class PahoTransport:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
-
     def _build_client(self) -> mqtt.Client:
         o = self._options
         if o.mqtt5:

@@ -13,17 +13,31 @@ from gateway.broker import BrokerProcess
 from tests.support import Publisher, start_gateway, wait_until
 
 
+class CommandListener:
+    """Plays the device's side of the command topics: records what the gateway sends."""
+
+    def __init__(self, broker: BrokerProcess, topic_filter: str) -> None:
+        self.received: list[tuple[str, bytes]] = []
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self._client.on_message = lambda client, userdata, message: self.received.append(
+            (message.topic, message.payload)
+        )
+        subscribed = threading.Event()
+        self._client.on_subscribe = lambda *args: subscribed.set()
+        self._client.connect(broker.host, broker.port)
+        self._client.subscribe(topic_filter, qos=1)
+        self._client.loop_start()
+        assert subscribed.wait(5), f"no SUBACK for {topic_filter}"
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
 def test_tasmota_plug(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
     t = f"plug-{uuid.uuid4().hex[:8]}"
-    commands: list[tuple[str, bytes]] = []
-    listener = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    listener.on_message = lambda client, userdata, message: commands.append((message.topic, message.payload))
-    subscribed = threading.Event()
-    listener.on_subscribe = lambda *args: subscribed.set()
-    listener.connect(mqtt_broker.host, mqtt_broker.port)
-    listener.subscribe(f"cmnd/{t}/#", qos=1)
-    listener.loop_start()
-    assert subscribed.wait(5)
+    listener = CommandListener(mqtt_broker, f"cmnd/{t}/#")
+    commands = listener.received
     gw = start_gateway(
         mqtt_broker,
         {
@@ -57,21 +71,12 @@ def test_tasmota_plug(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
         wait_until(lambda: (f"cmnd/{t}/POWER", b"OFF") in commands, 2.0, "cmnd/<t>/POWER OFF")
     finally:
         gw.stop()
-        listener.disconnect()
-        listener.loop_stop()
+        listener.close()
 
 
 def test_shelly_relay(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
     prefix = f"shellyplus1pm-{uuid.uuid4().hex[:12]}"
-    frames: list[bytes] = []
-    listener = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    listener.on_message = lambda client, userdata, message: frames.append(message.payload)
-    subscribed = threading.Event()
-    listener.on_subscribe = lambda *args: subscribed.set()
-    listener.connect(mqtt_broker.host, mqtt_broker.port)
-    listener.subscribe(f"{prefix}/rpc", qos=1)
-    listener.loop_start()
-    assert subscribed.wait(5)
+    listener = CommandListener(mqtt_broker, f"{prefix}/rpc")
     gw = start_gateway(
         mqtt_broker,
         {
@@ -98,9 +103,8 @@ def test_shelly_relay(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
         publisher.publish(f"{prefix}/online", b"false")
         wait_until(lambda: gw.get("/v1/devices/orion-relay").json()["online"] is False, 2.0, "offline")
         gw.http.post("/v1/devices/orion-relay/commands", json={"state": "ON"})
-        wait_until(lambda: frames, 2.0, "an RPC frame")
-        assert b'"method":"Switch.Set"' in frames[0]
+        wait_until(lambda: listener.received, 2.0, "an RPC frame")
+        assert b'"method":"Switch.Set"' in listener.received[0][1]
     finally:
         gw.stop()
-        listener.disconnect()
-        listener.loop_stop()
+        listener.close()
