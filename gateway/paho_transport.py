@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.logs import kv
+from gateway.paho_lean import LeanClient
 from gateway.transport import ConnectionListener, InboundMessage, MessageHandler
 
 log = logging.getLogger("officegw.mqtt")
@@ -64,7 +65,7 @@ class PahoTransport:
     def _build_client(self) -> mqtt.Client:
         o = self._options
         if o.mqtt5:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=mqtt.MQTTv5)
+            client = LeanClient(CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=mqtt.MQTTv5)
         else:
             client = mqtt.Client(
                 CallbackAPIVersion.VERSION2,
