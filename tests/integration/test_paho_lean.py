@@ -126,6 +126,9 @@ def test_a_burst_arrives_whole_and_in_order(mqtt_broker: BrokerProcess) -> None:
             sender.publish(topic, payload, qos=1)
         wait_until(lambda: len(received) >= 5000, 20, "all 5,000 messages")
         assert received == expected
+        # LeanClient's PUBACKs (sent coalesced) reached the broker: mosquitto keeps at
+        # most 20 unacknowledged QoS 1 messages in flight to a client, so without them
+        # delivery would have stalled after the first 20.
         pongs = sorted(replies.get(timeout=5) for _ in range(10))
         assert pongs == sorted(p for t, p in expected if t.endswith("/ping"))
     finally:
