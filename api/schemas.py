@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from devices.registry import DeviceView
 from gateway.config import RoomConfig
@@ -129,6 +129,20 @@ class RoomList(BaseModel):
     count: int
 
 
+class DeviceQualityOut(BaseModel):
+    message_rate: float = Field(description="messages a second over the last ~10 s")
+    flooding: bool = Field(description="throttled within the last minute for exceeding quality.max_rate")
+    throttled: int = Field(description="messages throttled since start")
+    stuck: bool = Field(
+        description="reports occupied for quality.stuck_after with no other device of the room seeing anyone"
+    )
+    schema_drift: list[str] | None = Field(
+        description="fields that appeared, or changed type (`name:old->new`), after the schema settled"
+    )
+    schema_drift_at: datetime | None
+    battery_low: bool
+
+
 class DeviceOut(BaseModel):
     id: str
     name: str | None
@@ -142,6 +156,7 @@ class DeviceOut(BaseModel):
     last_seen: datetime | None
     battery: float | None
     last_state: dict[str, Any]
+    quality: DeviceQualityOut
 
     @classmethod
     def of(cls, view: DeviceView) -> DeviceOut:
@@ -158,6 +173,9 @@ class DeviceOut(BaseModel):
             last_seen=as_time(view.last_seen),
             battery=view.battery,
             last_state=view.last_state,
+            quality=DeviceQualityOut(
+                **{**view.quality, "schema_drift_at": as_time(view.quality["schema_drift_at"])}
+            ),
         )
 
 

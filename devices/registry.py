@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devices.fields import DevicePayload
+from devices.quality import DEFAULT_QUALITY, DeviceQuality, QualityParams
 
 # Fields that are part of the vocabulary; reported ones become capabilities.
 VOCABULARY = frozenset(DevicePayload.model_fields) - {"ts", "credential"}
@@ -45,6 +46,7 @@ class DeviceView:
     last_seen: float | None
     battery: float | None
     last_state: dict[str, Any]
+    quality: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -56,6 +58,7 @@ class _DeviceRecord:
     last_seen: float | None = None
     battery: float | None = None
     last_state: dict[str, Any] = field(default_factory=dict)
+    quality: DeviceQuality = field(default_factory=DeviceQuality)
 
     @property
     def kind(self) -> str:
@@ -73,7 +76,7 @@ class _DeviceRecord:
             return "badge_reader"
         return "sensor"
 
-    def view(self) -> DeviceView:
+    def view(self, quality: dict[str, Any]) -> DeviceView:
         return DeviceView(
             id=self.spec.id,
             room_id=self.spec.room_id,
@@ -87,11 +90,26 @@ class _DeviceRecord:
             last_seen=self.last_seen,
             battery=self.battery,
             last_state=dict(self.last_state),
+            quality=quality,
         )
 
 
+def _sees_someone(fields: dict[str, Any]) -> bool:
+    """Whether a reading is evidence of a person (what corroborates another sensor)."""
+    return (
+        fields.get("occupancy") is True
+        or fields.get("presence") is True
+        or (fields.get("people") or 0) > 0
+        or (fields.get("entered") or 0) > 0
+        or fields.get("access") == "granted"
+    )
+
+
 class DeviceRegistry:
-    def __init__(self, specs: Iterable[DeviceSpec] = ()) -> None:
+    def __init__(self, specs: Iterable[DeviceSpec] = (), quality: QualityParams = DEFAULT_QUALITY) -> None:
+        self.quality_params = quality
+        # Room -> device -> when it last saw someone: corroboration for stuck sensors.
+        self._seen_someone: dict[str, dict[str, float]] = {}
         self._devices: dict[str, _DeviceRecord] = {
             spec.id: _DeviceRecord(spec, configured=True) for spec in specs
         }
@@ -146,6 +164,10 @@ class DeviceRegistry:
                 gone.append((record.spec.id, record.spec.room_id))
         return gone
 
+    def capabilities_of(self, device_id: str) -> frozenset[str]:
+        record = self._devices.get(device_id)
+        return frozenset(record.capabilities) if record else frozenset()
+
     def dialect_of(self, device_id: str) -> str | None:
         record = self._devices.get(device_id)
         return record.spec.dialect if record else None
@@ -186,6 +208,9 @@ class DeviceRegistry:
         """
         record = self._devices[device_id]
         record.last_state.update(fields)
+        record.quality.observe(fields, now, self.quality_params)
+        if live and _sees_someone(fields):
+            self._seen_someone.setdefault(record.spec.room_id, {})[device_id] = now
         if not record.capabilities.issuperset(fields.keys() & VOCABULARY):
             record.capabilities.update(fields.keys() & VOCABULARY)
             self._changed()  # new capabilities may change the device's kind
@@ -202,9 +227,40 @@ class DeviceRegistry:
         if online:
             record.last_seen = now
 
-    def get(self, device_id: str) -> DeviceView | None:
+    def admit(self, device_id: str, now: float) -> bool:
+        """Whether a message from the device is within its rate budget (flood protection);
+        a device not registered yet is always admitted."""
         record = self._devices.get(device_id)
-        return record.view() if record else None
+        return record is None or record.quality.admit(now, self.quality_params)
 
-    def views(self) -> list[DeviceView]:
-        return [record.view() for record in list(self._devices.values())]
+    def _corroborated_at(self, record: _DeviceRecord) -> float | None:
+        """When another device of the record's room last saw someone."""
+        seen = self._seen_someone.get(record.spec.room_id)
+        if not seen:
+            return None
+        others = [at for device, at in seen.items() if device != record.spec.id]
+        return max(others, default=None)
+
+    def _quality_of(self, record: _DeviceRecord, now: float) -> dict[str, Any]:
+        return record.quality.view(now, record.battery, self._corroborated_at(record), self.quality_params)
+
+    def get(self, device_id: str, now: float) -> DeviceView | None:
+        record = self._devices.get(device_id)
+        return record.view(self._quality_of(record, now)) if record else None
+
+    def views(self, now: float) -> list[DeviceView]:
+        return [record.view(self._quality_of(record, now)) for record in list(self._devices.values())]
+
+    def quality_flags(self, now: float) -> dict[str, int]:
+        """How many devices carry each data-quality flag (for /metrics)."""
+        counts = {"flooding": 0, "stuck": 0, "schema_drift": 0, "battery_low": 0, "offline": 0}
+        for record in list(self._devices.values()):
+            quality = self._quality_of(record, now)
+            for flag in ("flooding", "stuck", "battery_low"):
+                counts[flag] += bool(quality[flag])
+            counts["schema_drift"] += quality["schema_drift"] is not None
+            counts["offline"] += record.online is False
+        return counts
+
+    def throttled_total(self) -> int:
+        return sum(record.quality.throttled for record in list(self._devices.values()))

@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from devices.dialects import DIALECTS
+from devices.quality import QualityParams
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 # Floors are topic levels ("2", "B1", "mezzanine"); YAML writes `floor: 2` as an int.
@@ -223,6 +224,26 @@ class AvailabilitySection(_Section):
     battery_timeout: float = Field(default=90_000.0, gt=0)
 
 
+class QualitySection(_Section):
+    # Flood protection: each device may send `max_rate` messages a second on
+    # average and `burst` at once; what comes faster is throttled (the newest
+    # throttled message is still applied once the device is back within budget).
+    max_rate: float = Field(default=10.0, gt=0)
+    burst: float = Field(default=20.0, ge=1)
+    battery_low: float = Field(default=15.0, ge=0, le=100)
+    # An occupancy sensor saying "occupied" this long with no other device of its
+    # room seeing anyone is flagged as stuck.
+    stuck_after: float = Field(default=4 * 3600.0, gt=0)
+
+    def params(self) -> QualityParams:
+        return QualityParams(
+            max_rate=self.max_rate,
+            burst=self.burst,
+            battery_low=self.battery_low,
+            stuck_after=self.stuck_after,
+        )
+
+
 class ActuationSection(_Section):
     # Seconds to wait for a device to report a commanded state before re-sending
     # (doubling each time), and how many sends before an alert.
@@ -254,6 +275,7 @@ class Settings(BaseSettings):
     rules: str | None = None
     actuation: ActuationSection = ActuationSection()
     availability: AvailabilitySection = AvailabilitySection()
+    quality: QualitySection = QualitySection()
     bookings: BookingsSection = BookingsSection()
 
     @classmethod

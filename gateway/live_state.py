@@ -40,17 +40,20 @@ class LiveState:
             room.id: self._fusion_params(room) for room in settings.site.rooms
         }
         self.devices = DeviceRegistry(
-            DeviceSpec(
-                d.id,
-                d.room,
-                d.dialect,
-                d.topic or self._native_topic(d.id, d.room),
-                d.name,
-                d.kind,
-                d.rated_watts,
-                d.power_source,
-            )
-            for d in settings.site.devices
+            (
+                DeviceSpec(
+                    d.id,
+                    d.room,
+                    d.dialect,
+                    d.topic or self._native_topic(d.id, d.room),
+                    d.name,
+                    d.kind,
+                    d.rated_watts,
+                    d.power_source,
+                )
+                for d in settings.site.devices
+            ),
+            settings.quality.params(),
         )
 
     def _native_topic(self, device_id: str, room_id: str) -> str:
@@ -152,14 +155,21 @@ class LiveState:
                 return None
             return Room(self._configs[room_id], state, room_id in self._configured)
 
-    def device_views(self, room_id: str | None = None) -> list[DeviceView]:
+    def device_views(self, now: float, room_id: str | None = None) -> list[DeviceView]:
         with self._lock:
-            views = self.devices.views()
+            views = self.devices.views(now)
         return [view for view in views if room_id is None or view.room_id == room_id]
 
-    def device_view(self, device_id: str) -> DeviceView | None:
+    def device_view(self, device_id: str, now: float) -> DeviceView | None:
         with self._lock:
-            return self.devices.get(device_id)
+            return self.devices.get(device_id, now)
+
+    def forget(self, room_id: str, device_id: str, now: float) -> None:
+        """The device went offline: what it said no longer counts as occupancy evidence."""
+        view_capabilities = self.devices.capabilities_of(device_id)
+        self._states[room_id] = room_model.forget(
+            self._states[room_id], device_id, now, self._params[room_id], door="contact" in view_capabilities
+        )
 
     def counts(self) -> tuple[int, int, int]:
         """(rooms, occupied rooms, devices)."""

@@ -67,7 +67,7 @@ class PahoTransport:
         if o.mqtt5:
             client = LeanClient(CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=mqtt.MQTTv5)
         else:
-            client = mqtt.Client(
+            client = LeanClient(
                 CallbackAPIVersion.VERSION2,
                 client_id=o.client_id,
                 protocol=mqtt.MQTTv311,

@@ -247,18 +247,27 @@ def _energy_until(state: RoomState, now: float) -> tuple[float, int, float, floa
     return state.energy_kwh + gained, day, now, state.energy_waste_kwh + wasted
 
 
+def forget(state: RoomState, device_id: str, now: float, params: FusionParams, *, door: bool) -> RoomState:
+    """`state` once the device went offline (see `occupancy.forget`)."""
+    return _with_occupancy(state, occupancy.forget(state.occupancy, device_id, now, params, door=door), now)
+
+
 def expire(state: RoomState, now: float, params: FusionParams) -> RoomState:
-    expired = occupancy.expire(state.occupancy, now, params)
-    if expired is state.occupancy:
+    return _with_occupancy(state, occupancy.expire(state.occupancy, now, params), now)
+
+
+def _with_occupancy(state: RoomState, changed: OccupancyState, now: float) -> RoomState:
+    """`state` with occupancy moved on by time or availability, not by a reading."""
+    if changed is state.occupancy:
         return state
     if not state.lights:
-        return replace(state, occupancy=expired, updated_at=now)
-    # Energy up to the moment the room went vacant counts as used while occupied.
-    at = max(expired.since if expired.since is not None else now, state.energy_at or 0.0)
+        return replace(state, occupancy=changed, updated_at=now)
+    # Energy up to the moment the occupancy changed counts under the old occupancy.
+    at = max(changed.since if changed.since is not None else now, state.energy_at or 0.0)
     kwh, day, energy_at, waste = _energy_until(state, at)
     return replace(
         state,
-        occupancy=expired,
+        occupancy=changed,
         updated_at=now,
         energy_kwh=kwh,
         energy_day=day,

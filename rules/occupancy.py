@@ -218,6 +218,34 @@ def expire(current: OccupancyState, now: float, params: FusionParams) -> Occupan
     return _evolve(current, held=held, reason=reason, confidence=confidence)
 
 
+def forget(
+    current: OccupancyState, device: str, now: float, params: FusionParams, *, door: bool = False
+) -> OccupancyState:
+    """`current` once `device` has gone offline: its level evidence (radar presence,
+    lights seen on) stops holding the room, and a wasp-in-a-box hold that relied on a
+    door contact that can no longer report is released (the motion timer restarts
+    now). What the device said before stays in the past: last motion still runs out
+    by its own timer."""
+    s = expire(current, now, params)
+    changes: dict[str, Any] = {}
+    if device in s.present:
+        changes["present"] = s.present - {device}
+    if device in s.lights_on:
+        changes["lights_on"] = s.lights_on - {device}
+    if door and s.wasp:
+        changes.update(wasp=False, released_at=now)
+    if not changes:
+        return s
+    s = _evolve(s, **changes)
+    if s.state != Occupancy.OCCUPIED or s.people:
+        return s
+    end = _end(s, params)
+    if end is not None and end <= now:
+        return _vacant(s, now, "sensor went offline", CONFIDENCE_TIMEOUT)
+    held, reason, confidence = _describe(s, now, params)
+    return _evolve(s, held=held, reason=reason, confidence=confidence)
+
+
 def vacancy_deadline(current: OccupancyState, params: FusionParams) -> float | None:
     """When the motion timer runs out; None when none runs (not occupied, or a count holds)."""
     return _deadline(current, params) if current.state == Occupancy.OCCUPIED else None

@@ -54,7 +54,7 @@ def _out(device_id: str, payload: dict[str, Any], decision: Decision) -> Command
 
 @router.post("/v1/devices/{device_id}/commands", response_model=CommandOut, summary="Command one device")
 def command_device(device_id: str, body: DeviceCommandIn, gateway: GatewayDep, who: Operator) -> CommandOut:
-    view = gateway.live.device_view(device_id)
+    view = gateway.live.device_view(device_id, gateway.clock.now())
     room = gateway.live.room(view.room_id) if view else None
     if view is None or room is None or not who.can_see(room.config.building):
         raise HTTPException(404, detail=f"device {device_id!r} not found")

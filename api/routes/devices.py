@@ -26,7 +26,7 @@ def list_devices(
 ) -> DeviceList:
     devices = [
         DeviceOut.of(view)
-        for view in gateway.live.device_views(room)
+        for view in gateway.live.device_views(gateway.clock.now(), room)
         if (online is None or view.online is online) and _visible(gateway, who, view)
     ]
     devices.sort(key=lambda d: (d.room_id, d.id))
@@ -35,7 +35,7 @@ def list_devices(
 
 @router.get("/{device_id}", response_model=DeviceOut, summary="One device")
 def get_device(device_id: str, gateway: GatewayDep, who: Viewer) -> DeviceOut:
-    view = gateway.live.device_view(device_id)
+    view = gateway.live.device_view(device_id, gateway.clock.now())
     if view is None or not _visible(gateway, who, view):
         raise HTTPException(404, detail=f"device {device_id!r} not found")
     return DeviceOut.of(view)

@@ -68,7 +68,9 @@ def test_manual_ack_holds_the_puback_until_acked(mqtt_broker: BrokerProcess) -> 
     first: list[mqtt.MQTTMessage] = []
     second: list[mqtt.MQTTMessage] = []
 
-    holder = LeanClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+    holder = LeanClient(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+    )
     holder.on_message = lambda client, userdata, message: first.append(message)
     sender = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     try:
