@@ -47,6 +47,7 @@ def create_app(
             connected=lambda: gw.ready,
             energy=lambda: gw.live.energy(gw.clock.now()),
             automation=gw.automation_counts,
+            quality=lambda: gw.live.quality_flags(gw.clock.now()),
         ),
     )
     for router in (

@@ -181,6 +181,12 @@ class Automation:
             self._on_event(AccessEvent(room_id, device_id, access, fields.get("credential"), now), now)
 
     def after_availability(self, room_id: str, device_id: str, online: bool, now: float) -> None:
+        if not online:
+            # Its evidence stops counting: the room may turn vacant right now.
+            before = self._live.state_of(room_id)
+            self._live.forget(room_id, device_id, now)
+            for event in _changes(room_id, before, self._live.state_of(room_id), now, self._watched):
+                self._dispatch(event, now)
         self._on_event(DeviceAvailabilityChanged(room_id, device_id, online, now), now)
 
     def tick(self, before: Mapping[str, RoomState], now: float) -> None:
@@ -220,7 +226,7 @@ class Automation:
                 now, a.mains_timeout, a.battery_timeout
             ):
                 log.info(kv("device silent, now offline", device=device_id, room=room_id))
-                self._on_event(DeviceAvailabilityChanged(room_id, device_id, False, now), now)
+                self.after_availability(room_id, device_id, False, now)
             self._on_event(Tick(now), now)
         outgoing, alerts = self.actuator.tick(now)
         for item in outgoing:

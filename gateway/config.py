@@ -230,6 +230,9 @@ class QualitySection(_Section):
     # throttled message is still applied once the device is back within budget).
     max_rate: float = Field(default=10.0, gt=0)
     burst: float = Field(default=20.0, ge=1)
+    # After each broker (re)connect the broker delivers its queue as one burst:
+    # no throttling for this long.
+    reconnect_grace: float = Field(default=30.0, ge=0)
     battery_low: float = Field(default=15.0, ge=0, le=100)
     # An occupancy sensor saying "occupied" this long with no other device of its
     # room seeing anyone is flagged as stuck.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,7 @@ class IngestPipeline:
         pseudonymizer: Pseudonymizer,
         automation: Automation | None = None,
         routes: Mapping[str, Route] | None = None,
+        reconnect_grace: float = 0.0,
     ) -> None:
         self._prefix = topic_prefix
         self._live = live
@@ -81,12 +83,52 @@ class IngestPipeline:
         # Devices publish on the same few topics over and over: parse each once.
         self._topics: dict[str, native.NativeTopic] = {}
         self._routes: dict[str, Route] = dict(routes or {})
+        # Flood protection: per device, the newest message throttled since its last
+        # admitted one; applied by `release_throttled` if the device then goes quiet,
+        # so the state always ends on what the device said last.
+        self._throttled: dict[str, InboundMessage] = {}
+        # The MQTT thread and the ticker (releasing throttled messages) both process.
+        self._serial = threading.Lock()
+        self._reconnect_grace = reconnect_grace
+        self._grace_until = float("-inf")
 
     def handle(self, message: InboundMessage) -> None:
         """Processes one message; the one place where any failure is caught."""
-        self._stats.received += 1
+        with self._serial:
+            self._stats.received += 1
+            self._handle(message)
+
+    def release_throttled(self) -> int:
+        """Applies the last throttled message of every device that sent nothing since;
+        the ticker calls this once a second. Returns how many were applied."""
+        with self._serial:
+            pending, self._throttled = self._throttled, {}
+            for message in pending.values():
+                self._handle(message, admitted=True)
+            return len(pending)
+
+    def connection_up(self) -> None:
+        """The broker connection (re)opened: what it queued while we were away comes
+        now as one burst, which says nothing about how fast devices publish, so flood
+        protection rests for `reconnect_grace` seconds."""
+        self._grace_until = self._clock.now() + self._reconnect_grace
+
+    def _admit(self, device_id: str, message: InboundMessage, admitted: bool) -> bool:
+        """Flood protection: whether to process the message now."""
+        if admitted:
+            return True
+        now = self._clock.now()
+        if now < self._grace_until or self._live.devices.admit(device_id, now):
+            # Newer than anything held back for this device.
+            self._throttled.pop(device_id, None)
+            return True
+        self._stats.throttled += 1
+        self._throttled[device_id] = message
+        return False
+
+    def _handle(self, message: InboundMessage, admitted: bool = False) -> None:
         try:
-            self._process(message)
+            self._process(message, admitted)
         except DecodeError as exc:
             self._reject(message, exc.reason, exc.detail)
         except Exception:
@@ -95,10 +137,10 @@ class IngestPipeline:
                 kv("message handler failed", topic=message.topic, payload=_preview(message.payload))
             )
 
-    def _process(self, message: InboundMessage) -> None:
+    def _process(self, message: InboundMessage, admitted: bool) -> None:
         route = self._routes.get(message.topic)
         if route is not None:
-            self._process_mapped(message, route)
+            self._process_mapped(message, route, admitted)
             return
         topic = self._topics.get(message.topic)
         if topic is None:
@@ -114,12 +156,14 @@ class IngestPipeline:
             with self._live.lock:
                 self._set_online(self._register(topic), topic.device, online)
         else:
+            if not self._admit(topic.device, message, admitted):
+                return
             payload = native.decode_state(message.payload)
             with self._live.lock:
                 self._apply(self._register(topic), topic.device, payload, message)
         self._stats.accepted += 1
 
-    def _process_mapped(self, message: InboundMessage, route: Route) -> None:
+    def _process_mapped(self, message: InboundMessage, route: Route, admitted: bool) -> None:
         """A device the site config maps by topic (a dialect other than native)."""
         if route.kind is TopicKind.COMMAND:
             self._stats.ignored += 1
@@ -129,6 +173,8 @@ class IngestPipeline:
             with self._live.lock:
                 self._set_online(route.room_id, route.device_id, online)
         else:
+            if not self._admit(route.device_id, message, admitted):
+                return
             payload = route.dialect.decode_state(message.payload)
             with self._live.lock:
                 self._apply(route.room_id, route.device_id, payload, message)
@@ -155,6 +201,8 @@ class IngestPipeline:
         self._live.devices.set_online(device_id, online, now)
         if self._automation is not None:
             self._automation.after_availability(room_id, device_id, online, now)
+        elif not online:
+            self._live.forget(room_id, device_id, now)
 
     def _apply(self, room_id: str, device_id: str, payload: DevicePayload, message: InboundMessage) -> None:
         now = self._clock.now()

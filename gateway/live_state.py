@@ -164,8 +164,13 @@ class LiveState:
         with self._lock:
             return self.devices.get(device_id, now)
 
+    def quality_flags(self, now: float) -> dict[str, int]:
+        with self._lock:
+            return self.devices.quality_flags(now)
+
     def forget(self, room_id: str, device_id: str, now: float) -> None:
-        """The device went offline: what it said no longer counts as occupancy evidence."""
+        """The device went offline: what it said no longer counts as occupancy evidence
+        (call with the lock held)."""
         view_capabilities = self.devices.capabilities_of(device_id)
         self._states[room_id] = room_model.forget(
             self._states[room_id], device_id, now, self._params[room_id], door="contact" in view_capabilities

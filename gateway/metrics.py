@@ -25,6 +25,8 @@ class IngestStats:
     handler_errors: int = 0
     # Exact repeats (same device time, same bytes) of a reading already applied.
     duplicates: int = 0
+    # Over a device's rate budget (flood protection); the newest is applied later.
+    throttled: int = 0
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
@@ -44,6 +46,8 @@ class GaugeSources:
     energy: Callable[[], list[tuple[str, float, float]]] = lambda: []
     # (commands sent, alerts raised, manual overrides active)
     automation: Callable[[], tuple[int, int, int]] = lambda: (0, 0, 0)
+    # Data-quality flag -> how many devices carry it.
+    quality: Callable[[], dict[str, int]] = lambda: {}
 
 
 class GatewayCollector(Collector):
@@ -66,6 +70,11 @@ class GatewayCollector(Collector):
             "officegw_messages_duplicate",
             "Exact repeats of an applied reading (broker redelivery), not applied again",
             value=s.duplicates,
+        )
+        yield CounterMetricFamily(
+            "officegw_messages_throttled",
+            "Messages held back because their device exceeded quality.max_rate",
+            value=s.throttled,
         )
         rejected = CounterMetricFamily(
             "officegw_messages_rejected", "Messages rejected as bad input, by reason", labels=["reason"]
@@ -106,6 +115,14 @@ class GatewayCollector(Collector):
         yield GaugeMetricFamily(
             "officegw_manual_overrides", "Devices whose rules are paused by a person", value=overrides
         )
+        flagged = GaugeMetricFamily(
+            "officegw_devices_flagged",
+            "Devices carrying a data-quality flag (flooding, stuck, schema_drift, battery_low, offline)",
+            labels=["flag"],
+        )
+        for flag, count in sorted(self._gauges.quality().items()):
+            flagged.add_metric([flag], count)
+        yield flagged
 
 
 def build_registry(stats: IngestStats, gauges: GaugeSources) -> CollectorRegistry:

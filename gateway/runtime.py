@@ -7,6 +7,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,16 @@ def routes(settings: Settings) -> dict[str, Route]:
 class Ticker:
     """Moves every room forward in time (vacancy timeouts, rule timers, retries) at a fixed interval."""
 
-    def __init__(self, live: LiveState, clock: Clock, interval: float, automation: Automation) -> None:
+    def __init__(
+        self,
+        live: LiveState,
+        clock: Clock,
+        interval: float,
+        automation: Automation,
+        release_throttled: Callable[[], int] = lambda: 0,
+    ) -> None:
         self._live = live
+        self._release_throttled = release_throttled
         self._clock = clock
         self._automation = automation
         self._interval = interval
@@ -79,6 +88,8 @@ class Ticker:
             self._thread.join(timeout=5)
 
     def tick(self) -> None:
+        # Before taking the live-state lock: ingest takes its own lock, then this one.
+        self._release_throttled()
         now = self._clock.now()
         with self._live.lock:
             before = self._live.states()
@@ -157,6 +168,7 @@ class Gateway:
             pseudonymizer=Pseudonymizer(key.encode()),
             automation=self.automation,
             routes=routes(settings),
+            reconnect_grace=settings.quality.reconnect_grace,
         )
         mqtt = settings.mqtt
         self.transport = PahoTransport(
@@ -175,11 +187,18 @@ class Gateway:
                 reconnect_max_delay=mqtt.reconnect_max_delay,
             ),
             on_message=self.pipeline.handle,
+            on_connection=self._on_connection,
         )
         # A tenth of the shortest vacancy timeout keeps "vacant" within 10 % of its
         # deadline; never busier than 20 ticks a second nor lazier than one.
         interval = min(1.0, max(0.05, self.live.min_vacancy_timeout() / 10))
-        self.ticker = Ticker(self.live, self.clock, interval, self.automation)
+        self.ticker = Ticker(
+            self.live,
+            self.clock,
+            interval,
+            self.automation,
+            release_throttled=self.pipeline.release_throttled,
+        )
         self._encode_cache: dict[str, tuple[RoomState, orjson.Fragment]] = {}
         self.snapshots = SnapshotStore(Path(settings.storage.path))
         self.snapshotter = Snapshotter(self.snapshots, self._capture, settings.storage.snapshot_interval)
@@ -195,6 +214,10 @@ class Gateway:
 
     def _publish(self, topic: str, payload: bytes) -> None:
         self.transport.publish(topic, payload, qos=1)
+
+    def _on_connection(self, up: bool) -> None:
+        if up:
+            self.pipeline.connection_up()
 
     @property
     def ready(self) -> bool:

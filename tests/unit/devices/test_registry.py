@@ -26,7 +26,7 @@ def test_silent_devices_go_offline_after_their_timeout() -> None:
     seen(registry, "door", T0, contact=True)
     assert registry.expire_silent(T0 + 600, mains_timeout=600, battery_timeout=90_000) == []
     assert registry.expire_silent(T0 + 601, mains_timeout=600, battery_timeout=90_000) == [("plug", "orion")]
-    assert registry.get("plug").online is False  # type: ignore[union-attr]
+    assert registry.get("plug", T0 + 601).online is False  # type: ignore[union-attr]
     # Already offline: not reported again.
     assert registry.expire_silent(T0 + 700, mains_timeout=600, battery_timeout=90_000) == []
     assert registry.expire_silent(T0 + 90_001, mains_timeout=600, battery_timeout=90_000) == [
@@ -34,10 +34,10 @@ def test_silent_devices_go_offline_after_their_timeout() -> None:
         ("door", "orion"),
     ]
     seen(registry, "plug", T0 + 90_002, state="OFF")
-    assert registry.get("plug").online is True  # type: ignore[union-attr]
+    assert registry.get("plug", T0 + 90_002).online is True  # type: ignore[union-attr]
 
 
 def test_devices_never_heard_from_stay_unknown() -> None:
     registry = DeviceRegistry([DeviceSpec("plug", "orion")])
     assert registry.expire_silent(T0 + 10**6, mains_timeout=1, battery_timeout=1) == []
-    assert registry.get("plug").online is None  # type: ignore[union-attr]
+    assert registry.get("plug", T0).online is None  # type: ignore[union-attr]
