@@ -237,6 +237,10 @@ class QualitySection(_Section):
     # An occupancy sensor saying "occupied" this long with no other device of its
     # room seeing anyone is flagged as stuck.
     stuck_after: float = Field(default=4 * 3600.0, gt=0)
+    # A device's schema is the fields of its first this-many messages (and first
+    # this-many seconds); fields that appear later are flagged as schema drift.
+    schema_learn_messages: int = Field(default=50, ge=1)
+    schema_learn_seconds: float = Field(default=3600.0, ge=0)
 
     def params(self) -> QualityParams:
         return QualityParams(
@@ -244,6 +248,8 @@ class QualitySection(_Section):
             burst=self.burst,
             battery_low=self.battery_low,
             stuck_after=self.stuck_after,
+            schema_learn_messages=self.schema_learn_messages,
+            schema_learn_seconds=self.schema_learn_seconds,
         )
 
 

@@ -18,6 +18,7 @@ from rules.occupancy import (
     co2_slope,
     expire,
     explain,
+    forget,
     observe,
     vacancy_deadline,
     vacant_at,
@@ -509,3 +510,44 @@ def test_explain_reports_the_co2_trend() -> None:
     state = fold([(0, MOTION), *co2_ramp(0, 600, 500.0, 10.0)])
     co2 = explain(state, T0 + 610, P)["evidence"]["co2"]
     assert co2 == {"ppm": 600.0, "at": T0 + 600, "slope_ppm_per_min": 10.0, "rising": True}
+
+
+# A device that goes offline: its level evidence stops counting.
+
+
+def test_an_offline_radar_no_longer_holds_the_room() -> None:
+    held = fold([(0, PRESENT, "radar")])
+    assert held.phase == Phase.HELD
+    after = forget(held, "radar", T0 + 3_600, P)
+    assert after.state == Occupancy.VACANT
+    assert after.since == T0 + 3_600  # it said "present" until it went offline
+    assert "offline" in after.reason
+
+
+def test_another_radar_still_holds_the_room() -> None:
+    held = fold([(0, PRESENT, "radar-a"), (5, PRESENT, "radar-b")])
+    after = forget(held, "radar-a", T0 + 3_600, P)
+    assert after.state == Occupancy.OCCUPIED
+    assert after.present == frozenset({"radar-b"})
+
+
+def test_recent_motion_still_runs_out_by_its_own_timer() -> None:
+    state = fold([(0, PRESENT, "radar"), (100, MOTION, "pir")])
+    after = forget(state, "radar", T0 + 200, P)
+    assert after.state == Occupancy.OCCUPIED
+    assert vacant_at(after, P) == T0 + 100 + 600
+
+
+def test_an_offline_door_contact_releases_the_wasp_box() -> None:
+    boxed = fold([(0, OPEN, "door"), (2, MOTION, "pir"), (10, CLOSED, "door"), (40, MOTION, "pir")])
+    assert boxed.wasp
+    after = forget(boxed, "door", T0 + 7_200, P, door=True)
+    assert not after.wasp
+    assert after.state == Occupancy.OCCUPIED  # for the timeout, restarted now
+    assert vacant_at(after, P) == T0 + 7_200 + 600
+
+
+def test_forgetting_a_device_that_held_nothing_changes_nothing() -> None:
+    state = fold([(0, MOTION, "pir")])
+    assert forget(state, "thermometer", T0 + 10, P) == expire(state, T0 + 10, P)
+    assert forget(BY_COUNT, "counter", T0 + 10, P) is BY_COUNT
