@@ -164,6 +164,10 @@ class DeviceRegistry:
                 gone.append((record.spec.id, record.spec.room_id))
         return gone
 
+    def is_offline(self, device_id: str) -> bool:
+        record = self._devices.get(device_id)
+        return record is not None and record.online is False
+
     def capabilities_of(self, device_id: str) -> frozenset[str]:
         record = self._devices.get(device_id)
         return frozenset(record.capabilities) if record else frozenset()

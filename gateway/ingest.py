@@ -31,6 +31,8 @@ log = logging.getLogger("officegw.ingest")
 
 REJECT_LOG_INTERVAL = 60.0
 TOPIC_CACHE_SIZE = 100_000
+# Topics whose newest throttled message is kept for later (a bound on memory).
+MAX_THROTTLED_TOPICS = 10_000
 # Device times further ahead of the gateway's clock than this are not trusted for ordering.
 MAX_CLOCK_SKEW = 300.0
 
@@ -83,9 +85,10 @@ class IngestPipeline:
         # Devices publish on the same few topics over and over: parse each once.
         self._topics: dict[str, native.NativeTopic] = {}
         self._routes: dict[str, Route] = dict(routes or {})
-        # Flood protection: per device, the newest message throttled since its last
+        # Flood protection: per topic, the newest message throttled since the last
         # admitted one; applied by `release_throttled` if the device then goes quiet,
-        # so the state always ends on what the device said last.
+        # so the state always ends on what the device said last. By topic, not by
+        # device: a device may say different things on different topics (Homie).
         self._throttled: dict[str, InboundMessage] = {}
         # The MQTT thread and the ticker (releasing throttled messages) both process.
         self._serial = threading.Lock()
@@ -119,11 +122,12 @@ class IngestPipeline:
             return True
         now = self._clock.now()
         if now < self._grace_until or self._live.devices.admit(device_id, now):
-            # Newer than anything held back for this device.
-            self._throttled.pop(device_id, None)
+            # Newer than anything held back on this topic.
+            self._throttled.pop(message.topic, None)
             return True
         self._stats.throttled += 1
-        self._throttled[device_id] = message
+        if len(self._throttled) < MAX_THROTTLED_TOPICS or message.topic in self._throttled:
+            self._throttled[message.topic] = message
         return False
 
     def _handle(self, message: InboundMessage, admitted: bool = False) -> None:
@@ -210,6 +214,10 @@ class IngestPipeline:
             return
         fields = self._fields_to_keep(payload)
         self._live.devices.observe(device_id, payload, fields, now, live=not message.retained)
+        if message.retained and self._live.devices.is_offline(device_id):
+            # What an offline device last said (replayed by the broker on subscribe)
+            # is kept as its last state, not taken as evidence about the room now.
+            return
         before = self._live.state_of(room_id)
         self._live.apply(room_id, device_id, payload, now)
         if self._automation is not None:

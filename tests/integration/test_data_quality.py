@@ -100,3 +100,27 @@ def test_schema_drift_and_low_battery_are_flagged(gw: RunningGateway, publisher:
     assert quality["schema_drift_at"] is not None
     assert gw.metric("officegw_devices_flagged", 'flag="schema_drift"') == 1
     assert gw.metric("officegw_devices_flagged", 'flag="battery_low"') == 1
+
+
+def test_a_retained_reading_of_an_offline_device_is_not_evidence(
+    mqtt_broker: BrokerProcess, publisher: Publisher
+) -> None:
+    """On subscribe the broker replays retained messages: a radar that is offline
+    (retained LWT) and last said "present" must not occupy its room."""
+    first = start_gateway(mqtt_broker, {"site": SITE})
+    prefix = first.prefix
+    first.stop()
+    radar = f"{prefix}/hq/2/orion/orion-radar"
+    publisher.publish(radar + "/availability", "offline", retain=True)
+    publisher.publish(radar, {"presence": True}, retain=True)
+    publisher.publish(f"{prefix}/hq/2/lyra/lyra-env", {"co2": 600}, retain=True)
+    gw = start_gateway(mqtt_broker, {"site": SITE, "mqtt": {"topic_prefix": prefix}})
+    try:
+        wait_until(lambda: device(gw, "orion-radar")["last_state"].get("presence") is True, 5, "last state")
+        wait_until(lambda: gw.room("lyra")["environment"]["co2_ppm"] == 600, 5, "retained reading applied")
+        assert device(gw, "orion-radar")["online"] is False
+        assert gw.room("orion")["occupancy"]["state"] != "occupied"
+    finally:
+        gw.stop()
+        for topic in (radar + "/availability", radar, f"{prefix}/hq/2/lyra/lyra-env"):
+            publisher.publish(topic, b"", retain=True)
