@@ -43,6 +43,7 @@ rules:
 # A device gone wrong: QoS 0 readings as fast as it is paced, on one topic.
 FLOODER = """
 import sys, time
+import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 host, port, topic = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -199,6 +200,7 @@ def test_a_flood_leaves_other_rooms_on_time_and_memory_flat(
         sent = probe.run(started + FLOOD_SECONDS - 0.5, 0.1)
         rss_late = rss_kib(proc.pid)
         last_co2, _ = flooder.communicate(timeout=30)
+        assert flooder.returncode == 0, "the flooding device failed"
         wait_until(lambda: len(probe.latencies) >= sent, 5.0, "an answer to every probe")
     finally:
         probe.close()
