@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -200,3 +202,32 @@ def test_routes() -> None:
         "homie/5/lamp/$description": "state",
         "homie/5/lamp/+/+": "state",
     }
+
+
+GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "payloads" / "homie5.jsonl"
+
+
+def test_golden_lines() -> None:
+    """The fixture lines, each device's in order, through the pure decoders (the
+    integration test sends the same lines through the broker)."""
+    memories: dict[str, dict[str, Any]] = {}
+    lines = [json.loads(text) for text in GOLDEN.read_text(encoding="utf-8").splitlines() if text.strip()]
+    assert len(lines) >= 20
+    for line in lines:
+        base = "/".join(line["topic"].split("/")[:3])
+        suffix = line["topic"][len(base) + 1 :]
+        payload, expect = line["payload"].encode(), line["expect"]
+        memory = memories.setdefault(base, {})
+        where = f"{line['topic']} {line['payload'][:30]!r}"
+        if "rejected" in expect:
+            with pytest.raises(DecodeError) as caught:
+                decode_topic(memory, suffix, payload)
+            assert caught.value.reason == expect["rejected"], where
+        elif suffix == "$state":
+            online = decode_availability(payload)
+            wanted = None if "ignored" in expect else expect["availability"] == "online"
+            assert online is wanted, where
+        elif "ignored" in expect:
+            assert decode_topic(memory, suffix, payload) is None, where
+        else:
+            assert decoded(suffix, payload, memory) == expect, where
