@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from devices.dialects import DIALECTS, native
@@ -25,6 +25,7 @@ from gateway.dead_letters import DeadLetters
 from gateway.live_state import LiveState
 from gateway.logs import Throttle, kv
 from gateway.metrics import IngestStats
+from gateway.topic_filters import TrailingWildcards, is_filter
 from gateway.transport import InboundMessage
 
 log = logging.getLogger("officegw.ingest")
@@ -45,6 +46,10 @@ class Route:
     room_id: str
     kind: TopicKind
     dialect: Dialect
+    # The device's topic in the site config, and what its dialect remembers about it
+    # (one dict per device, shared by its routes), for dialects that decode by topic.
+    base: str = ""
+    memory: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def mapped_routes(devices: Iterable[tuple[str, str, str | None, str]]) -> dict[str, Route]:
@@ -54,8 +59,9 @@ def mapped_routes(devices: Iterable[tuple[str, str, str | None, str]]) -> dict[s
         if name == "native" or topic is None:
             continue
         dialect = DIALECTS[name]
+        memory: dict[str, Any] = {}
         for route_topic, kind in dialect.routes(topic).items():
-            routes[route_topic] = Route(device_id, room_id, kind, dialect)
+            routes[route_topic] = Route(device_id, room_id, kind, dialect, topic, memory)
     return routes
 
 
@@ -84,7 +90,11 @@ class IngestPipeline:
         self._last_device_time: dict[str, tuple[float, int]] = {}
         # Devices publish on the same few topics over and over: parse each once.
         self._topics: dict[str, native.NativeTopic] = {}
-        self._routes: dict[str, Route] = dict(routes or {})
+        routes = routes or {}
+        self._routes: dict[str, Route] = {t: r for t, r in routes.items() if not is_filter(t)}
+        # Filters of devices whose topics cannot be listed (Homie), tried after the
+        # exact routes and the native cache, so those paths cost nothing more.
+        self._filters = TrailingWildcards({t: r for t, r in routes.items() if is_filter(t)})
         # Flood protection: per topic, the newest message throttled since the last
         # admitted one; applied by `release_throttled` if the device then goes quiet,
         # so the state always ends on what the device said last. By topic, not by
@@ -148,6 +158,10 @@ class IngestPipeline:
             return
         topic = self._topics.get(message.topic)
         if topic is None:
+            route = self._filters.match(message.topic) if self._filters else None
+            if route is not None:
+                self._process_mapped(message, route, admitted)
+                return
             topic = native.parse_topic(message.topic, self._prefix)
             self._remember(message.topic, topic)
         if topic is None:
@@ -174,12 +188,23 @@ class IngestPipeline:
             return
         if route.kind is TopicKind.AVAILABILITY:
             online = route.dialect.decode_availability(message.payload)
+            if online is None:
+                self._stats.ignored += 1
+                return
             with self._live.lock:
                 self._set_online(route.room_id, route.device_id, online)
         else:
             if not self._admit(route.device_id, message, admitted):
                 return
-            payload = route.dialect.decode_state(message.payload)
+            decode_topic = route.dialect.decode_topic
+            if decode_topic is None:
+                payload = route.dialect.decode_state(message.payload)
+            else:
+                decoded = decode_topic(route.memory, message.topic[len(route.base) + 1 :], message.payload)
+                if decoded is None:
+                    self._stats.ignored += 1
+                    return
+                payload = decoded
             with self._live.lock:
                 self._apply(route.room_id, route.device_id, payload, message)
         self._stats.accepted += 1

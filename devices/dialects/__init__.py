@@ -6,10 +6,10 @@ and naming it here.
 
 from __future__ import annotations
 
-from devices.dialects import native, shelly, tasmota, zigbee2mqtt
+from devices.dialects import homie, native, shelly, tasmota, zigbee2mqtt
 from devices.dialects.base import Dialect
 
 DIALECTS: dict[str, Dialect] = {
     dialect.name: dialect
-    for dialect in (native.DIALECT, zigbee2mqtt.DIALECT, tasmota.DIALECT, shelly.DIALECT)
+    for dialect in (native.DIALECT, zigbee2mqtt.DIALECT, tasmota.DIALECT, shelly.DIALECT, homie.DIALECT)
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -16,19 +16,33 @@ class TopicKind(StrEnum):
     AVAILABILITY = "availability"
 
 
+TopicDecoder = Callable[[MutableMapping[str, Any], str, bytes], DevicePayload | None]
+"""`(memory, suffix, payload)`: one message of a dialect whose topics carry a value each."""
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """How one device family speaks MQTT.
 
     - `routes(topic)`: every topic a device mapped at `topic` (site config) uses, by kind.
+      A route may be an MQTT filter ending in `+` levels (`<topic>/+/+`) when the
+      device's topics cannot be listed in advance; it is subscribed as it is and
+      matched only after the exact topics.
     - `decode_state` / `decode_availability`: its messages in the native vocabulary;
-      both raise `DecodeError` with a `RejectReason`.
+      both raise `DecodeError` with a `RejectReason`. `decode_availability` returns
+      None for a message that changes nothing.
     - `command(topic, payload)`: the messages that carry a native command
       (`{"state": "OFF"}`) to the device.
+    - `decode_topic`: set by dialects whose topics each carry one value (Homie), so
+      the topic says which field the payload is; used instead of `decode_state`.
+      It gets the device's own `memory` (what earlier messages taught, such as a
+      self-description), the topic below the device's `topic` and the payload, and
+      returns None for a message with nothing to apply (ignored, not rejected).
     """
 
     name: str
     routes: Callable[[str], dict[str, TopicKind]]
     decode_state: Callable[[bytes], DevicePayload]
-    decode_availability: Callable[[bytes], bool]
+    decode_availability: Callable[[bytes], bool | None]
     command: Callable[[str, Mapping[str, Any]], list[tuple[str, bytes]]]
+    decode_topic: TopicDecoder | None = None

@@ -76,7 +76,7 @@ site:
     )
     assert problems(path) == [
         "site.devices[0].dialect: unknown dialect 'smoke-signals'; "
-        "known: native, shelly, tasmota, zigbee2mqtt"
+        "known: homie, native, shelly, tasmota, zigbee2mqtt"
     ]
 
 
