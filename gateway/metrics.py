@@ -64,7 +64,9 @@ class GatewayCollector(Collector):
             "officegw_messages_accepted", "Messages validated and applied to the room model", value=s.accepted
         )
         yield CounterMetricFamily(
-            "officegw_messages_ignored", "Messages deliberately not processed (own commands)", value=s.ignored
+            "officegw_messages_ignored",
+            "Messages deliberately not processed (own commands, properties a dialect does not use)",
+            value=s.ignored,
         )
         yield CounterMetricFamily(
             "officegw_messages_duplicate",
