@@ -35,7 +35,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX readings_by_room ON readings (room, metric, ts);
     CREATE INDEX readings_by_time ON readings (ts);
     CREATE TABLE events (
-        seq INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL, room TEXT, data BLOB NOT NULL
+        seq INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL, room TEXT, data TEXT NOT NULL
     );
     CREATE INDEX events_by_room ON events (room, seq);
     CREATE INDEX events_by_time ON events (at);
@@ -106,7 +106,7 @@ class Store:
                 inserted = self._db.total_changes - before
                 self._db.executemany(
                     "INSERT OR IGNORE INTO events (seq, at, kind, room, data) VALUES (?, ?, ?, ?, ?)",
-                    [(seq, e.at, e.kind, e.room_id, orjson.dumps(e.data)) for seq, e in events],
+                    [(seq, e.at, e.kind, e.room_id, orjson.dumps(e.data).decode()) for seq, e in events],
                 )
                 self._db.executemany(
                     "INSERT INTO room_states (room, state, saved_at) VALUES (?, ?, ?) "
