@@ -127,6 +127,10 @@ class StorageSection(_Section):
     # Readings, events and room states are committed at most this long after they
     # happen (and MQTT messages acknowledged after that).
     commit_interval: float = Field(default=0.05, gt=0, le=5)
+    # Record every reading (and acknowledge messages only once they are committed).
+    # Off: readings are not kept (events and room states still are) and messages are
+    # acknowledged on arrival.
+    history: bool = True
     retention: RetentionSection = RetentionSection()
 
 

@@ -207,7 +207,7 @@ class Gateway:
                 reconnect_min_delay=mqtt.reconnect_min_delay,
                 reconnect_max_delay=mqtt.reconnect_max_delay,
                 # Acknowledged once the history writer committed what they carry.
-                manual_ack=True,
+                manual_ack=settings.storage.history,
                 receive_maximum=mqtt.receive_maximum,
             ),
             on_message=self.pipeline.handle,
@@ -229,7 +229,10 @@ class Gateway:
     # What is recorded (each called on the thread that produced it; never blocks)
 
     def _record_message(self, readings: list[Reading], room: RoomState | None, ack: Ack | None) -> None:
-        self.history.submit(readings, (), room, ack)
+        if self.settings.storage.history:
+            self.history.submit(readings, (), room, ack)
+        elif room is not None:
+            self.history.submit((), (), room)
 
     def _record_rooms(self, rooms: list[RoomState]) -> None:
         for room in rooms:
