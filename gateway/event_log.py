@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-EventKind = Literal["occupancy", "command", "alert", "override", "rules"]
+# "audit": what a person did through the API (who, what, on which target).
+EventKind = Literal["occupancy", "command", "alert", "override", "rules", "audit"]
 
 
 @dataclass(frozen=True, slots=True)

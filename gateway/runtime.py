@@ -247,6 +247,11 @@ class Gateway:
         record = Event(event.kind, event.room_id, building, floor, event.at, event.data)
         self.history.submit((), ((event.seq, record),))
 
+    def audit(self, actor: str, action: str, room_id: str | None, **detail: Any) -> None:
+        """The audit log: an API action by `actor`, kept with the events (kind "audit")."""
+        self.events.append(self.clock.now(), "audit", room_id, actor=actor, action=action, **detail)
+        log.info(kv("audit", actor=actor, action=action, room=room_id, **detail))
+
     def automation_counts(self) -> tuple[int, int, int]:
         with self.live.lock:
             overrides = sum(
