@@ -156,3 +156,28 @@ def test_a_failing_store_keeps_rows_in_memory_and_recovers(tmp_path: Path) -> No
     finally:
         writer.stop()
         store.close()
+
+
+def test_the_writer_applies_retention_in_the_background(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    now = T0 + 100 * 86_400
+    writer = HistoryWriter(
+        store,
+        dumps,
+        max_delay=0.01,
+        retention=(30 * 86_400, 60 * 86_400),
+        prune_interval=0.05,
+        clock=lambda: now,
+    )
+    writer.start()
+    try:
+        writer.submit([reading("co2", 1, now - 31 * 86_400), reading("co2", 2, now - 29 * 86_400)])
+        writer.submit([], [(1, Event("alert", None, None, None, now - 61 * 86_400, {}))])
+        writer.submit([], [(2, Event("alert", None, None, None, now - 59 * 86_400, {}))])
+        wait_until(lambda: store.count_readings() == 1, 5, "the old reading pruned")
+        wait_until(lambda: [seq for seq, *_ in store.recent_events(10)] == [2], 5, "the old event pruned")
+        assert writer.stats.pruned_readings == 1
+        assert writer.stats.pruned_events == 1
+    finally:
+        writer.stop()
+        store.close()
