@@ -235,21 +235,23 @@ class IngestPipeline:
                 self._apply(route.room_id, route.device_id, payload, message)
         self._stats.accepted += 1
 
-    def _in_order(self, device_id: str, ts: float, message: InboundMessage, now: float) -> bool:
-        """Whether a reading with device time `ts` may be applied: an older reading
-        never overwrites a newer state, and an exact repeat is applied only once."""
+    def _order(self, device_id: str, ts: float, message: InboundMessage, now: float) -> str:
+        """ "apply", "late" (older than a reading already applied: it goes into the
+        history but never overwrites the newer state) or "repeat" (an exact repeat
+        of the last one: nothing to do)."""
         if ts > now + MAX_CLOCK_SKEW:
-            return True  # a device clock far ahead says nothing about order
+            return "apply"  # a device clock far ahead says nothing about order
         last = self._last_device_time.get(device_id)
         if last is not None:
             last_ts, last_digest = last
             if ts < last_ts:
-                raise DecodeError(RejectReason.OUT_OF_ORDER, f"device time {ts:.3f} is before {last_ts:.3f}")
+                self._stats.late += 1
+                return "late"
             if ts == last_ts and hash(message.payload) == last_digest:
                 self._stats.duplicates += 1
-                return False
+                return "repeat"
         self._last_device_time[device_id] = (ts, hash(message.payload))
-        return True
+        return "apply"
 
     def _set_online(self, room_id: str, device_id: str, online: bool) -> None:
         now = self._clock.now()
@@ -262,9 +264,15 @@ class IngestPipeline:
 
     def _apply(self, room_id: str, device_id: str, payload: DevicePayload, message: InboundMessage) -> None:
         now = self._clock.now()
-        if payload.ts is not None and not self._in_order(device_id, payload.ts.timestamp(), message, now):
+        order = (
+            "apply" if payload.ts is None else self._order(device_id, payload.ts.timestamp(), message, now)
+        )
+        if order == "repeat":
             return
         fields = self._fields_to_keep(payload)
+        if order == "late":
+            self._record_readings(room_id, device_id, fields, payload, now)
+            return
         self._live.devices.observe(device_id, payload, fields, now, live=not message.retained)
         if message.retained and self._live.devices.is_offline(device_id):
             # What an offline device last said (replayed by the broker on subscribe)
@@ -275,18 +283,24 @@ class IngestPipeline:
         after = self._live.state_of(room_id)
         if self._automation is not None:
             self._automation.after_reading(room_id, device_id, fields, before, after, now)
-        if self._recorder is not None:
-            building, floor = self._place_of(room_id)
-            self._readings = readings_from(
-                fields,
-                device_id=device_id,
-                room_id=room_id,
-                building=building,
-                floor=floor,
-                ts=payload.ts.timestamp() if payload.ts is not None else now,
-                received_at=now,
-            )
-            self._changed_room = after
+        self._record_readings(room_id, device_id, fields, payload, now)
+        self._changed_room = after
+
+    def _record_readings(
+        self, room_id: str, device_id: str, fields: dict[str, Any], payload: DevicePayload, now: float
+    ) -> None:
+        if self._recorder is None:
+            return
+        building, floor = self._place_of(room_id)
+        self._readings = readings_from(
+            fields,
+            device_id=device_id,
+            room_id=room_id,
+            building=building,
+            floor=floor,
+            ts=payload.ts.timestamp() if payload.ts is not None else now,
+            received_at=now,
+        )
 
     def _place_of(self, room_id: str) -> tuple[str, str]:
         place = self._places.get(room_id)

@@ -26,6 +26,9 @@ class IngestStats:
     handler_errors: int = 0
     # Exact repeats (same device time, same bytes) of a reading already applied.
     duplicates: int = 0
+    # Older (by device time) than a reading already applied: recorded in the
+    # history, not applied to the live state.
+    late: int = 0
     # Over a device's rate budget (flood protection); the newest is applied later.
     throttled: int = 0
 
@@ -74,6 +77,11 @@ class GatewayCollector(Collector):
             "officegw_messages_duplicate",
             "Exact repeats of an applied reading (broker redelivery), not applied again",
             value=s.duplicates,
+        )
+        yield CounterMetricFamily(
+            "officegw_messages_late",
+            "Readings older than one already applied: recorded in the history, not applied to live state",
+            value=s.late,
         )
         yield CounterMetricFamily(
             "officegw_messages_throttled",

@@ -25,8 +25,14 @@ from gateway.server import ServerThread
 T = TypeVar("T")
 
 
-def wait_until(check: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
-    """Polls `check` until it returns something truthy; fails with `what` after `timeout` s."""
+def wait_until(
+    check: Callable[[], T],
+    timeout: float = 5.0,
+    what: str = "condition",
+    progress: Callable[[], object] | None = None,
+) -> T:
+    """Polls `check` until it returns something truthy; fails with `what` after `timeout` s
+    (and with what `progress()` says then, to tell why)."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
@@ -34,7 +40,8 @@ def wait_until(check: Callable[[], T], timeout: float = 5.0, what: str = "condit
         if last:
             return last
         time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value: {last!r}")
+    seen = f"; {progress()!r}" if progress is not None else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value: {last!r}{seen}")
 
 
 def unique_prefix() -> str:

@@ -227,10 +227,18 @@ def test_a_broker_restart_while_publishing_loses_nothing(tmp_path: Path) -> None
             )
             broker.restart()
             publisher.wait(30)
+            names = (
+                "officegw_messages_received_total",
+                "officegw_messages_accepted_total",
+                "officegw_messages_throttled_total",
+                "officegw_history_readings_duplicate_total",
+                "officegw_history_readings_written_total",
+            )
             wait_until(
                 lambda: gw.metric("officegw_history_readings_written_total") == 2_000,
                 30,
                 "all 2,000 readings",
+                progress=lambda: {name: gw.metric(name) for name in names},
             )
         finally:
             publisher.close()
