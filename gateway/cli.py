@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from gateway.config import ConfigError, environment_keys, load_settings
 from gateway.logs import configure_logging, kv
 from rules.engine import RulesError
+from simulators.dialect_devices import MIXES
 
 log = logging.getLogger("officegw")
 
@@ -56,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
         help="simulated seconds per real second (default 60: an office hour a minute)",
     )
     demo.add_argument("--seed", type=int, default=1, help="random seed of the simulation")
+    demo.add_argument(
+        "--dialects",
+        choices=MIXES,
+        default="native",
+        help="native: every simulated device on officegw's own topics (default); mixed: a third of "
+        "the rooms stay native, the others get Zigbee2MQTT sensors and locks and a Zigbee2MQTT "
+        "or Tasmota light, mapped by the site config; the rooms look the same either way",
+    )
     demo.add_argument("--mqtt-port", type=int, default=1883, help="preferred broker port (default 1883)")
     demo.add_argument("--api-port", type=int, default=8000, help="preferred API port (default 8000)")
     demo.add_argument(

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from types import FrameType
 
@@ -64,7 +65,9 @@ def run_demo(args: argparse.Namespace) -> int:
     server: ServerThread | None = None
     publisher: threading.Thread | None = None
     try:
-        floor = VirtualFloor(rooms=args.rooms, seed=args.seed, time_scale=args.time_scale)
+        floor = VirtualFloor(
+            rooms=args.rooms, seed=args.seed, time_scale=args.time_scale, dialects=args.dialects
+        )
         # Ten simulated minutes without motion, as in a real office, in demo time.
         vacancy_timeout = max(3.0, 600.0 / args.time_scale)
         settings = settings_from_dict(
@@ -98,6 +101,8 @@ def run_demo(args: argparse.Namespace) -> int:
         say(f"         {server.url}/v1/availability")
         say(f"docs     {server.url}/docs")
         say(f"metrics  {server.url}/metrics")
+        dialects = Counter(d.get("dialect", "native") for d in floor.site_devices())
+        say(f"devices  {', '.join(f'{n} {name}' for name, n in sorted(dialects.items()))}")
         say(
             f"simulating {len(floor.rooms)} rooms at {args.time_scale:g}x "
             f"(vacancy timeout {vacancy_timeout:g} s); Ctrl-C to stop"

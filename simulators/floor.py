@@ -1,4 +1,4 @@
-"""A virtual office floor: rooms, native-dialect devices and the people using them.
+"""A virtual office floor: rooms, devices and the people using them.
 
 Pure and clock-injected: every method takes `now` (epoch seconds); nothing here reads
 the clock or touches the network, so a test runs a working day in milliseconds and
@@ -9,6 +9,10 @@ the clock or touches the network, so a test runs a working day in milliseconds a
 Events sit in one heap ordered by simulated time, and every random draw happens in an
 event handler, so the message sequence for a seed does not depend on how often
 `step` is called.
+
+Devices speak native by default; with `dialects="mixed"` a fixed share of them speak
+Zigbee2MQTT or Tasmota instead (`dialect_devices.py`): the floor still thinks in
+native messages and has them translated on the way out, so the story is the same.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from typing import Any
 
 import orjson
 
+from simulators import dialect_devices
+from simulators.dialect_devices import Message
 from simulators.rooms import BEHAVIOUR, RoomSpec, layout
 
-Message = tuple[str, bytes]
+__all__ = ["Message", "VirtualFloor"]
 
 _BATTERY_KINDS = frozenset({"pir", "env", "door", "lock"})  # the rest are mains powered
 _PIR_COOLDOWN = 90.0  # simulated s without motion before a PIR reports occupancy false
@@ -63,6 +69,7 @@ class VirtualFloor:
         time_scale: float = 1.0,
         prefix: str = "office",
         start_hour: float | None = 9.0,  # None: follow the UTC hour of the first step
+        dialects: str = "native",  # or "mixed": some devices speak Zigbee2MQTT or Tasmota
     ) -> None:
         if rooms < 1 or time_scale <= 0:
             raise ValueError("rooms must be >= 1 and time_scale > 0")
@@ -75,6 +82,12 @@ class VirtualFloor:
         self._spec = {r.id: r for r in self.rooms}
         self._state = {r.id: _RoomState() for r in self.rooms}
         self._devices = {f"{r.id}-{k}": (r.id, k) for r in self.rooms for k in r.kinds}
+        self._speakers = dialect_devices.speakers(
+            dialects, building, self.floor, [(r.id, r.kinds) for r in self.rooms], self.topic
+        )
+        self._mixed = any(s.dialect != "native" for s in self._speakers.values())
+        self._by_native = {s.native_topic: s for s in self._speakers.values()}
+        self._by_command = {t: s for s in self._speakers.values() for t in s.command_topics()}
         self._battery = {
             d: rng.uniform(55, 100) for d, (_, k) in self._devices.items() if k in _BATTERY_KINDS
         }
@@ -101,7 +114,15 @@ class VirtualFloor:
         ]
 
     def site_devices(self) -> list[dict[str, Any]]:
-        return [{"id": dev, "room": rid} for dev, (rid, _) in self._devices.items()]
+        return [
+            {"id": dev, "room": rid, **self._speakers[dev].site_fields()}
+            for dev, (rid, _) in self._devices.items()
+        ]
+
+    def command_topics(self) -> list[str]:
+        """Topic filters the devices take commands on (native `/set` and each dialect's own)."""
+        native = f"{self.prefix}/{self.building}/{self.floor}/+/+/set"
+        return [native, *(t for t, s in self._by_command.items() if s.dialect != "native")]
 
     def topic(self, room: str, device: str) -> str:
         return f"{self.prefix}/{self.building}/{self.floor}/{room}/{device}"
@@ -110,32 +131,30 @@ class VirtualFloor:
         return {rid for rid, s in self._state.items() if s.people > 0}
 
     def availability_messages(self, status: str) -> list[Message]:
-        return [
-            (self.topic(rid, dev) + "/availability", status.encode())
-            for dev, (rid, _) in self._devices.items()
-        ]
+        """Every device's availability, `status` "online" or "offline", in its dialect."""
+        return [dialect_devices.availability(s, status == "online") for s in self._speakers.values()]
 
     def step(self, now: float) -> list[Message]:
         """Messages due since the last step (the first step announces and reports every device)."""
-        out = self._start(now) if self._t0 is None else []
+        first = self._t0 is None
+        out = self._start(now) if first else []
         until = self._sim(now)
         while self._queue and self._queue[0][0] <= until:
             at, _, kind, key, n = heapq.heappop(self._queue)
             out += self._handle(kind, key, n, at)
-        return out
+        return (self.availability_messages("online") if first else []) + self._say(out)
 
     def command(self, topic: str, payload: bytes, now: float) -> list[Message]:
-        """Apply a gateway `/set` command; the device confirms by reporting its new state."""
-        dev = topic.removesuffix("/set").rpartition("/")[2]
-        rid, kind = self._devices.get(dev, ("", ""))
-        if self._t0 is None or not rid or topic != self.topic(rid, dev) + "/set":
+        """Apply a gateway command on one of `command_topics()`, in the device's dialect;
+        the device confirms by reporting its new state."""
+        speaker = self._by_command.get(topic)
+        if self._t0 is None or speaker is None:
             return []
-        try:
-            cmd = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return []
-        if not isinstance(cmd, dict):
-            return []
+        cmd = dialect_devices.command(speaker, topic, payload)
+        return [] if cmd is None else self._say(self._obey(speaker.device, cmd, now))
+
+    def _obey(self, dev: str, cmd: dict[str, Any], now: float) -> list[Message]:
+        rid, kind = self._devices[dev]
         at, s = max(self._sim(now), 0.0), self._state[rid]
         state, level = cmd.get("state"), cmd.get("brightness")
         level = level if type(level) is int and 0 <= level <= 254 else None
@@ -171,7 +190,7 @@ class VirtualFloor:
     def _start(self, now: float) -> list[Message]:
         self._t0, rng = now, self._rng
         self._day0 = 3600.0 * (self._start_hour if self._start_hour is not None else now / 3600)
-        out = self.availability_messages("online")
+        out: list[Message] = []
         for r in self.rooms:
             self._schedule_arrival(r.id, 0.0, first=True)
             for kind, every in _EVERY.items():
@@ -265,6 +284,13 @@ class VirtualFloor:
         return out
 
     # -- devices ------------------------------------------------------------------------
+    def _say(self, messages: list[Message]) -> list[Message]:
+        """Native reports as each device's dialect says them."""
+        if not self._mixed:
+            return messages
+        speak = dialect_devices.report
+        return [m for topic, payload in messages for m in speak(self._by_native[topic], payload)]
+
     def _msg(self, rid: str, kind: str, payload: dict[str, Any], at: float) -> Message:
         ts = round((self._t0 or 0.0) + at / self.time_scale, 3)
         return self.topic(rid, f"{rid}-{kind}"), orjson.dumps({**payload, "ts": ts})

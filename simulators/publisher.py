@@ -1,9 +1,11 @@
 """Replay a `VirtualFloor` over MQTT in real time: the simulators' only I/O edge.
 
-paho types stay in this module. The floor's `/set` topics are subscribed too, so a
-light the gateway switches off reports OFF, as a real device would.
+paho types stay in this module. The floor's command topics (`/set`, and `cmnd/...`
+for Tasmota devices on a mixed floor) are subscribed too, so a light the gateway
+switches off reports OFF, as a real device would.
 
     python -m simulators.publisher --host 127.0.0.1 --port 1883 --time-scale 60
+    python -m simulators.publisher --dialects mixed --print-site   # the site config to map it
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from simulators.dialect_devices import MIXES, retained
 from simulators.floor import Message, VirtualFloor
 
 log = logging.getLogger(__name__)
@@ -61,7 +64,7 @@ def run_floor(
             while not commands.empty():
                 batch += floor.command(*commands.get_nowait(), now)
             for topic, payload in batch:
-                last = client.publish(topic, payload, qos=1, retain=topic.endswith("/availability"))
+                last = client.publish(topic, payload, qos=1, retain=retained(topic))
             sent += len(batch)
             if on_progress is not None and now - reported >= progress_every:
                 on_progress(sent)
@@ -98,7 +101,7 @@ def _connect(
         clean_session=None if mqtt5 else True,
     )
     client.max_inflight_messages_set(100)  # localhost round trips are short; keep the pipe full
-    set_filter = f"{floor.prefix}/{floor.building}/{floor.floor}/+/+/set"
+    command_topics = [(topic, 1) for topic in floor.command_topics()]
     ready = threading.Event()
     refused: list[str] = []
 
@@ -111,7 +114,7 @@ def _connect(
         if rc.is_failure:
             refused.append(str(rc))
         else:
-            c.subscribe(set_filter, qos=1)  # again on every reconnect
+            c.subscribe(command_topics)  # again on every reconnect
         ready.set()
 
     def on_message(_c: Client, _u: Any, msg: MQTTMessage) -> None:
@@ -148,7 +151,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m simulators.publisher",
         description="Simulate one office floor (people, PIR, env sensors, lights, counters, "
-        "doors, badge readers) and publish its devices over MQTT in the native dialect.",
+        "doors, badge readers) and publish its devices over MQTT, in the native dialect or, "
+        "with --dialects mixed, partly as Zigbee2MQTT and Tasmota devices.",
     )
     p.add_argument("--host", default="127.0.0.1", help="MQTT broker host (default: %(default)s)")
     p.add_argument("--port", type=int, default=1883, help="MQTT broker port (default: %(default)s)")
@@ -169,6 +173,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="stop after this many real seconds (default: run until Ctrl-C)",
     )
+    p.add_argument(
+        "--dialects",
+        choices=MIXES,
+        default="native",
+        help="native: every device on the native topics; mixed: some rooms' sensors, locks and "
+        "lights speak Zigbee2MQTT or Tasmota (--print-site shows the mapping) (default: %(default)s)",
+    )
     p.add_argument("--mqtt311", action="store_true", help="speak MQTT 3.1.1 instead of 5")
     p.add_argument(
         "--print-site",
@@ -183,7 +194,15 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    floor = VirtualFloor(args.building, args.floor, args.rooms, args.seed, args.time_scale, args.prefix)
+    floor = VirtualFloor(
+        args.building,
+        args.floor,
+        args.rooms,
+        args.seed,
+        args.time_scale,
+        args.prefix,
+        dialects=args.dialects,
+    )
     if args.print_site:
         site = {"rooms": floor.site_rooms(), "devices": floor.site_devices()}
         sys.stdout.write(orjson.dumps(site, option=orjson.OPT_INDENT_2).decode() + "\n")

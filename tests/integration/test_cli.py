@@ -30,6 +30,8 @@ def test_every_command_has_help(command: list[str]) -> None:
     result = officegw(*command, "--help")
     assert result.returncode == 0
     assert "usage: officegw" in result.stdout
+    if command == ["demo"]:
+        assert "--dialects {native,mixed}" in result.stdout
 
 
 def test_check_config_reports_every_problem_without_a_traceback(tmp_path: Path) -> None:
@@ -163,6 +165,43 @@ def test_demo_rooms_change_occupancy_within_a_minute(broker: str) -> None:
     assert proc.returncode == 0, output
     assert f"port {taken_port} is taken" in output
     assert f"API      http://127.0.0.1:{api_port}/v1/rooms" in output
+    assert "Traceback" not in output
+
+
+def test_demo_with_mixed_dialects_serves_rooms_from_every_dialect() -> None:
+    api_port = free_port()
+    ports = ["--api-port", str(api_port), "--mqtt-port", str(free_port())]
+    proc = subprocess.Popen(
+        [*OFFICEGW, "demo", "--dialects", "mixed", "--rooms", "9", "--duration", "60", *ports],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    http = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=2)
+    try:
+
+        def reporting() -> set[str]:
+            """Dialects of which some device has reported a state, once every room has readings."""
+            try:
+                rooms = http.get("/v1/rooms").json()["rooms"]
+                devices = http.get("/v1/devices").json()["devices"]
+            except httpx.TransportError:
+                return set()
+            if len(rooms) < 9 or any(r["environment"]["co2_ppm"] is None for r in rooms):
+                return set()
+            seen = {d["dialect"] for d in devices if d["online"] and d["last_state"]}
+            return seen if seen == {"native", "zigbee2mqtt", "tasmota"} else set()
+
+        wait_until(reporting, 20.0, "rooms with readings from native, Zigbee2MQTT and Tasmota devices")
+        lights = http.get("/v1/rooms").json()["rooms"]
+        assert all(room["lighting"]["on"] is not None for room in lights)
+    finally:
+        http.close()
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, output
+    assert "devices  " in output and "tasmota" in output
     assert "Traceback" not in output
 
 

@@ -27,7 +27,8 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
         publisher.main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--host", "--port", "--rooms", "--seed", "--time-scale", "--prefix", "--duration"):
+    flags = ("--host", "--port", "--rooms", "--seed", "--time-scale", "--prefix", "--duration", "--dialects")
+    for flag in flags:
         assert flag in out
 
 
@@ -36,6 +37,13 @@ def test_print_site(capsys: pytest.CaptureFixture[str]) -> None:
     site = orjson.loads(capsys.readouterr().out)
     assert len(site["rooms"]) == 5 and {r["floor"] for r in site["rooms"]} == {"4"}
     assert {d["room"] for d in site["devices"]} == {r["id"] for r in site["rooms"]}
+
+
+def test_print_site_maps_a_mixed_floor(capsys: pytest.CaptureFixture[str]) -> None:
+    assert publisher.main(["--print-site", "--dialects", "mixed", "--rooms", "6"]) == 0
+    site = orjson.loads(capsys.readouterr().out)
+    assert {d.get("dialect", "native") for d in site["devices"]} == {"native", "zigbee2mqtt", "tasmota"}
+    assert all(d["topic"] for d in site["devices"] if "dialect" in d)
 
 
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,3 +136,29 @@ def test_run_floor_publishes_and_obeys_commands(broker: tuple[str, int], mqtt5: 
                 break
     assert len(states) == len(devices)
     assert set(states.values()) == {(b"offline", True)}
+
+
+def test_a_mixed_floor_obeys_commands_in_its_devices_dialects(broker: tuple[str, int]) -> None:
+    host, port = broker
+    building = f"hq{uuid.uuid4().hex[:6]}"  # Tasmota topics carry it: nothing retained leaks in
+    floor = VirtualFloor(building=building, rooms=6, seed=4, time_scale=600, dialects="mixed")
+    t = next(d["topic"] for d in floor.site_devices() if d.get("dialect") == "tasmota")
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=publisher.run_floor, args=(floor, host, port), kwargs={"stop": stop}, daemon=True
+    )
+    dimmed = False
+    try:
+        with subscriber(host, port, f"+/{t}/#") as (watcher, inbox):
+            runner.start()
+            for topic, payload, _ in receive(inbox, time.monotonic() + 8):
+                if (topic, payload) == (f"tele/{t}/LWT", b"Online"):
+                    watcher.publish(f"cmnd/{t}/Dimmer", b"33", qos=1)
+                if topic == f"stat/{t}/RESULT" and orjson.loads(payload).get("Dimmer") == 33:
+                    dimmed = True
+                    break
+    finally:
+        stop.set()
+        runner.join(10)
+    assert not runner.is_alive()
+    assert dimmed, "the Tasmota light did not obey cmnd/<t>/Dimmer"

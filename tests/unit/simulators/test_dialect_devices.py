@@ -1,0 +1,143 @@
+"""A mixed floor: the same story as a native one, told partly in Zigbee2MQTT and Tasmota."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import orjson
+import pytest
+
+from devices.dialects import DIALECTS
+from devices.dialects.base import TopicKind
+from devices.dialects.native import parse_topic
+from gateway.config import SiteSection
+from simulators.dialect_devices import retained
+from simulators.floor import Message, VirtualFloor
+
+T0 = 1_700_000_000.0
+VOCABULARY = ("occupancy", "people", "contact", "illuminance", "temperature", "humidity", "co2")
+VOCABULARY += ("state", "brightness", "power", "energy", "access", "battery")
+
+
+def floors(**kwargs: Any) -> tuple[VirtualFloor, VirtualFloor]:
+    return VirtualFloor(**kwargs), VirtualFloor(dialects="mixed", **kwargs)
+
+
+def decoder(floor: VirtualFloor) -> dict[str, tuple[str, TopicKind, str]]:
+    """Topic -> (device, kind, dialect), from the site config the floor emits."""
+    routes = {}
+    for device in floor.site_devices():
+        dialect = DIALECTS[device.get("dialect", "native")]
+        topic = device.get("topic") or floor.topic(device["room"], device["id"])
+        routes |= {t: (device["id"], kind, dialect.name) for t, kind in dialect.routes(topic).items()}
+    return routes
+
+
+def device_states(floor: VirtualFloor, messages: list[Message]) -> dict[str, dict[str, Any]]:
+    """What the gateway's own decoders make of the messages: the last value of each field, per device."""
+    routes, states = decoder(floor), dict[str, dict[str, Any]]()
+    for topic, payload in messages:
+        device, kind, name = routes[topic]
+        assert kind is not TopicKind.COMMAND
+        if kind is TopicKind.AVAILABILITY:
+            states.setdefault(device, {})["online"] = DIALECTS[name].decode_availability(payload)
+        else:
+            decoded = DIALECTS[name].decode_state(payload).model_dump(exclude_none=True)
+            states.setdefault(device, {}).update({k: v for k, v in decoded.items() if k in VOCABULARY})
+    return states
+
+
+def test_mixed_floor_maps_devices_of_three_dialects() -> None:
+    floor = VirtualFloor(dialects="mixed", rooms=14)
+    devices = floor.site_devices()
+    SiteSection.model_validate({"rooms": floor.site_rooms(), "devices": devices})
+    dialects = Counter(d.get("dialect", "native") for d in devices)
+    assert set(dialects) == {"native", "zigbee2mqtt", "tasmota"}
+    assert dialects["native"] >= len(devices) // 3
+    zigbee = [d["topic"] for d in devices if d.get("dialect") == "zigbee2mqtt"]
+    assert all(t.startswith("zigbee2mqtt/hq/2/") and " " in t for t in zigbee)
+    kinds = {d["id"].rsplit("-", 1)[1] for d in devices if d.get("dialect") == "tasmota"}
+    assert kinds == {"light"}
+    # The native floor is unchanged: no mapping at all.
+    assert all(set(d) == {"id", "room"} for d in VirtualFloor(rooms=14).site_devices())
+
+
+def test_same_story_same_device_states() -> None:
+    native, mixed = floors(rooms=14, seed=11, time_scale=60)
+    sent: dict[str, list[Message]] = {"native": [], "mixed": []}
+    for i in range(0, 240):
+        now = T0 + i * 0.5
+        sent["native"] += native.step(now)
+        sent["mixed"] += mixed.step(now)
+        assert native.occupied_rooms() == mixed.occupied_rooms()
+    topics = {t for t, _ in sent["mixed"]}
+    assert any(t.startswith("tele/") and t.endswith("/SENSOR") for t in topics)
+    assert any(t.startswith("stat/") and t.endswith("/RESULT") for t in topics)
+    assert any(t.startswith("zigbee2mqtt/") and t.endswith("/availability") for t in topics)
+    want, have = device_states(native, sent["native"]), device_states(mixed, sent["mixed"])
+    assert set(want) == set(have)
+    for device, state in want.items():
+        got = dict(have[device])
+        if "brightness" in state:  # Tasmota dims in whole percent
+            assert got.pop("brightness") == pytest.approx(state.pop("brightness"), abs=1), device
+        assert got == state, device
+    offline = device_states(mixed, mixed.availability_messages("offline"))
+    assert {s["online"] for s in offline.values()} == {False}
+
+
+def test_availability_is_retained_in_every_dialect() -> None:
+    floor = VirtualFloor(dialects="mixed", rooms=14)
+    assert all(retained(t) for t, _ in floor.availability_messages("online"))
+    assert any(t.startswith("tele/") and t.endswith("/LWT") for t, _ in floor.availability_messages("online"))
+    assert not any(retained(t) for t, _ in floor.step(T0)[len(floor.site_devices()) :])
+
+
+def light_of(floor: VirtualFloor, dialect: str) -> dict[str, Any]:
+    return next(d for d in floor.site_devices() if d["id"].endswith("-light") and d.get("dialect") == dialect)
+
+
+def test_a_zigbee2mqtt_light_obeys_its_set_topic() -> None:
+    floor = VirtualFloor(dialects="mixed", rooms=14, time_scale=60)
+    light = light_of(floor, "zigbee2mqtt")
+    assert f"{light['topic']}/set" in floor.command_topics()
+    floor.step(T0)
+    ((topic, payload),) = floor.command(f"{light['topic']}/set", b'{"brightness":120}', T0 + 1)
+    body = orjson.loads(payload)
+    assert topic == light["topic"]
+    assert body["state"] == "ON" and body["brightness"] == 120 and body["last_seen"] > T0 * 1000
+    assert "ts" not in body
+    # It no longer listens on the native topic: a real Zigbee bulb never would.
+    native = floor.topic(light["room"], light["id"]) + "/set"
+    assert floor.command(native, b'{"state":"OFF"}', T0 + 2) == []
+
+
+def test_a_tasmota_light_obeys_cmnd_power_and_dimmer() -> None:
+    floor = VirtualFloor(dialects="mixed", rooms=14, time_scale=60)
+    t = light_of(floor, "tasmota")["topic"]
+    assert {f"cmnd/{t}/POWER", f"cmnd/{t}/Dimmer"} <= set(floor.command_topics())
+    floor.step(T0)
+    result, sensor = floor.command(f"cmnd/{t}/Dimmer", b"47", T0 + 1)
+    assert result == (f"stat/{t}/RESULT", b'{"POWER":"ON","Dimmer":47}')
+    assert sensor[0] == f"tele/{t}/SENSOR" and orjson.loads(sensor[1])["ENERGY"]["Power"] > 0
+    off, sensor = floor.command(f"cmnd/{t}/POWER", b"OFF", T0 + 2)
+    assert off == (f"stat/{t}/POWER", b"OFF") and orjson.loads(sensor[1])["ENERGY"]["Power"] == 0
+    ((_, on), _) = floor.command(f"cmnd/{t}/POWER", b"1", T0 + 3)
+    assert orjson.loads(on) == {"POWER": "ON", "Dimmer": 47}  # back at its last level
+    for bad in ((f"cmnd/{t}/POWER", b"TOGGLE"), (f"cmnd/{t}/Dimmer", b"101"), (f"cmnd/{t}/Dimmer", b"x")):
+        assert floor.command(*bad, T0 + 4) == []
+
+
+def test_native_devices_of_a_mixed_floor_stay_native() -> None:
+    floor = VirtualFloor(dialects="mixed", rooms=14, time_scale=60)
+    native = {d["id"] for d in floor.site_devices() if "dialect" not in d}
+    assert {d.rsplit("-", 1)[1] for d in native} >= {"counter", "pir", "light"}
+    for topic, _ in floor.step(T0):
+        parsed = parse_topic(topic, "office")
+        if parsed is not None:
+            assert parsed.device in native
+
+
+def test_unknown_mix_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown dialect mix 'zigbee'"):
+        VirtualFloor(dialects="zigbee")
