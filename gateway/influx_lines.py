@@ -67,11 +67,38 @@ EVENT_FIELDS: Mapping[str, frozenset[str]] = {
 }
 
 _MEASUREMENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Line protocol escapes of tag keys, tag values and field keys (as influxdb-client's Point).
+_ESCAPE_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
 
 
 def reading_line(reading: Reading) -> str | None:
     """The reading as one line, or None when it cannot be written (not a finite
-    number, or a kind that is not a measurement name)."""
+    number, or a kind that is not a measurement name).
+
+    Readings are the volume (tens of thousands a second), so they are encoded
+    here directly, ~5x faster than through `Point`; the unit tests hold this
+    encoding equal to `Point`'s (`reading_point`).
+    """
+    if not _MEASUREMENT.match(reading.kind) or not math.isfinite(reading.value):
+        return None
+    tags = "".join(
+        f",{name}={_tag(value)}"
+        for name, value in (
+            ("building", reading.building),
+            ("device", reading.device_id),
+            ("floor", reading.floor),
+            ("room", reading.room_id),
+        )
+        if value
+    )
+    value = str(float(reading.value))
+    if value.endswith(".0"):
+        value = value[:-2]
+    return f"{reading.kind}{tags} {reading.metric.translate(_ESCAPE_KEY)}={value} {_ms(reading.ts)}"
+
+
+def reading_point(reading: Reading) -> str | None:
+    """`reading_line` through influxdb-client's `Point`: the reference encoding."""
     if not _MEASUREMENT.match(reading.kind) or not math.isfinite(reading.value):
         return None
     tags = {
@@ -127,6 +154,12 @@ def _field_value(value: Any) -> float | bool | str | None:
         return number if math.isfinite(number) else None
     # Payloads and other structures: kept whole, as text.
     return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _tag(value: str) -> str:
+    escaped = value.translate(_ESCAPE_KEY)
+    # A trailing backslash would escape the separator after it.
+    return escaped + " " if escaped.endswith("\\") else escaped
 
 
 def _ms(seconds: float) -> int:

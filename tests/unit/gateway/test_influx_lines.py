@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.influx_lines import event_line, reading_line
+from gateway.influx_lines import event_line, reading_line, reading_point
 from gateway.records import Event, Reading
 
 
@@ -80,3 +80,20 @@ def test_event_data_named_like_a_tag_or_the_count_does_not_shadow_them() -> None
 def test_strings_are_quoted_and_escaped() -> None:
     line = event_line(Event("alert", "orion", "hq", "2", 1.0, {"message": 'say "hi"\\now'}))
     assert line is not None and 'message="say \\"hi\\"\\\\now"' in line
+
+
+def test_the_fast_reading_encoding_is_exactly_influxdb_clients() -> None:
+    tricky = [
+        reading(),
+        reading(value=0.1 + 0.2, ts=1_700_000_000.0005),
+        reading(value=1e21, metric="energy", kind="energy"),
+        reading(value=-0.0),
+        reading(value=7, metric="people"),
+        reading(device_id="a b,c=d", room_id="tab\there", building="new\nline", floor="B1"),
+        reading(device_id="ends\\", room_id="x"),
+        reading(floor=""),
+        reading(metric="odd metric,=x"),
+        reading(value=float("nan")),
+    ]
+    for item in tricky:
+        assert reading_line(item) == reading_point(item), item
