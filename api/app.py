@@ -48,6 +48,7 @@ def create_app(
             energy=lambda: gw.live.energy(gw.clock.now()),
             automation=gw.automation_counts,
             quality=lambda: gw.live.quality_flags(gw.clock.now()),
+            history=lambda: gw.history.stats,
         ),
     )
     for router in (

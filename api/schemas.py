@@ -179,6 +179,23 @@ class DeviceOut(BaseModel):
         )
 
 
+class HistoryPoint(BaseModel):
+    t: datetime = Field(description="start of the step")
+    mean: float
+    min: float
+    max: float
+    count: int = Field(description="readings in the step (all devices of the room)")
+
+
+class HistoryOut(BaseModel):
+    room_id: str
+    metric: str
+    start: datetime
+    end: datetime
+    step: float
+    points: list[HistoryPoint] = Field(description="steps without readings are left out")
+
+
 class DeviceList(BaseModel):
     devices: list[DeviceOut]
     count: int
@@ -201,5 +218,5 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "not ready"]
+    status: Literal["ready", "degraded", "not ready"]
     checks: dict[str, bool]

@@ -200,18 +200,25 @@ class GatewayProcess:
 
 
 def measure_gateway(
-    broker: BrokerProcess, messages: list[tuple[str, bytes]], publishers: int, workdir: Path, rooms: int
+    broker: BrokerProcess,
+    messages: list[tuple[str, bytes]],
+    publishers: int,
+    workdir: Path,
+    rooms: int,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, float]:
+    """The gateway's drain rate; `extra` is merged into its config (section by section)."""
     port = free_port()
     config = workdir / "officegw.yaml"
     config.write_text(
         yaml.safe_dump(
             {
-                "gateway": {"id": f"bench-{os.getpid()}", "log_level": "WARNING"},
+                "gateway": {"id": f"bench-{os.getpid()}-{time.monotonic_ns()}", "log_level": "WARNING"},
                 "mqtt": {"url": broker.url, "topic_prefix": PREFIX},
                 "api": {"host": "127.0.0.1", "port": port},
-                "storage": {"path": str(workdir / "officegw.db")},
                 "site": {"rooms": rooms_for(rooms), "devices": devices_for(rooms)},
+                **(extra or {}),
+                "storage": {"path": str(workdir / "officegw.db"), **(extra or {}).get("storage", {})},
             }
         )
     )

@@ -64,6 +64,11 @@ class MqttSection(_Section):
     # How long the broker keeps the session (and queues QoS 1 messages) while the
     # gateway is away.
     session_expiry: int = Field(default=7 * 86_400, ge=0)
+    # MQTT 5: how many QoS 1 messages the broker may send before we acknowledge
+    # any. Acknowledgements wait for the history commit (~50 ms), so this bounds
+    # throughput: 1,000 allows ~20k msgs/s. The broker's max_inflight_messages
+    # must be at least as high.
+    receive_maximum: int = Field(default=1000, ge=1, le=65535)
     reconnect_min_delay: int = Field(default=1, ge=1)
     reconnect_max_delay: int = Field(default=30, ge=1)
 
@@ -108,10 +113,25 @@ class ApiSection(_Section):
     keys: list[ApiKey] = []
 
 
+class RetentionSection(_Section):
+    # Days each class of data is kept; older rows are deleted in the background.
+    readings: float = Field(default=90.0, gt=0)
+    events: float = Field(default=365.0, gt=0)
+
+
 class StorageSection(_Section):
     path: str = "var/officegw.db"
-    # How often the state snapshot (rooms, rule timers, overrides) is saved.
+    # How often the state snapshot (rule timers, overrides) is saved; room states
+    # are committed with the readings that change them.
     snapshot_interval: float = Field(default=5.0, gt=0)
+    # Readings, events and room states are committed at most this long after they
+    # happen (and MQTT messages acknowledged after that).
+    commit_interval: float = Field(default=0.05, gt=0, le=5)
+    # Record every reading (and acknowledge messages only once they are committed).
+    # Off: readings are not kept (events and room states still are) and messages are
+    # acknowledged on arrival.
+    history: bool = True
+    retention: RetentionSection = RetentionSection()
 
 
 class InfluxSection(_Section):

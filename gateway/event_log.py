@@ -1,17 +1,20 @@
 """A bounded, in-memory log of what happened (occupancy changes, commands, alerts).
 
 Sequence numbers give clients a cursor (`?after=`) that stays valid while old
-entries fall off the end. Durable history is the storage layer's job.
+entries fall off the end, and across restarts: the store keeps every event under
+its sequence number (`sink`), and `resume` carries on from the last one.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-EventKind = Literal["occupancy", "command", "alert", "override", "rules"]
+# "audit": what a person did through the API (who, what, on which target).
+EventKind = Literal["occupancy", "command", "alert", "override", "rules", "audit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +31,22 @@ class EventLog:
         self._events: deque[LoggedEvent] = deque(maxlen=capacity)
         self._seq = 0
         self._lock = threading.Lock()
+        # Called with each new event (under the log's lock, so in sequence order).
+        self.sink: Callable[[LoggedEvent], None] | None = None
+
+    def resume(self, events: Iterable[LoggedEvent], last_seq: int) -> None:
+        """Puts back the newest stored events; new ones are numbered after `last_seq`."""
+        with self._lock:
+            self._events.extend(events)
+            self._seq = max(self._seq, last_seq)
 
     def append(self, at: float, kind: EventKind, room_id: str | None, **data: Any) -> LoggedEvent:
         with self._lock:
             self._seq += 1
             event = LoggedEvent(self._seq, at, kind, room_id, data)
             self._events.append(event)
+            if self.sink is not None:
+                self.sink(event)
             return event
 
     def page(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +25,17 @@ from gateway.dead_letters import DeadLetters
 from gateway.live_state import LiveState
 from gateway.logs import Throttle, kv
 from gateway.metrics import IngestStats
+from gateway.records import Reading, readings_from
+from gateway.room_model import RoomState
 from gateway.topic_filters import TrailingWildcards, is_filter
 from gateway.transport import InboundMessage
 
 log = logging.getLogger("officegw.ingest")
+
+Ack = Callable[[], None]
+# Takes what one message produced (readings, the room state after it) and its
+# acknowledgement; the history writer.
+Recorder = Callable[[list[Reading], RoomState | None, Ack | None], None]
 
 REJECT_LOG_INTERVAL = 60.0
 TOPIC_CACHE_SIZE = 100_000
@@ -77,6 +84,7 @@ class IngestPipeline:
         automation: Automation | None = None,
         routes: Mapping[str, Route] | None = None,
         reconnect_grace: float = 0.0,
+        recorder: Recorder | None = None,
     ) -> None:
         self._prefix = topic_prefix
         self._live = live
@@ -104,21 +112,39 @@ class IngestPipeline:
         self._serial = threading.Lock()
         self._reconnect_grace = reconnect_grace
         self._grace_until = float("-inf")
+        # What the message being handled produced, for the recorder.
+        self._recorder = recorder
+        self._readings: list[Reading] = []
+        self._changed_room: RoomState | None = None
+        self._places: dict[str, tuple[str, str]] = {}
 
     def handle(self, message: InboundMessage) -> None:
-        """Processes one message; the one place where any failure is caught."""
+        """Processes one message; the one place where any failure is caught. What it
+        carried goes to the recorder, which acknowledges it once committed (a
+        rejected message too, in order, so the broker never redelivers junk)."""
         with self._serial:
             self._stats.received += 1
             self._handle(message)
+            self._record(message.ack)
 
     def release_throttled(self) -> int:
         """Applies the last throttled message of every device that sent nothing since;
-        the ticker calls this once a second. Returns how many were applied."""
+        the ticker calls this once a second. Returns how many were applied. (They
+        were acknowledged when throttled: a crash before this loses only them.)"""
         with self._serial:
             pending, self._throttled = self._throttled, {}
             for message in pending.values():
                 self._handle(message, admitted=True)
+                self._record(None)
             return len(pending)
+
+    def _record(self, ack: Ack | None) -> None:
+        readings, room = self._readings, self._changed_room
+        self._readings, self._changed_room = [], None
+        if self._recorder is not None:
+            self._recorder(readings, room, ack)
+        elif ack is not None:
+            ack()
 
     def connection_up(self) -> None:
         """The broker connection (re)opened: what it queued while we were away comes
@@ -232,6 +258,7 @@ class IngestPipeline:
             self._automation.after_availability(room_id, device_id, online, now)
         elif not online:
             self._live.forget(room_id, device_id, now)
+        self._changed_room = self._live.state_of(room_id)
 
     def _apply(self, room_id: str, device_id: str, payload: DevicePayload, message: InboundMessage) -> None:
         now = self._clock.now()
@@ -245,9 +272,28 @@ class IngestPipeline:
             return
         before = self._live.state_of(room_id)
         self._live.apply(room_id, device_id, payload, now)
+        after = self._live.state_of(room_id)
         if self._automation is not None:
-            after = self._live.state_of(room_id)
             self._automation.after_reading(room_id, device_id, fields, before, after, now)
+        if self._recorder is not None:
+            building, floor = self._place_of(room_id)
+            self._readings = readings_from(
+                fields,
+                device_id=device_id,
+                room_id=room_id,
+                building=building,
+                floor=floor,
+                ts=payload.ts.timestamp() if payload.ts is not None else now,
+                received_at=now,
+            )
+            self._changed_room = after
+
+    def _place_of(self, room_id: str) -> tuple[str, str]:
+        place = self._places.get(room_id)
+        if place is None:
+            config = self._live.config_of(room_id)
+            place = self._places[room_id] = (config.building, str(config.floor))
+        return place
 
     def _remember(self, raw: str, topic: native.NativeTopic | None) -> None:
         if topic is None:

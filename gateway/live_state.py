@@ -108,6 +108,10 @@ class LiveState:
     def config_of(self, room_id: str) -> RoomConfig:
         return self._configs[room_id]
 
+    def room_config(self, room_id: str) -> RoomConfig | None:
+        """The room's description, None for a room never seen (safe without the lock)."""
+        return self._configs.get(room_id)
+
     def explain(self, room_id: str, now: float) -> dict[str, Any]:
         with self._lock:
             state, params = self._states[room_id], self._params[room_id]

@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from devices.fields import RejectReason
+from gateway.history import HistoryStats
 
 if TYPE_CHECKING:
     from gateway.influx_export import InfluxStats
@@ -52,9 +53,10 @@ class GaugeSources:
     automation: Callable[[], tuple[int, int, int]] = lambda: (0, 0, 0)
     # Data-quality flag -> how many devices carry it.
     quality: Callable[[], dict[str, int]] = lambda: {}
+    history: Callable[[], HistoryStats | None] = lambda: None
     # The InfluxDB exporter's counters (`InfluxExporter.stats`); None: export off,
     # and no officegw_influx_* metrics at all.
-    influx: Callable[[], InfluxStats | None] | None = None
+    influx: Callable[[], InfluxStats | None] = lambda: None
 
 
 class GatewayCollector(Collector):
@@ -132,9 +134,46 @@ class GatewayCollector(Collector):
         for flag, count in sorted(self._gauges.quality().items()):
             flagged.add_metric([flag], count)
         yield flagged
-        influx = self._gauges.influx() if self._gauges.influx is not None else None
+        history = self._gauges.history()
+        if history is not None:
+            yield from _history_metrics(history)
+
+        influx = self._gauges.influx()
         if influx is not None:
             yield from _influx_metrics(influx)
+
+
+def _history_metrics(h: HistoryStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    yield GaugeMetricFamily(
+        "officegw_storage_healthy", "1 while the history store accepts writes", value=int(h.healthy)
+    )
+    yield CounterMetricFamily(
+        "officegw_history_commits", "Transactions committed by the history writer", value=h.committed_batches
+    )
+    yield CounterMetricFamily(
+        "officegw_history_readings_written", "Readings stored in the history", value=h.readings_written
+    )
+    yield CounterMetricFamily(
+        "officegw_history_readings_duplicate",
+        "Readings the history already held (redelivered messages), not stored again",
+        value=h.readings_duplicate,
+    )
+    yield CounterMetricFamily(
+        "officegw_history_events_written", "Events stored in the history", value=h.events_written
+    )
+    yield CounterMetricFamily(
+        "officegw_history_write_failures",
+        "Failed history commits (disk full, read-only)",
+        value=h.write_failures,
+    )
+    yield CounterMetricFamily(
+        "officegw_history_readings_dropped",
+        "Readings lost while the store was failing and the memory buffer was full",
+        value=h.readings_dropped,
+    )
+    yield CounterMetricFamily(
+        "officegw_history_commit_seconds", "Time spent committing history", value=h.commit_seconds
+    )
 
 
 def _influx_metrics(stats: InfluxStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:

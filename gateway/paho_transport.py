@@ -12,6 +12,7 @@ import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,10 @@ class MqttOptions:
     session_expiry: int = 7 * 86_400
     reconnect_min_delay: int = 1
     reconnect_max_delay: int = 30
+    # Acknowledge QoS 1 messages only when `InboundMessage.ack` is called (after
+    # what they carry is committed), not when they arrive.
+    manual_ack: bool = False
+    receive_maximum: int = 1000
 
 
 class PahoTransport:
@@ -56,6 +61,12 @@ class PahoTransport:
         self._on_connection = on_connection
         self._connected = threading.Event()
         self._started = False
+        # Bumped on every connect: an acknowledgement for a message of an earlier
+        # connection must not go out on this one (its packet id may be reused).
+        self._generation = 0
+        # Set by `pause`: messages arriving after it are left unacknowledged, so the
+        # broker delivers them again next time.
+        self._paused = False
         self._client = self._build_client()
 
     @property
@@ -65,13 +76,19 @@ class PahoTransport:
     def _build_client(self) -> mqtt.Client:
         o = self._options
         if o.mqtt5:
-            client = LeanClient(CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=mqtt.MQTTv5)
+            client = LeanClient(
+                CallbackAPIVersion.VERSION2,
+                client_id=o.client_id,
+                protocol=mqtt.MQTTv5,
+                manual_ack=o.manual_ack,
+            )
         else:
             client = LeanClient(
                 CallbackAPIVersion.VERSION2,
                 client_id=o.client_id,
                 protocol=mqtt.MQTTv311,
                 clean_session=False,
+                manual_ack=o.manual_ack,
             )
         if o.username is not None:
             client.username_pw_set(o.username, o.password)
@@ -96,6 +113,9 @@ class PahoTransport:
             # connection: the broker queues what arrives while we are away.
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = o.session_expiry
+            # Acknowledgements wait for the history commit: let the broker send this
+            # many before the first one comes back.
+            properties.ReceiveMaximum = o.receive_maximum
             self._client.connect_async(
                 o.host, o.port, keepalive=o.keepalive, clean_start=False, properties=properties
             )
@@ -116,6 +136,11 @@ class PahoTransport:
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
+
+    def pause(self) -> None:
+        """Stop handing messages on (shutdown): what arrives from now on stays
+        unacknowledged and is delivered again after the next start."""
+        self._paused = True
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         self._client.publish(topic, payload, qos=qos, retain=retain)
@@ -156,6 +181,7 @@ class PahoTransport:
                 subscriptions=",".join(o.subscriptions),
             )
         )
+        self._generation += 1
         self._connected.set()
         if self._on_connection:
             self._on_connection(True)
@@ -177,7 +203,12 @@ class PahoTransport:
                 self._on_connection(False)
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self._paused:
+            return
         payload = message.payload
+        ack = None
+        if self._options.manual_ack and message.qos > 0:
+            ack = self._acknowledger(message.mid, message.qos, self._generation)
         # paho reads into bytes; a bytearray would only come from a hand-made message.
         self._on_message(
             InboundMessage(
@@ -185,5 +216,13 @@ class PahoTransport:
                 payload if isinstance(payload, bytes) else bytes(payload),
                 message.qos,
                 bool(message.retain),
+                ack,
             )
         )
+
+    def _acknowledger(self, mid: int, qos: int, generation: int) -> Callable[[], None]:
+        def ack() -> None:
+            if generation == self._generation and self._connected.is_set():
+                self._client.ack(mid, qos)
+
+        return ack

@@ -41,3 +41,52 @@ class Event:
     floor: str | None
     at: float
     data: dict[str, Any] = field(default_factory=dict)
+
+
+# The measurement each field is exported under; anything else is "device".
+KIND_OF_METRIC: dict[str, str] = {
+    **dict.fromkeys(("co2", "temperature", "humidity", "illuminance", "noise", "voc", "pm25"), "environment"),
+    **dict.fromkeys(("occupancy", "presence", "people", "entered", "exited", "contact"), "occupancy"),
+    **dict.fromkeys(("power", "energy", "voltage", "current"), "energy"),
+    **dict.fromkeys(("brightness", "state"), "lighting"),
+    **dict.fromkeys(("setpoint",), "hvac"),
+}
+# String states recorded as numbers: on/locked = 1.
+_STATE_VALUES = {"ON": 1.0, "OFF": 0.0, "LOCK": 1.0, "UNLOCK": 0.0}
+
+
+def readings_from(
+    fields: dict[str, Any],
+    *,
+    device_id: str,
+    room_id: str,
+    building: str,
+    floor: str,
+    ts: float,
+    received_at: float,
+) -> list[Reading]:
+    """One reading per numeric, boolean or on/off field of a validated message."""
+    readings = []
+    for metric, raw in fields.items():
+        if isinstance(raw, bool):
+            value = 1.0 if raw else 0.0
+        elif isinstance(raw, int | float):
+            value = float(raw)
+        elif metric == "state" and raw in _STATE_VALUES:
+            value = _STATE_VALUES[raw]
+        else:
+            continue  # text (credentials, modes, actions) is not a time series
+        readings.append(
+            Reading(
+                device_id,
+                room_id,
+                building,
+                floor,
+                metric,
+                value,
+                ts,
+                received_at,
+                KIND_OF_METRIC.get(metric, "device"),
+            )
+        )
+    return readings

@@ -9,9 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import orjson
+from typing import Any, cast
 
 from devices.dialects.native import TopicKind
 from devices.pseudonym import Pseudonymizer
@@ -19,14 +17,17 @@ from gateway.automation import Automation, load_rule_set
 from gateway.clock import Clock, SystemClock
 from gateway.codec import decode_as, dumps
 from gateway.config import Settings
-from gateway.event_log import EventLog
-from gateway.ingest import IngestPipeline, Route, mapped_routes
+from gateway.event_log import EventKind, EventLog, LoggedEvent
+from gateway.history import HistoryWriter
+from gateway.ingest import Ack, IngestPipeline, Route, mapped_routes
 from gateway.live_state import LiveState
 from gateway.logs import kv
 from gateway.metrics import IngestStats
 from gateway.paho_transport import MqttOptions, PahoTransport
+from gateway.records import Event, Reading
 from gateway.room_model import RoomState
-from gateway.snapshot import SnapshotStore, Snapshotter
+from gateway.snapshot import Snapshotter
+from gateway.store import Store
 from rules.engine import RuleMemory
 from rules.types import Priority
 
@@ -70,9 +71,11 @@ class Ticker:
         interval: float,
         automation: Automation,
         release_throttled: Callable[[], int] = lambda: 0,
+        record_rooms: Callable[[list[RoomState]], None] = lambda rooms: None,
     ) -> None:
         self._live = live
         self._release_throttled = release_throttled
+        self._record_rooms = record_rooms
         self._clock = clock
         self._automation = automation
         self._interval = interval
@@ -103,6 +106,13 @@ class Ticker:
                 self._automation.evaluate(chunk, now)
         with self._live.lock:
             self._automation.timers(now)
+            # Rooms that time (or a device going silent) moved on are committed like
+            # the ones readings change, so a restart resumes from exactly here.
+            # Queued under the lock: a later change by ingest is queued after it.
+            states = self._live.states()
+            changed = [state for room_id, state in states.items() if before.get(room_id) is not state]
+            if changed:
+                self._record_rooms(changed)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -113,8 +123,9 @@ class Ticker:
 
 
 FULL_GC_INTERVAL = 300.0
-# Rooms encoded between two GIL hand-overs when the snapshot is taken.
-SNAPSHOT_SLICE = 50
+EVENTS_KEPT_IN_MEMORY = 10_000
+# Of the 5 s a service manager gives us after SIGTERM.
+SHUTDOWN_FLUSH_TIMEOUT = 3.0
 
 
 class FullCollections:
@@ -155,7 +166,16 @@ class Gateway:
         self._manage_gc = manage_gc
         self._gc = FullCollections(FULL_GC_INTERVAL)
         self.live = LiveState(settings)
+        self.store = Store(Path(settings.storage.path))
+        retention = settings.storage.retention
+        self.history = HistoryWriter(
+            self.store,
+            dumps,
+            max_delay=settings.storage.commit_interval,
+            retention=(retention.readings * 86_400, retention.events * 86_400),
+        )
         self.events = EventLog()
+        self.events.sink = self._persist_event
         self.automation = Automation(
             settings, self.live, self.events, load_rule_set(settings), publish=self._publish
         )
@@ -169,6 +189,7 @@ class Gateway:
             automation=self.automation,
             routes=routes(settings),
             reconnect_grace=settings.quality.reconnect_grace,
+            recorder=self._record_message,
         )
         mqtt = settings.mqtt
         self.transport = PahoTransport(
@@ -185,6 +206,9 @@ class Gateway:
                 session_expiry=mqtt.session_expiry,
                 reconnect_min_delay=mqtt.reconnect_min_delay,
                 reconnect_max_delay=mqtt.reconnect_max_delay,
+                # Acknowledged once the history writer committed what they carry.
+                manual_ack=settings.storage.history,
+                receive_maximum=mqtt.receive_maximum,
             ),
             on_message=self.pipeline.handle,
             on_connection=self._on_connection,
@@ -198,10 +222,35 @@ class Gateway:
             interval,
             self.automation,
             release_throttled=self.pipeline.release_throttled,
+            record_rooms=self._record_rooms,
         )
-        self._encode_cache: dict[str, tuple[RoomState, orjson.Fragment]] = {}
-        self.snapshots = SnapshotStore(Path(settings.storage.path))
-        self.snapshotter = Snapshotter(self.snapshots, self._capture, settings.storage.snapshot_interval)
+        self.snapshotter = Snapshotter(self.store, self._capture, settings.storage.snapshot_interval)
+
+    # What is recorded (each called on the thread that produced it; never blocks)
+
+    def _record_message(self, readings: list[Reading], room: RoomState | None, ack: Ack | None) -> None:
+        if self.settings.storage.history:
+            self.history.submit(readings, (), room, ack)
+        elif room is not None:
+            self.history.submit((), (), room)
+
+    def _record_rooms(self, rooms: list[RoomState]) -> None:
+        for room in rooms:
+            self.history.submit((), (), room)
+
+    def _persist_event(self, event: LoggedEvent) -> None:
+        building = floor = None
+        if event.room_id is not None:
+            room = self.live.room_config(event.room_id)
+            if room is not None:
+                building, floor = room.building, str(room.floor)
+        record = Event(event.kind, event.room_id, building, floor, event.at, event.data)
+        self.history.submit((), ((event.seq, record),))
+
+    def audit(self, actor: str, action: str, room_id: str | None, **detail: Any) -> None:
+        """The audit log: an API action by `actor`, kept with the events (kind "audit")."""
+        self.events.append(self.clock.now(), "audit", room_id, actor=actor, action=action, **detail)
+        log.info(kv("audit", actor=actor, action=action, room=room_id, **detail))
 
     def automation_counts(self) -> tuple[int, int, int]:
         with self.live.lock:
@@ -228,40 +277,32 @@ class Gateway:
             rooms = self.live.export()
             memory = self.automation.memory
             actuator = self.automation.actuator.export()
-        encoded: dict[str, orjson.Fragment] = {}
-        for count, (room_id, state) in enumerate(rooms["states"].items(), 1):
-            encoded[room_id] = self._encoded(state)
-            if count % SNAPSHOT_SLICE == 0:
-                # Let the ingest thread in: this thread shares its GIL, and a whole
-                # site at once would hold it for tens of milliseconds.
-                time.sleep(0)
         return {
-            "rooms": encoded,
             "auto_rooms": rooms["auto_rooms"],
             "rule_memory": memory.to_dict(),
             "actuator": actuator,
         }
 
-    def _encoded(self, state: RoomState) -> orjson.Fragment:
-        # Most rooms do not change between two snapshots: encode only those that did.
-        cached = self._encode_cache.get(state.room_id)
-        if cached is not None and cached[0] is state:
-            return cached[1]
-        encoded = orjson.Fragment(dumps(state))
-        self._encode_cache[state.room_id] = (state, encoded)
-        return encoded
-
     def _restore(self) -> None:
-        saved = self.snapshots.load()
-        if not saved:
-            return
-        states = {room_id: decode_as(RoomState, data) for room_id, data in saved.get("rooms", {}).items()}
+        saved = self.store.load_snapshot()
+        # Room states: the committed ones, over those of a file from before they were
+        # committed with the readings (schema 1 kept them in the snapshot).
+        stored_rooms = {**saved.get("rooms", {}), **self.store.room_states()}
+        states = {room_id: decode_as(RoomState, data) for room_id, data in stored_rooms.items()}
         with self.live.lock:
             restored = self.live.restore(states, saved.get("auto_rooms", []))
             if "rule_memory" in saved:
                 self.automation.memory = RuleMemory.from_dict(saved["rule_memory"])
             self.automation.actuator.restore(saved.get("actuator", {}))
-        log.info(kv("state restored", rooms=restored, path=self.settings.storage.path))
+        self.events.resume(
+            (
+                LoggedEvent(seq, at, cast(EventKind, kind), room, data)
+                for seq, at, kind, room, data in self.store.recent_events(EVENTS_KEPT_IN_MEMORY)
+            ),
+            self.store.last_event_seq(),
+        )
+        if saved or stored_rooms:
+            log.info(kv("state restored", rooms=restored, path=self.settings.storage.path))
 
     def start(self) -> None:
         self._restore()
@@ -282,13 +323,20 @@ class Gateway:
             )
         )
         self.ticker.start()
+        self.history.start()
         self.snapshotter.start()
         self.transport.start()
 
     def stop(self) -> None:
-        self.transport.stop()
+        # New messages stay unacknowledged (the broker delivers them next time);
+        # what was handled is committed and acknowledged before we disconnect.
+        self.transport.pause()
         self.ticker.stop()
+        if not self.history.flush(SHUTDOWN_FLUSH_TIMEOUT):
+            log.warning(kv("history not flushed in time", unacknowledged="redelivered on restart"))
+        self.transport.stop()
         self.snapshotter.stop()
-        self.snapshots.close()
+        self.history.stop()
+        self.store.close()
         self._gc.stop()
         log.info(kv("gateway stopped", received=self.stats.received, accepted=self.stats.accepted))

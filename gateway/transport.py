@@ -14,6 +14,9 @@ class InboundMessage:
     qos: int = 1
     # Replayed by the broker from its retained store, not sent just now.
     retained: bool = False
+    # Acknowledges the message to the broker (QoS 1 with manual acknowledgement);
+    # called once what it carried is committed. None: nothing to acknowledge.
+    ack: Callable[[], None] | None = None
 
 
 MessageHandler = Callable[[InboundMessage], None]

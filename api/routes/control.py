@@ -63,6 +63,9 @@ def command_device(device_id: str, body: DeviceCommandIn, gateway: GatewayDep, w
     payload = body.model_dump(exclude_none=True)
     with gateway.live.lock:
         decision = gateway.automation.manual_command(device_id, payload, gateway.clock.now())
+    gateway.audit(
+        who.name, "device_command", view.room_id, device=device_id, payload=payload, outcome=decision.outcome
+    )
     return _out(device_id, payload, decision)
 
 
@@ -85,4 +88,5 @@ def room_lights(room_id: str, body: LightsIn, gateway: GatewayDep, who: Operator
             _out(device, payload, gateway.automation.manual_command(device, payload, now))
             for device in lights
         ]
+    gateway.audit(who.name, "room_lights", room_id, payload=payload, devices=[r.device_id for r in results])
     return CommandsOut(commands=results)

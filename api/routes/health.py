@@ -23,11 +23,14 @@ def healthz() -> Health:
     responses={503: {"model": Readiness}},
 )
 def readyz(gateway: GatewayDep, response: Response) -> Readiness:
-    checks = {"mqtt": gateway.ready}
-    ready = all(checks.values())
-    if not ready:
+    # Without the broker there is no live state: not ready. A failing store is
+    # reported but does not take the gateway out of service: live state is right,
+    # only history waits in memory.
+    checks = {"mqtt": gateway.ready, "storage": gateway.history.stats.healthy}
+    if not checks["mqtt"]:
         response.status_code = 503
-    return Readiness(status="ready" if ready else "not ready", checks=checks)
+        return Readiness(status="not ready", checks=checks)
+    return Readiness(status="ready" if checks["storage"] else "degraded", checks=checks)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

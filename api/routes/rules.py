@@ -68,9 +68,12 @@ def reload_rules(gateway: GatewayDep, who: Admin) -> RuleList:
         with gateway.live.lock:
             gateway.automation.reload(gateway.settings, gateway.clock.now())
     except RulesError as exc:
+        gateway.audit(who.name, "rules_reload", None, outcome="refused", problems=len(exc.problems))
         raise HTTPException(422, detail=exc.problems) from None
     except OSError as exc:
+        gateway.audit(who.name, "rules_reload", None, outcome="refused", problems=1)
         raise HTTPException(422, detail=[f"cannot read rules file: {exc.strerror or exc}"]) from None
+    gateway.audit(who.name, "rules_reload", None, outcome="reloaded")
     return _rules(gateway)
 
 

@@ -150,9 +150,15 @@ def test_availability_rejects_impossible_windows(gw: RunningGateway) -> None:
 
 def test_health_and_openapi(gw: RunningGateway) -> None:
     assert gw.get("/healthz").json() == {"status": "ok"}
-    assert gw.get("/readyz").json() == {"status": "ready", "checks": {"mqtt": True}}
+    assert gw.get("/readyz").json() == {"status": "ready", "checks": {"mqtt": True, "storage": True}}
     paths = gw.get("/openapi.json").json()["paths"]
-    assert {"/v1/rooms", "/v1/rooms/{room_id}", "/v1/availability", "/v1/devices"} <= set(paths)
+    assert {
+        "/v1/rooms",
+        "/v1/rooms/{room_id}",
+        "/v1/rooms/{room_id}/history",
+        "/v1/availability",
+        "/v1/devices",
+    } <= set(paths)
     metrics = gw.get("/metrics").text
     assert "officegw_rooms 4.0" in metrics
     assert "officegw_rooms_occupied 1.0" in metrics

@@ -145,6 +145,15 @@ def test_manual_control_through_the_api(mqtt_broker: BrokerProcess, prefix: str,
         assert gw.http.post("/v1/devices/orion-light/commands", json={"brightness": 999}).status_code == 422
         assert gw.http.post("/v1/devices/nothing/commands", json={"state": "ON"}).status_code == 404
         assert gw.http.post("/v1/rooms/nowhere/lights", json={"on": True}).status_code == 404
+
+        # The audit log: who did what, kept with the events (and in the store).
+        audit = gw.get("/v1/events", kind="audit").json()["events"]
+        assert [(e["data"]["actor"], e["data"]["action"], e["room_id"]) for e in audit] == [
+            ("loopback", "room_lights", "orion"),
+            ("loopback", "device_command", "orion"),
+        ]
+        assert audit[1]["data"]["payload"] == {"state": "OFF"}
+        assert audit[1]["data"]["outcome"] == "sent"
     finally:
         gw.stop()
 
@@ -175,6 +184,8 @@ def test_rules_are_listed_and_a_bad_reload_keeps_the_old_ones(
         )
         assert gw.http.post("/v1/rules/reload").status_code == 200
         assert [rule["name"] for rule in gw.get("/v1/rules").json()["rules"]] == ["co2-alert"]
+        audit = gw.get("/v1/events", kind="audit").json()["events"]
+        assert [e["data"]["outcome"] for e in audit] == ["refused", "reloaded"]
     finally:
         gw.stop()
 

@@ -1,0 +1,153 @@
+"""What durable history costs.
+
+Two measurements, each next to its ceiling in the same run:
+
+1. History write throughput: realistic readings committed by `gateway.store.Store`
+   in the history writer's batch size (indexes, the (device, metric, ts) key that
+   makes redelivery idempotent, room states), against the same rows appended to a
+   bare table in the same SQLite file settings (no key, no index): the ceiling.
+2. Ingest with storage on: `officegw run` draining the same backlog (see
+   benchmarks/ingest.py) with history on (every reading committed before its
+   message is acknowledged) and with history off (acknowledged on arrival).
+   Target: history costs < 20 % of ingest throughput (ratio >= 0.8).
+
+Prints one JSON line per measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.ingest import measure_gateway, progress
+from gateway.broker import start_mosquitto
+from gateway.records import Reading
+from gateway.store import Store
+from simulators.loadgen import mixed_messages
+
+PREFIX = "office"
+BATCH = 5_000
+
+
+def readings(count: int) -> list[Reading]:
+    rng = random.Random(7)
+    t0 = time.time() - 86_400
+    metrics = ("co2", "temperature", "humidity", "illuminance", "occupancy", "power")
+    return [
+        Reading(
+            f"dev-{i % 2000}",
+            f"room-{i % 500}",
+            "hq",
+            str(i % 5),
+            metrics[i % len(metrics)],
+            rng.uniform(0, 1000),
+            t0 + i * 0.01,
+            t0 + i * 0.01,
+            "environment",
+        )
+        for i in range(count)
+    ]
+
+
+def history_write(rows: list[Reading], workdir: Path) -> dict[str, float]:
+    store = Store(workdir / "history.db")
+    started = time.perf_counter()
+    for i in range(0, len(rows), BATCH):
+        store.commit(rows[i : i + BATCH], [], [], time.time())
+    elapsed = time.perf_counter() - started
+    store.close()
+
+    bare = sqlite3.connect(workdir / "bare.db", isolation_level=None)
+    bare.execute("PRAGMA journal_mode=WAL")
+    bare.execute("PRAGMA synchronous=NORMAL")
+    bare.execute("CREATE TABLE readings (device, metric, ts, value, room, received_at)")
+    values = [(r.device_id, r.metric, r.ts, r.value, r.room_id, r.received_at) for r in rows]
+    started = time.perf_counter()
+    for i in range(0, len(values), BATCH):
+        bare.execute("BEGIN")
+        bare.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)", values[i : i + BATCH])
+        bare.execute("COMMIT")
+    ceiling = time.perf_counter() - started
+    bare.close()
+    return {"rows_per_s": len(rows) / elapsed, "ceiling_rows_per_s": len(rows) / ceiling}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rows", type=int, default=500_000, help="readings written in part 1 (default 500000)"
+    )
+    parser.add_argument(
+        "--messages", type=int, default=200_000, help="backlog per ingest phase (default 200000)"
+    )
+    parser.add_argument("--rooms", type=int, default=500, help="rooms (default 500)")
+    parser.add_argument("--publishers", type=int, default=2, help="publisher processes (default 2)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="officegw-storage-") as tmp:
+        progress(f"history write: {args.rows} readings in batches of {BATCH}")
+        write = history_write(readings(args.rows), Path(tmp))
+        print(
+            json.dumps(
+                {
+                    "benchmark": "history_write",
+                    "rows": args.rows,
+                    "batch": BATCH,
+                    "rows_per_s": round(write["rows_per_s"]),
+                    "ceiling_rows_per_s": round(write["ceiling_rows_per_s"]),
+                    "ratio": round(write["rows_per_s"] / write["ceiling_rows_per_s"], 3),
+                }
+            ),
+            flush=True,
+        )
+
+        progress(f"generating {args.messages} mixed payloads over {args.rooms} rooms")
+        messages = mixed_messages(args.messages, rooms=args.rooms, prefix=PREFIX, start_ts=time.time() - 3600)
+        rates: dict[str, float] = {}
+        with start_mosquitto() as broker:
+            for mode, history in (("off", False), ("on", True)):
+                progress(f"ingest with history {mode}")
+                workdir = Path(tmp) / f"history-{mode}"
+                workdir.mkdir()
+                result = measure_gateway(
+                    broker,
+                    messages,
+                    args.publishers,
+                    workdir,
+                    args.rooms,
+                    {"storage": {"history": history}},
+                )
+                rates[mode] = result["msgs_per_s"]
+                progress(f"history {mode}: {result['msgs_per_s']:.0f} msgs/s")
+                if history:
+                    stored = Store(workdir / "officegw.db")
+                    rates["stored_readings"] = stored.count_readings()
+                    stored.close()
+        print(
+            json.dumps(
+                {
+                    "benchmark": "ingest_with_storage",
+                    "messages": args.messages,
+                    "history_off_msgs_per_s": round(rates["off"]),
+                    "history_on_msgs_per_s": round(rates["on"]),
+                    "ratio": round(rates["on"] / rates["off"], 3),
+                    "readings_stored": int(rates["stored_readings"]),
+                }
+            ),
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

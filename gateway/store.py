@@ -1,0 +1,196 @@
+"""The embedded store: one SQLite file (WAL) at `storage.path`, schema versioned.
+
+Tables: `snapshot` (key -> JSON: rule memory, overrides, auto-registered rooms),
+`room_states` (each room's state, written with the readings that led to it),
+`readings` (history, one row per device, metric and device time), `events`
+(occupancy changes, commands, alerts, ...). Migrations run in order on open; a
+file written by a newer officegw is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gateway.records import Event, Reading
+
+# Version N is reached by running MIGRATIONS[N - 1]; append, never edit.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the state snapshot.
+    """
+    CREATE TABLE IF NOT EXISTS snapshot (key TEXT PRIMARY KEY, value BLOB NOT NULL, saved_at REAL NOT NULL);
+    """,
+    # 2: history, events and room states committed with them.
+    """
+    CREATE TABLE readings (
+        device TEXT NOT NULL, metric TEXT NOT NULL, ts REAL NOT NULL,
+        value REAL NOT NULL, room TEXT NOT NULL, received_at REAL NOT NULL,
+        PRIMARY KEY (device, metric, ts)
+    ) WITHOUT ROWID;
+    CREATE INDEX readings_by_room ON readings (room, metric, ts);
+    CREATE INDEX readings_by_time ON readings (ts);
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL, room TEXT, data TEXT NOT NULL
+    );
+    CREATE INDEX events_by_room ON events (room, seq);
+    CREATE INDEX events_by_time ON events (at);
+    CREATE TABLE room_states (room TEXT PRIMARY KEY, state BLOB NOT NULL, saved_at REAL NOT NULL);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class Store:
+    """All SQL lives here; callers hand in records and get plain values back.
+
+    One connection behind a lock: the history writer is the only busy writer, and
+    WAL lets API reads run between its commits.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives a crash of the process (what the
+        # acknowledgements rely on); only a power loss can take the last ones back.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._lock = threading.Lock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer officegw (schema {version} > {SCHEMA_VERSION})"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            # executescript commits first; the version bump is in the same script.
+            self._db.executescript(f"BEGIN; {MIGRATIONS[target - 1]} PRAGMA user_version={target}; COMMIT;")
+
+    @property
+    def version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # Writes
+
+    def commit(
+        self,
+        readings: Sequence[Reading],
+        events: Sequence[tuple[int, Event]],
+        room_states: Iterable[tuple[str, bytes]],
+        at: float,
+    ) -> int:
+        """One transaction: readings (a reading already stored is skipped), events
+        with their sequence numbers, and room states. Returns readings inserted."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                before = self._db.total_changes
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO readings (device, metric, ts, value, room, received_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [(r.device_id, r.metric, r.ts, r.value, r.room_id, r.received_at) for r in readings],
+                )
+                inserted = self._db.total_changes - before
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO events (seq, at, kind, room, data) VALUES (?, ?, ?, ?, ?)",
+                    [(seq, e.at, e.kind, e.room_id, orjson.dumps(e.data).decode()) for seq, e in events],
+                )
+                self._db.executemany(
+                    "INSERT INTO room_states (room, state, saved_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(room) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
+                    [(room, state, at) for room, state in room_states],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return inserted
+
+    def save_snapshot(self, documents: dict[str, Any], at: float) -> None:
+        rows = [(key, orjson.dumps(value), at) for key, value in documents.items()]
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT INTO snapshot (key, value, saved_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value, saved_at = excluded.saved_at",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def prune(self, readings_before: float | None, events_before: float | None) -> tuple[int, int]:
+        """Retention: deletes readings and events older than the given times."""
+        with self._lock:
+            readings = events = 0
+            if readings_before is not None:
+                readings = self._db.execute("DELETE FROM readings WHERE ts < ?", (readings_before,)).rowcount
+            if events_before is not None:
+                events = self._db.execute("DELETE FROM events WHERE at < ?", (events_before,)).rowcount
+            return readings, events
+
+    # Reads
+
+    def load_snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            rows = self._db.execute("SELECT key, value FROM snapshot").fetchall()
+        return {key: orjson.loads(value) for key, value in rows}
+
+    def room_states(self) -> dict[str, Any]:
+        with self._lock:
+            rows = self._db.execute("SELECT room, state FROM room_states").fetchall()
+        return {room: orjson.loads(state) for room, state in rows}
+
+    def last_event_seq(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT max(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def recent_events(self, limit: int) -> list[tuple[int, float, str, str | None, dict[str, Any]]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, at, kind, room, data FROM events ORDER BY seq DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [(seq, at, kind, room, orjson.loads(data)) for seq, at, kind, room, data in reversed(rows)]
+
+    def history(
+        self, room: str, metric: str, start: float, end: float, step: float
+    ) -> list[tuple[float, float, float, float, int]]:
+        """(bucket start, mean, min, max, count) per `step` seconds of the room's
+        readings of `metric` in [start, end), over all its devices."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT CAST((ts - :start) / :step AS INTEGER) AS bucket, "
+                "avg(value), min(value), max(value), count(*) FROM readings "
+                "WHERE room = :room AND metric = :metric AND ts >= :start AND ts < :end "
+                "GROUP BY bucket ORDER BY bucket",
+                {"room": room, "metric": metric, "start": start, "end": end, "step": step},
+            ).fetchall()
+        return [(start + bucket * step, mean, low, high, n) for bucket, mean, low, high, n in rows]
+
+    def count_readings(self, device: str | None = None) -> int:
+        with self._lock:
+            if device is None:
+                return int(self._db.execute("SELECT count(*) FROM readings").fetchone()[0])
+            return int(
+                self._db.execute("SELECT count(*) FROM readings WHERE device = ?", (device,)).fetchone()[0]
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

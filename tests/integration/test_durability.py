@@ -1,0 +1,303 @@
+"""Issue 5's fault tests: real processes, killed and restarted.
+
+- `officegw run` SIGKILLed while 5,000 QoS 1 readings come in, then restarted:
+  every reading is in the history once, and no event is recorded twice.
+- mosquitto (persistence on) restarted while readings come in: none lost.
+- The store's disk fills up: live state carries on, `/readyz` and `/metrics`
+  say so, and the history catches up once there is room again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.broker import BrokerProcess, free_port, start_mosquitto
+from tests.support import start_gateway, unique_prefix, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+ROOMS = 10
+DEVICES = 50
+# Device times of an hour ago: recent enough for any retention.
+T0 = time.time() - 3600
+
+
+def history_count(db: Path, sql: str = "SELECT count(*) FROM readings") -> int:
+    """Read straight from the gateway's file (WAL: readers never block its writer)."""
+    if not db.exists():
+        return 0
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        try:
+            return int(conn.execute(sql).fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0  # not created yet
+
+
+def messages(prefix: str, count: int) -> list[tuple[str, bytes]]:
+    """`count` readings with device timestamps; the first message of each room is motion."""
+    out = []
+    for i in range(count):
+        room = i % ROOMS
+        if i < ROOMS:
+            topic, fields = f"{prefix}/hq/1/r{room}/r{room}-pir", {"occupancy": True}
+        else:
+            device = i % DEVICES
+            topic, fields = f"{prefix}/hq/1/r{room}/r{room}-env{device}", {"co2": 400 + i % 900}
+        out.append((topic, orjson.dumps({**fields, "ts": T0 + i * 0.001})))
+    return out
+
+
+class SteadyPublisher:
+    """A device fleet: QoS 1 with a persistent session, so nothing is lost across a
+    broker restart either (paho queues while disconnected and resends what was not
+    acknowledged)."""
+
+    def __init__(self, broker: BrokerProcess) -> None:
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"fleet-{unique_prefix()}",
+            protocol=mqtt.MQTTv311,
+            clean_session=False,
+        )
+        self._client.max_inflight_messages_set(100)
+        self._client.reconnect_delay_set(1, 1)
+        self._acked: set[int] = set()
+        self._client.on_publish = lambda client, userdata, mid, *rest: self._acked.add(mid)
+        self._client.connect(broker.host, broker.port)
+        self._client.loop_start()
+        self._mids: list[int] = []
+        self._thread: threading.Thread | None = None
+
+    def send(self, items: list[tuple[str, bytes]], rate: float) -> None:
+        def run() -> None:
+            start = time.perf_counter()
+            for n, (topic, payload) in enumerate(items):
+                delay = start + n / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                # While disconnected paho queues the message (rc "no connection").
+                self._mids.append(self._client.publish(topic, payload, qos=1).mid)
+
+        self._thread = threading.Thread(target=run)
+        self._thread.start()
+
+    def wait(self, timeout: float) -> None:
+        assert self._thread is not None
+        self._thread.join(timeout)
+        wait_until(lambda: self._acked.issuperset(self._mids), timeout, "a PUBACK for every message")
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+class GatewayProcess:
+    def __init__(self, config: Path, log: Path, port: int) -> None:
+        self._config, self._log, self.port = config, log, port
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
+
+    def start(self) -> None:
+        with self._log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "run", "--config", str(self._config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+
+        def ready() -> bool:
+            try:
+                return self.http.get("/readyz").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(ready, 20.0, "officegw run ready")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.http.close()
+
+    def metric(self, name: str) -> float:
+        for line in self.http.get("/metrics").text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(f"no metric {name}")
+
+
+@pytest.fixture
+def gateway_files(tmp_path: Path, mqtt_broker: BrokerProcess) -> Iterator[tuple[Path, Path, str, int]]:
+    """(config, database, topic prefix, API port) of a gateway run by the test."""
+    prefix = unique_prefix()
+    port = free_port()
+    db = tmp_path / "officegw.db"
+    rooms = [{"id": f"r{i}", "building": "hq", "floor": 1, "type": "office"} for i in range(ROOMS)]
+    config = tmp_path / "officegw.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "gateway": {"id": f"durable-{prefix}", "log_level": "INFO"},
+                "mqtt": {"url": mqtt_broker.url, "topic_prefix": prefix},
+                "api": {"host": "127.0.0.1", "port": port},
+                "storage": {"path": str(db)},
+                "occupancy": {"vacancy_timeout": 3600},
+                "site": {"rooms": rooms},
+            }
+        )
+    )
+    yield config, db, prefix, port
+    log = tmp_path / "gateway.log"
+    if log.exists():
+        assert "Traceback" not in log.read_text()
+
+
+def test_sigkill_while_readings_arrive_loses_and_duplicates_nothing(
+    mqtt_broker: BrokerProcess, gateway_files: tuple[Path, Path, str, int]
+) -> None:
+    config, db, prefix, port = gateway_files
+    gateway = GatewayProcess(config, config.parent / "gateway.log", port)
+    publisher = SteadyPublisher(mqtt_broker)
+    items = messages(prefix, 5_000)
+    try:
+        gateway.start()
+        publisher.send(items, rate=2_000)
+        wait_until(lambda: history_count(db) >= 1_000, 20, "a first part committed")
+        gateway.kill()
+        killed_at = history_count(db)
+        assert killed_at < 5_000, "the kill came too late to test anything"
+        gateway.start()
+        publisher.wait(30)
+        wait_until(
+            lambda: history_count(db) == 5_000, 30, f"every reading in the history (killed at {killed_at})"
+        )
+        # Each room became occupied once: one occupancy event per room, never two.
+        occupied = history_count(
+            db, """SELECT count(*) FROM events WHERE kind = 'occupancy' AND data LIKE '%"new":"occupied"%'"""
+        )
+        assert occupied == ROOMS
+        per_device = history_count(
+            db, "SELECT max(n) FROM (SELECT count(*) AS n FROM readings GROUP BY device, metric, ts)"
+        )
+        assert per_device == 1
+    finally:
+        publisher.close()
+        gateway.stop()
+
+
+def test_a_broker_restart_while_publishing_loses_nothing(tmp_path: Path) -> None:
+    broker = start_mosquitto(persistence=True)
+    try:
+        gw = start_gateway(
+            broker,
+            {"site": {"rooms": [{"id": f"r{i}", "building": "hq", "floor": 1} for i in range(ROOMS)]}},
+            storage=tmp_path / "officegw.db",
+        )
+        publisher = SteadyPublisher(broker)
+        try:
+            items = messages(gw.prefix, 2_000)
+            publisher.send(items, rate=1_000)
+            wait_until(
+                lambda: gw.metric("officegw_history_readings_written_total") >= 300, 10, "some written"
+            )
+            broker.restart()
+            publisher.wait(30)
+            wait_until(
+                lambda: gw.metric("officegw_history_readings_written_total") == 2_000,
+                30,
+                "all 2,000 readings",
+            )
+        finally:
+            publisher.close()
+            gw.stop()
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def small_disk() -> Iterator[Path]:
+    """A small filesystem of our own that the test can fill up (needs root, as CI has)."""
+    if os.geteuid() != 0:
+        pytest.fail("this fault test mounts a tmpfs and needs root (CI runs as root)")
+    mount_point = Path(f"/tmp/officegw-disk-{unique_prefix()}")
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+        mount_point.rmdir()
+
+
+def fill(disk: Path) -> Path:
+    """Takes every free byte of the filesystem; returns the file to delete."""
+    filler = disk / "filler"
+    with filler.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65_536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_keeps_live_state_and_recovers(mqtt_broker: BrokerProcess, small_disk: Path) -> None:
+    site: dict[str, Any] = {"rooms": [{"id": "r0", "building": "hq", "floor": 1}]}
+    gw = start_gateway(mqtt_broker, {"site": site}, storage=small_disk / "officegw.db")
+    publisher = SteadyPublisher(mqtt_broker)
+    topic = f"{gw.prefix}/hq/1/r0/r0-env"
+    try:
+        publisher.send([(topic, orjson.dumps({"co2": 500, "ts": T0}))], rate=100)
+        publisher.wait(5)
+        wait_until(
+            lambda: gw.metric("officegw_history_readings_written_total") == 1, 5, "first reading stored"
+        )
+
+        filler = fill(small_disk)
+        publisher.send(
+            [(topic, orjson.dumps({"co2": 600 + i, "ts": T0 + 1 + i})) for i in range(20)], rate=200
+        )
+        publisher.wait(5)
+        # Live state carries on ...
+        wait_until(lambda: gw.room("r0")["environment"]["co2_ppm"] == 619, 5, "live state")
+        # ... and the fault is reported, without taking the gateway out of service.
+        wait_until(lambda: gw.get("/readyz").json()["checks"]["storage"] is False, 5, "/readyz storage")
+        ready = gw.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert gw.metric("officegw_storage_healthy") == 0
+        assert gw.metric("officegw_history_write_failures_total") >= 1
+
+        filler.unlink()
+        wait_until(lambda: gw.get("/readyz").json()["status"] == "ready", 15, "recovered")
+        wait_until(lambda: gw.metric("officegw_history_readings_written_total") == 21, 5, "kept rows written")
+        assert gw.metric("officegw_history_readings_dropped_total") == 0
+    finally:
+        publisher.close()
+        gw.stop()

@@ -1,0 +1,183 @@
+"""The embedded store on a real SQLite file: migrations, idempotent readings,
+history downsampling, retention, and the history writer's commit-then-ack order."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import orjson
+import pytest
+
+from gateway.codec import dumps
+from gateway.history import HistoryWriter
+from gateway.records import Event, Reading, readings_from
+from gateway.room_model import RoomState
+from gateway.store import SCHEMA_VERSION, Store, StoreError
+from tests.support import wait_until
+
+T0 = 1_700_000_000.0
+
+
+def reading(metric: str, value: float, ts: float, device: str = "env-1", room: str = "orion") -> Reading:
+    return Reading(device, room, "hq", "2", metric, value, ts, ts + 0.1, "environment")
+
+
+def test_a_schema_1_file_is_migrated_and_keeps_its_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "officegw.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE snapshot (key TEXT PRIMARY KEY, value BLOB NOT NULL, saved_at REAL NOT NULL)")
+    old.execute("INSERT INTO snapshot VALUES ('rule_memory', ?, 1.0)", (orjson.dumps({"a": 1}),))
+    old.execute("PRAGMA user_version=1")
+    old.commit()
+    old.close()
+
+    store = Store(path)
+    assert store.version == SCHEMA_VERSION
+    assert store.load_snapshot() == {"rule_memory": {"a": 1}}
+    assert store.commit([reading("co2", 500, T0)], [], [], T0) == 1
+    store.close()
+
+
+def test_a_file_from_a_newer_officegw_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "officegw.db"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer officegw"):
+        Store(path)
+
+
+def test_each_reading_is_stored_once(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    batch = [reading("co2", 500, T0), reading("temperature", 21.5, T0), reading("co2", 510, T0 + 60)]
+    assert store.commit(batch, [], [], T0) == 3
+    # A redelivered message: same device, metric and device time.
+    assert store.commit(batch[:2], [], [], T0 + 61) == 0
+    assert store.count_readings() == 3
+    store.close()
+
+
+def test_history_is_downsampled_per_step(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    rows = [reading("co2", 400 + i, T0 + i * 10) for i in range(60)]  # 10 min, one every 10 s
+    rows += [reading("co2", 1000, T0 + 5, device="env-2")]  # another sensor of the room
+    rows += [reading("co2", 9999, T0 + 5, room="lyra")]  # another room
+    store.commit(rows, [], [], T0)
+    points = store.history("orion", "co2", T0, T0 + 600, 300)
+    assert [(t, n) for t, _, _, _, n in points] == [(T0, 31), (T0 + 300, 30)]
+    _, mean, low, high, _ = points[0]
+    assert (low, high) == (400, 1000)
+    assert mean == pytest.approx((sum(400 + i for i in range(30)) + 1000) / 31)
+    assert store.history("orion", "humidity", T0, T0 + 600, 300) == []
+    store.close()
+
+
+def test_retention_deletes_only_what_is_older(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    store.commit(
+        [reading("co2", 1, T0), reading("co2", 2, T0 + 100)],
+        [
+            (1, Event("alert", "orion", "hq", "2", T0, {})),
+            (2, Event("alert", "orion", "hq", "2", T0 + 100, {})),
+        ],
+        [],
+        T0,
+    )
+    assert store.prune(T0 + 50, T0 + 50) == (1, 1)
+    assert store.count_readings() == 1
+    assert [seq for seq, *_ in store.recent_events(10)] == [2]
+    store.close()
+
+
+def test_readings_from_a_message() -> None:
+    fields = {"co2": 612, "occupancy": True, "state": "ON", "action": "single", "mode": "heat"}
+    got = readings_from(
+        fields, device_id="d", room_id="r", building="hq", floor="2", ts=T0, received_at=T0 + 1
+    )
+    assert {(r.metric, r.value, r.kind) for r in got} == {
+        ("co2", 612.0, "environment"),
+        ("occupancy", 1.0, "occupancy"),
+        ("state", 1.0, "lighting"),
+    }
+
+
+def test_the_writer_acknowledges_only_after_commit(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    committed_when_acked: list[int] = []
+    writer = HistoryWriter(store, dumps, max_delay=0.01)
+    writer.start()
+    try:
+        for i in range(100):
+            writer.submit(
+                [reading("co2", i, T0 + i)],
+                [],
+                RoomState("orion", updated_at=T0 + i),
+                ack=lambda: committed_when_acked.append(store.count_readings()),
+            )
+        assert writer.flush(5)
+        wait_until(lambda: len(committed_when_acked) == 100, 5, "every ack")
+        # Each ack ran after its reading was in the file (batches commit several at once).
+        assert all(count >= i + 1 for i, count in enumerate(committed_when_acked))
+        assert orjson.loads(dumps(RoomState("orion", updated_at=T0 + 99))) == store.room_states()["orion"]
+    finally:
+        writer.stop()
+        store.close()
+
+
+def test_a_failing_store_keeps_rows_in_memory_and_recovers(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    fail = threading.Event()
+    fail.set()
+    real_commit = store.commit
+
+    def commit(*args: object, **kwargs: object) -> int:
+        if fail.is_set():
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_commit(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.commit = commit  # type: ignore[method-assign]
+    acked: list[int] = []
+    writer = HistoryWriter(store, dumps, max_delay=0.01)
+    writer.start()
+    try:
+        for i in range(10):
+            writer.submit([reading("co2", i, T0 + i)], ack=lambda i=i: acked.append(i))  # type: ignore[misc]
+        wait_until(lambda: not writer.stats.healthy, 5, "the failure noticed")
+        # Live state goes on: the messages are acknowledged, the rows wait in memory.
+        wait_until(lambda: len(acked) == 10, 5, "acks despite the failure")
+        assert store.count_readings() == 0
+        fail.clear()
+        wait_until(lambda: writer.stats.healthy, 10, "recovery")
+        wait_until(lambda: store.count_readings() == 10, 5, "the kept rows written")
+        assert writer.stats.readings_dropped == 0
+    finally:
+        writer.stop()
+        store.close()
+
+
+def test_the_writer_applies_retention_in_the_background(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    now = T0 + 100 * 86_400
+    writer = HistoryWriter(
+        store,
+        dumps,
+        max_delay=0.01,
+        retention=(30 * 86_400, 60 * 86_400),
+        prune_interval=0.05,
+        clock=lambda: now,
+    )
+    writer.start()
+    try:
+        writer.submit([reading("co2", 1, now - 31 * 86_400), reading("co2", 2, now - 29 * 86_400)])
+        writer.submit([], [(1, Event("alert", None, None, None, now - 61 * 86_400, {}))])
+        writer.submit([], [(2, Event("alert", None, None, None, now - 59 * 86_400, {}))])
+        wait_until(lambda: store.count_readings() == 1, 5, "the old reading pruned")
+        wait_until(lambda: [seq for seq, *_ in store.recent_events(10)] == [2], 5, "the old event pruned")
+        assert writer.stats.pruned_readings == 1
+        assert writer.stats.pruned_events == 1
+    finally:
+        writer.stop()
+        store.close()
