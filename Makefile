@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || command -v /usr/sbin/mosquitto 2>/dev/null)
+VICTORIA  := $(shell command -v victoria-metrics 2>/dev/null || command -v /usr/bin/victoria-metrics 2>/dev/null)
 
 .PHONY: demo test bench lint clean
 
@@ -20,7 +21,7 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-demo
 	$(BIN)/officegw demo
 
-test: $(VENV)/.installed-test mosquitto
+test: $(VENV)/.installed-test mosquitto victoria-metrics
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -43,6 +44,20 @@ ifeq ($(MOSQUITTO),)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
 	else \
 		echo "make test needs the mosquitto broker: install it (Debian/Ubuntu: sudo apt-get install mosquitto) and run make test again" >&2; \
+		exit 1; \
+	fi
+endif
+
+# The InfluxDB export tests write to a private VictoriaMetrics (it speaks the
+# InfluxDB v2 write API); same policy as mosquitto.
+.PHONY: victoria-metrics
+victoria-metrics:
+ifeq ($(VICTORIA),)
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "victoria-metrics not found: installing it with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq victoria-metrics >/dev/null; \
+	else \
+		echo "make test needs victoria-metrics (InfluxDB export tests): install it (Debian/Ubuntu: sudo apt-get install victoria-metrics) and run make test again" >&2; \
 		exit 1; \
 	fi
 endif

@@ -135,10 +135,55 @@ class StorageSection(_Section):
 
 
 class InfluxSection(_Section):
+    # Export every reading and event to InfluxDB 2 (or anything speaking its write
+    # API) when `url` is set; see gateway/influx_export.py.
     url: str | None = None
     token: str | None = None
     org: str | None = None
     bucket: str | None = None
+    # The durable queue of points not yet acknowledged by the server; default
+    # `<storage.path>.influx-buffer`. When full, new points are dropped (counted).
+    buffer_path: str | None = None
+    buffer_max_rows: int = Field(default=1_000_000, ge=1)
+    # Points per write request, and how long a partial batch may wait for more.
+    batch_size: int = Field(default=5_000, ge=1, le=100_000)
+    flush_interval: float = Field(default=1.0, gt=0, le=3600)
+    # Back-off after a failed write: doubling from min to max.
+    retry_min_delay: float = Field(default=1.0, gt=0)
+    retry_max_delay: float = Field(default=60.0, gt=0)
+    # Seconds one write request may take.
+    timeout: float = Field(default=10.0, gt=0, le=600)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must look like http://host:8086")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ValueError("port must be a number from 1 to 65535") from None
+        return url
+
+    @model_validator(mode="after")
+    def _complete(self) -> InfluxSection:
+        if self.url is not None:
+            missing = [name for name in ("org", "bucket") if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"{' and '.join(missing)} required when url is set")
+        if self.retry_max_delay < self.retry_min_delay:
+            raise ValueError("retry_max_delay must be >= retry_min_delay")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+    def buffer_file(self, storage_path: str) -> Path:
+        return Path(self.buffer_path) if self.buffer_path else Path(f"{storage_path}.influx-buffer")
 
 
 class RoomConfig(_Section):

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from devices.fields import RejectReason
 from gateway.history import HistoryStats
+
+if TYPE_CHECKING:
+    from gateway.influx_export import InfluxStats
 
 
 @dataclass(slots=True)
@@ -53,6 +57,9 @@ class GaugeSources:
     # Data-quality flag -> how many devices carry it.
     quality: Callable[[], dict[str, int]] = lambda: {}
     history: Callable[[], HistoryStats | None] = lambda: None
+    # The InfluxDB exporter's counters (`InfluxExporter.stats`); None: export off,
+    # and no officegw_influx_* metrics at all.
+    influx: Callable[[], InfluxStats | None] = lambda: None
 
 
 class GatewayCollector(Collector):
@@ -139,6 +146,10 @@ class GatewayCollector(Collector):
         if history is not None:
             yield from _history_metrics(history)
 
+        influx = self._gauges.influx()
+        if influx is not None:
+            yield from _influx_metrics(influx)
+
 
 def _history_metrics(h: HistoryStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
     yield GaugeMetricFamily(
@@ -171,6 +182,40 @@ def _history_metrics(h: HistoryStats) -> Iterator[CounterMetricFamily | GaugeMet
     yield CounterMetricFamily(
         "officegw_history_commit_seconds", "Time spent committing history", value=h.commit_seconds
     )
+
+
+def _influx_metrics(stats: InfluxStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    yield CounterMetricFamily(
+        "officegw_influx_points_exported", "Points InfluxDB acknowledged", value=stats.exported
+    )
+    dropped = CounterMetricFamily(
+        "officegw_influx_points_dropped",
+        "Points that will never reach InfluxDB, by reason (buffer_full, rejected by the server, invalid)",
+        labels=["reason"],
+    )
+    dropped.add_metric(["buffer_full"], stats.dropped)
+    dropped.add_metric(["rejected"], stats.rejected)
+    dropped.add_metric(["invalid"], stats.invalid)
+    yield dropped
+    yield GaugeMetricFamily(
+        "officegw_influx_points_buffered",
+        "Points on disk waiting for InfluxDB (influxdb.buffer_max_rows at most)",
+        value=stats.buffered,
+    )
+    yield CounterMetricFamily(
+        "officegw_influx_write_failures",
+        "Write requests that failed for a transient reason (the points stayed buffered)",
+        value=stats.write_failures,
+    )
+    yield GaugeMetricFamily(
+        "officegw_influx_healthy", "1 while the last write to InfluxDB succeeded", value=int(stats.healthy)
+    )
+    if stats.last_success_at is not None:
+        yield GaugeMetricFamily(
+            "officegw_influx_last_success_timestamp_seconds",
+            "When InfluxDB last acknowledged a write (Unix time)",
+            value=stats.last_success_at,
+        )
 
 
 def build_registry(stats: IngestStats, gauges: GaugeSources) -> CollectorRegistry:

@@ -6,6 +6,7 @@ import pytest
 
 from gateway.broker import BrokerProcess, start_mosquitto
 from tests.support import Publisher
+from tests.victoria import VictoriaMetrics
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +26,14 @@ def publisher(mqtt_broker: BrokerProcess) -> Iterator[Publisher]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def victoria() -> Iterator[VictoriaMetrics]:
+    """One private VictoriaMetrics (InfluxDB v2 write API) for the session; tests
+    that stop it start their own (`tests.victoria.VictoriaMetrics`)."""
+    server = VictoriaMetrics().start()
+    try:
+        yield server
+    finally:
+        server.close()

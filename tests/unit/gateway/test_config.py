@@ -156,3 +156,40 @@ def test_device_kinds_match_what_rules_may_command() -> None:
     from rules.spec import DEVICE_KINDS
 
     assert set(get_args(DeviceKind)) == set(DEVICE_KINDS)
+
+
+def test_influxdb_section_needs_org_and_bucket_and_an_http_url(tmp_path: Path) -> None:
+    assert problems(write(tmp_path, "influxdb: {url: 'http://db:8086'}")) == [
+        "influxdb: org and bucket required when url is set"
+    ]
+    assert problems(write(tmp_path, "influxdb: {url: 'db:8086', org: o, bucket: b}")) == [
+        "influxdb.url: must look like http://host:8086"
+    ]
+    assert problems(
+        write(
+            tmp_path,
+            "influxdb: {url: 'http://db', org: o, bucket: b, retry_min_delay: 9, retry_max_delay: 2}",
+        )
+    ) == ["influxdb: retry_max_delay must be >= retry_min_delay"]
+
+
+def test_influxdb_buffer_sits_next_to_the_database_unless_configured(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(
+            tmp_path,
+            "storage: {path: /var/lib/officegw/officegw.db}\n"
+            "influxdb: {url: 'http://db:8086', org: o, bucket: b}",
+        )
+    )
+    assert settings.influxdb is not None and settings.influxdb.enabled
+    assert (
+        str(settings.influxdb.buffer_file(settings.storage.path))
+        == "/var/lib/officegw/officegw.db.influx-buffer"
+    )
+    assert load_settings(write(tmp_path, "influxdb: {}")).influxdb.enabled is False  # type: ignore[union-attr]
+
+
+def test_influxdb_token_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OFFICEGW_INFLUXDB__TOKEN", "s3cret")
+    settings = load_settings(write(tmp_path, "influxdb: {url: 'http://db:8086', org: o, bucket: b}"))
+    assert settings.influxdb is not None and settings.influxdb.token == "s3cret"
