@@ -49,6 +49,7 @@ def create_app(
             automation=gw.automation_counts,
             quality=lambda: gw.live.quality_flags(gw.clock.now()),
             history=lambda: gw.history.stats,
+            influx=lambda: gw.influx.stats() if gw.influx is not None else None,
         ),
     )
     for router in (

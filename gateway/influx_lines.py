@@ -27,7 +27,7 @@ import orjson
 from influxdb_client.client.write.point import Point
 from influxdb_client.domain.write_precision import WritePrecision
 
-from gateway.records import Event, Reading
+from gateway.records import KIND_OF_METRIC, Event, Reading
 
 # WritePrecision's constants are typed as plain str by the library.
 PRECISION: WritePrecision = WritePrecision.MS  # type: ignore[assignment]
@@ -39,23 +39,7 @@ COUNT_FIELD = "count"
 # The measurement each native metric (DESIGN.md §2) is written to, i.e. the
 # `Reading.kind` the ingest path gives it. Dashboards and Flux queries rely on
 # these names (tests/unit/deploy checks deploy/grafana against them).
-READING_MEASUREMENTS: Mapping[str, str] = {
-    "co2": "environment",
-    "temperature": "environment",
-    "humidity": "environment",
-    "illuminance": "environment",
-    "occupancy": "occupancy",
-    "presence": "occupancy",
-    "people": "occupancy",
-    "entered": "occupancy",
-    "exited": "occupancy",
-    "power": "energy",
-    "energy": "energy",
-    "brightness": "lighting",
-    "setpoint": "lighting",
-    "contact": "access",
-    "battery": "device",
-}
+READING_MEASUREMENTS: Mapping[str, str] = KIND_OF_METRIC
 # Fields of the events the automation records (gateway/automation.py); the
 # occupancy event's `new` is the room's fused state: occupied | vacant | unknown.
 EVENT_FIELDS: Mapping[str, frozenset[str]] = {

@@ -8,6 +8,7 @@ neither depends on the other or on the ingest code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,16 +44,20 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-# The measurement each field is exported under; anything else is "device".
-KIND_OF_METRIC: dict[str, str] = {
+# The measurement each metric is recorded and exported under (`Reading.kind`);
+# anything else is "device". The one list: the InfluxDB export and the Grafana
+# dashboard's test use it too.
+KIND_OF_METRIC: Mapping[str, str] = {
     **dict.fromkeys(("co2", "temperature", "humidity", "illuminance", "noise", "voc", "pm25"), "environment"),
-    **dict.fromkeys(("occupancy", "presence", "people", "entered", "exited", "contact"), "occupancy"),
+    **dict.fromkeys(("occupancy", "presence", "people", "entered", "exited"), "occupancy"),
     **dict.fromkeys(("power", "energy", "voltage", "current"), "energy"),
-    **dict.fromkeys(("brightness", "state"), "lighting"),
+    **dict.fromkeys(("brightness", "on"), "lighting"),
+    **dict.fromkeys(("contact", "locked"), "access"),
     **dict.fromkeys(("setpoint",), "hvac"),
+    **dict.fromkeys(("battery",), "device"),
 }
-# String states recorded as numbers: on/locked = 1.
-_STATE_VALUES = {"ON": 1.0, "OFF": 0.0, "LOCK": 1.0, "UNLOCK": 0.0}
+# `state` is recorded as a number under a name that says what 1 means.
+_STATES = {"ON": ("on", 1.0), "OFF": ("on", 0.0), "LOCK": ("locked", 1.0), "UNLOCK": ("locked", 0.0)}
 
 
 def readings_from(
@@ -72,8 +77,8 @@ def readings_from(
             value = 1.0 if raw else 0.0
         elif isinstance(raw, int | float):
             value = float(raw)
-        elif metric == "state" and raw in _STATE_VALUES:
-            value = _STATE_VALUES[raw]
+        elif metric == "state" and raw in _STATES:
+            metric, value = _STATES[raw]
         else:
             continue  # text (credentials, modes, actions) is not a time series
         readings.append(

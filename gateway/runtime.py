@@ -19,6 +19,7 @@ from gateway.codec import decode_as, dumps
 from gateway.config import Settings
 from gateway.event_log import EventKind, EventLog, LoggedEvent
 from gateway.history import HistoryWriter
+from gateway.influx_export import InfluxExporter
 from gateway.ingest import Ack, IngestPipeline, Route, mapped_routes
 from gateway.live_state import LiveState
 from gateway.logs import kv
@@ -167,10 +168,13 @@ class Gateway:
         self._gc = FullCollections(FULL_GC_INTERVAL)
         self.live = LiveState(settings)
         self.store = Store(Path(settings.storage.path))
+        # Everything committed to the history is also exported, when influxdb.url is set.
+        self.influx = InfluxExporter.from_settings(settings)
         retention = settings.storage.retention
         self.history = HistoryWriter(
             self.store,
             dumps,
+            export=self.influx.submit if self.influx is not None else None,
             max_delay=settings.storage.commit_interval,
             retention=(retention.readings * 86_400, retention.events * 86_400),
         )
@@ -323,6 +327,8 @@ class Gateway:
             )
         )
         self.ticker.start()
+        if self.influx is not None:
+            self.influx.start()
         self.history.start()
         self.snapshotter.start()
         self.transport.start()
@@ -337,6 +343,9 @@ class Gateway:
         self.transport.stop()
         self.snapshotter.stop()
         self.history.stop()
+        if self.influx is not None:
+            # What it cannot send in time stays in its on-disk buffer for next start.
+            self.influx.stop(timeout=1.0)
         self.store.close()
         self._gc.stop()
         log.info(kv("gateway stopped", received=self.stats.received, accepted=self.stats.accepted))

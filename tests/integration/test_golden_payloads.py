@@ -1,9 +1,10 @@
 """Golden payloads: real device messages through the real broker into the gateway.
 
 Every line of shared/data/device-payloads/*.jsonl and tests/fixtures/payloads/*.jsonl
-(but homie5.jsonl, which test_homie.py drives) is published byte for byte on its topic, for a device mapped with the line's dialect;
-the device's state must then hold what the line expects (or the message must be
-rejected and counted). Adding a line adds a case.
+(but homie5.jsonl, which test_homie.py drives) is published byte for byte on its
+topic, for a device mapped with the line's dialect; the device's state must then
+hold what the line expects (or the message must be rejected and counted). Adding a
+line adds a case.
 """
 
 from __future__ import annotations

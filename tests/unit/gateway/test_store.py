@@ -100,7 +100,7 @@ def test_readings_from_a_message() -> None:
     assert {(r.metric, r.value, r.kind) for r in got} == {
         ("co2", 612.0, "environment"),
         ("occupancy", 1.0, "occupancy"),
-        ("state", 1.0, "lighting"),
+        ("on", 1.0, "lighting"),
     }
 
 
