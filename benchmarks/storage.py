@@ -7,9 +7,11 @@ Two measurements, each next to its ceiling in the same run:
    makes redelivery idempotent, room states), against the same rows appended to a
    bare table in the same SQLite file settings (no key, no index): the ceiling.
 2. Ingest with storage on: `officegw run` draining the same backlog (see
-   benchmarks/ingest.py) with history on (every reading committed before its
-   message is acknowledged) and with history off (acknowledged on arrival).
-   Target: history costs < 20 % of ingest throughput (ratio >= 0.8).
+   benchmarks/ingest.py) three times: history off (messages acknowledged on
+   arrival), history on (every reading committed before its message is
+   acknowledged), and history on plus the InfluxDB export into a private
+   VictoriaMetrics (Debian's `victoria-metrics`, as in the tests).
+   Target: storage and export cost < 20 % of ingest throughput (ratio >= 0.8).
 
 Prints one JSON line per measurement.
 """
@@ -32,6 +34,7 @@ from gateway.broker import start_mosquitto
 from gateway.records import Reading
 from gateway.store import Store
 from simulators.loadgen import mixed_messages
+from tests.victoria import VictoriaMetrics
 
 PREFIX = "office"
 BATCH = 5_000
@@ -114,22 +117,21 @@ def main() -> int:
         progress(f"generating {args.messages} mixed payloads over {args.rooms} rooms")
         messages = mixed_messages(args.messages, rooms=args.rooms, prefix=PREFIX, start_ts=time.time() - 3600)
         rates: dict[str, float] = {}
-        with start_mosquitto() as broker:
-            for mode, history in (("off", False), ("on", True)):
-                progress(f"ingest with history {mode}")
-                workdir = Path(tmp) / f"history-{mode}"
+        with start_mosquitto() as broker, VictoriaMetrics() as victoria:
+            influx = {"url": victoria.url, "token": "t", "org": "o", "bucket": "b"}
+            modes: tuple[tuple[str, dict[str, object]], ...] = (
+                ("off", {"storage": {"history": False}}),
+                ("on", {"storage": {"history": True}}),
+                ("on_influx", {"storage": {"history": True}, "influxdb": influx}),
+            )
+            for mode, extra in modes:
+                progress(f"ingest, storage {mode}")
+                workdir = Path(tmp) / f"storage-{mode}"
                 workdir.mkdir()
-                result = measure_gateway(
-                    broker,
-                    messages,
-                    args.publishers,
-                    workdir,
-                    args.rooms,
-                    {"storage": {"history": history}},
-                )
+                result = measure_gateway(broker, messages, args.publishers, workdir, args.rooms, extra)
                 rates[mode] = result["msgs_per_s"]
-                progress(f"history {mode}: {result['msgs_per_s']:.0f} msgs/s")
-                if history:
+                progress(f"storage {mode}: {result['msgs_per_s']:.0f} msgs/s")
+                if mode == "on":
                     stored = Store(workdir / "officegw.db")
                     rates["stored_readings"] = stored.count_readings()
                     stored.close()
@@ -138,9 +140,11 @@ def main() -> int:
                 {
                     "benchmark": "ingest_with_storage",
                     "messages": args.messages,
-                    "history_off_msgs_per_s": round(rates["off"]),
+                    "storage_off_msgs_per_s": round(rates["off"]),
                     "history_on_msgs_per_s": round(rates["on"]),
-                    "ratio": round(rates["on"] / rates["off"], 3),
+                    "history_and_influx_on_msgs_per_s": round(rates["on_influx"]),
+                    "ratio_history": round(rates["on"] / rates["off"], 3),
+                    "ratio_history_and_influx": round(rates["on_influx"] / rates["off"], 3),
                     "readings_stored": int(rates["stored_readings"]),
                 }
             ),
