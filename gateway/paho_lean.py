@@ -33,6 +33,8 @@ This overrides private paho methods, so pyproject pins paho-mqtt below 2.3;
 
 from __future__ import annotations
 
+import contextlib
+import struct
 import threading
 from typing import Any
 
@@ -90,6 +92,7 @@ def decode_plain_publish(command: int, packet: bytes | bytearray) -> paho.MQTTMe
     return message
 
 
+_PUBACK = struct.Struct("!BBH")
 READ_CHUNK = 65_536
 # Packets handled per `loop_read` before paho's loop gets a turn to write: at ~30 us
 # a packet, a PUBACK or command waits at most a couple of milliseconds.
@@ -184,6 +187,33 @@ class LeanClient(paho.Client):
             }
         )
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_many(self, mids: list[int]) -> None:
+        """Acknowledges QoS 1 messages from any thread, with one write and one wake-up
+        of the network thread for the lot (paho's `ack` costs one of each per message)."""
+        if not mids:
+            return
+        packet = b"".join(_PUBACK.pack(paho.PUBACK, 2, mid) for mid in mids)
+        # One queued packet holding every PUBACK frame: the network thread writes it
+        # whole. A deque append is atomic, so no lock is needed against that thread.
+        self._out_packet.append(
+            {
+                "command": paho.PUBACK,
+                "mid": 0,
+                "qos": 0,
+                "pos": 0,
+                "to_process": len(packet),
+                "packet": packet,
+                "info": None,
+            }
+        )
+        if self._thread is not None and threading.current_thread() is not self._thread:
+            self._wake_loop()
+
+    def _wake_loop(self) -> None:
+        if self._sockpairW is not None:
+            with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
+                self._sockpairW.send(b"0")
 
     def _handle_publish(self) -> MQTTErrorCode:
         message = None

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,19 @@ class MqttOptions:
     receive_maximum: int = 1000
 
 
+@dataclass(frozen=True, slots=True)
+class PendingAck:
+    """The acknowledgement of one QoS 1 message, to send once it is committed; never
+    on a later connection than the one it arrived on (its packet id may be reused)."""
+
+    transport: PahoTransport
+    mid: int
+    generation: int
+
+    def __call__(self) -> None:
+        self.transport.ack_many([self])
+
+
 class PahoTransport:
     def __init__(
         self,
@@ -73,7 +86,7 @@ class PahoTransport:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def _build_client(self) -> mqtt.Client:
+    def _build_client(self) -> LeanClient:
         o = self._options
         if o.mqtt5:
             client = LeanClient(
@@ -220,9 +233,17 @@ class PahoTransport:
             )
         )
 
-    def _acknowledger(self, mid: int, qos: int, generation: int) -> Callable[[], None]:
-        def ack() -> None:
-            if generation == self._generation and self._connected.is_set():
-                self._client.ack(mid, qos)
+    def _acknowledger(self, mid: int, qos: int, generation: int) -> PendingAck:
+        return PendingAck(self, mid, generation)
 
-        return ack
+    def ack_many(self, acks: Sequence[Callable[[], None]]) -> None:
+        """Sends many acknowledgements at once (the history writer's batch): one write
+        for all of this connection's; others (and foreign callables) one by one."""
+        mids = []
+        for ack in acks:
+            if isinstance(ack, PendingAck) and ack.transport is self:
+                if ack.generation == self._generation and self._connected.is_set():
+                    mids.append(ack.mid)
+            else:
+                ack()
+        self._client.ack_many(mids)

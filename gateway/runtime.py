@@ -175,6 +175,7 @@ class Gateway:
             self.store,
             dumps,
             export=self.influx.submit if self.influx is not None else None,
+            acknowledge=lambda acks: self.transport.ack_many(acks),
             max_delay=settings.storage.commit_interval,
             retention=(retention.readings * 86_400, retention.events * 86_400),
         )
