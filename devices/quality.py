@@ -41,6 +41,7 @@ class DeviceQuality:
     __slots__ = (
         "_first_seen",
         "_last_at",
+        "_last_shape",
         "_messages",
         "_occupied_since",
         "_rate",
@@ -58,6 +59,7 @@ class DeviceQuality:
         self._rate = 0.0
         self._messages = 0
         self._first_seen: float | None = None
+        self._last_shape: tuple[tuple[str, type], ...] = ()
         self._occupied_since: float | None = None
         self.throttled = 0
         self.last_throttled: float | None = None
@@ -107,6 +109,20 @@ class DeviceQuality:
         learning = (
             self._messages <= p.schema_learn_messages or now - self._first_seen < p.schema_learn_seconds
         )
+        # Most devices send the same fields every time: compare the whole shape once
+        # (a tuple of (name, type) pairs) before looking field by field.
+        shape = tuple((name, type(value)) for name, value in fields.items())
+        if shape != self._last_shape:
+            self._last_shape = shape
+            self._check_schema(fields, now, learning)
+        for name in _OCCUPANCY_FIELDS:
+            value = fields.get(name)
+            if value is True and self._occupied_since is None:
+                self._occupied_since = now
+            elif value is False:
+                self._occupied_since = None
+
+    def _check_schema(self, fields: dict[str, Any], now: float, learning: bool) -> None:
         new: list[str] = []
         for name, value in fields.items():
             kind = _kind(value)
@@ -119,12 +135,6 @@ class DeviceQuality:
         if new:
             self.drift_fields = tuple(sorted({*self.drift_fields, *new}))
             self.drift_at = now
-        for name in _OCCUPANCY_FIELDS:
-            value = fields.get(name)
-            if value is True and self._occupied_since is None:
-                self._occupied_since = now
-            elif value is False:
-                self._occupied_since = None
 
     def stuck(self, now: float, corroborated_at: float | None, p: QualityParams) -> bool:
         """Occupied for `stuck_after` with nothing from any other device of the room
