@@ -136,6 +136,10 @@ class DeviceQuality:
             self.drift_fields = tuple(sorted({*self.drift_fields, *new}))
             self.drift_at = now
 
+    def may_be_stuck(self, now: float, p: QualityParams) -> bool:
+        """Cheap first check: occupied for long enough to be stuck if uncorroborated."""
+        return self._occupied_since is not None and now - self._occupied_since >= p.stuck_after
+
     def stuck(self, now: float, corroborated_at: float | None, p: QualityParams) -> bool:
         """Occupied for `stuck_after` with nothing from any other device of the room
         (`corroborated_at`: when another one last saw someone) since."""

@@ -242,7 +242,7 @@ class DeviceRegistry:
         seen = self._seen_someone.get(record.spec.room_id)
         if not seen:
             return None
-        others = [at for device, at in seen.items() if device != record.spec.id]
+        others = [at for device, at in list(seen.items()) if device != record.spec.id]
         return max(others, default=None)
 
     def _quality_of(self, record: _DeviceRecord, now: float) -> dict[str, Any]:
@@ -256,14 +256,19 @@ class DeviceRegistry:
         return [record.view(self._quality_of(record, now)) for record in list(self._devices.values())]
 
     def quality_flags(self, now: float) -> dict[str, int]:
-        """How many devices carry each data-quality flag (for /metrics)."""
+        """How many devices carry each data-quality flag (for /metrics). Safe without
+        the live-state lock (a scrape must not hold up ingest): it only reads, and
+        takes each collection whole before walking it."""
+        p = self.quality_params
         counts = {"flooding": 0, "stuck": 0, "schema_drift": 0, "battery_low": 0, "offline": 0}
         for record in list(self._devices.values()):
-            quality = self._quality_of(record, now)
-            for flag in ("flooding", "stuck", "battery_low"):
-                counts[flag] += bool(quality[flag])
-            counts["schema_drift"] += quality["schema_drift"] is not None
+            q = record.quality
+            counts["flooding"] += q.flooding(now, p)
+            counts["schema_drift"] += bool(q.drift_fields)
+            counts["battery_low"] += record.battery is not None and record.battery <= p.battery_low
             counts["offline"] += record.online is False
+            if q.may_be_stuck(now, p):
+                counts["stuck"] += q.stuck(now, self._corroborated_at(record), p)
         return counts
 
     def throttled_total(self) -> int:

@@ -169,8 +169,7 @@ class LiveState:
             return self.devices.get(device_id, now)
 
     def quality_flags(self, now: float) -> dict[str, int]:
-        with self._lock:
-            return self.devices.quality_flags(now)
+        return self.devices.quality_flags(now)  # without the lock: see DeviceRegistry
 
     def forget(self, room_id: str, device_id: str, now: float) -> None:
         """The device went offline: what it said no longer counts as occupancy evidence
