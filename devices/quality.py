@@ -158,8 +158,12 @@ class DeviceQuality:
             "stuck": self.stuck(now, corroborated_at, p),
             "schema_drift": list(self.drift_fields) if self.drift_fields else None,
             "schema_drift_at": self.drift_at,
-            "battery_low": battery is not None and battery <= p.battery_low,
+            "battery_low": battery_low(battery, p),
         }
+
+
+def battery_low(battery: float | None, p: QualityParams) -> bool:
+    return battery is not None and battery <= p.battery_low
 
 
 def _kind(value: Any) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devices.fields import DevicePayload
-from devices.quality import DEFAULT_QUALITY, DeviceQuality, QualityParams
+from devices.quality import DEFAULT_QUALITY, DeviceQuality, QualityParams, battery_low
 
 # Fields that are part of the vocabulary; reported ones become capabilities.
 VOCABULARY = frozenset(DevicePayload.model_fields) - {"ts", "credential"}
@@ -265,11 +265,8 @@ class DeviceRegistry:
             q = record.quality
             counts["flooding"] += q.flooding(now, p)
             counts["schema_drift"] += bool(q.drift_fields)
-            counts["battery_low"] += record.battery is not None and record.battery <= p.battery_low
+            counts["battery_low"] += battery_low(record.battery, p)
             counts["offline"] += record.online is False
             if q.may_be_stuck(now, p):
                 counts["stuck"] += q.stuck(now, self._corroborated_at(record), p)
         return counts
-
-    def throttled_total(self) -> int:
-        return sum(record.quality.throttled for record in list(self._devices.values()))

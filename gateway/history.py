@@ -32,10 +32,10 @@ from gateway.logs import kv
 from gateway.records import Event, Reading
 from gateway.room_model import RoomState
 from gateway.store import Store
+from gateway.transport import Ack
 
 log = logging.getLogger("officegw.history")
 
-Ack = Callable[[], None]
 # Added to the writer thread's niceness (Linux schedules threads one by one).
 WRITER_NICENESS = 10
 Export = Callable[[Sequence[Reading], Sequence[Event]], None]

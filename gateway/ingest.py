@@ -28,11 +28,10 @@ from gateway.metrics import IngestStats
 from gateway.records import Reading, readings_from
 from gateway.room_model import RoomState
 from gateway.topic_filters import TrailingWildcards, is_filter
-from gateway.transport import InboundMessage
+from gateway.transport import Ack, InboundMessage
 
 log = logging.getLogger("officegw.ingest")
 
-Ack = Callable[[], None]
 # Takes what one message produced (readings, the room state after it) and its
 # acknowledgement; the history writer.
 Recorder = Callable[[list[Reading], RoomState | None, Ack | None], None]
@@ -85,6 +84,7 @@ class IngestPipeline:
         routes: Mapping[str, Route] | None = None,
         reconnect_grace: float = 0.0,
         recorder: Recorder | None = None,
+        record_readings: bool = True,
     ) -> None:
         self._prefix = topic_prefix
         self._live = live
@@ -114,6 +114,8 @@ class IngestPipeline:
         self._grace_until = float("-inf")
         # What the message being handled produced, for the recorder.
         self._recorder = recorder
+        # False (storage.history off): the recorder gets room states, no readings.
+        self._record_readings_on = record_readings
         self._readings: list[Reading] = []
         self._changed_room: RoomState | None = None
         self._places: dict[str, tuple[str, str]] = {}
@@ -289,7 +291,7 @@ class IngestPipeline:
     def _record_readings(
         self, room_id: str, device_id: str, fields: dict[str, Any], payload: DevicePayload, now: float
     ) -> None:
-        if self._recorder is None:
+        if self._recorder is None or not self._record_readings_on:
             return
         building, floor = self._place_of(room_id)
         self._readings = readings_from(

@@ -20,7 +20,7 @@ from gateway.config import Settings
 from gateway.event_log import EventKind, EventLog, LoggedEvent
 from gateway.history import HistoryWriter
 from gateway.influx_export import InfluxExporter
-from gateway.ingest import Ack, IngestPipeline, Route, mapped_routes
+from gateway.ingest import IngestPipeline, Route, mapped_routes
 from gateway.live_state import LiveState
 from gateway.logs import kv
 from gateway.metrics import IngestStats
@@ -29,6 +29,7 @@ from gateway.records import Event, Reading
 from gateway.room_model import RoomState
 from gateway.snapshot import Snapshotter
 from gateway.store import Store
+from gateway.transport import Ack
 from rules.engine import RuleMemory
 from rules.types import Priority
 
@@ -195,6 +196,7 @@ class Gateway:
             routes=routes(settings),
             reconnect_grace=settings.quality.reconnect_grace,
             recorder=self._record_message,
+            record_readings=settings.storage.history,
         )
         mqtt = settings.mqtt
         self.transport = PahoTransport(
@@ -234,10 +236,9 @@ class Gateway:
     # What is recorded (each called on the thread that produced it; never blocks)
 
     def _record_message(self, readings: list[Reading], room: RoomState | None, ack: Ack | None) -> None:
-        if self.settings.storage.history:
+        # With storage.history off there are no readings and no acks (paho acknowledged).
+        if readings or room is not None or ack is not None:
             self.history.submit(readings, (), room, ack)
-        elif room is not None:
-            self.history.submit((), (), room)
 
     def _record_rooms(self, rooms: list[RoomState]) -> None:
         for room in rooms:

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+# Acknowledges one message to the broker; run once what it carried is committed.
+Ack = Callable[[], None]
+
 
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
@@ -16,7 +19,7 @@ class InboundMessage:
     retained: bool = False
     # Acknowledges the message to the broker (QoS 1 with manual acknowledgement);
     # called once what it carried is committed. None: nothing to acknowledge.
-    ack: Callable[[], None] | None = None
+    ack: Ack | None = None
 
 
 MessageHandler = Callable[[InboundMessage], None]
