@@ -8,6 +8,8 @@ when `batch_rows` readings are waiting, in one transaction; then it runs the
 items' acknowledgements, in order, and passes the batch on to the export (if
 any). A crash (even SIGKILL) therefore loses nothing: the broker redelivers
 what was not acknowledged, and the store skips readings it already holds.
+About once a second (and on every flush and stop) it has the store merge the
+readings committed since into their series (`Store.compact`).
 
 If the store fails (disk full, read-only), live state carries on: batches are
 kept in memory (bounded; what falls off is counted as dropped) and retried with
@@ -62,6 +64,7 @@ class _Batch:
 @dataclass(slots=True)
 class HistoryStats:
     committed_batches: int = 0
+    # Counted when merged into their series (`Store.compact`), where duplicates show.
     readings_written: int = 0
     # Redelivered or repeated readings the store already held.
     readings_duplicate: int = 0
@@ -74,6 +77,9 @@ class HistoryStats:
     commit_seconds: float = 0.0
     pruned_readings: int = 0
     pruned_events: int = 0
+    compactions: int = 0
+    compaction_failures: int = 0
+    compact_seconds: float = 0.0
 
 
 class HistoryWriter:
@@ -90,6 +96,8 @@ class HistoryWriter:
         retention: tuple[float, float] | None = None,
         prune_interval: float = 3600.0,
         checkpoint_interval: float = 5.0,
+        compact_interval: float = 1.0,
+        compact_rows: int = 50_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -110,6 +118,12 @@ class HistoryWriter:
         self._retention = retention
         self._prune_interval = prune_interval
         self._last_prune = float("-inf")
+        # Readings committed since the last merge into their series.
+        self._compact_interval = compact_interval
+        self._compact_rows = compact_rows
+        self._unmerged = 0
+        self._last_compaction = time.monotonic()
+        self._compaction_error: str | None = None
         self._queue: queue.SimpleQueue[_Item | threading.Event | None] = queue.SimpleQueue()
         # What failed to commit, kept for the next attempt.
         self._pending = _Batch()
@@ -145,9 +159,10 @@ class HistoryWriter:
         self._queue.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout=timeout)
-        if self._dirty and not self._thread.is_alive():
-            # The final checkpoint: every room as it is now.
-            self._commit()
+        if not self._thread.is_alive():
+            if self._dirty:
+                self._commit()  # the final checkpoint: every room as it is now
+            self._compact()
 
     # The writer thread
 
@@ -164,6 +179,12 @@ class HistoryWriter:
                 self._commit()
             elif self._dirty and checkpoint_due:
                 self._commit()  # quiet now: write what the last batches left for later
+            if (
+                self._markers
+                or self._unmerged >= self._compact_rows
+                or (self._unmerged and time.monotonic() - self._last_compaction >= self._compact_interval)
+            ):
+                self._compact()
             for marker in self._markers:
                 marker.set()
             self._markers.clear()
@@ -245,14 +266,13 @@ class HistoryWriter:
         try:
             due = self._rooms_to_write(batch, checkpoint)
             rooms = [(room_id, self._encode(state)) for room_id, state in due]
-            inserted = self._store.commit(batch.readings, batch.events, rooms, self._clock())
+            self._store.commit(batch.readings, batch.events, rooms, self._clock())
         except (sqlite3.Error, OSError) as exc:
             self._failed(batch, str(exc))
         else:
             self.stats.commit_seconds += time.perf_counter() - started
             self.stats.committed_batches += 1
-            self.stats.readings_written += inserted
-            self.stats.readings_duplicate += len(batch.readings) - inserted
+            self._unmerged += len(batch.readings)
             self.stats.events_written += len(batch.events)
             if not self.stats.healthy:
                 log.warning(kv("history store recovered", after_failures=self.stats.write_failures))
@@ -267,6 +287,26 @@ class HistoryWriter:
             self._acknowledge(batch.acks)
             if self._export is not None and (batch.readings or batch.events):
                 self._export(batch.readings, [event for _, event in batch.events])
+
+    def _compact(self) -> None:
+        """Merges what was committed into the series; on failure the readings stay
+        where they are (committed, and read through `readings_all`) for the next try."""
+        self._last_compaction = time.monotonic()
+        started = time.perf_counter()
+        try:
+            stored, duplicates = self._store.compact()
+        except (sqlite3.Error, OSError) as exc:
+            self.stats.compaction_failures += 1
+            if str(exc) != self._compaction_error:
+                log.warning(kv("history merge failed", error=str(exc), retry_in_s=self._compact_interval))
+            self._compaction_error = str(exc)
+            return
+        self._compaction_error = None
+        self._unmerged = 0
+        self.stats.compactions += 1
+        self.stats.compact_seconds += time.perf_counter() - started
+        self.stats.readings_written += stored
+        self.stats.readings_duplicate += duplicates
 
     def _failed(self, batch: _Batch, error: str) -> None:
         self.stats.write_failures += 1

@@ -182,6 +182,21 @@ def _history_metrics(h: HistoryStats) -> Iterator[CounterMetricFamily | GaugeMet
     yield CounterMetricFamily(
         "officegw_history_commit_seconds", "Time spent committing history", value=h.commit_seconds
     )
+    yield CounterMetricFamily(
+        "officegw_history_merges",
+        "Merges of newly committed readings into their series (about once a second)",
+        value=h.compactions,
+    )
+    yield CounterMetricFamily(
+        "officegw_history_merge_failures",
+        "Failed merges (the readings stay committed and readable; retried a second later)",
+        value=h.compaction_failures,
+    )
+    yield CounterMetricFamily(
+        "officegw_history_merge_seconds",
+        "Time spent merging readings into their series",
+        value=h.compact_seconds,
+    )
 
 
 def _influx_metrics(stats: InfluxStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:

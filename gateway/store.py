@@ -3,15 +3,23 @@
 Readings are clustered by (room, metric, time), the way history is asked for and
 the way it arrives (each series grows at its end), with the device last: a
 redelivered reading (same device, metric and device time, so the same room) hits
-the same key and is stored once. One B-tree and no secondary index keeps a write
-at ~100k rows/s; `series` lists the (room, metric) pairs, so retention deletes
-each series' head by key instead of scanning the table.
+the same key and is stored once. One B-tree and no secondary index; `series`
+lists the (room, metric) pairs, so retention deletes each series' head by key
+instead of scanning the table.
+
+Commits append to `readings_recent` (no key, so a commit writes a few pages at
+the table's end) and `compact` merges it into `readings` in key order about once
+a second. Committing a batch straight into the clustered table wrote one page per
+series it touched (a 50 ms batch from 1,000 series rewrote ~1,000 pages); merging
+a second's worth at once writes each page once for many rows, at a third of the
+CPU. Reads go through `readings_all`, which adds the rows not merged yet.
 
 Tables: `snapshot` (key -> JSON: rule memory, overrides, auto-registered rooms),
 `room_states` (each room's state, written with the readings that led to it),
-`readings` (history, one row per device, metric and device time), `events`
-(occupancy changes, commands, alerts, ...). Migrations run in order on open; a
-file written by a newer officegw is refused rather than misread.
+`readings` (history, one row per device, metric and device time) and
+`readings_recent`, `events` (occupancy changes, commands, alerts, ...).
+Migrations run in order on open; a file written by a newer officegw is refused
+rather than misread.
 """
 
 from __future__ import annotations
@@ -47,6 +55,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_by_time ON events (at);
     CREATE TABLE room_states (room TEXT PRIMARY KEY, state BLOB NOT NULL, saved_at REAL NOT NULL);
     """,
+    # 3: readings are appended to `readings_recent` and merged into `readings` in
+    # key order about once a second; `readings_all` is what is stored, both together.
+    """
+    CREATE TABLE readings_recent (
+        room TEXT NOT NULL, metric TEXT NOT NULL, ts REAL NOT NULL, device TEXT NOT NULL,
+        value REAL NOT NULL, received_at REAL NOT NULL
+    );
+    CREATE VIEW readings_all AS
+        SELECT room, metric, ts, device, value, received_at FROM readings
+        UNION ALL
+        SELECT room, metric, ts, device, value, min(received_at) FROM readings_recent AS r
+        WHERE NOT EXISTS (
+            SELECT 1 FROM readings AS k
+            WHERE k.room = r.room AND k.metric = r.metric AND k.ts = r.ts AND k.device = r.device
+        )
+        GROUP BY room, metric, ts, device;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 CACHE_KIB = 64 * 1024
@@ -81,6 +106,8 @@ class Store:
         self._series: set[tuple[str, str]] = set(
             self._db.execute("SELECT room, metric FROM series").fetchall()
         )
+        # What a crash left unmerged.
+        self.compact()
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -105,9 +132,9 @@ class Store:
         events: Sequence[tuple[int, Event]],
         room_states: Iterable[tuple[str, bytes]],
         at: float,
-    ) -> int:
-        """One transaction: readings (a reading already stored is skipped), events
-        with their sequence numbers, and room states. Returns readings inserted.
+    ) -> None:
+        """One transaction: readings (appended to `readings_recent`, see `compact`),
+        events with their sequence numbers, and room states.
 
         Each table gets its rows as one JSON array, unpacked by SQLite (`json_each`):
         one statement step per table instead of one per row. The sqlite3 module
@@ -123,14 +150,12 @@ class Store:
         with self._lock:
             self._db.execute("BEGIN")
             try:
-                before = self._db.total_changes
                 self._db.execute(
-                    "INSERT OR IGNORE INTO readings (device, metric, ts, value, room, received_at) "
+                    "INSERT INTO readings_recent (device, metric, ts, value, room, received_at) "
                     "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, "
                     "j.value ->> 5 FROM json_each(?) AS j",
                     (rows,),
                 )
-                inserted = self._db.total_changes - before
                 new_series = {(r.room_id, r.metric) for r in readings} - self._series
                 if new_series:
                     self._db.executemany(
@@ -154,7 +179,27 @@ class Store:
                 raise
             if new_series:
                 self._series |= new_series
-            return inserted
+
+    def compact(self) -> tuple[int, int]:
+        """Merges `readings_recent` into `readings`, in key order, in one transaction.
+        Returns (readings stored, duplicates dropped): a reading already stored (a
+        redelivery) is kept once."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                before = self._db.total_changes
+                self._db.execute(
+                    "INSERT OR IGNORE INTO readings (room, metric, ts, device, value, received_at) "
+                    "SELECT room, metric, ts, device, value, received_at FROM readings_recent "
+                    "ORDER BY room, metric, ts, device, received_at"
+                )
+                stored = self._db.total_changes - before
+                merged = self._db.execute("DELETE FROM readings_recent").rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return stored, merged - stored
 
     def save_snapshot(self, documents: dict[str, Any], at: float) -> None:
         rows = [(key, orjson.dumps(value), at) for key, value in documents.items()]
@@ -219,7 +264,7 @@ class Store:
         with self._lock:
             rows = self._db.execute(
                 "SELECT CAST((ts - :start) / :step AS INTEGER) AS bucket, "
-                "avg(value), min(value), max(value), count(*) FROM readings "
+                "avg(value), min(value), max(value), count(*) FROM readings_all "
                 "WHERE room = :room AND metric = :metric AND ts >= :start AND ts < :end "
                 "GROUP BY bucket ORDER BY bucket",
                 {"room": room, "metric": metric, "start": start, "end": end, "step": step},
@@ -229,10 +274,12 @@ class Store:
     def count_readings(self, device: str | None = None) -> int:
         with self._lock:
             if device is None:
-                return int(self._db.execute("SELECT count(*) FROM readings").fetchone()[0])
-            return int(
-                self._db.execute("SELECT count(*) FROM readings WHERE device = ?", (device,)).fetchone()[0]
-            )
+                row = self._db.execute("SELECT count(*) FROM readings_all").fetchone()
+            else:
+                row = self._db.execute(
+                    "SELECT count(*) FROM readings_all WHERE device = ?", (device,)
+                ).fetchone()
+            return int(row[0])
 
     def close(self) -> None:
         with self._lock:

@@ -37,7 +37,7 @@ DEVICES = 50
 T0 = time.time() - 3600
 
 
-def history_count(db: Path, sql: str = "SELECT count(*) FROM readings") -> int:
+def history_count(db: Path, sql: str = "SELECT count(*) FROM readings_all") -> int:
     """Read straight from the gateway's file (WAL: readers never block its writer)."""
     if not db.exists():
         return 0
@@ -202,7 +202,7 @@ def test_sigkill_while_readings_arrive_loses_and_duplicates_nothing(
         )
         assert occupied == ROOMS
         per_device = history_count(
-            db, "SELECT max(n) FROM (SELECT count(*) AS n FROM readings GROUP BY device, metric, ts)"
+            db, "SELECT max(n) FROM (SELECT count(*) AS n FROM readings_all GROUP BY device, metric, ts)"
         )
         assert per_device == 1
     finally:

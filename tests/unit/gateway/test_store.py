@@ -36,7 +36,8 @@ def test_a_schema_1_file_is_migrated_and_keeps_its_snapshot(tmp_path: Path) -> N
     store = Store(path)
     assert store.version == SCHEMA_VERSION
     assert store.load_snapshot() == {"rule_memory": {"a": 1}}
-    assert store.commit([reading("co2", 500, T0)], [], [], T0) == 1
+    store.commit([reading("co2", 500, T0)], [], [], T0)
+    assert store.compact() == (1, 0)
     store.close()
 
 
@@ -53,19 +54,44 @@ def test_a_file_from_a_newer_officegw_is_refused(tmp_path: Path) -> None:
 def test_each_reading_is_stored_once(tmp_path: Path) -> None:
     store = Store(tmp_path / "officegw.db")
     batch = [reading("co2", 500, T0), reading("temperature", 21.5, T0), reading("co2", 510, T0 + 60)]
-    assert store.commit(batch, [], [], T0) == 3
-    # A redelivered message: same device, metric and device time.
-    assert store.commit(batch[:2], [], [], T0 + 61) == 0
+    store.commit(batch, [], [], T0)
+    # A redelivered message (same device, metric and device time) before the merge...
+    store.commit(batch[:2], [], [], T0 + 61)
+    assert store.count_readings() == 3
+    assert store.compact() == (3, 2)
+    # ... and after it.
+    store.commit(batch[2:], [], [], T0 + 62)
+    assert store.count_readings() == 3
+    assert store.compact() == (0, 1)
     assert store.count_readings() == 3
     store.close()
 
 
-def test_history_is_downsampled_per_step(tmp_path: Path) -> None:
+def test_readings_a_crash_left_unmerged_are_merged_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "officegw.db"
+    store = Store(path)
+    store.commit([reading("co2", 500, T0), reading("co2", 501, T0 + 1)], [], [], T0)
+    store.close()  # no compact(): as after a SIGKILL
+
+    Store(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM readings").fetchone()[0] == 2
+    assert db.execute("SELECT count(*) FROM readings_recent").fetchone()[0] == 0
+    db.close()
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["before the merge", "after the merge"])
+def test_history_is_downsampled_per_step(tmp_path: Path, merged: bool) -> None:
     store = Store(tmp_path / "officegw.db")
     rows = [reading("co2", 400 + i, T0 + i * 10) for i in range(60)]  # 10 min, one every 10 s
     rows += [reading("co2", 1000, T0 + 5, device="env-2")]  # another sensor of the room
     rows += [reading("co2", 9999, T0 + 5, room="lyra")]  # another room
-    store.commit(rows, [], [], T0)
+    # Half of them merged already, the other half (and a redelivery) not yet.
+    store.commit(rows[:30], [], [], T0)
+    store.compact()
+    store.commit(rows[30:] + rows[:5], [], [], T0)
+    if merged:
+        store.compact()
     points = store.history("orion", "co2", T0, T0 + 600, 300)
     assert [(t, n) for t, _, _, _, n in points] == [(T0, 31), (T0 + 300, 30)]
     _, mean, low, high, _ = points[0]
@@ -86,6 +112,7 @@ def test_retention_deletes_only_what_is_older(tmp_path: Path) -> None:
         [],
         T0,
     )
+    store.compact()
     assert store.prune(T0 + 50, T0 + 50) == (1, 1)
     assert store.count_readings() == 1
     assert [seq for seq, *_ in store.recent_events(10)] == [2]
@@ -133,10 +160,10 @@ def test_a_failing_store_keeps_rows_in_memory_and_recovers(tmp_path: Path) -> No
     fail.set()
     real_commit = store.commit
 
-    def commit(*args: object, **kwargs: object) -> int:
+    def commit(*args: object, **kwargs: object) -> None:
         if fail.is_set():
             raise sqlite3.OperationalError("database or disk is full")
-        return real_commit(*args, **kwargs)  # type: ignore[arg-type]
+        real_commit(*args, **kwargs)  # type: ignore[arg-type]
 
     store.commit = commit  # type: ignore[method-assign]
     acked: list[int] = []
@@ -153,6 +180,54 @@ def test_a_failing_store_keeps_rows_in_memory_and_recovers(tmp_path: Path) -> No
         wait_until(lambda: writer.stats.healthy, 10, "recovery")
         wait_until(lambda: store.count_readings() == 10, 5, "the kept rows written")
         assert writer.stats.readings_dropped == 0
+    finally:
+        writer.stop()
+        store.close()
+
+
+def test_the_writer_merges_readings_into_their_series_and_counts_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "officegw.db"
+    store = Store(path)
+    writer = HistoryWriter(store, dumps, max_delay=0.01, compact_interval=0.1)
+    writer.start()
+    try:
+        writer.submit([reading("co2", 1, T0), reading("co2", 2, T0 + 1)])
+        writer.submit([reading("co2", 1, T0)])  # a redelivery
+        wait_until(lambda: writer.stats.readings_written == 2, 5, "the readings merged")
+        assert writer.stats.readings_duplicate == 1
+        db = sqlite3.connect(path)
+        assert db.execute("SELECT count(*) FROM readings").fetchone()[0] == 2
+        assert db.execute("SELECT count(*) FROM readings_recent").fetchone()[0] == 0
+        db.close()
+    finally:
+        writer.stop()
+        store.close()
+
+
+def test_a_failing_merge_keeps_the_readings_readable_and_is_retried(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    fail = threading.Event()
+    fail.set()
+    real_compact = store.compact
+
+    def compact() -> tuple[int, int]:
+        if fail.is_set():
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_compact()
+
+    store.compact = compact  # type: ignore[method-assign]
+    writer = HistoryWriter(store, dumps, max_delay=0.01, compact_interval=0.05)
+    writer.start()
+    try:
+        writer.submit([reading("co2", i, T0 + i) for i in range(5)])
+        assert writer.flush(5)
+        assert writer.stats.compaction_failures >= 1
+        assert writer.stats.readings_written == 0
+        assert store.count_readings() == 5
+        assert [n for *_, n in store.history("orion", "co2", T0, T0 + 10, 10)] == [5]
+        fail.clear()
+        wait_until(lambda: writer.stats.readings_written == 5, 5, "the merge retried")
+        assert store.count_readings() == 5
     finally:
         writer.stop()
         store.close()
