@@ -18,6 +18,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import orjson
+
 _SCHEMA = "CREATE TABLE IF NOT EXISTS points (id INTEGER PRIMARY KEY, line TEXT NOT NULL)"
 
 
@@ -43,8 +45,13 @@ class InfluxBuffer:
         with self._lock:
             taken = lines[: max(0, self.max_rows - self._count)]
             if taken:
+                # One statement for the batch: executemany would step once per row,
+                # handing the GIL back (and waiting for it) every time.
                 with self._transaction():
-                    self._db.executemany("INSERT INTO points (line) VALUES (?)", ((line,) for line in taken))
+                    self._db.execute(
+                        "INSERT INTO points (line) SELECT value FROM json_each(?) ORDER BY key",
+                        (orjson.dumps(list(taken)),),
+                    )
                 self._count += len(taken)
             return len(lines) - len(taken)
 

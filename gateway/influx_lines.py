@@ -55,30 +55,49 @@ _MEASUREMENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _ESCAPE_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
 
 
+# Series keys ("environment,building=hq,...,room=orion co2=") by (kind, device,
+# room, metric): a device's tags are the same in every reading, so they are
+# escaped once. Bounded: cleared when full (a flood of new devices only costs the
+# re-escaping).
+_SERIES_KEYS: dict[tuple[str, str, str, str, str, str], str | None] = {}
+_SERIES_KEYS_MAX = 100_000
+
+
 def reading_line(reading: Reading) -> str | None:
     """The reading as one line, or None when it cannot be written (not a finite
     number, or a kind that is not a measurement name).
 
     Readings are the volume (tens of thousands a second), so they are encoded
-    here directly, at half the cost of going through `Point`; the unit tests hold this
-    encoding equal to `Point`'s (`reading_point`).
+    here directly, a fraction of the cost of going through `Point`; the unit tests
+    hold this encoding equal to `Point`'s (`reading_point`).
     """
-    if not _MEASUREMENT.match(reading.kind) or not math.isfinite(reading.value):
+    key = (reading.kind, reading.building, reading.device_id, reading.floor, reading.room_id, reading.metric)
+    series = _SERIES_KEYS.get(key)
+    if series is None:
+        if key in _SERIES_KEYS:
+            return None  # a kind that is not a measurement name
+        if len(_SERIES_KEYS) >= _SERIES_KEYS_MAX:
+            _SERIES_KEYS.clear()
+        series = _SERIES_KEYS[key] = _series_key(*key)
+        if series is None:
+            return None
+    if not math.isfinite(reading.value):
         return None
-    tags = "".join(
-        f",{name}={_tag(value)}"
-        for name, value in (
-            ("building", reading.building),
-            ("device", reading.device_id),
-            ("floor", reading.floor),
-            ("room", reading.room_id),
-        )
-        if value
-    )
     value = str(float(reading.value))
     if value.endswith(".0"):
         value = value[:-2]
-    return f"{reading.kind}{tags} {reading.metric.translate(_ESCAPE_KEY)}={value} {_ms(reading.ts)}"
+    return f"{series}{value} {_ms(reading.ts)}"
+
+
+def _series_key(kind: str, building: str, device: str, floor: str, room: str, metric: str) -> str | None:
+    if not _MEASUREMENT.match(kind):
+        return None
+    tags = "".join(
+        f",{name}={_tag(value)}"
+        for name, value in (("building", building), ("device", device), ("floor", floor), ("room", room))
+        if value
+    )
+    return f"{kind}{tags} {metric.translate(_ESCAPE_KEY)}="
 
 
 def reading_point(reading: Reading) -> str | None:
