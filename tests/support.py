@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -23,6 +26,7 @@ from gateway.config import Settings, settings_from_dict
 from gateway.server import ServerThread
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_until(
@@ -171,3 +175,55 @@ class SimLight:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+
+
+class GatewayProcess:
+    """`officegw run --config CONFIG` as a process of its own, its output in `log`."""
+
+    def __init__(self, config: Path, log: Path, port: int) -> None:
+        self._config, self._log, self.port = config, log, port
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
+
+    def start(self) -> None:
+        with self._log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "run", "--config", str(self._config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+
+        def ready() -> bool:
+            try:
+                return self.http.get("/readyz").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(ready, 20.0, "officegw run ready")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.http.close()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def metric(self, name: str) -> float:
+        for line in self.http.get("/metrics").text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(f"no metric {name}")

@@ -10,17 +10,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
@@ -28,9 +25,8 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.broker import BrokerProcess, free_port, start_mosquitto
-from tests.support import start_gateway, unique_prefix, wait_until
+from tests.support import GatewayProcess, start_gateway, unique_prefix, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 ROOMS = 10
 DEVICES = 50
 # Device times of an hour ago: recent enough for any retention.
@@ -104,51 +100,6 @@ class SteadyPublisher:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
-
-
-class GatewayProcess:
-    def __init__(self, config: Path, log: Path, port: int) -> None:
-        self._config, self._log, self.port = config, log, port
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
-
-    def start(self) -> None:
-        with self._log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "run", "--config", str(self._config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
-
-        def ready() -> bool:
-            try:
-                return self.http.get("/readyz").status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(ready, 20.0, "officegw run ready")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.http.close()
-
-    def metric(self, name: str) -> float:
-        for line in self.http.get("/metrics").text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        raise AssertionError(f"no metric {name}")
 
 
 @pytest.fixture

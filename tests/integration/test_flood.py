@@ -17,16 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.broker import BrokerProcess, free_port
-from tests.support import unique_prefix, wait_until
+from tests.support import GatewayProcess, unique_prefix, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 PROBE_ROOMS = 20
 FLOOD_RATE = 2_000
 FLOOD_SECONDS = 10.0
@@ -115,9 +113,7 @@ class Probe:
 
 
 @pytest.fixture
-def gateway_process(
-    tmp_path: Path, mqtt_broker: BrokerProcess
-) -> Iterator[tuple[subprocess.Popen[str], str, httpx.Client]]:
+def gateway_process(tmp_path: Path, mqtt_broker: BrokerProcess) -> Iterator[tuple[GatewayProcess, str]]:
     prefix = unique_prefix()
     port = free_port()
     (tmp_path / "rules.yaml").write_text(RULES)
@@ -143,41 +139,20 @@ def gateway_process(
             }
         )
     )
-    log = (tmp_path / "gateway.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
-    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
-
-    def ready() -> bool:
-        try:
-            return http.get("/readyz").status_code == 200
-        except httpx.TransportError:
-            return False
-
+    gateway = GatewayProcess(config, tmp_path / "gateway.log", port)
     try:
-        wait_until(ready, 20.0, "officegw run ready")
-        yield proc, prefix, http
+        gateway.start()
+        yield gateway, prefix
     finally:
-        http.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        assert "Traceback" not in (tmp_path / "gateway.log").read_text()
+        gateway.stop()
+    assert "Traceback" not in (tmp_path / "gateway.log").read_text()
 
 
 def test_a_flood_leaves_other_rooms_on_time_and_memory_flat(
-    mqtt_broker: BrokerProcess, gateway_process: tuple[subprocess.Popen[str], str, httpx.Client]
+    mqtt_broker: BrokerProcess, gateway_process: tuple[GatewayProcess, str]
 ) -> None:
-    proc, prefix, http = gateway_process
+    gateway, prefix = gateway_process
+    http = gateway.http
     probe = Probe(mqtt_broker, prefix)
     flooder = subprocess.Popen(
         [
@@ -196,9 +171,9 @@ def test_a_flood_leaves_other_rooms_on_time_and_memory_flat(
     try:
         started = time.monotonic()
         probe.run(started + 2.0, 0.1)  # the flood reaches its rate
-        rss_early = rss_kib(proc.pid)
+        rss_early = rss_kib(gateway.pid)
         sent = probe.run(started + FLOOD_SECONDS - 0.5, 0.1)
-        rss_late = rss_kib(proc.pid)
+        rss_late = rss_kib(gateway.pid)
         last_co2, _ = flooder.communicate(timeout=30)
         assert flooder.returncode == 0, "the flooding device failed"
         wait_until(lambda: len(probe.latencies) >= sent, 5.0, "an answer to every probe")
