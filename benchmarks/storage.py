@@ -70,8 +70,8 @@ def history_write(rows: list[Reading], workdir: Path) -> dict[str, float]:
     for n, i in enumerate(range(0, len(rows), BATCH), start=1):
         store.commit(rows[i : i + BATCH], [], [], time.time())
         if n % MERGE_EVERY == 0:
-            store.compact()
-    store.compact()
+            store.merge_recent()
+    store.merge_recent()
     elapsed = time.perf_counter() - started
     store.close()
 

@@ -9,7 +9,7 @@ items' acknowledgements, in order, and passes the batch on to the export (if
 any). A crash (even SIGKILL) therefore loses nothing: the broker redelivers
 what was not acknowledged, and the store skips readings it already holds.
 About once a second (and on every flush and stop) it has the store merge the
-readings committed since into their series (`Store.compact`).
+readings committed since into their series (`Store.merge_recent`).
 
 If the store fails (disk full, read-only), live state carries on: batches are
 kept in memory (bounded; what falls off is counted as dropped) and retried with
@@ -64,7 +64,7 @@ class _Batch:
 @dataclass(slots=True)
 class HistoryStats:
     committed_batches: int = 0
-    # Counted when merged into their series (`Store.compact`), where duplicates show.
+    # Counted when merged into their series (`Store.merge_recent`), where duplicates show.
     readings_written: int = 0
     # Redelivered or repeated readings the store already held.
     readings_duplicate: int = 0
@@ -77,9 +77,9 @@ class HistoryStats:
     commit_seconds: float = 0.0
     pruned_readings: int = 0
     pruned_events: int = 0
-    compactions: int = 0
-    compaction_failures: int = 0
-    compact_seconds: float = 0.0
+    merges: int = 0
+    merge_failures: int = 0
+    merge_seconds: float = 0.0
 
 
 class HistoryWriter:
@@ -96,8 +96,8 @@ class HistoryWriter:
         retention: tuple[float, float] | None = None,
         prune_interval: float = 3600.0,
         checkpoint_interval: float = 5.0,
-        compact_interval: float = 1.0,
-        compact_rows: int = 50_000,
+        merge_interval: float = 1.0,
+        merge_rows: int = 50_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -119,11 +119,11 @@ class HistoryWriter:
         self._prune_interval = prune_interval
         self._last_prune = float("-inf")
         # Readings committed since the last merge into their series.
-        self._compact_interval = compact_interval
-        self._compact_rows = compact_rows
+        self._merge_interval = merge_interval
+        self._merge_rows = merge_rows
         self._unmerged = 0
-        self._last_compaction = time.monotonic()
-        self._compaction_error: str | None = None
+        self._last_merge = time.monotonic()
+        self._merge_error: str | None = None
         self._queue: queue.SimpleQueue[_Item | threading.Event | None] = queue.SimpleQueue()
         # What failed to commit, kept for the next attempt.
         self._pending = _Batch()
@@ -162,7 +162,7 @@ class HistoryWriter:
         if not self._thread.is_alive():
             if self._dirty:
                 self._commit()  # the final checkpoint: every room as it is now
-            self._compact()
+            self._merge()
 
     # The writer thread
 
@@ -179,12 +179,8 @@ class HistoryWriter:
                 self._commit()
             elif self._dirty and checkpoint_due:
                 self._commit()  # quiet now: write what the last batches left for later
-            if (
-                self._markers
-                or self._unmerged >= self._compact_rows
-                or (self._unmerged and time.monotonic() - self._last_compaction >= self._compact_interval)
-            ):
-                self._compact()
+            if self._markers or self._merge_due():
+                self._merge()  # flush() waits for it too
             for marker in self._markers:
                 marker.set()
             self._markers.clear()
@@ -288,23 +284,28 @@ class HistoryWriter:
             if self._export is not None and (batch.readings or batch.events):
                 self._export(batch.readings, [event for _, event in batch.events])
 
-    def _compact(self) -> None:
+    def _merge_due(self) -> bool:
+        if self._unmerged >= self._merge_rows:
+            return True
+        return self._unmerged > 0 and time.monotonic() - self._last_merge >= self._merge_interval
+
+    def _merge(self) -> None:
         """Merges what was committed into the series; on failure the readings stay
         where they are (committed, and read through `readings_all`) for the next try."""
-        self._last_compaction = time.monotonic()
+        self._last_merge = time.monotonic()
         started = time.perf_counter()
         try:
-            stored, duplicates = self._store.compact()
+            stored, duplicates = self._store.merge_recent()
         except (sqlite3.Error, OSError) as exc:
-            self.stats.compaction_failures += 1
-            if str(exc) != self._compaction_error:
-                log.warning(kv("history merge failed", error=str(exc), retry_in_s=self._compact_interval))
-            self._compaction_error = str(exc)
+            self.stats.merge_failures += 1
+            if str(exc) != self._merge_error:
+                log.warning(kv("history merge failed", error=str(exc), retry_in_s=self._merge_interval))
+            self._merge_error = str(exc)
             return
-        self._compaction_error = None
+        self._merge_error = None
         self._unmerged = 0
-        self.stats.compactions += 1
-        self.stats.compact_seconds += time.perf_counter() - started
+        self.stats.merges += 1
+        self.stats.merge_seconds += time.perf_counter() - started
         self.stats.readings_written += stored
         self.stats.readings_duplicate += duplicates
 

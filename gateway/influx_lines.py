@@ -18,6 +18,7 @@ Line protocol stops here: nothing else in the gateway builds or parses it.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -55,14 +56,6 @@ _MEASUREMENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _ESCAPE_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
 
 
-# Series keys ("environment,building=hq,...,room=orion co2=") by (kind, device,
-# room, metric): a device's tags are the same in every reading, so they are
-# escaped once. Bounded: cleared when full (a flood of new devices only costs the
-# re-escaping).
-_SERIES_KEYS: dict[tuple[str, str, str, str, str, str], str | None] = {}
-_SERIES_KEYS_MAX = 100_000
-
-
 def reading_line(reading: Reading) -> str | None:
     """The reading as one line, or None when it cannot be written (not a finite
     number, or a kind that is not a measurement name).
@@ -71,16 +64,11 @@ def reading_line(reading: Reading) -> str | None:
     here directly, a fraction of the cost of going through `Point`; the unit tests
     hold this encoding equal to `Point`'s (`reading_point`).
     """
-    key = (reading.kind, reading.building, reading.device_id, reading.floor, reading.room_id, reading.metric)
-    series = _SERIES_KEYS.get(key)
+    series = _series_key(
+        reading.kind, reading.building, reading.device_id, reading.floor, reading.room_id, reading.metric
+    )
     if series is None:
-        if key in _SERIES_KEYS:
-            return None  # a kind that is not a measurement name
-        if len(_SERIES_KEYS) >= _SERIES_KEYS_MAX:
-            _SERIES_KEYS.clear()
-        series = _SERIES_KEYS[key] = _series_key(*key)
-        if series is None:
-            return None
+        return None
     if not math.isfinite(reading.value):
         return None
     value = str(float(reading.value))
@@ -89,7 +77,10 @@ def reading_line(reading: Reading) -> str | None:
     return f"{series}{value} {_ms(reading.ts)}"
 
 
+# A device's tags are the same in every reading: escaped once per device and metric.
+@functools.lru_cache(maxsize=100_000)
 def _series_key(kind: str, building: str, device: str, floor: str, room: str, metric: str) -> str | None:
+    """'environment,building=hq,...,room=orion co2=', or None for a kind that is no measurement name."""
     if not _MEASUREMENT.match(kind):
         return None
     tags = "".join(

@@ -185,17 +185,17 @@ def _history_metrics(h: HistoryStats) -> Iterator[CounterMetricFamily | GaugeMet
     yield CounterMetricFamily(
         "officegw_history_merges",
         "Merges of newly committed readings into their series (about once a second)",
-        value=h.compactions,
+        value=h.merges,
     )
     yield CounterMetricFamily(
         "officegw_history_merge_failures",
         "Failed merges (the readings stay committed and readable; retried a second later)",
-        value=h.compaction_failures,
+        value=h.merge_failures,
     )
     yield CounterMetricFamily(
         "officegw_history_merge_seconds",
         "Time spent merging readings into their series",
-        value=h.compact_seconds,
+        value=h.merge_seconds,
     )
 
 

@@ -8,7 +8,7 @@ lists the (room, metric) pairs, so retention deletes each series' head by key
 instead of scanning the table.
 
 Commits append to `readings_recent` (no key, so a commit writes a few pages at
-the table's end) and `compact` merges it into `readings` in key order about once
+the table's end) and `merge_recent` merges it into `readings` in key order about once
 a second. Committing a batch straight into the clustered table wrote one page per
 series it touched (a 50 ms batch from 1,000 series rewrote ~1,000 pages); merging
 a second's worth at once writes each page once for many rows, at a third of the
@@ -16,8 +16,9 @@ CPU. Reads go through `readings_all`, which adds the rows not merged yet.
 
 Tables: `snapshot` (key -> JSON: rule memory, overrides, auto-registered rooms),
 `room_states` (each room's state, written with the readings that led to it),
-`readings` (history, one row per device, metric and device time) and
-`readings_recent`, `events` (occupancy changes, commands, alerts, ...).
+`readings` (history, one row per device, metric and device time),
+`readings_recent` (committed, not merged yet), `events` (occupancy changes,
+commands, alerts, ...).
 Migrations run in order on open; a file written by a newer officegw is refused
 rather than misread.
 """
@@ -107,7 +108,7 @@ class Store:
             self._db.execute("SELECT room, metric FROM series").fetchall()
         )
         # What a crash left unmerged.
-        self.compact()
+        self.merge_recent()
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -133,7 +134,7 @@ class Store:
         room_states: Iterable[tuple[str, bytes]],
         at: float,
     ) -> None:
-        """One transaction: readings (appended to `readings_recent`, see `compact`),
+        """One transaction: readings (appended to `readings_recent`, see `merge_recent`),
         events with their sequence numbers, and room states.
 
         Each table gets its rows as one JSON array, unpacked by SQLite (`json_each`):
@@ -180,7 +181,7 @@ class Store:
             if new_series:
                 self._series |= new_series
 
-    def compact(self) -> tuple[int, int]:
+    def merge_recent(self) -> tuple[int, int]:
         """Merges `readings_recent` into `readings`, in key order, in one transaction.
         Returns (readings stored, duplicates dropped): a reading already stored (a
         redelivery) is kept once."""

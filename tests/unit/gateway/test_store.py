@@ -37,7 +37,7 @@ def test_a_schema_1_file_is_migrated_and_keeps_its_snapshot(tmp_path: Path) -> N
     assert store.version == SCHEMA_VERSION
     assert store.load_snapshot() == {"rule_memory": {"a": 1}}
     store.commit([reading("co2", 500, T0)], [], [], T0)
-    assert store.compact() == (1, 0)
+    assert store.merge_recent() == (1, 0)
     store.close()
 
 
@@ -58,11 +58,11 @@ def test_each_reading_is_stored_once(tmp_path: Path) -> None:
     # A redelivered message (same device, metric and device time) before the merge...
     store.commit(batch[:2], [], [], T0 + 61)
     assert store.count_readings() == 3
-    assert store.compact() == (3, 2)
+    assert store.merge_recent() == (3, 2)
     # ... and after it.
     store.commit(batch[2:], [], [], T0 + 62)
     assert store.count_readings() == 3
-    assert store.compact() == (0, 1)
+    assert store.merge_recent() == (0, 1)
     assert store.count_readings() == 3
     store.close()
 
@@ -71,7 +71,7 @@ def test_readings_a_crash_left_unmerged_are_merged_on_open(tmp_path: Path) -> No
     path = tmp_path / "officegw.db"
     store = Store(path)
     store.commit([reading("co2", 500, T0), reading("co2", 501, T0 + 1)], [], [], T0)
-    store.close()  # no compact(): as after a SIGKILL
+    store.close()  # no merge_recent(): as after a SIGKILL
 
     Store(path).close()
     db = sqlite3.connect(path)
@@ -88,10 +88,10 @@ def test_history_is_downsampled_per_step(tmp_path: Path, merged: bool) -> None:
     rows += [reading("co2", 9999, T0 + 5, room="lyra")]  # another room
     # Half of them merged already, the other half (and a redelivery) not yet.
     store.commit(rows[:30], [], [], T0)
-    store.compact()
+    store.merge_recent()
     store.commit(rows[30:] + rows[:5], [], [], T0)
     if merged:
-        store.compact()
+        store.merge_recent()
     points = store.history("orion", "co2", T0, T0 + 600, 300)
     assert [(t, n) for t, _, _, _, n in points] == [(T0, 31), (T0 + 300, 30)]
     _, mean, low, high, _ = points[0]
@@ -112,7 +112,7 @@ def test_retention_deletes_only_what_is_older(tmp_path: Path) -> None:
         [],
         T0,
     )
-    store.compact()
+    store.merge_recent()
     assert store.prune(T0 + 50, T0 + 50) == (1, 1)
     assert store.count_readings() == 1
     assert [seq for seq, *_ in store.recent_events(10)] == [2]
@@ -188,7 +188,7 @@ def test_a_failing_store_keeps_rows_in_memory_and_recovers(tmp_path: Path) -> No
 def test_the_writer_merges_readings_into_their_series_and_counts_duplicates(tmp_path: Path) -> None:
     path = tmp_path / "officegw.db"
     store = Store(path)
-    writer = HistoryWriter(store, dumps, max_delay=0.01, compact_interval=0.1)
+    writer = HistoryWriter(store, dumps, max_delay=0.01, merge_interval=0.1)
     writer.start()
     try:
         writer.submit([reading("co2", 1, T0), reading("co2", 2, T0 + 1)])
@@ -208,20 +208,20 @@ def test_a_failing_merge_keeps_the_readings_readable_and_is_retried(tmp_path: Pa
     store = Store(tmp_path / "officegw.db")
     fail = threading.Event()
     fail.set()
-    real_compact = store.compact
+    real_merge = store.merge_recent
 
-    def compact() -> tuple[int, int]:
+    def merge_recent() -> tuple[int, int]:
         if fail.is_set():
             raise sqlite3.OperationalError("database or disk is full")
-        return real_compact()
+        return real_merge()
 
-    store.compact = compact  # type: ignore[method-assign]
-    writer = HistoryWriter(store, dumps, max_delay=0.01, compact_interval=0.05)
+    store.merge_recent = merge_recent  # type: ignore[method-assign]
+    writer = HistoryWriter(store, dumps, max_delay=0.01, merge_interval=0.05)
     writer.start()
     try:
         writer.submit([reading("co2", i, T0 + i) for i in range(5)])
         assert writer.flush(5)
-        assert writer.stats.compaction_failures >= 1
+        assert writer.stats.merge_failures >= 1
         assert writer.stats.readings_written == 0
         assert store.count_readings() == 5
         assert [n for *_, n in store.history("orion", "co2", T0, T0 + 10, 10)] == [5]
