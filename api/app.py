@@ -1,4 +1,4 @@
-"""The composition root of the HTTP side: `create_app(settings)` builds everything."""
+"""The HTTP side: `create_app(settings, gateway)` puts the routes around a gateway."""
 
 from __future__ import annotations
 
@@ -8,21 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.routes import availability, control, devices, events, health, rooms, rules
-from gateway.clock import Clock
 from gateway.config import Settings
-from gateway.metrics import GaugeSources, build_registry
-from gateway.runtime import Gateway
+from gateway.runtime.gateway import Gateway
+from gateway.runtime.metrics import GaugeSources, build_registry
 
 
-def create_app(
-    settings: Settings, *, clock: Clock | None = None, gateway: Gateway | None = None, manage_gc: bool = False
-) -> FastAPI:
-    """The API with its gateway; the gateway runs for as long as the app's lifespan.
-
-    `manage_gc` is for a process that runs nothing else (`officegw run`): see
-    `gateway.runtime.FullCollections`.
-    """
-    gw = gateway or Gateway(settings, clock, manage_gc=manage_gc)
+def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
+    """The API around `gateway` (built by the composition root, `gateway.cli.assembly`);
+    the gateway runs for as long as the app's lifespan."""
+    gw = gateway
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

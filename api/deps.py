@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.runtime import Gateway
+from gateway.runtime.gateway import Gateway
 
 
 def get_gateway(request: Request) -> Gateway:

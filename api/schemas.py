@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from devices.registry import DeviceView
 from gateway.config import RoomConfig
-from gateway.live_state import Room
+from gateway.live_state import LiveRoom
 from rules.occupancy import Occupancy
 
 
@@ -85,7 +85,7 @@ class RoomOut(RoomDescription):
     updated_at: datetime | None
 
     @classmethod
-    def of(cls, room: Room, now: float) -> RoomOut:
+    def of(cls, room: LiveRoom, now: float) -> RoomOut:
         c, s = room.config, room.state
         occ, env, lighting = s.occupancy, s.environment, s.lighting
         kwh, wasted = s.kwh_today(now), s.kwh_wasted_today(now)
@@ -119,7 +119,7 @@ class RoomOut(RoomDescription):
         )
 
 
-def is_available_now(room: Room) -> bool:
+def is_available_now(room: LiveRoom) -> bool:
     """Bookable and not seen occupied; a room with no evidence yet counts as free."""
     return room.config.bookable and room.state.occupancy.state != Occupancy.OCCUPIED
 

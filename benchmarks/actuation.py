@@ -34,7 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.broker import BrokerProcess, free_port, start_mosquitto
+from simulators.broker import BrokerProcess, free_port, start_mosquitto
 
 PREFIX = "office"
 PROBE_ROOMS = 100

@@ -35,7 +35,7 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.broker import BrokerProcess, free_port, start_mosquitto
+from simulators.broker import BrokerProcess, free_port, start_mosquitto
 from simulators.loadgen import devices_for, mixed_messages, rooms_for
 
 PREFIX = "office"

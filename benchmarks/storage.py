@@ -2,7 +2,7 @@
 
 Two measurements, each next to its ceiling in the same run:
 
-1. History write throughput: realistic readings committed by `gateway.store.Store`
+1. History write throughput: realistic readings committed by `gateway.storage.sqlite_store.Store`
    as the history writer commits them under load (a batch per 50 ms commit
    interval at 15,000 readings/s: the actuation benchmark's 5,000 msgs/s) and
    merged into their series once a second's worth is in (the clustered key that
@@ -33,9 +33,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.ingest import measure_gateway, progress
-from gateway.broker import start_mosquitto
-from gateway.records import Reading
-from gateway.store import Store
+from gateway.storage.records import Reading
+from gateway.storage.sqlite_store import Store
+from simulators.broker import start_mosquitto
 from simulators.loadgen import mixed_messages
 from tests.victoria import VictoriaMetrics
 

@@ -136,7 +136,7 @@ class StorageSection(_Section):
 
 class InfluxSection(_Section):
     # Export every reading and event to InfluxDB 2 (or anything speaking its write
-    # API) when `url` is set; see gateway/influx_export.py.
+    # API) when `url` is set; see gateway/storage/influx/exporter.py.
     url: str | None = None
     token: str | None = None
     org: str | None = None

@@ -13,15 +13,14 @@ from typing import Any
 from devices.dialects.native import state_topic as native_topic
 from devices.fields import DevicePayload
 from devices.registry import DeviceRegistry, DeviceSpec, DeviceView
-from gateway import room_model
 from gateway.config import RoomConfig, Settings
-from gateway.room_model import RoomState
-from rules import occupancy
+from rules import occupancy, room_model
 from rules.occupancy import FusionParams, Occupancy
+from rules.room_model import RoomState
 
 
 @dataclass(frozen=True, slots=True)
-class Room:
+class LiveRoom:
     """A room's description and its live state, as handed to readers."""
 
     config: RoomConfig
@@ -145,19 +144,19 @@ class LiveState:
 
     # Readers (take the lock themselves)
 
-    def rooms(self) -> list[Room]:
+    def rooms(self) -> list[LiveRoom]:
         with self._lock:
             return [
-                Room(self._configs[room_id], state, room_id in self._configured)
+                LiveRoom(self._configs[room_id], state, room_id in self._configured)
                 for room_id, state in self._states.items()
             ]
 
-    def room(self, room_id: str) -> Room | None:
+    def room(self, room_id: str) -> LiveRoom | None:
         with self._lock:
             state = self._states.get(room_id)
             if state is None:
                 return None
-            return Room(self._configs[room_id], state, room_id in self._configured)
+            return LiveRoom(self._configs[room_id], state, room_id in self._configured)
 
     def device_views(self, now: float, room_id: str | None = None) -> list[DeviceView]:
         with self._lock:

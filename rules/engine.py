@@ -28,7 +28,7 @@ from rules.conditions import Check, compile_condition, describe_condition
 from rules.loader import RulesError, parse_rules
 from rules.memory import MemoryDraft, RuleMemory
 from rules.triggers import Key, Trigger, compile_trigger, key_of
-from rules.types import Action, DeviceAvailabilityChanged, Event, Priority, RoomFacts
+from rules.types import Action, DeviceAvailabilityChanged, Priority, RoomFacts, RuleEvent
 
 __all__ = [
     "RuleInfo",
@@ -85,13 +85,13 @@ class RuleSet:
         """Facts whose changes some rule reacts to; the gateway sends no other changes."""
         return frozenset(key[1] for key in self._index if isinstance(key, tuple) and key[0] == "reading")
 
-    def listens_to(self, event: Event) -> bool:
+    def listens_to(self, event: RuleEvent) -> bool:
         """Whether `evaluate` can do anything with `event` (device availability is always
         recorded, so a later `for:` or a restart knows since when a device is gone)."""
         return isinstance(event, DeviceAvailabilityChanged) or key_of(event) in self._index
 
     def evaluate(
-        self, facts: Mapping[str, RoomFacts], event: Event, now: float, memory: RuleMemory
+        self, facts: Mapping[str, RoomFacts], event: RuleEvent, now: float, memory: RuleMemory
     ) -> tuple[list[Action], RuleMemory]:
         """The actions `event` calls for, and the memory after it.
 

@@ -23,10 +23,10 @@ from rules.memory import MemoryDraft
 from rules.types import (
     AccessEvent,
     DeviceAvailabilityChanged,
-    Event,
     OccupancyChanged,
     ReadingChanged,
     RoomFacts,
+    RuleEvent,
     Tick,
 )
 
@@ -56,7 +56,7 @@ class Firing:
     count: int | None = None
 
 
-def key_of(event: Event) -> Key:
+def key_of(event: RuleEvent) -> Key:
     match event:
         case Tick():
             return TICK
@@ -78,7 +78,9 @@ class Trigger:
     keys: tuple[Key, ...] = ()
     summary: str = ""
 
-    def fire(self, rule: str, event: Event, facts: Facts, now: float, memory: MemoryDraft) -> list[Firing]:
+    def fire(
+        self, rule: str, event: RuleEvent, facts: Facts, now: float, memory: MemoryDraft
+    ) -> list[Firing]:
         raise NotImplementedError
 
 
@@ -90,7 +92,9 @@ class OccupancyTrigger(Trigger):
         self.keys = (TICK,) if self.hold else (("occupancy", self.state),)
         self.summary = f"room {self.state}" + (f" for {_seconds(self.hold)}" if self.hold else "")
 
-    def fire(self, rule: str, event: Event, facts: Facts, now: float, memory: MemoryDraft) -> list[Firing]:
+    def fire(
+        self, rule: str, event: RuleEvent, facts: Facts, now: float, memory: MemoryDraft
+    ) -> list[Firing]:
         if isinstance(event, OccupancyChanged):
             if event.old == self.state:
                 return []
@@ -161,7 +165,9 @@ class FactTrigger(Trigger):
         reading: Key = ("reading", self.fact)
         self.keys = (reading,) if self.enters is None else (reading, TICK)
 
-    def fire(self, rule: str, event: Event, facts: Facts, now: float, memory: MemoryDraft) -> list[Firing]:
+    def fire(
+        self, rule: str, event: RuleEvent, facts: Facts, now: float, memory: MemoryDraft
+    ) -> list[Firing]:
         if isinstance(event, ReadingChanged):
             room = facts.get(event.room_id)
             if self.enters is None:
@@ -243,7 +249,9 @@ class TimeTrigger(Trigger):
                 return moment
         return None
 
-    def fire(self, rule: str, event: Event, facts: Facts, now: float, memory: MemoryDraft) -> list[Firing]:
+    def fire(
+        self, rule: str, event: RuleEvent, facts: Facts, now: float, memory: MemoryDraft
+    ) -> list[Firing]:
         if not isinstance(event, Tick):
             return []
         moment = self.latest(now)
@@ -276,7 +284,9 @@ class DeviceTrigger(Trigger):
             return True
         return room is not None and device_id in room.devices.get(self.kind, ())
 
-    def fire(self, rule: str, event: Event, facts: Facts, now: float, memory: MemoryDraft) -> list[Firing]:
+    def fire(
+        self, rule: str, event: RuleEvent, facts: Facts, now: float, memory: MemoryDraft
+    ) -> list[Firing]:
         if isinstance(event, DeviceAvailabilityChanged):
             if event.online:
                 memory.episodes.delete(rule, event.device_id)
@@ -318,7 +328,9 @@ class AccessTrigger(Trigger):
             f" {self.count} times within {_seconds(self.within)}" if self.count > 1 else ""
         )
 
-    def fire(self, rule: str, event: Event, facts: Facts, now: float, memory: MemoryDraft) -> list[Firing]:
+    def fire(
+        self, rule: str, event: RuleEvent, facts: Facts, now: float, memory: MemoryDraft
+    ) -> list[Firing]:
         if not isinstance(event, AccessEvent) or event.result != self.result:
             return []
         room = facts.get(event.room_id)

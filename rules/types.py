@@ -3,7 +3,7 @@ happens, and what rules ask for. Pure data; no I/O.
 
 - `RoomFacts`: a read-only view of one room at one moment, built by the gateway
   from its live state (and, later, bookings). Rules read only this.
-- `Event`: something that happened (a state change, a reading, an access event,
+- `RuleEvent`: something that happened (a state change, a reading, an access event,
   a device going offline, or just time passing: `Tick`).
 - `Action`: what a rule wants done: a device command, an alert, an MQTT publish.
   The gateway's actuator decides whether and when a command goes out
@@ -139,7 +139,7 @@ class DeviceAvailabilityChanged:
     at: float
 
 
-Event = Tick | OccupancyChanged | ReadingChanged | AccessEvent | DeviceAvailabilityChanged
+RuleEvent = Tick | OccupancyChanged | ReadingChanged | AccessEvent | DeviceAvailabilityChanged
 
 
 # Actions

@@ -1,7 +1,7 @@
 """Labelled occupancy datasets replayed through the gateway's own occupancy fusion.
 
 Each dataset row becomes the native readings real devices would have published at
-the row's timestamp; they go through `gateway.room_model.apply` (the function the
+the row's timestamp; they go through `rules.room_model.apply` (the function the
 ingest path calls for every message) and `expire` (what the ticker calls) in
 virtual time: `now` is the row's timestamp, so days replay in a second. The room's
 `occupancy.state` after each row is compared with the row's label, and one JSON
@@ -42,9 +42,9 @@ from typing import Any
 import orjson
 
 from devices.fields import DevicePayload
-from gateway import room_model
-from gateway.room_model import RoomState
+from rules import room_model
 from rules.occupancy import FusionParams, Occupancy
+from rules.room_model import RoomState
 
 UCI = "uci-occupancy"
 ROOM_ESTIMATION = "room-occupancy-estimation"

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.broker import BrokerProcess, start_mosquitto
+from simulators.broker import BrokerProcess, start_mosquitto
 from tests.support import Publisher
 from tests.victoria import VictoriaMetrics
 

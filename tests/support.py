@@ -20,10 +20,10 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from api.app import create_app
-from gateway.broker import BrokerProcess, free_port
+from gateway.cli.assembly import build_app
+from gateway.cli.server import ServerThread
 from gateway.config import Settings, settings_from_dict
-from gateway.server import ServerThread
+from simulators.broker import BrokerProcess, free_port
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def start_gateway(
     }
     gateway_section = {"id": f"test-{uuid.uuid4().hex[:8]}", **config.pop("gateway", {})}
     settings = settings_from_dict({"mqtt": mqtt_section, "gateway": gateway_section, **config})
-    server = ServerThread(create_app(settings), "127.0.0.1", free_port()).start()
+    server = ServerThread(build_app(settings), "127.0.0.1", free_port()).start()
     running = RunningGateway(settings, server, httpx.Client(base_url=server.url, timeout=5.0), scratch)
     wait_until(lambda: running.get("/readyz").status_code == 200, 10.0, "gateway ready")
     return running

@@ -28,7 +28,7 @@ from typing import Self
 import httpx
 import orjson
 
-from gateway.broker import free_port, port_is_free
+from simulators.broker import free_port, port_is_free
 
 FLAGS = (
     # Test data may be stamped in the past; VictoriaMetrics' default keeps one month.

@@ -1,5 +1,5 @@
 """Manual control: a person's command to a light or any device. It pauses the rules
-for that device until the room is next vacant (see gateway.actuation)."""
+for that device until the room is next vacant (see gateway.automation.actuator)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Operator
 from api.deps import GatewayDep
-from gateway.actuation import Decision
+from gateway.automation.actuator import Decision
 
 router = APIRouter(tags=["control"])
 

@@ -8,7 +8,7 @@ from api.auth import Principal, Viewer
 from api.deps import GatewayDep
 from api.schemas import DeviceList, DeviceOut
 from devices.registry import DeviceView
-from gateway.runtime import Gateway
+from gateway.runtime.gateway import Gateway
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.auth import Viewer
 from api.deps import GatewayDep
 from api.schemas import as_time
-from gateway.event_log import EventKind, LoggedEvent
+from gateway.automation.event_log import EventKind, LoggedEvent
 
 router = APIRouter(tags=["events"])
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.auth import Admin, Viewer
 from api.deps import GatewayDep
 from api.schemas import as_time
-from gateway.automation import RulesError
+from gateway.automation.runner import RulesError
 
 router = APIRouter(tags=["rules"])
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from gateway.broker import BrokerProcess
+from simulators.broker import BrokerProcess
 from tests.support import Publisher, RunningGateway, start_gateway, wait_until
 
 ROOMS = [

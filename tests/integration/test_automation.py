@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.broker import BrokerProcess
+from simulators.broker import BrokerProcess
 from tests.support import Publisher, RunningGateway, SimLight, start_gateway, unique_prefix, wait_until
 
 

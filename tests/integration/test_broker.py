@@ -1,4 +1,4 @@
-"""gateway.broker against real broker processes (mosquitto and amqtt) on random ports."""
+"""simulators.broker against real broker processes (mosquitto and amqtt) on random ports."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gateway.broker import (
+from simulators.broker import (
     BrokerProcess,
     BrokerStartError,
     free_port,
@@ -131,7 +131,7 @@ def test_mosquitto_config_with_persistence(tmp_path: Path) -> None:
 
 def test_amqtt_broker_module_help() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "gateway.amqtt_broker", "--help"],
+        [sys.executable, "-m", "simulators.amqtt_broker", "--help"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.broker import BrokerProcess, free_port
+from simulators.broker import BrokerProcess, free_port
 from tests.support import Publisher, unique_prefix, wait_until
 
 OFFICEGW = [sys.executable, "-m", "gateway.cli"]

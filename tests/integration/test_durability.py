@@ -24,7 +24,7 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker import BrokerProcess, free_port, start_mosquitto
+from simulators.broker import BrokerProcess, free_port, start_mosquitto
 from tests.support import GatewayProcess, start_gateway, unique_prefix, wait_until
 
 ROOMS = 10

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker import BrokerProcess, free_port
+from simulators.broker import BrokerProcess, free_port
 from tests.support import GatewayProcess, unique_prefix, wait_until
 
 PROBE_ROOMS = 20

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from gateway.broker import BrokerProcess
+from simulators.broker import BrokerProcess
 from tests.support import Publisher, RunningGateway, start_gateway, wait_until
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "device-payloads"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from gateway.broker import BrokerProcess
+from simulators.broker import BrokerProcess
 from tests.support import Publisher, start_gateway, wait_until
 
 

@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker import BrokerProcess
+from simulators.broker import BrokerProcess
 from tests.support import Publisher, RunningGateway, start_gateway, wait_until
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "payloads" / "homie5.jsonl"

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from gateway.broker import free_port
 from gateway.config import InfluxSection
-from gateway.influx_export import InfluxExporter
-from gateway.records import Event, Reading
+from gateway.storage.influx.exporter import InfluxExporter
+from gateway.storage.records import Reading, StoredEvent
+from simulators.broker import free_port
 from tests.support import wait_until
 from tests.victoria import MAX_LINE_BYTES, Sample, VictoriaMetrics
 
@@ -87,8 +87,8 @@ def test_every_reading_and_event_arrives_with_its_tags_fields_and_time(
         Reading("light 1", "lyra", building, "B1", "power", 9.75, now + 0.004, now, "energy"),
     ]
     events = [
-        Event("occupancy", "orion", building, "2", now + 0.005, {"old": "vacant", "new": "occupied"}),
-        Event(
+        StoredEvent("occupancy", "orion", building, "2", now + 0.005, {"old": "vacant", "new": "occupied"}),
+        StoredEvent(
             "command",
             "lyra",
             building,
@@ -144,7 +144,7 @@ def test_a_point_the_server_refuses_is_dropped_alone_and_counted(
     before = readings(building, 40, now - 10)
     after = readings(building, 40, now - 5)
     # Longer than the server accepts: it answers 400 to every request holding it.
-    huge = Event("alert", "orion", building, "2", now, {"message": "x" * (64 * MAX_LINE_BYTES)})
+    huge = StoredEvent("alert", "orion", building, "2", now, {"message": "x" * (64 * MAX_LINE_BYTES)})
     nan = Reading("co2-1", "orion", building, "2", "co2", float("nan"), now, now, "environment")
     exporter.submit(before, [])
     exporter.submit([nan], [huge])

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gateway.broker import BrokerProcess
+from simulators.broker import BrokerProcess
 from tests.support import Publisher, RunningGateway, start_gateway, wait_until
 
 ROOMS: list[dict[str, Any]] = [

@@ -20,7 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker import BrokerProcess
+from simulators.broker import BrokerProcess
 from simulators.floor import Message, VirtualFloor
 from tests.support import Publisher, RunningGateway, start_gateway, unique_prefix, wait_until
 

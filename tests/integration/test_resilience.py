@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.broker import BrokerProcess, start_mosquitto
+from simulators.broker import BrokerProcess, start_mosquitto
 from tests.support import Publisher, start_gateway, unique_prefix, wait_until
 
 ROOMS = [{"id": "orion", "building": "hq", "floor": 2, "type": "meeting", "bookable": True}]

@@ -15,8 +15,8 @@ import pytest
 from paho.mqtt.client import Client
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker import BrokerProcess
 from simulators import publisher
+from simulators.broker import BrokerProcess
 from simulators.floor import VirtualFloor
 
 Inbox = queue.SimpleQueue[tuple[str, bytes, bool]]

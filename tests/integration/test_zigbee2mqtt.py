@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gateway.broker import BrokerProcess
+from simulators.broker import BrokerProcess
 from tests.support import Publisher, RunningGateway, start_gateway, wait_until
 
 PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "data" / "device-payloads" / "zigbee2mqtt.jsonl"

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from gateway.influx_lines import (
+from gateway.storage.influx.lines import (
     COUNT_FIELD,
     EVENT_FIELDS,
     EVENT_TAGS,
@@ -69,7 +69,7 @@ def test_every_query_reads_measurements_and_fields_the_exporter_writes() -> None
             kind = re.search(r'r\.kind == "([^"]+)"', condition)
             assert field is not None, f"{title}: every selection names its field"
             wanted = (measurement[1], kind[1] if kind else None, field[1])
-            assert wanted in allowed, f"{title}: {wanted} is not written by gateway.influx_lines"
+            assert wanted in allowed, f"{title}: {wanted} is not written by gateway.storage.influx.lines"
             selections += 1
         assert selections, f"{title}: no measurement selected"
 

@@ -15,11 +15,11 @@ from rules.types import (
     Action,
     Alert,
     Command,
-    Event,
     OccupancyChanged,
     Priority,
     ReadingChanged,
     RoomFacts,
+    RuleEvent,
     Severity,
     Tick,
 )
@@ -66,7 +66,7 @@ def ruleset() -> RuleSet:
 
 
 def evaluate(
-    ruleset: RuleSet, room: RoomFacts, event: Event, now: float, memory: RuleMemory | None = None
+    ruleset: RuleSet, room: RoomFacts, event: RuleEvent, now: float, memory: RuleMemory | None = None
 ) -> tuple[list[Action], RuleMemory]:
     return ruleset.evaluate({room.room_id: room}, event, now, memory or RuleMemory())
 

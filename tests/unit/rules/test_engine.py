@@ -24,12 +24,12 @@ from rules.types import (
     Alert,
     Command,
     DeviceAvailabilityChanged,
-    Event,
     OccupancyChanged,
     Priority,
     Publish,
     ReadingChanged,
     RoomFacts,
+    RuleEvent,
     Severity,
     Tick,
 )
@@ -88,7 +88,7 @@ def show(action: Action) -> tuple[Any, ...]:
             return ("publish", action.topic, action.payload)
 
 
-Step = tuple[dict[str, RoomFacts], Event, float, list[tuple[Any, ...]]]
+Step = tuple[dict[str, RoomFacts], RuleEvent, float, list[tuple[Any, ...]]]
 
 
 def run(ruleset: RuleSet, steps: list[Step], memory: RuleMemory | None = None) -> RuleMemory:
@@ -708,7 +708,7 @@ ACTION_CASES = [
 
 @pytest.mark.parametrize(("action", "changes", "event", "expected"), ACTION_CASES)
 def test_action(
-    action: str, changes: dict[str, Any], event: Event | None, expected: list[tuple[Any, ...]]
+    action: str, changes: dict[str, Any], event: RuleEvent | None, expected: list[tuple[Any, ...]]
 ) -> None:
     ruleset = rules(f"- {{name: r, trigger: {{access: granted}}, actions: [{action}]}}", tz="Europe/Paris")
     actions, _ = ruleset.evaluate(room(**changes), event or badge("granted", T0), T0, RuleMemory())

@@ -1,0 +1,29 @@
+"""The composition root: the one place that builds a gateway with its MQTT transport
+and the HTTP app around it. `officegw run`, the demo and the integration tests use it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api.app import create_app
+from gateway.clock import Clock
+from gateway.config import Settings
+from gateway.mqtt.paho_transport import PahoTransport
+from gateway.runtime.gateway import Gateway
+from gateway.runtime.topics import mqtt_options
+
+
+def build_gateway(settings: Settings, *, clock: Clock | None = None, manage_gc: bool = False) -> Gateway:
+    """A gateway talking to the broker of `settings.mqtt`.
+
+    `manage_gc` is for a process that runs nothing else (`officegw run`, the demo):
+    see `gateway.runtime.gc_schedule.FullCollections`.
+    """
+    return Gateway(
+        settings, transport=PahoTransport(mqtt_options(settings)), clock=clock, manage_gc=manage_gc
+    )
+
+
+def build_app(settings: Settings, *, clock: Clock | None = None, manage_gc: bool = False) -> FastAPI:
+    """The HTTP API around a new gateway; the gateway runs for as long as the app's lifespan."""
+    return create_app(settings, build_gateway(settings, clock=clock, manage_gc=manage_gc))

@@ -1,0 +1,370 @@
+"""The ingest pipeline: topic -> device -> decode -> validated reading -> room state.
+
+Runs on the MQTT network thread, one message at a time. Bad input is rejected,
+counted by reason, logged at most once per device and reason per minute, and
+never stops the next message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from devices.dialects import DIALECTS, native
+from devices.dialects.base import Dialect
+from devices.dialects.native import DecodeError, TopicKind
+from devices.fields import DevicePayload, RejectReason
+from devices.pseudonym import Pseudonymizer
+from gateway.automation.runner import Automation
+from gateway.clock import Clock
+from gateway.ingest.dead_letters import DeadLetters
+from gateway.ingest.stats import IngestStats
+from gateway.live_state import LiveState
+from gateway.logs import Throttle, kv
+from gateway.mqtt.topic_filters import TrailingWildcards, is_filter
+from gateway.mqtt.transport import Ack, InboundMessage
+from gateway.storage.records import Reading, readings_from
+from rules.room_model import RoomState
+
+log = logging.getLogger("officegw.ingest")
+
+# Takes what one message produced (readings, the room state after it) and its
+# acknowledgement; the history writer.
+Recorder = Callable[[list[Reading], RoomState | None, Ack | None], None]
+
+REJECT_LOG_INTERVAL = 60.0
+TOPIC_CACHE_SIZE = 100_000
+# Topics whose newest throttled message is kept for later (a bound on memory).
+MAX_THROTTLED_TOPICS = 10_000
+# Device times further ahead of the gateway's clock than this are not trusted for ordering.
+MAX_CLOCK_SKEW = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a topic of a config-mapped device (Zigbee2MQTT) leads."""
+
+    device_id: str
+    room_id: str
+    kind: TopicKind
+    dialect: Dialect
+    # The device's topic in the site config, and what its dialect remembers about it
+    # (one dict per device, shared by its routes), for dialects that decode by topic.
+    base: str = ""
+    memory: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def mapped_routes(devices: Iterable[tuple[str, str, str | None, str]]) -> dict[str, Route]:
+    """Exact topics of devices the site config maps, from (id, room, topic, dialect)."""
+    routes: dict[str, Route] = {}
+    for device_id, room_id, topic, name in devices:
+        if name == "native" or topic is None:
+            continue
+        dialect = DIALECTS[name]
+        memory: dict[str, Any] = {}
+        for route_topic, kind in dialect.routes(topic).items():
+            routes[route_topic] = Route(device_id, room_id, kind, dialect, topic, memory)
+    return routes
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        *,
+        topic_prefix: str,
+        live: LiveState,
+        stats: IngestStats,
+        clock: Clock,
+        pseudonymizer: Pseudonymizer,
+        automation: Automation | None = None,
+        routes: Mapping[str, Route] | None = None,
+        reconnect_grace: float = 0.0,
+        recorder: Recorder | None = None,
+        record_readings: bool = True,
+    ) -> None:
+        self._prefix = topic_prefix
+        self._live = live
+        self._stats = stats
+        self._clock = clock
+        self._pseudonymizer = pseudonymizer
+        self._automation = automation
+        self._reject_log = Throttle(REJECT_LOG_INTERVAL)
+        self.dead_letters = DeadLetters()
+        # Device -> (device time, payload hash) of the last reading applied.
+        self._last_device_time: dict[str, tuple[float, int]] = {}
+        # Devices publish on the same few topics over and over: parse each once.
+        self._topics: dict[str, native.NativeTopic] = {}
+        routes = routes or {}
+        self._routes: dict[str, Route] = {t: r for t, r in routes.items() if not is_filter(t)}
+        # Filters of devices whose topics cannot be listed (Homie), tried after the
+        # exact routes and the native cache, so those paths cost nothing more.
+        self._filters = TrailingWildcards({t: r for t, r in routes.items() if is_filter(t)})
+        # Flood protection: per topic, the newest message throttled since the last
+        # admitted one; applied by `release_throttled` if the device then goes quiet,
+        # so the state always ends on what the device said last. By topic, not by
+        # device: a device may say different things on different topics (Homie).
+        self._throttled: dict[str, InboundMessage] = {}
+        # The MQTT thread and the ticker (releasing throttled messages) both process.
+        self._serial = threading.Lock()
+        self._reconnect_grace = reconnect_grace
+        self._grace_until = float("-inf")
+        # What the message being handled produced, for the recorder.
+        self._recorder = recorder
+        # False (storage.history off): the recorder gets room states, no readings.
+        self._record_readings_on = record_readings
+        self._readings: list[Reading] = []
+        self._changed_room: RoomState | None = None
+        self._places: dict[str, tuple[str, str]] = {}
+
+    def handle(self, message: InboundMessage) -> None:
+        """Processes one message; the one place where any failure is caught. What it
+        carried goes to the recorder, which acknowledges it once committed (a
+        rejected message too, in order, so the broker never redelivers junk)."""
+        with self._serial:
+            self._stats.received += 1
+            self._handle(message)
+            self._record(message.ack)
+
+    def release_throttled(self) -> int:
+        """Applies the last throttled message of every device that sent nothing since;
+        the ticker calls this once a second. Returns how many were applied. (They
+        were acknowledged when throttled: a crash before this loses only them.)"""
+        with self._serial:
+            pending, self._throttled = self._throttled, {}
+            for message in pending.values():
+                self._handle(message, admitted=True)
+                self._record(None)
+            return len(pending)
+
+    def _record(self, ack: Ack | None) -> None:
+        readings, room = self._readings, self._changed_room
+        self._readings, self._changed_room = [], None
+        if self._recorder is not None:
+            self._recorder(readings, room, ack)
+        elif ack is not None:
+            ack()
+
+    def connection_up(self) -> None:
+        """The broker connection (re)opened: what it queued while we were away comes
+        now as one burst, which says nothing about how fast devices publish, so flood
+        protection rests for `reconnect_grace` seconds."""
+        self._grace_until = self._clock.now() + self._reconnect_grace
+
+    def _admit(self, device_id: str, message: InboundMessage, admitted: bool) -> bool:
+        """Flood protection: whether to process the message now."""
+        if admitted:
+            return True
+        now = self._clock.now()
+        if now < self._grace_until or self._live.devices.admit(device_id, now):
+            # Newer than anything held back on this topic.
+            self._throttled.pop(message.topic, None)
+            return True
+        self._stats.throttled += 1
+        if len(self._throttled) < MAX_THROTTLED_TOPICS or message.topic in self._throttled:
+            self._throttled[message.topic] = message
+        return False
+
+    def _handle(self, message: InboundMessage, admitted: bool = False) -> None:
+        try:
+            self._process(message, admitted)
+        except DecodeError as exc:
+            self._reject(message, exc.reason, exc.detail)
+        except Exception:
+            self._stats.handler_errors += 1
+            log.exception(
+                kv("message handler failed", topic=message.topic, payload=_preview(message.payload))
+            )
+
+    def _process(self, message: InboundMessage, admitted: bool) -> None:
+        route = self._routes.get(message.topic)
+        if route is not None:
+            self._process_mapped(message, route, admitted)
+            return
+        topic = self._topics.get(message.topic)
+        if topic is None:
+            route = self._filters.match(message.topic) if self._filters else None
+            if route is not None:
+                self._process_mapped(message, route, admitted)
+                return
+            topic = native.parse_topic(message.topic, self._prefix)
+            self._remember(message.topic, topic)
+        if topic is None:
+            raise DecodeError(RejectReason.UNKNOWN_TOPIC, "not a device topic of the native scheme")
+        if topic.kind is TopicKind.COMMAND:
+            self._stats.ignored += 1
+            return
+        if topic.kind is TopicKind.AVAILABILITY:
+            online = native.decode_availability(message.payload)
+            with self._live.lock:
+                self._set_online(self._register(topic), topic.device, online)
+        else:
+            if not self._admit(topic.device, message, admitted):
+                return
+            payload = native.decode_state(message.payload)
+            with self._live.lock:
+                self._apply(self._register(topic), topic.device, payload, message)
+        self._stats.accepted += 1
+
+    def _process_mapped(self, message: InboundMessage, route: Route, admitted: bool) -> None:
+        """A device the site config maps by topic (a dialect other than native)."""
+        if route.kind is TopicKind.COMMAND:
+            self._stats.ignored += 1
+            return
+        if route.kind is TopicKind.AVAILABILITY:
+            online = route.dialect.decode_availability(message.payload)
+            if online is None:
+                self._stats.ignored += 1
+                return
+            with self._live.lock:
+                self._set_online(route.room_id, route.device_id, online)
+        else:
+            if not self._admit(route.device_id, message, admitted):
+                return
+            decode_topic = route.dialect.decode_topic
+            if decode_topic is None:
+                payload = route.dialect.decode_state(message.payload)
+            else:
+                decoded = decode_topic(route.memory, message.topic[len(route.base) + 1 :], message.payload)
+                if decoded is None:
+                    self._stats.ignored += 1
+                    return
+                payload = decoded
+            with self._live.lock:
+                self._apply(route.room_id, route.device_id, payload, message)
+        self._stats.accepted += 1
+
+    def _order(self, device_id: str, ts: float, message: InboundMessage, now: float) -> str:
+        """ "apply", "late" (older than a reading already applied: it goes into the
+        history but never overwrites the newer state) or "repeat" (an exact repeat
+        of the last one: nothing to do)."""
+        if ts > now + MAX_CLOCK_SKEW:
+            return "apply"  # a device clock far ahead says nothing about order
+        last = self._last_device_time.get(device_id)
+        if last is not None:
+            last_ts, last_digest = last
+            if ts < last_ts:
+                self._stats.late += 1
+                return "late"
+            if ts == last_ts and hash(message.payload) == last_digest:
+                self._stats.duplicates += 1
+                return "repeat"
+        self._last_device_time[device_id] = (ts, hash(message.payload))
+        return "apply"
+
+    def _set_online(self, room_id: str, device_id: str, online: bool) -> None:
+        now = self._clock.now()
+        self._live.devices.set_online(device_id, online, now)
+        if self._automation is not None:
+            self._automation.after_availability(room_id, device_id, online, now)
+        elif not online:
+            self._live.forget(room_id, device_id, now)
+        self._changed_room = self._live.state_of(room_id)
+
+    def _apply(self, room_id: str, device_id: str, payload: DevicePayload, message: InboundMessage) -> None:
+        now = self._clock.now()
+        order = (
+            "apply" if payload.ts is None else self._order(device_id, payload.ts.timestamp(), message, now)
+        )
+        if order == "repeat":
+            return
+        fields = self._fields_to_keep(payload)
+        if order == "late":
+            self._record_readings(room_id, device_id, fields, payload, now)
+            return
+        self._live.devices.observe(device_id, payload, fields, now, live=not message.retained)
+        if message.retained and self._live.devices.is_offline(device_id):
+            # What an offline device last said (replayed by the broker on subscribe)
+            # is kept as its last state, not taken as evidence about the room now.
+            return
+        before = self._live.state_of(room_id)
+        self._live.apply(room_id, device_id, payload, now)
+        after = self._live.state_of(room_id)
+        if self._automation is not None:
+            self._automation.after_reading(room_id, device_id, fields, before, after, now)
+        self._record_readings(room_id, device_id, fields, payload, now)
+        self._changed_room = after
+
+    def _record_readings(
+        self, room_id: str, device_id: str, fields: dict[str, Any], payload: DevicePayload, now: float
+    ) -> None:
+        if self._recorder is None or not self._record_readings_on:
+            return
+        building, floor = self._place_of(room_id)
+        self._readings = readings_from(
+            fields,
+            device_id=device_id,
+            room_id=room_id,
+            building=building,
+            floor=floor,
+            ts=payload.ts.timestamp() if payload.ts is not None else now,
+            received_at=now,
+        )
+
+    def _place_of(self, room_id: str) -> tuple[str, str]:
+        place = self._places.get(room_id)
+        if place is None:
+            config = self._live.config_of(room_id)
+            place = self._places[room_id] = (config.building, str(config.floor))
+        return place
+
+    def _remember(self, raw: str, topic: native.NativeTopic | None) -> None:
+        if topic is None:
+            return  # never cache junk: a flood of random topics must not grow memory
+        if len(self._topics) >= TOPIC_CACHE_SIZE:
+            self._topics.clear()
+        self._topics[raw] = topic
+
+    def _register(self, topic: native.NativeTopic) -> str:
+        """The device's room; new devices and rooms are registered on first sight."""
+        room_id = self._live.devices.room_of(topic.device)
+        if room_id is None:
+            self._live.ensure_room(topic.room, topic.building, topic.floor)
+            room_id = self._live.devices.ensure(
+                topic.device,
+                topic.room,
+                topic=native.state_topic(self._prefix, topic.building, topic.floor, topic.room, topic.device),
+            )
+            log.info(kv("device registered", device=topic.device, room=topic.room))
+        return room_id
+
+    def _fields_to_keep(self, payload: DevicePayload) -> dict[str, Any]:
+        # Straight from the validated attributes: model_dump would cost as much as
+        # the validation itself on this path.
+        fields = {
+            key: value for key in payload.model_fields_set if (value := getattr(payload, key)) is not None
+        }
+        if payload.credential is not None:
+            fields["credential"] = self._pseudonymizer.pseudonym(payload.credential)
+        return fields
+
+    def _reject(self, message: InboundMessage, reason: str, detail: str) -> None:
+        self._stats.reject(reason)
+        now = self._clock.now()
+        preview = _preview(message.payload)
+        self.dead_letters.add(now, message.topic, reason, detail, preview, len(message.payload))
+        allowed, held_back = self._reject_log.allow((message.topic, reason), now)
+        if allowed:
+            log.warning(
+                kv(
+                    "message rejected",
+                    reason=reason,
+                    topic=message.topic,
+                    detail=detail,
+                    payload=preview,
+                    repeats_suppressed=held_back,
+                )
+            )
+
+
+_CREDENTIAL = re.compile(r'("credential"\s*:\s*)"(?:[^"\\]|\\.)*"?')
+
+
+def _preview(payload: bytes, limit: int = 120) -> str:
+    """The start of a payload for a log line, badge ids blanked out."""
+    text = payload[: limit * 4].decode("utf-8", errors="replace")
+    text = _CREDENTIAL.sub(r'\1"<redacted>"', text)
+    return text[:limit] + ("..." if len(text) > limit or len(payload) > limit * 4 else "")

@@ -1,0 +1,250 @@
+"""The MQTT connection, on paho-mqtt 2.x; paho's types never leave this module.
+
+One client, QoS 1, a persistent session under a fixed client id (so the broker
+queues what is published while the gateway is away), a retained online status
+with a last will, reconnect with capped backoff, and a fresh subscription on
+every connect (a broker that lost its state still delivers to us).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gateway.logs import kv
+from gateway.mqtt.fast_path import LeanClient
+from gateway.mqtt.transport import ConnectionListener, InboundMessage, MessageHandler
+
+log = logging.getLogger("officegw.mqtt")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttOptions:
+    host: str
+    port: int
+    client_id: str
+    subscriptions: tuple[str, ...]
+    status_topic: str
+    mqtt5: bool = True
+    username: str | None = None
+    password: str | None = None
+    keepalive: int = 30
+    session_expiry: int = 7 * 86_400
+    reconnect_min_delay: int = 1
+    reconnect_max_delay: int = 30
+    # Acknowledge QoS 1 messages only when `InboundMessage.ack` is called (after
+    # what they carry is committed), not when they arrive.
+    manual_ack: bool = False
+    receive_maximum: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAck:
+    """The acknowledgement of one QoS 1 message, to send once it is committed; never
+    on a later connection than the one it arrived on (its packet id may be reused)."""
+
+    transport: PahoTransport
+    mid: int
+    generation: int
+
+    def __call__(self) -> None:
+        self.transport.ack_many([self])
+
+
+def _not_started(message: InboundMessage) -> None:
+    raise RuntimeError("PahoTransport: a message arrived before start()")
+
+
+class PahoTransport:
+    def __init__(self, options: MqttOptions) -> None:
+        self._options = options
+        self._on_message: MessageHandler = _not_started
+        self._on_connection: ConnectionListener | None = None
+        self._connected = threading.Event()
+        self._started = False
+        # Bumped on every connect: an acknowledgement for a message of an earlier
+        # connection must not go out on this one (its packet id may be reused).
+        self._generation = 0
+        # Set by `pause`: messages arriving after it are left unacknowledged, so the
+        # broker delivers them again next time.
+        self._paused = False
+        self._client = self._build_client()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def _build_client(self) -> LeanClient:
+        o = self._options
+        if o.mqtt5:
+            client = LeanClient(
+                CallbackAPIVersion.VERSION2,
+                client_id=o.client_id,
+                protocol=mqtt.MQTTv5,
+                manual_ack=o.manual_ack,
+            )
+        else:
+            client = LeanClient(
+                CallbackAPIVersion.VERSION2,
+                client_id=o.client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+                manual_ack=o.manual_ack,
+            )
+        if o.username is not None:
+            client.username_pw_set(o.username, o.password)
+        # Retained, so anyone subscribing later learns whether the gateway is up.
+        client.will_set(o.status_topic, b"offline", qos=1, retain=True)
+        # Doubling from min to max delay between attempts: a broker restart is picked
+        # up quickly, a long outage does not hammer it.
+        client.reconnect_delay_set(min_delay=o.reconnect_min_delay, max_delay=o.reconnect_max_delay)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_message = self._handle_message
+        client.on_socket_open = self._handle_socket_open
+        client.on_connect_fail = self._handle_connect_fail
+        return client
+
+    def start(self, on_message: MessageHandler, on_connection: ConnectionListener | None = None) -> None:
+        self._on_message = on_message
+        self._on_connection = on_connection
+        o = self._options
+        log.info(kv("mqtt connecting", host=o.host, port=o.port, client_id=o.client_id, mqtt5=o.mqtt5))
+        if o.mqtt5:
+            # Clean start off on every (re)connect, and a session that outlives the
+            # connection: the broker queues what arrives while we are away.
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = o.session_expiry
+            # Acknowledgements wait for the history commit: let the broker send this
+            # many before the first one comes back.
+            properties.ReceiveMaximum = o.receive_maximum
+            self._client.connect_async(
+                o.host, o.port, keepalive=o.keepalive, clean_start=False, properties=properties
+            )
+        else:
+            self._client.connect_async(o.host, o.port, keepalive=o.keepalive)
+        self._client.loop_start()
+        self._started = True
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self.connected:
+            # A clean disconnect suppresses the last will, so say it ourselves.
+            info = self._client.publish(self._options.status_topic, b"offline", qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=2.0)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+
+    def pause(self) -> None:
+        """Stop handing messages on (shutdown): what arrives from now on stays
+        unacknowledged and is delivered again after the next start."""
+        self._paused = True
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    # paho callbacks (on paho's network thread)
+
+    def _handle_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        # paho never sets TCP_NODELAY; without it Nagle + delayed ACKs add ~5 ms a hop.
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _handle_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # The backoff spaces these out (doubling up to reconnect_max_delay), so one
+        # line per attempt is no spam.
+        o = self._options
+        log.warning(kv("mqtt connect failed", host=o.host, port=o.port, retrying=True))
+
+    def _handle_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            log.warning(kv("mqtt connect refused", reason=str(reason_code)))
+            return
+        o = self._options
+        client.subscribe([(topic, 1) for topic in o.subscriptions])
+        client.publish(o.status_topic, b"online", qos=1, retain=True)
+        log.info(
+            kv(
+                "mqtt connected",
+                host=o.host,
+                port=o.port,
+                session_present=flags.session_present,
+                subscriptions=",".join(o.subscriptions),
+            )
+        )
+        self._generation += 1
+        self._connected.set()
+        if self._on_connection:
+            self._on_connection(True)
+
+    def _handle_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if was_connected:
+            level = logging.INFO if not self._started else logging.WARNING
+            log.log(level, kv("mqtt disconnected", reason=str(reason_code), reconnecting=self._started))
+            if self._on_connection:
+                self._on_connection(False)
+
+    def _handle_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self._paused:
+            return
+        payload = message.payload
+        ack = None
+        if self._options.manual_ack and message.qos > 0:
+            ack = self._acknowledger(message.mid, message.qos, self._generation)
+        # paho reads into bytes; a bytearray would only come from a hand-made message.
+        self._on_message(
+            InboundMessage(
+                message.topic,
+                payload if isinstance(payload, bytes) else bytes(payload),
+                message.qos,
+                bool(message.retain),
+                ack,
+            )
+        )
+
+    def _acknowledger(self, mid: int, qos: int, generation: int) -> PendingAck:
+        return PendingAck(self, mid, generation)
+
+    def ack_many(self, acks: Sequence[Callable[[], None]]) -> None:
+        """Sends many acknowledgements at once (the history writer's batch): one write
+        for all of this connection's; others (and foreign callables) one by one."""
+        mids = []
+        for ack in acks:
+            if isinstance(ack, PendingAck) and ack.transport is self:
+                if ack.generation == self._generation and self._connected.is_set():
+                    mids.append(ack.mid)
+            else:
+                ack()
+        self._client.ack_many(mids)

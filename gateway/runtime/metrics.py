@@ -1,0 +1,213 @@
+"""The Prometheus exposition of the gateway: counters and gauges read at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from gateway.ingest.stats import IngestStats
+from gateway.storage.history_writer import HistoryStats
+
+if TYPE_CHECKING:
+    from gateway.storage.influx.exporter import InfluxStats
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeSources:
+    """Where the collector reads the live gauges from, at scrape time."""
+
+    counts: Callable[[], tuple[int, int, int]]  # rooms, occupied rooms, devices
+    connected: Callable[[], bool]
+    # (room, kWh today, kWh wasted today) for rooms with lighting energy.
+    energy: Callable[[], list[tuple[str, float, float]]] = lambda: []
+    # (commands sent, alerts raised, manual overrides active)
+    automation: Callable[[], tuple[int, int, int]] = lambda: (0, 0, 0)
+    # Data-quality flag -> how many devices carry it.
+    quality: Callable[[], dict[str, int]] = lambda: {}
+    history: Callable[[], HistoryStats | None] = lambda: None
+    # The InfluxDB exporter's counters (`InfluxExporter.stats`); None: export off,
+    # and no officegw_influx_* metrics at all.
+    influx: Callable[[], InfluxStats | None] = lambda: None
+
+
+class GatewayCollector(Collector):
+    def __init__(self, stats: IngestStats, gauges: GaugeSources) -> None:
+        self._stats = stats
+        self._gauges = gauges
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        s = self._stats
+        yield CounterMetricFamily(
+            "officegw_messages_received", "MQTT messages received by the gateway", value=s.received
+        )
+        yield CounterMetricFamily(
+            "officegw_messages_accepted", "Messages validated and applied to the room model", value=s.accepted
+        )
+        yield CounterMetricFamily(
+            "officegw_messages_ignored",
+            "Messages deliberately not processed (own commands, properties a dialect does not use)",
+            value=s.ignored,
+        )
+        yield CounterMetricFamily(
+            "officegw_messages_duplicate",
+            "Exact repeats of an applied reading (broker redelivery), not applied again",
+            value=s.duplicates,
+        )
+        yield CounterMetricFamily(
+            "officegw_messages_late",
+            "Readings older than one already applied: recorded in the history, not applied to live state",
+            value=s.late,
+        )
+        yield CounterMetricFamily(
+            "officegw_messages_throttled",
+            "Messages held back because their device exceeded quality.max_rate",
+            value=s.throttled,
+        )
+        rejected = CounterMetricFamily(
+            "officegw_messages_rejected", "Messages rejected as bad input, by reason", labels=["reason"]
+        )
+        for reason, count in sorted(s.rejected.items()):
+            rejected.add_metric([reason], count)
+        yield rejected
+        yield CounterMetricFamily(
+            "officegw_handler_errors", "Messages whose processing raised unexpectedly", value=s.handler_errors
+        )
+        rooms, occupied, devices = self._gauges.counts()
+        yield GaugeMetricFamily("officegw_rooms", "Rooms known to the gateway", value=rooms)
+        yield GaugeMetricFamily("officegw_rooms_occupied", "Rooms currently occupied", value=occupied)
+        yield GaugeMetricFamily("officegw_devices", "Devices known to the gateway", value=devices)
+        yield GaugeMetricFamily(
+            "officegw_mqtt_connected",
+            "1 while the broker connection is up",
+            value=int(self._gauges.connected()),
+        )
+        used = GaugeMetricFamily(
+            "officegw_room_energy_kwh_today", "Lighting energy used today (UTC day)", labels=["room"]
+        )
+        wasted = GaugeMetricFamily(
+            "officegw_room_energy_wasted_kwh_today",
+            "Lighting energy used today while vacant",
+            labels=["room"],
+        )
+        for room, kwh, waste in self._gauges.energy():
+            used.add_metric([room], kwh)
+            wasted.add_metric([room], waste)
+        yield used
+        yield wasted
+        commands, alerts, overrides = self._gauges.automation()
+        yield CounterMetricFamily(
+            "officegw_commands_sent", "Device commands published (retries included)", value=commands
+        )
+        yield CounterMetricFamily("officegw_alerts", "Alerts raised by rules and actuation", value=alerts)
+        yield GaugeMetricFamily(
+            "officegw_manual_overrides", "Devices whose rules are paused by a person", value=overrides
+        )
+        flagged = GaugeMetricFamily(
+            "officegw_devices_flagged",
+            "Devices carrying a data-quality flag (flooding, stuck, schema_drift, battery_low, offline)",
+            labels=["flag"],
+        )
+        for flag, count in sorted(self._gauges.quality().items()):
+            flagged.add_metric([flag], count)
+        yield flagged
+        history = self._gauges.history()
+        if history is not None:
+            yield from _history_metrics(history)
+
+        influx = self._gauges.influx()
+        if influx is not None:
+            yield from _influx_metrics(influx)
+
+
+def _history_metrics(h: HistoryStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    yield GaugeMetricFamily(
+        "officegw_storage_healthy", "1 while the history store accepts writes", value=int(h.healthy)
+    )
+    yield CounterMetricFamily(
+        "officegw_history_commits", "Transactions committed by the history writer", value=h.committed_batches
+    )
+    yield CounterMetricFamily(
+        "officegw_history_readings_written", "Readings stored in the history", value=h.readings_written
+    )
+    yield CounterMetricFamily(
+        "officegw_history_readings_duplicate",
+        "Readings the history already held (redelivered messages), not stored again",
+        value=h.readings_duplicate,
+    )
+    yield CounterMetricFamily(
+        "officegw_history_events_written", "Events stored in the history", value=h.events_written
+    )
+    yield CounterMetricFamily(
+        "officegw_history_write_failures",
+        "Failed history commits (disk full, read-only)",
+        value=h.write_failures,
+    )
+    yield CounterMetricFamily(
+        "officegw_history_readings_dropped",
+        "Readings lost while the store was failing and the memory buffer was full",
+        value=h.readings_dropped,
+    )
+    yield CounterMetricFamily(
+        "officegw_history_commit_seconds", "Time spent committing history", value=h.commit_seconds
+    )
+    yield CounterMetricFamily(
+        "officegw_history_merges",
+        "Merges of newly committed readings into their series (about once a second)",
+        value=h.merges,
+    )
+    yield CounterMetricFamily(
+        "officegw_history_merge_failures",
+        "Failed merges (the readings stay committed and readable; retried a second later)",
+        value=h.merge_failures,
+    )
+    yield CounterMetricFamily(
+        "officegw_history_merge_seconds",
+        "Time spent merging readings into their series",
+        value=h.merge_seconds,
+    )
+
+
+def _influx_metrics(stats: InfluxStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    yield CounterMetricFamily(
+        "officegw_influx_points_exported", "Points InfluxDB acknowledged", value=stats.exported
+    )
+    dropped = CounterMetricFamily(
+        "officegw_influx_points_dropped",
+        "Points that will never reach InfluxDB, by reason (buffer_full, rejected by the server, invalid)",
+        labels=["reason"],
+    )
+    dropped.add_metric(["buffer_full"], stats.dropped)
+    dropped.add_metric(["rejected"], stats.rejected)
+    dropped.add_metric(["invalid"], stats.invalid)
+    yield dropped
+    yield GaugeMetricFamily(
+        "officegw_influx_points_buffered",
+        "Points on disk waiting for InfluxDB (influxdb.buffer_max_rows at most)",
+        value=stats.buffered,
+    )
+    yield CounterMetricFamily(
+        "officegw_influx_write_failures",
+        "Write requests that failed for a transient reason (the points stayed buffered)",
+        value=stats.write_failures,
+    )
+    yield GaugeMetricFamily(
+        "officegw_influx_healthy", "1 while the last write to InfluxDB succeeded", value=int(stats.healthy)
+    )
+    if stats.last_success_at is not None:
+        yield GaugeMetricFamily(
+            "officegw_influx_last_success_timestamp_seconds",
+            "When InfluxDB last acknowledged a write (Unix time)",
+            value=stats.last_success_at,
+        )
+
+
+def build_registry(stats: IngestStats, gauges: GaugeSources) -> CollectorRegistry:
+    # A registry per app, never the global one: two gateways in one process (tests)
+    # must not share counters.
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(GatewayCollector(stats, gauges))
+    return registry

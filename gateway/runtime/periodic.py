@@ -1,0 +1,41 @@
+"""One background loop for everything the gateway does on a schedule."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from gateway.logs import kv
+
+log = logging.getLogger("officegw.runtime")
+
+
+class PeriodicThread:
+    """Runs `work` every `interval` seconds on a daemon thread until `stop`.
+
+    A failing run is logged and the loop goes on: one bad tick must not end
+    vacancy timeouts, snapshots or collections for the rest of the process.
+    """
+
+    def __init__(self, name: str, interval: float, work: Callable[[], None]) -> None:
+        self._name = name
+        self._interval = interval
+        self._work = work
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"officegw-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._work()
+            except Exception:
+                log.exception(kv("periodic task failed", task=self._name))

@@ -1,0 +1,345 @@
+"""The history writer: batches readings, events and room states into the store off
+the ingest path, and acknowledges MQTT messages only once what they carried is
+committed.
+
+Ingest hands over one item per message (`submit`, never blocks). A background
+thread commits everything queued, at most `max_delay` after the first item or
+when `batch_rows` readings are waiting, in one transaction; then it runs the
+items' acknowledgements, in order, and passes the batch on to the export (if
+any). A crash (even SIGKILL) therefore loses nothing: the broker redelivers
+what was not acknowledged, and the store skips readings it already holds.
+About once a second (and on every flush and stop) it has the store merge the
+readings committed since into their series (`Store.merge_recent`).
+
+If the store fails (disk full, read-only), live state carries on: batches are
+kept in memory (bounded; what falls off is counted as dropped) and retried with
+backoff, and their messages are acknowledged so the broker keeps delivering.
+Until the store recovers, durability is only as good as this process; `/readyz`
+and the metrics say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from gateway.logs import kv
+from gateway.mqtt.transport import Ack
+from gateway.storage.records import Reading, StoredEvent
+from gateway.storage.sqlite_store import Store
+from rules.room_model import RoomState
+
+log = logging.getLogger("officegw.history")
+
+# Added to the writer thread's niceness (Linux schedules threads one by one).
+WRITER_NICENESS = 10
+Export = Callable[[Sequence[Reading], Sequence[StoredEvent]], None]
+# What one message (or tick) produced: readings, numbered events, a room state, an ack.
+_Item = tuple[Sequence[Reading], Sequence[tuple[int, StoredEvent]], RoomState | None, Ack | None]
+
+
+@dataclass(slots=True)
+class _Batch:
+    readings: list[Reading] = field(default_factory=list)
+    events: list[tuple[int, StoredEvent]] = field(default_factory=list)
+    rooms: dict[str, RoomState] = field(default_factory=dict)
+    acks: list[Ack] = field(default_factory=list)
+
+    def add(
+        self, readings: Sequence[Reading], events: Sequence[tuple[int, StoredEvent]], room: RoomState | None
+    ) -> None:
+        self.readings.extend(readings)
+        self.events.extend(events)
+        if room is not None:
+            self.rooms[room.room_id] = room
+
+
+@dataclass(slots=True)
+class HistoryStats:
+    committed_batches: int = 0
+    # Counted when merged into their series (`Store.merge_recent`), where duplicates show.
+    readings_written: int = 0
+    # Redelivered or repeated readings the store already held.
+    readings_duplicate: int = 0
+    events_written: int = 0
+    write_failures: int = 0
+    # Readings lost because the store was failing and the memory buffer was full.
+    readings_dropped: int = 0
+    healthy: bool = True
+    last_error: str | None = None
+    commit_seconds: float = 0.0
+    pruned_readings: int = 0
+    pruned_events: int = 0
+    merges: int = 0
+    merge_failures: int = 0
+    merge_seconds: float = 0.0
+
+
+class HistoryWriter:
+    def __init__(
+        self,
+        store: Store,
+        encode_state: Callable[[RoomState], bytes],
+        *,
+        export: Export | None = None,
+        acknowledge: Callable[[list[Ack]], None] | None = None,
+        batch_rows: int = 5_000,
+        max_delay: float = 0.05,
+        buffer_rows: int = 500_000,
+        retention: tuple[float, float] | None = None,
+        prune_interval: float = 3600.0,
+        checkpoint_interval: float = 5.0,
+        merge_interval: float = 1.0,
+        merge_rows: int = 50_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._encode = encode_state
+        self._export = export
+        # Sends a batch's acknowledgements in one go (the MQTT transport); else one by one.
+        self._acknowledge_all = acknowledge
+        self._batch_rows = batch_rows
+        self._max_delay = max_delay
+        self._buffer_rows = buffer_rows
+        self._clock = clock
+        # Room states: the last written per room, and newer ones not written yet.
+        self._written: dict[str, RoomState] = {}
+        self._dirty: dict[str, RoomState] = {}
+        self._checkpoint_interval = checkpoint_interval
+        self._last_checkpoint = time.perf_counter()
+        # (readings, events) kept this many seconds; pruned every prune_interval.
+        self._retention = retention
+        self._prune_interval = prune_interval
+        self._last_prune = float("-inf")
+        # Readings committed since the last merge into their series.
+        self._merge_interval = merge_interval
+        self._merge_rows = merge_rows
+        self._unmerged = 0
+        self._last_merge = time.monotonic()
+        self._merge_error: str | None = None
+        self._queue: queue.SimpleQueue[_Item | threading.Event | None] = queue.SimpleQueue()
+        # What failed to commit, kept for the next attempt.
+        self._pending = _Batch()
+        self._stop = threading.Event()
+        # flush() markers reached by the writer; set once what came before is committed.
+        self._markers: list[threading.Event] = []
+        self._thread = threading.Thread(target=self._run, name="officegw-history", daemon=True)
+        self.stats = HistoryStats()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(
+        self,
+        readings: Sequence[Reading],
+        events: Sequence[tuple[int, StoredEvent]] = (),
+        room: RoomState | None = None,
+        ack: Ack | None = None,
+    ) -> None:
+        """Queues what one message (or one tick) produced; `ack` runs after it is committed."""
+        self._queue.put((readings, events, room, ack))
+
+    def flush(self, timeout: float) -> bool:
+        """Waits until everything submitted so far is committed (or the store failed);
+        the room states of the last batch are not necessarily written (`stop` does)."""
+        marker = threading.Event()
+        self._queue.put(marker)
+        return marker.wait(timeout)
+
+    def stop(self, timeout: float = 4.0) -> None:
+        self.flush(timeout)
+        self._stop.set()
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout)
+        if not self._thread.is_alive():
+            if self._dirty:
+                self._commit()  # the final checkpoint: every room as it is now
+            self._merge()
+
+    # The writer thread
+
+    def _run(self) -> None:
+        # Below ingest in the CPU scheduler's eyes: SQLite's work runs without the GIL,
+        # and on a busy machine it must not take a core from message handling (the
+        # motion -> light latency); a batch committed a little later costs nothing.
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICENESS)
+        while not self._stop.is_set():
+            taken = self._collect()
+            checkpoint_due = time.perf_counter() - self._last_checkpoint >= self._checkpoint_interval
+            if taken or self._pending.readings or self._pending.events or self._pending.rooms:
+                self._commit()
+            elif self._dirty and checkpoint_due:
+                self._commit()  # quiet now: write what the last batches left for later
+            if self._markers or self._merge_due():
+                self._merge()  # flush() waits for it too
+            for marker in self._markers:
+                marker.set()
+            self._markers.clear()
+            if self._retention is not None and time.monotonic() - self._last_prune >= self._prune_interval:
+                self._prune(*self._retention)
+
+    def _prune(self, readings_for: float, events_for: float) -> None:
+        """Retention, between two batches (a failure is retried next interval)."""
+        self._last_prune = time.monotonic()
+        now = self._clock()
+        try:
+            readings, events = self._store.prune(now - readings_for, now - events_for)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning(kv("retention failed", error=str(exc)))
+            return
+        self.stats.pruned_readings += readings
+        self.stats.pruned_events += events
+        if readings or events:
+            log.info(kv("retention applied", readings_deleted=readings, events_deleted=events))
+
+    def _collect(self) -> int:
+        """Moves queued items into the pending batch; returns how many it took."""
+        wait = 0.5 if self.stats.healthy else min(5.0, 0.25 * 2 ** min(self.stats.write_failures, 5))
+        try:
+            first = self._queue.get(timeout=wait)
+        except queue.Empty:
+            return 0
+        if first is None:
+            return 0
+        if isinstance(first, threading.Event):
+            self._markers.append(first)
+            return 0
+        taken = 1
+        self._pending.add(first[0], first[1], first[2])
+        if first[3] is not None:
+            self._pending.acks.append(first[3])
+        # Let the batch gather, then take it in one go: blocking in get() for every
+        # item would wake this thread (and take the GIL from ingest) per message.
+        time.sleep(self._max_delay)
+        while len(self._pending.readings) < self._batch_rows:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                break
+            if isinstance(item, threading.Event):
+                self._markers.append(item)
+                break  # flush() waits: commit what came before it now
+            taken += 1
+            self._pending.add(item[0], item[1], item[2])
+            if item[3] is not None:
+                self._pending.acks.append(item[3])
+        return taken
+
+    def _rooms_to_write(self, batch: _Batch, checkpoint: bool) -> list[tuple[str, RoomState]]:
+        """A room whose occupancy changed is written with the batch that changed it, so
+        a restart never replays (or loses) an occupancy event. Other changes (readings,
+        evidence timestamps) are written at the next checkpoint: a restart may resume
+        from room states up to `checkpoint_interval` old in those respects, which the
+        next readings put right; it saves rewriting every busy room every batch."""
+        for room_id, state in batch.rooms.items():
+            self._dirty[room_id] = state
+        if checkpoint:
+            due = list(self._dirty.items())
+        else:
+            # Only this batch's rooms can have changed occupancy since they were written.
+            due = [
+                (room_id, state)
+                for room_id, state in batch.rooms.items()
+                if _occupancy_changed(self._written.get(room_id), state)
+            ]
+        return due
+
+    def _commit(self) -> None:
+        batch = self._pending
+        started = time.perf_counter()
+        checkpoint = self._stop.is_set() or started - self._last_checkpoint >= self._checkpoint_interval
+        try:
+            due = self._rooms_to_write(batch, checkpoint)
+            rooms = [(room_id, self._encode(state)) for room_id, state in due]
+            self._store.commit(batch.readings, batch.events, rooms, self._clock())
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(batch, str(exc))
+        else:
+            self.stats.commit_seconds += time.perf_counter() - started
+            self.stats.committed_batches += 1
+            self._unmerged += len(batch.readings)
+            self.stats.events_written += len(batch.events)
+            if not self.stats.healthy:
+                log.warning(kv("history store recovered", after_failures=self.stats.write_failures))
+            self.stats.healthy, self.stats.last_error = True, None
+            for room_id, state in due:
+                self._written[room_id] = state
+                if self._dirty.get(room_id) is state:
+                    del self._dirty[room_id]
+            if checkpoint:
+                self._last_checkpoint = started
+            self._pending = _Batch()
+            self._acknowledge(batch.acks)
+            if self._export is not None and (batch.readings or batch.events):
+                self._export(batch.readings, [event for _, event in batch.events])
+
+    def _merge_due(self) -> bool:
+        if self._unmerged >= self._merge_rows:
+            return True
+        return self._unmerged > 0 and time.monotonic() - self._last_merge >= self._merge_interval
+
+    def _merge(self) -> None:
+        """Merges what was committed into the series; on failure the readings stay
+        where they are (committed, and read through `readings_all`) for the next try."""
+        self._last_merge = time.monotonic()
+        started = time.perf_counter()
+        try:
+            stored, duplicates = self._store.merge_recent()
+        except (sqlite3.Error, OSError) as exc:
+            self.stats.merge_failures += 1
+            if str(exc) != self._merge_error:
+                log.warning(kv("history merge failed", error=str(exc), retry_in_s=self._merge_interval))
+            self._merge_error = str(exc)
+            return
+        self._merge_error = None
+        self._unmerged = 0
+        self.stats.merges += 1
+        self.stats.merge_seconds += time.perf_counter() - started
+        self.stats.readings_written += stored
+        self.stats.readings_duplicate += duplicates
+
+    def _failed(self, batch: _Batch, error: str) -> None:
+        self.stats.write_failures += 1
+        if self.stats.healthy or error != self.stats.last_error:
+            log.error(kv("history store write failed", error=error, keeping_in_memory=True))
+        self.stats.healthy, self.stats.last_error = False, error
+        # Live state must go on: acknowledge, so the broker keeps delivering, and
+        # keep the rows in memory for the next attempt, within the bound.
+        self._acknowledge(batch.acks)
+        batch.acks = []
+        excess = len(batch.readings) - self._buffer_rows
+        if excess > 0:
+            self.stats.readings_dropped += excess
+            del batch.readings[:excess]
+
+    def _acknowledge(self, acks: list[Ack]) -> None:
+        if self._acknowledge_all is not None:
+            try:
+                self._acknowledge_all(acks)
+            except Exception:  # a lost connection: the broker redelivers, nothing to do
+                log.debug(kv("ack failed"), exc_info=True)
+            return
+        for ack in acks:
+            try:
+                ack()
+            except Exception:  # a lost connection: the broker redelivers, nothing to do
+                log.debug(kv("ack failed"), exc_info=True)
+
+
+def _occupancy_changed(written: RoomState | None, state: RoomState) -> bool:
+    """Whether the occupancy a restart would resume from differs (what events follow)."""
+    if written is None:
+        return True
+    a, b = written.occupancy, state.occupancy
+    return a.state != b.state or a.since != b.since or a.people != b.people or a.held != b.held
