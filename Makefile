@@ -25,6 +25,7 @@ test: $(VENV)/.installed-test mosquitto victoria-metrics
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test mosquitto
@@ -34,6 +35,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The tests start private mosquitto brokers; install it when we may, else say what to do.
 .PHONY: mosquitto

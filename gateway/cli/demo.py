@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -127,8 +126,3 @@ def run_demo(args: argparse.Namespace) -> int:
         say("stopped")
     return 0
 
-
-if __name__ == "__main__":  # pragma: no cover - `officegw demo` is the entry point
-    from gateway.cli.main import main
-
-    sys.exit(main(["demo", *sys.argv[1:]]))
