@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from api.routes import availability, control, devices, events, health, rooms, rules
 from gateway.config import Settings
 from gateway.runtime.gateway import Gateway
-from gateway.runtime.metrics import GaugeSources, build_registry
 
 
 def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
@@ -34,18 +33,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     )
     app.state.settings = settings
     app.state.gateway = gw
-    app.state.metrics = build_registry(
-        gw.stats,
-        GaugeSources(
-            counts=gw.live.counts,
-            connected=lambda: gw.ready,
-            energy=lambda: gw.live.energy(gw.clock.now()),
-            automation=gw.automation_counts,
-            quality=lambda: gw.live.quality_flags(gw.clock.now()),
-            history=lambda: gw.history.stats,
-            influx=lambda: gw.influx.stats() if gw.influx is not None else None,
-        ),
-    )
+    app.state.metrics = gw.metrics_registry()
     for router in (
         rooms.router,
         devices.router,

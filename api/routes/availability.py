@@ -37,7 +37,7 @@ def availability(
     building: str | None = None,
     floor: str | None = None,
 ) -> AvailabilityOut:
-    now = datetime.fromtimestamp(gateway.clock.now(), UTC)
+    now = datetime.fromtimestamp(gateway.now(), UTC)
     window_start = _utc(start, "start") if start else now
     window_end = _utc(end, "end") if end else window_start + DEFAULT_WINDOW
     if window_end <= window_start:
@@ -48,7 +48,7 @@ def availability(
     includes_now = window_start <= now < window_end
 
     rooms = []
-    for room in gateway.live.rooms():
+    for room in gateway.rooms():
         c = room.config
         if not c.bookable or not who.can_see(c.building):
             continue

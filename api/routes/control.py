@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.auth import Operator
 from api.deps import GatewayDep
 from gateway.automation.actuator import Decision
+from gateway.runtime.gateway import NoLights
 
 router = APIRouter(tags=["control"])
 
@@ -54,18 +55,14 @@ def _out(device_id: str, payload: dict[str, Any], decision: Decision) -> Command
 
 @router.post("/v1/devices/{device_id}/commands", response_model=CommandOut, summary="Command one device")
 def command_device(device_id: str, body: DeviceCommandIn, gateway: GatewayDep, who: Operator) -> CommandOut:
-    view = gateway.live.device_view(device_id, gateway.clock.now())
-    room = gateway.live.room(view.room_id) if view else None
+    view = gateway.device(device_id)
+    room = gateway.room(view.room_id) if view else None
     if view is None or room is None or not who.can_see(room.config.building):
         raise HTTPException(404, detail=f"device {device_id!r} not found")
     if view.topic is None:
         raise HTTPException(409, detail=f"device {device_id!r} has no command topic")
     payload = body.model_dump(exclude_none=True)
-    with gateway.live.lock:
-        decision = gateway.automation.manual_command(device_id, payload, gateway.clock.now())
-    gateway.audit(
-        who.name, "device_command", view.room_id, device=device_id, payload=payload, outcome=decision.outcome
-    )
+    decision = gateway.command_device(device_id, payload, actor=who.name)
     return _out(device_id, payload, decision)
 
 
@@ -73,20 +70,11 @@ def command_device(device_id: str, body: DeviceCommandIn, gateway: GatewayDep, w
     "/v1/rooms/{room_id}/lights", response_model=CommandsOut, summary="Switch or dim a room's lights"
 )
 def room_lights(room_id: str, body: LightsIn, gateway: GatewayDep, who: Operator) -> CommandsOut:
-    room = gateway.live.room(room_id)
+    room = gateway.room(room_id)
     if room is None or not who.can_see(room.config.building):
         raise HTTPException(404, detail=f"room {room_id!r} not found")
-    payload: dict[str, Any] = {"state": "ON" if body.on else "OFF"}
-    if body.on and body.brightness_pct is not None:
-        payload["brightness"] = round(body.brightness_pct * 254 / 100)
-    with gateway.live.lock:
-        lights = gateway.live.devices.by_kind(room_id).get("light", ())
-        if not lights:
-            raise HTTPException(409, detail=f"room {room_id!r} has no lights")
-        now = gateway.clock.now()
-        results = [
-            _out(device, payload, gateway.automation.manual_command(device, payload, now))
-            for device in lights
-        ]
-    gateway.audit(who.name, "room_lights", room_id, payload=payload, devices=[r.device_id for r in results])
-    return CommandsOut(commands=results)
+    try:
+        commands = gateway.set_room_lights(room_id, body.on, body.brightness_pct, actor=who.name)
+    except NoLights:
+        raise HTTPException(409, detail=f"room {room_id!r} has no lights") from None
+    return CommandsOut(commands=[_out(c.device_id, c.payload, c.decision) for c in commands])

@@ -51,7 +51,7 @@ def list_events(
     kind: EventKind | None = None,
     room: str | None = None,
 ) -> EventPage:
-    return _page(gateway.events.page(after=after, limit=limit, kind=kind, room_id=room), after)
+    return _page(gateway.events_page(after=after, limit=limit, kind=kind, room_id=room), after)
 
 
 @router.get("/v1/alerts", response_model=EventPage, summary="Alerts, oldest first, after a cursor")
@@ -62,7 +62,7 @@ def list_alerts(
     limit: Limit = 100,
     room: str | None = None,
 ) -> EventPage:
-    return _page(gateway.events.page(after=after, limit=limit, kind="alert", room_id=room), after)
+    return _page(gateway.alerts_page(after=after, limit=limit, room_id=room), after)
 
 
 class DeadLetterOut(BaseModel):
@@ -92,7 +92,7 @@ def list_dead_letters(
     limit: Limit = 100,
     reason: str | None = None,
 ) -> DeadLetterPage:
-    letters = gateway.pipeline.dead_letters.page(after=after, limit=limit, reason=reason)
+    letters = gateway.dead_letters_page(after=after, limit=limit, reason=reason)
     return DeadLetterPage(
         dead_letters=[
             DeadLetterOut(

@@ -25,11 +25,9 @@ def healthz() -> Health:
 def readyz(gateway: GatewayDep, response: Response) -> Readiness:
     # Without the broker there is no live state: not ready. A failing store is
     # reported but does not take the gateway out of service: live state is right,
-    # only history waits in memory.
-    checks = {"mqtt": gateway.ready, "storage": gateway.history.stats.healthy}
-    if gateway.influx is not None:
-        # An InfluxDB outage loses nothing (the export buffers on disk): reported only.
-        checks["influxdb"] = gateway.influx.stats().healthy
+    # only history waits in memory. An InfluxDB outage loses nothing (the export
+    # buffers on disk): reported only.
+    checks = gateway.health_checks()
     if not checks["mqtt"]:
         response.status_code = 503
         return Readiness(status="not ready", checks=checks)

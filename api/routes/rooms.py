@@ -26,10 +26,10 @@ def list_rooms(
     occupied: bool | None = None,
     bookable: bool | None = None,
 ) -> RoomList:
-    now = gateway.clock.now()
+    now = gateway.now()
     rooms = [
         RoomOut.of(room, now)
-        for room in gateway.live.rooms()
+        for room in gateway.rooms()
         if who.can_see(room.config.building)
         and (building is None or room.config.building == building)
         and (floor is None or room.config.floor == floor)
@@ -43,12 +43,12 @@ def list_rooms(
 
 @router.get("/{room_id}", response_model=RoomOut, summary="One room's live status")
 def get_room(room_id: str, gateway: GatewayDep, who: Viewer) -> RoomOut:
-    room = gateway.live.room(room_id)
+    room = gateway.room(room_id)
     # A room in a building the key may not see is reported as absent, not forbidden,
     # so keys cannot probe other buildings' room ids.
     if room is None or not who.can_see(room.config.building):
         raise HTTPException(404, detail=f"room {room_id!r} not found")
-    return RoomOut.of(room, gateway.clock.now())
+    return RoomOut.of(room, gateway.now())
 
 
 MAX_HISTORY_POINTS = 10_000
@@ -72,10 +72,10 @@ def room_history(
         float | None, Query(gt=0, description="seconds per point; default: the window in <= 500 points")
     ] = None,
 ) -> HistoryOut:
-    room = gateway.live.room(room_id)
+    room = gateway.room(room_id)
     if room is None or not who.can_see(room.config.building):
         raise HTTPException(404, detail=f"room {room_id!r} not found")
-    until = end.timestamp() if end is not None else gateway.clock.now()
+    until = end.timestamp() if end is not None else gateway.now()
     since = start.timestamp() if start is not None else until - DEFAULT_HISTORY_WINDOW
     if since >= until:
         raise HTTPException(422, detail="start must be before end")
@@ -84,7 +84,7 @@ def room_history(
         raise HTTPException(
             422, detail=f"{(until - since) / seconds:.0f} points asked for; at most {MAX_HISTORY_POINTS}"
         )
-    rows = gateway.store.history(room_id, metric, since, until, seconds)
+    rows = gateway.room_history(room_id, metric, since, until, seconds)
     return HistoryOut(
         room_id=room_id,
         metric=metric,

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 from api.auth import Admin, Viewer
 from api.deps import GatewayDep
 from api.schemas import as_time
-from gateway.automation.runner import RulesError
+from gateway.runtime.gateway import RulesInForce
+from rules.engine import RulesError
 
 router = APIRouter(tags=["rules"])
 
@@ -33,9 +34,8 @@ class RuleList(BaseModel):
     count: int
 
 
-def _rules(gateway: GatewayDep) -> RuleList:
-    with gateway.live.lock:
-        rule_set, memory = gateway.automation.rules, gateway.automation.memory
+def _rules(in_force: RulesInForce) -> RuleList:
+    rule_set, memory = in_force.rules, in_force.memory
     rules = [
         RuleOut(
             name=info.name,
@@ -54,7 +54,7 @@ def _rules(gateway: GatewayDep) -> RuleList:
 
 @router.get("/v1/rules", response_model=RuleList, summary="Rules in force, with their last firing")
 def list_rules(gateway: GatewayDep, who: Viewer) -> RuleList:
-    return _rules(gateway)
+    return _rules(gateway.rules_in_force())
 
 
 @router.post(
@@ -65,16 +65,12 @@ def list_rules(gateway: GatewayDep, who: Viewer) -> RuleList:
 )
 def reload_rules(gateway: GatewayDep, who: Admin) -> RuleList:
     try:
-        with gateway.live.lock:
-            gateway.automation.reload(gateway.settings, gateway.clock.now())
+        in_force = gateway.reload_rules(actor=who.name)
     except RulesError as exc:
-        gateway.audit(who.name, "rules_reload", None, outcome="refused", problems=len(exc.problems))
         raise HTTPException(422, detail=exc.problems) from None
     except OSError as exc:
-        gateway.audit(who.name, "rules_reload", None, outcome="refused", problems=1)
         raise HTTPException(422, detail=[f"cannot read rules file: {exc.strerror or exc}"]) from None
-    gateway.audit(who.name, "rules_reload", None, outcome="reloaded")
-    return _rules(gateway)
+    return _rules(in_force)
 
 
 @router.get(
@@ -82,10 +78,13 @@ def reload_rules(gateway: GatewayDep, who: Admin) -> RuleList:
     summary="The evidence, timers and reasoning behind a room's occupancy",
 )
 def explain_occupancy(room_id: str, gateway: GatewayDep, who: Viewer) -> dict[str, Any]:
-    room = gateway.live.room(room_id)
-    if room is None or not who.can_see(room.config.building):
+    room = gateway.room(room_id)
+    explanation = None
+    if room is not None and who.can_see(room.config.building):
+        explanation = gateway.explain_occupancy(room_id)
+    if explanation is None:
         raise HTTPException(404, detail=f"room {room_id!r} not found")
-    explained: dict[str, Any] = _iso_times(gateway.live.explain(room_id, gateway.clock.now()))
+    explained: dict[str, Any] = _iso_times(explanation)
     return explained
 
 

@@ -109,11 +109,12 @@ def run_demo(args: argparse.Namespace) -> int:
             wait = STATUS_EVERY if deadline is None else min(STATUS_EVERY, deadline - time.monotonic())
             if wait <= 0 or stop.wait(wait):
                 break
-            rooms, occupied, devices = gateway.live.counts()
+            rooms, occupied, devices = gateway.counts()
+            commands, alerts, _ = gateway.automation_counts()
             say(
                 f"{occupied}/{rooms} rooms occupied, {devices} devices, "
                 f"{gateway.stats.accepted} messages accepted, {gateway.stats.rejected_total} rejected, "
-                f"{gateway.automation.commands_sent} commands sent, {gateway.automation.alerts_raised} alerts"
+                f"{commands} commands sent, {alerts} alerts"
             )
     finally:
         stop.set()

@@ -5,21 +5,28 @@ from __future__ import annotations
 import gc
 import logging
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from prometheus_client.registry import CollectorRegistry
+
 from devices.pseudonym import Pseudonymizer
+from devices.registry import DeviceView
+from gateway.automation.actuator import Decision
 from gateway.automation.event_log import EventKind, EventLog, LoggedEvent
 from gateway.automation.runner import Automation, load_rule_set
 from gateway.clock import Clock, SystemClock
 from gateway.codec import decode_as, dumps
 from gateway.config import Settings
+from gateway.ingest.dead_letters import DeadLetter
 from gateway.ingest.pipeline import IngestPipeline
 from gateway.ingest.stats import IngestStats
-from gateway.live_state import LiveState
+from gateway.live_state import LiveRoom, LiveState
 from gateway.logs import kv
 from gateway.mqtt.transport import Ack, Transport
 from gateway.runtime.gc_schedule import FullCollections
+from gateway.runtime.metrics import GaugeSources, build_registry
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import routes
@@ -27,7 +34,7 @@ from gateway.storage.history_writer import HistoryWriter
 from gateway.storage.influx.exporter import InfluxExporter
 from gateway.storage.records import Reading, StoredEvent
 from gateway.storage.sqlite_store import Store
-from rules.engine import RuleMemory
+from rules.engine import RuleMemory, RulesError, RuleSet
 from rules.room_model import RoomState
 from rules.types import Priority
 
@@ -39,11 +46,32 @@ EVENTS_KEPT_IN_MEMORY = 10_000
 SHUTDOWN_FLUSH_TIMEOUT = 3.0
 
 
+class NoLights(LookupError):
+    """The room has no device of kind "light" to switch."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManualCommand:
+    """A person's command to one device, and what the actuator made of it."""
+
+    device_id: str
+    payload: dict[str, Any]
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class RulesInForce:
+    rules: RuleSet
+    # Taken at the same moment as `rules` (a reload drops what belonged to rules gone).
+    memory: RuleMemory
+
+
 class Gateway:
     """The running gateway: everything behind the transport, assembled from the settings.
 
     The transport comes from outside (the CLI builds a `PahoTransport`; unit tests
     a `FakeTransport`): the gateway hands it the message handler when it starts.
+    The HTTP API uses only the methods under "What the API may ask and command".
     """
 
     def __init__(
@@ -55,36 +83,36 @@ class Gateway:
         manage_gc: bool = False,
     ) -> None:
         self.settings = settings
-        self.clock: Clock = clock or SystemClock()
+        self._clock: Clock = clock or SystemClock()
         self.stats = IngestStats()
         self._manage_gc = manage_gc
         self._gc = FullCollections()
         self.transport = transport
-        self.live = LiveState(settings)
-        self.store = Store(Path(settings.storage.path))
+        self._live = LiveState(settings)
+        self._store = Store(Path(settings.storage.path))
         # Everything committed to the history is also exported, when influxdb.url is set.
-        self.influx = InfluxExporter.from_settings(settings)
+        self._influx = InfluxExporter.from_settings(settings)
         retention = settings.storage.retention
-        self.history = HistoryWriter(
-            self.store,
+        self._history = HistoryWriter(
+            self._store,
             dumps,
-            export=self.influx.submit if self.influx is not None else None,
+            export=self._influx.submit if self._influx is not None else None,
             acknowledge=transport.ack_many,
             max_delay=settings.storage.commit_interval,
             retention=(retention.readings * 86_400, retention.events * 86_400),
         )
-        self.events = EventLog(sink=self._persist_event)
-        self.automation = Automation(
-            settings, self.live, self.events, load_rule_set(settings), publish=self._publish
+        self._events = EventLog(sink=self._persist_event)
+        self._automation = Automation(
+            settings, self._live, self._events, load_rule_set(settings), publish=self._publish
         )
         key = settings.gateway.pseudonym_key or secrets.token_hex(32)
-        self.pipeline = IngestPipeline(
+        self._pipeline = IngestPipeline(
             topic_prefix=settings.mqtt.topic_prefix,
-            live=self.live,
+            live=self._live,
             stats=self.stats,
-            clock=self.clock,
+            clock=self._clock,
             pseudonymizer=Pseudonymizer(key.encode()),
-            automation=self.automation,
+            automation=self._automation,
             routes=routes(settings),
             reconnect_grace=settings.quality.reconnect_grace,
             recorder=self._record_message,
@@ -92,67 +120,207 @@ class Gateway:
         )
         # A tenth of the shortest vacancy timeout keeps "vacant" within 10 % of its
         # deadline; never busier than 20 ticks a second nor lazier than one.
-        interval = min(1.0, max(0.05, self.live.min_vacancy_timeout() / 10))
+        interval = min(1.0, max(0.05, self._live.min_vacancy_timeout() / 10))
         self.ticker = Ticker(
-            self.live,
-            self.clock,
+            self._live,
+            self._clock,
             interval,
-            self.automation,
-            release_throttled=self.pipeline.release_throttled,
+            self._automation,
+            release_throttled=self._pipeline.release_throttled,
             record_rooms=self._record_rooms,
         )
-        self.snapshotter = Snapshotter(self.store, self._capture, settings.storage.snapshot_interval)
+        self.snapshotter = Snapshotter(self._store, self._capture, settings.storage.snapshot_interval)
 
     # What is recorded (each called on the thread that produced it; never blocks)
 
     def _record_message(self, readings: list[Reading], room: RoomState | None, ack: Ack | None) -> None:
         # With storage.history off there are no readings and no acks (paho acknowledged).
         if readings or room is not None or ack is not None:
-            self.history.submit(readings, (), room, ack)
+            self._history.submit(readings, (), room, ack)
 
     def _record_rooms(self, rooms: list[RoomState]) -> None:
         for room in rooms:
-            self.history.submit((), (), room)
+            self._history.submit((), (), room)
 
     def _persist_event(self, event: LoggedEvent) -> None:
         building = floor = None
         if event.room_id is not None:
-            room = self.live.room_config(event.room_id)
+            room = self._live.room_config(event.room_id)
             if room is not None:
                 building, floor = room.building, str(room.floor)
         record = StoredEvent(event.kind, event.room_id, building, floor, event.at, event.data)
-        self.history.submit((), ((event.seq, record),))
+        self._history.submit((), ((event.seq, record),))
+
+    # What the API may ask and command. Each method takes the locks it needs and
+    # releases them before returning: callers never hold a lock of the gateway nor
+    # reach into its parts.
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    def rooms(self) -> list[LiveRoom]:
+        return self._live.rooms()
+
+    def room(self, room_id: str) -> LiveRoom | None:
+        return self._live.room(room_id)
+
+    def devices(self, room_id: str | None = None) -> list[DeviceView]:
+        """Every device, or those of `room_id`."""
+        return self._live.device_views(self._clock.now(), room_id)
+
+    def device(self, device_id: str) -> DeviceView | None:
+        return self._live.device_view(device_id, self._clock.now())
+
+    def explain_occupancy(self, room_id: str) -> dict[str, Any] | None:
+        """The evidence, timers and reasoning behind the room's occupancy (instants in
+        epoch seconds); None for a room never seen."""
+        # Rooms are added, never removed: one known here is still known inside `explain`.
+        if self._live.room_config(room_id) is None:
+            return None
+        return self._live.explain(room_id, self._clock.now())
+
+    def command_device(self, device_id: str, payload: dict[str, Any], *, actor: str) -> Decision:
+        """A person's command to one device: it pauses the rules for that device until
+        the room is next vacant. Audited as `actor`'s. The device must be known and have
+        a command topic (the API checks both first, to answer 404 and 409)."""
+        with self._live.lock:
+            room_id = self._live.devices.room_of(device_id)
+            decision = self._automation.manual_command(device_id, payload, self._clock.now())
+        self.audit(
+            actor, "device_command", room_id, device=device_id, payload=payload, outcome=decision.outcome
+        )
+        return decision
+
+    def set_room_lights(
+        self, room_id: str, on: bool, brightness_pct: float | None, *, actor: str
+    ) -> list[ManualCommand]:
+        """Switches (and, when on, dims) every light of the room, as a person's command
+        (see `command_device`). Raises NoLights when the room has none."""
+        payload: dict[str, Any] = {"state": "ON" if on else "OFF"}
+        if on and brightness_pct is not None:
+            # Commands carry brightness on the 0-254 scale of the native dialect.
+            payload["brightness"] = round(brightness_pct * 254 / 100)
+        with self._live.lock:
+            lights = self._live.devices.by_kind(room_id).get("light", ())
+            if not lights:
+                raise NoLights(room_id)
+            now = self._clock.now()
+            commands = [
+                ManualCommand(device, payload, self._automation.manual_command(device, payload, now))
+                for device in lights
+            ]
+        self.audit(actor, "room_lights", room_id, payload=payload, devices=list(lights))
+        return commands
+
+    def rules_in_force(self) -> RulesInForce:
+        with self._live.lock:
+            return RulesInForce(self._automation.rules, self._automation.memory)
+
+    def reload_rules(self, *, actor: str) -> RulesInForce:
+        """Reads the rules file again. A file that does not validate raises RulesError,
+        one that cannot be read OSError; either way the rules in force stay. Audited
+        as `actor`'s, refused or not."""
+        try:
+            with self._live.lock:
+                self._automation.reload(self.settings, self._clock.now())
+                in_force = RulesInForce(self._automation.rules, self._automation.memory)
+        except RulesError as exc:
+            self.audit(actor, "rules_reload", None, outcome="refused", problems=len(exc.problems))
+            raise
+        except OSError:
+            self.audit(actor, "rules_reload", None, outcome="refused", problems=1)
+            raise
+        self.audit(actor, "rules_reload", None, outcome="reloaded")
+        return in_force
+
+    def events_page(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        kind: EventKind | None = None,
+        room_id: str | None = None,
+    ) -> list[LoggedEvent]:
+        """Events after the cursor `after` (a sequence number), oldest first."""
+        return self._events.page(after=after, limit=limit, kind=kind, room_id=room_id)
+
+    def alerts_page(
+        self, *, after: int = 0, limit: int = 100, room_id: str | None = None
+    ) -> list[LoggedEvent]:
+        return self._events.page(after=after, limit=limit, kind="alert", room_id=room_id)
+
+    def dead_letters_page(
+        self, *, after: int = 0, limit: int = 100, reason: str | None = None
+    ) -> list[DeadLetter]:
+        """Rejected messages (the newest 1,000) after the cursor `after`, oldest first."""
+        return self._pipeline.dead_letters.page(after=after, limit=limit, reason=reason)
+
+    def room_history(
+        self, room_id: str, metric: str, since: float, until: float, step: float
+    ) -> list[tuple[float, float, float, float, int]]:
+        """(step start, mean, min, max, count) for each `step` seconds of [since, until)
+        that has readings of `metric` in the room."""
+        return self._store.history(room_id, metric, since, until, step)
+
+    def health_checks(self) -> dict[str, bool]:
+        """What readiness is judged on: "mqtt", "storage" and, with the export on, "influxdb"."""
+        checks = {"mqtt": self.ready, "storage": self._history.stats.healthy}
+        if self._influx is not None:
+            checks["influxdb"] = self._influx.stats().healthy
+        return checks
+
+    def metrics_registry(self) -> CollectorRegistry:
+        """A new Prometheus registry reading this gateway at scrape time (one per app:
+        see `build_registry`)."""
+        influx = self._influx
+        return build_registry(
+            self.stats,
+            GaugeSources(
+                counts=self._live.counts,
+                connected=lambda: self.ready,
+                energy=lambda: self._live.energy(self._clock.now()),
+                automation=self.automation_counts,
+                quality=lambda: self._live.quality_flags(self._clock.now()),
+                history=lambda: self._history.stats,
+                influx=influx.stats if influx is not None else lambda: None,
+            ),
+        )
 
     def audit(self, actor: str, action: str, room_id: str | None, **detail: Any) -> None:
         """The audit log: an API action by `actor`, kept with the events (kind "audit")."""
-        self.events.append(self.clock.now(), "audit", room_id, actor=actor, action=action, **detail)
+        self._events.append(self._clock.now(), "audit", room_id, actor=actor, action=action, **detail)
         log.info(kv("audit", actor=actor, action=action, room=room_id, **detail))
 
+    def counts(self) -> tuple[int, int, int]:
+        """(rooms, occupied rooms, devices)."""
+        return self._live.counts()
+
     def automation_counts(self) -> tuple[int, int, int]:
-        with self.live.lock:
+        """(commands sent, alerts raised, devices under a manual override)."""
+        with self._live.lock:
             overrides = sum(
                 1
-                for claim in self.automation.actuator.claims(self.clock.now()).values()
+                for claim in self._automation.actuator.claims(self._clock.now()).values()
                 if claim.priority == Priority.MANUAL
             )
-        return self.automation.commands_sent, self.automation.alerts_raised, overrides
+        return self._automation.commands_sent, self._automation.alerts_raised, overrides
 
     def _publish(self, topic: str, payload: bytes) -> None:
         self.transport.publish(topic, payload, qos=1)
 
     def _on_connection(self, up: bool) -> None:
         if up:
-            self.pipeline.connection_up()
+            self._pipeline.connection_up()
 
     @property
     def ready(self) -> bool:
         return self.transport.connected
 
     def _capture(self) -> dict[str, Any]:
-        with self.live.lock:
-            rooms = self.live.export()
-            memory = self.automation.memory
-            actuator = self.automation.actuator.export()
+        with self._live.lock:
+            rooms = self._live.export()
+            memory = self._automation.memory
+            actuator = self._automation.actuator.export()
         return {
             "auto_rooms": rooms["auto_rooms"],
             "rule_memory": memory.to_dict(),
@@ -160,22 +328,22 @@ class Gateway:
         }
 
     def _restore(self) -> None:
-        saved = self.store.load_snapshot()
+        saved = self._store.load_snapshot()
         # Room states: the committed ones, over those of a file from before they were
         # committed with the readings (schema 1 kept them in the snapshot).
-        stored_rooms = {**saved.get("rooms", {}), **self.store.room_states()}
+        stored_rooms = {**saved.get("rooms", {}), **self._store.room_states()}
         states = {room_id: decode_as(RoomState, data) for room_id, data in stored_rooms.items()}
-        with self.live.lock:
-            restored = self.live.restore(states, saved.get("auto_rooms", []))
+        with self._live.lock:
+            restored = self._live.restore(states, saved.get("auto_rooms", []))
             if "rule_memory" in saved:
-                self.automation.memory = RuleMemory.from_dict(saved["rule_memory"])
-            self.automation.actuator.restore(saved.get("actuator", {}))
-        self.events.resume(
+                self._automation.memory = RuleMemory.from_dict(saved["rule_memory"])
+            self._automation.actuator.restore(saved.get("actuator", {}))
+        self._events.resume(
             (
                 LoggedEvent(seq, at, cast(EventKind, kind), room, data)
-                for seq, at, kind, room, data in self.store.recent_events(EVENTS_KEPT_IN_MEMORY)
+                for seq, at, kind, room, data in self._store.recent_events(EVENTS_KEPT_IN_MEMORY)
             ),
-            self.store.last_event_seq(),
+            self._store.last_event_seq(),
         )
         if saved or stored_rooms:
             log.info(kv("state restored", rooms=restored, path=self.settings.storage.path))
@@ -199,25 +367,25 @@ class Gateway:
             )
         )
         self.ticker.start()
-        if self.influx is not None:
-            self.influx.start()
-        self.history.start()
+        if self._influx is not None:
+            self._influx.start()
+        self._history.start()
         self.snapshotter.start()
-        self.transport.start(self.pipeline.handle, self._on_connection)
+        self.transport.start(self._pipeline.handle, self._on_connection)
 
     def stop(self) -> None:
         # New messages stay unacknowledged (the broker delivers them next time);
         # what was handled is committed and acknowledged before we disconnect.
         self.transport.pause()
         self.ticker.stop()
-        if not self.history.flush(SHUTDOWN_FLUSH_TIMEOUT):
+        if not self._history.flush(SHUTDOWN_FLUSH_TIMEOUT):
             log.warning(kv("history not flushed in time", unacknowledged="redelivered on restart"))
         self.transport.stop()
         self.snapshotter.stop()
-        self.history.stop()
-        if self.influx is not None:
+        self._history.stop()
+        if self._influx is not None:
             # What it cannot send in time stays in its on-disk buffer for next start.
-            self.influx.stop(timeout=1.0)
-        self.store.close()
+            self._influx.stop(timeout=1.0)
+        self._store.close()
         self._gc.stop()
         log.info(kv("gateway stopped", received=self.stats.received, accepted=self.stats.accepted))

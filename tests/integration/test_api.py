@@ -186,8 +186,17 @@ def test_api_keys_authenticate_and_scope_buildings(mqtt_broker: BrokerProcess) -
         panel = {"Authorization": "Bearer annex-secret"}
         assert ids(running.http.get("/v1/rooms", headers=panel)) == ["vega"]
         assert running.http.get("/v1/rooms/orion", headers=panel).status_code == 404
+        assert running.http.get("/v1/rooms/orion/occupancy/explain", headers=panel).status_code == 404
+        assert running.http.get("/v1/rooms/vega/occupancy/explain", headers=panel).status_code == 200
         assert ids(running.http.get("/v1/availability", headers=panel)) == ["vega"]
         # Probes stay open for orchestrators.
         assert running.get("/healthz").status_code == 200
     finally:
         running.stop()
+
+
+def test_lights_of_a_room_without_any_are_a_conflict_and_not_audited(gw: RunningGateway) -> None:
+    response = gw.http.post("/v1/rooms/lyra/lights", json={"on": True, "brightness_pct": 50})
+    assert response.status_code == 409
+    assert response.json()["detail"] == "room 'lyra' has no lights"
+    assert gw.get("/v1/events", kind="audit").json()["events"] == []
