@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.docs import mount_offline_docs
 from api.routes import availability, control, devices, events, health, rooms, rules
 from gateway.config import Settings
 from gateway.runtime.gateway import Gateway
@@ -31,6 +32,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         summary="Live room status and availability for smart offices",
         lifespan=lifespan,
     )
+    mount_offline_docs(app)
     app.state.settings = settings
     app.state.gateway = gw
     app.state.metrics = gw.metrics_registry()

@@ -221,8 +221,7 @@ def test_check_config_validates_the_rules_file_too(tmp_path: Path) -> None:
 
 
 def test_replay_reports_accuracy_as_json() -> None:
-    data = ROOT.parent / "shared" / "data" / "occupancy-uci" / "datatest.txt"
-    assert data.is_file(), f"dataset not found: {data}"
+    data = ROOT / "tests" / "fixtures" / "datasets" / "occupancy-uci" / "datatest.txt"
     result = officegw("replay", "--format", "uci-occupancy", str(data), timeout=120)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)

@@ -1,10 +1,10 @@
 """Golden payloads: real device messages through the real broker into the gateway.
 
-Every line of shared/data/device-payloads/*.jsonl and tests/fixtures/payloads/*.jsonl
-(but homie5.jsonl, which test_homie.py drives) is published byte for byte on its
-topic, for a device mapped with the line's dialect; the device's state must then
-hold what the line expects (or the message must be rejected and counted). Adding a
-line adds a case.
+Every line of tests/fixtures/payloads/*.jsonl (but homie5.jsonl, which test_homie.py
+drives) is published byte for byte on its topic, for a device mapped with the line's
+dialect; the device's state must then hold what the line expects (or the message must
+be rejected and counted). Adding a line adds a case; the folder's README says where
+each file comes from.
 """
 
 from __future__ import annotations
@@ -20,17 +20,13 @@ import pytest
 from simulators.broker import BrokerProcess
 from tests.support import Publisher, RunningGateway, start_gateway, wait_until
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "device-payloads"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
 
 
 def golden() -> list[dict[str, Any]]:
-    assert SHARED.is_dir(), f"golden payloads not found: {SHARED} (expected shared/ beside the repository)"
     # Homie's file has lines that are deliberately ignored ($state init, $description)
     # and a device spread over many topics: tests/integration/test_homie.py drives it.
-    files = sorted(SHARED.glob("*.jsonl")) + sorted(
-        path for path in FIXTURES.glob("*.jsonl") if path.name != "homie5.jsonl"
-    )
+    files = sorted(path for path in FIXTURES.glob("*.jsonl") if path.name != "homie5.jsonl")
     return [
         {**json.loads(line), "file": path.name}
         for path in files

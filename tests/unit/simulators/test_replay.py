@@ -11,7 +11,7 @@ import pytest
 from rules.occupancy import FusionParams
 from simulators.replay import PARAMS, ROOM_ESTIMATION, UCI, main, replay
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"
 UCI_TEST = DATA / "occupancy-uci" / "datatest.txt"
 ROOM_FILE = DATA / "room-occupancy-estimation-uci" / "Occupancy_Estimation.csv"
 
@@ -26,14 +26,7 @@ def _slice(source: Path, target: Path, *ranges: range) -> Path:
     return target
 
 
-def _needs(path: Path) -> None:
-    # The datasets live in shared/ beside the repository (CI lays a copy there too);
-    # without them these tests cannot say anything, and must say so.
-    assert path.is_file(), f"dataset not found: {path} (expected shared/ beside the repository)"
-
-
 def test_uci_slice(tmp_path: Path) -> None:
-    _needs(UCI_TEST)
     # Afternoon, evening and the next morning's arrival: both classes, both transitions.
     result = replay(UCI, _slice(UCI_TEST, tmp_path / "slice.txt", range(0, 1200)))
     assert result.keys() >= FIGURES
@@ -45,7 +38,6 @@ def test_uci_slice(tmp_path: Path) -> None:
 
 
 def test_room_estimation_slice_reports_tuning_and_held_out(tmp_path: Path) -> None:
-    _needs(ROOM_FILE)
     # The first session (tuning day) and the start of a held-out session.
     sliced = _slice(ROOM_FILE, tmp_path / "slice.csv", range(0, 500), range(2700, 3000))
     result = replay(ROOM_ESTIMATION, sliced)
