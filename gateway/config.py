@@ -71,6 +71,9 @@ class MqttSection(_Section):
     receive_maximum: int = Field(default=1000, ge=1, le=65535)
     reconnect_min_delay: int = Field(default=1, ge=1)
     reconnect_max_delay: int = Field(default=30, ge=1)
+    # gateway/mqtt/fast_path.py's FastPathClient (paho-mqtt 2.2.x only; other
+    # versions fall back by themselves); false: plain paho `Client`.
+    fast_path: bool = True
 
     @field_validator("url")
     @classmethod

@@ -1,5 +1,6 @@
-"""A paho client with a leaner read path: buffered reads, no per-ack wake-ups, and
-no MQTT 5 property parsing for messages that carry none.
+"""`FastPathClient`: paho's client with a faster read path (buffered reads, no
+per-ack wake-ups, no MQTT 5 property parsing for messages that carry none) and
+batched PUBACKs (`ack_many`).
 
 Under load paho's own per-message work was most of the gateway's CPU, and every
 message waiting in it delays the next motion -> light command (issue 3's p99):
@@ -26,9 +27,12 @@ decode the PUBLISH ourselves and hand out one shared, read-only empty `Propertie
 anything else (properties present, QoS 2, a topic alias, a topic that is not
 UTF-8) goes through paho unchanged.
 
-This overrides private paho methods, so pyproject pins paho-mqtt below 2.3;
-`tests/unit/gateway/mqtt/test_fast_path.py` checks the decoder against paho's own and
-`tests/integration/test_fast_path.py` runs the client against mosquitto.
+This overrides private paho methods, written against paho-mqtt 2.2.x. It is
+contained: `gateway.mqtt.paho_transport` imports this module only when the
+installed paho is of that series (`fast_path_supported`) and `mqtt.fast_path` is
+on; otherwise the gateway runs on plain paho. `tests/unit/gateway/mqtt/test_fast_path.py`
+checks the decoder against paho's own and `tests/integration/test_fast_path.py` runs
+the client against mosquitto.
 """
 
 from __future__ import annotations
@@ -99,8 +103,9 @@ READ_CHUNK = 65_536
 READ_BATCH = 64
 
 
-class LeanClient(paho.Client):
-    """paho's Client with buffered reads, quiet PUBACKs and property-less decoding."""
+class FastPathClient(paho.Client):
+    """paho's Client with buffered reads, quiet and batched PUBACKs and property-less
+    decoding; built by `PahoTransport` only on paho-mqtt 2.2.x with `mqtt.fast_path` on."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -4,17 +4,23 @@ One client, QoS 1, a persistent session under a fixed client id (so the broker
 queues what is published while the gateway is away), a retained online status
 with a last will, reconnect with capped backoff, and a fresh subscription on
 every connect (a broker that lost its state still delivers to us).
+
+The client is `FastPathClient` (gateway/mqtt/fast_path.py) when `mqtt.fast_path`
+is on and the installed paho-mqtt is the series it was written for (2.2.x), else
+plain paho `Client`; everything here works with either.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import logging
+import re
 import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -23,10 +29,51 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.logs import kv
-from gateway.mqtt.fast_path import LeanClient
 from gateway.mqtt.transport import ConnectionListener, InboundMessage, MessageHandler
 
+if TYPE_CHECKING:
+    from gateway.mqtt.fast_path import FastPathClient
+
 log = logging.getLogger("officegw.mqtt")
+
+# The paho-mqtt series FastPathClient's overrides of private paho methods were
+# written against and tested with.
+FAST_PATH_PAHO_SERIES = "2.2"
+
+
+def fast_path_supported(paho_version: str) -> bool:
+    """Whether FastPathClient was written for this paho-mqtt version: 2.2.x (its
+    pre- and post-releases included), not 2.1, 2.3, 2.20 or 3."""
+    return re.match(rf"{re.escape(FAST_PATH_PAHO_SERIES)}(?![0-9])", paho_version) is not None
+
+
+def installed_paho_version() -> str:
+    try:
+        return importlib.metadata.version("paho-mqtt")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"  # importable without package metadata (vendored): not one we know
+
+
+def client_class(fast_path: bool, paho_version: str) -> type[mqtt.Client]:
+    """The client to build: FastPathClient when `fast_path` is on and paho is of its
+    series; else plain paho, with one warning line when it is the version that says no."""
+    if not fast_path:
+        return mqtt.Client
+    if not fast_path_supported(paho_version):
+        log.warning(
+            kv(
+                "mqtt fast path off: paho-mqtt version not supported",
+                found=paho_version,
+                expected=f"{FAST_PATH_PAHO_SERIES}.x",
+                using="plain paho-mqtt Client",
+            )
+        )
+        return mqtt.Client
+    # Imported only here: its overrides of private paho methods need not even import
+    # on another paho.
+    from gateway.mqtt.fast_path import FastPathClient
+
+    return FastPathClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +94,8 @@ class MqttOptions:
     # what they carry is committed), not when they arrive.
     manual_ack: bool = False
     receive_maximum: int = 1000
+    # FastPathClient (when paho-mqtt is 2.2.x) rather than plain paho `Client`.
+    fast_path: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,23 +128,29 @@ class PahoTransport:
         # Set by `pause`: messages arriving after it are left unacknowledged, so the
         # broker delivers them again next time.
         self._paused = False
+        self._client_class = client_class(options.fast_path, installed_paho_version())
         self._client = self._build_client()
 
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def _build_client(self) -> LeanClient:
+    @property
+    def fast_path(self) -> bool:
+        """Whether the client is FastPathClient (else plain paho)."""
+        return self._client_class is not mqtt.Client
+
+    def _build_client(self) -> mqtt.Client:
         o = self._options
         if o.mqtt5:
-            client = LeanClient(
+            client = self._client_class(
                 CallbackAPIVersion.VERSION2,
                 client_id=o.client_id,
                 protocol=mqtt.MQTTv5,
                 manual_ack=o.manual_ack,
             )
         else:
-            client = LeanClient(
+            client = self._client_class(
                 CallbackAPIVersion.VERSION2,
                 client_id=o.client_id,
                 protocol=mqtt.MQTTv311,
@@ -121,7 +176,16 @@ class PahoTransport:
         self._on_message = on_message
         self._on_connection = on_connection
         o = self._options
-        log.info(kv("mqtt connecting", host=o.host, port=o.port, client_id=o.client_id, mqtt5=o.mqtt5))
+        log.info(
+            kv(
+                "mqtt connecting",
+                host=o.host,
+                port=o.port,
+                client_id=o.client_id,
+                mqtt5=o.mqtt5,
+                fast_path=self.fast_path,
+            )
+        )
         if o.mqtt5:
             # Clean start off on every (re)connect, and a session that outlives the
             # connection: the broker queues what arrives while we are away.
@@ -247,4 +311,13 @@ class PahoTransport:
                     mids.append(ack.mid)
             else:
                 ack()
-        self._client.ack_many(mids)
+        if not mids:
+            return
+        if self.fast_path:
+            cast("FastPathClient", self._client).ack_many(mids)
+        else:
+            # Plain paho: one PUBACK and one wake-up of its network thread a message.
+            # Every message here is QoS 1: the subscriptions are QoS 1, so the broker
+            # delivers nothing at a higher QoS.
+            for mid in mids:
+                self._client.ack(mid, 1)

@@ -54,4 +54,5 @@ def mqtt_options(settings: Settings) -> MqttOptions:
         # Acknowledged once the history writer committed what they carry.
         manual_ack=settings.storage.history,
         receive_maximum=mqtt.receive_maximum,
+        fast_path=mqtt.fast_path,
     )
