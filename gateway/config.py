@@ -1,13 +1,19 @@
 """The site config (DESIGN.md §3): YAML validated by pydantic, `OFFICEGW_*` env overrides.
 
 `load_settings(path)` is the only way in; it raises `ConfigError` carrying one
-line per problem (`site.rooms[2].capacity: must be >= 0`), never a traceback.
+line per problem (`site.rooms[2].capacity: must be >= 0`), never a traceback: every
+problem in one pass, the checks across fields (unknown rooms, duplicate ids) included
+even when other parts of the file are wrong, each naming the environment variable
+its value came from when that was not the file. The lines are worded by the
+formatter shared with rules files (rules.problems).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -23,12 +29,21 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from devices.dialects import DIALECTS
 from devices.quality import QualityParams
+from rules.problems import Loc, LocatedProblems, ProblemsError, Vocabulary, describe, line
 
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+TOPIC_PREFIX_PATTERN = r"^[^#+]+$"
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN)]
 # Floors are topic levels ("2", "B1", "mezzanine"); YAML writes `floor: 2` as an int.
 FloorName = Annotated[
     str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), Field(min_length=1)
@@ -38,6 +53,84 @@ RoomType = Literal[
     "meeting", "office", "open", "restroom", "kitchen", "phone_booth", "lobby", "other", "unknown"
 ]
 Role = Literal["viewer", "booking", "operator", "admin"]
+
+
+# Checks across fields. Each is a function of plain values, so that it runs both
+# as the model's validator and, when pydantic has stopped short of the validator
+# (it skips a model's own checks once one of its fields fails), on whatever of the
+# raw config can still be read: every problem shows in one pass.
+
+
+def _topic_problem(dialect: str, topic: str | None) -> str | None:
+    if dialect != "native" and not topic:
+        return f"topic: required for dialect {dialect!r} (e.g. zigbee2mqtt/<friendly name>)"
+    if topic is not None and ("+" in topic or "#" in topic):
+        return "topic: must not contain MQTT wildcards (+ or #)"
+    return None
+
+
+def _site_references(
+    room_ids: Sequence[object] | None, devices: Sequence[tuple[object, object]]
+) -> list[tuple[Loc, str]]:
+    """Duplicate ids and devices in rooms the site does not have; `room_ids` None when
+    the rooms cannot be read at all (then no room is known to be missing)."""
+    problems: list[tuple[Loc, str]] = []
+    known: set[str] = set()
+    for index, room_id in enumerate(room_ids or ()):
+        if isinstance(room_id, str):
+            if room_id in known:
+                problems.append((("rooms", index, "id"), f"duplicate room id {room_id!r}"))
+            known.add(room_id)
+    device_ids: set[str] = set()
+    for index, (device_id, room) in enumerate(devices):
+        if isinstance(device_id, str):
+            if device_id in device_ids:
+                problems.append((("devices", index, "id"), f"duplicate device id {device_id!r}"))
+            device_ids.add(device_id)
+        if room_ids is not None and isinstance(room, str) and room not in known:
+            problems.append((("devices", index, "room"), f"unknown room {room!r}"))
+    return problems
+
+
+def _exposure_problem(host: str, keys: bool) -> str | None:
+    if keys or _is_loopback(host):
+        return None
+    return (
+        f"{host!r} is not loopback; configure api.keys "
+        "to serve other hosts (without keys the API has no authentication)"
+    )
+
+
+def _influx_problems(section: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    if isinstance(section.get("url"), str):
+        missing = [name for name in ("org", "bucket") if not section.get(name)]
+        if missing:
+            problems.append(f"{' and '.join(missing)} required when url is set")
+    defaults = InfluxSection.model_fields
+    low = _number(section.get("retry_min_delay", defaults["retry_min_delay"].default))
+    high = _number(section.get("retry_max_delay", defaults["retry_max_delay"].default))
+    if low is not None and high is not None and high < low:
+        problems.append("retry_max_delay must be >= retry_min_delay")
+    return problems
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class _Section(BaseModel):
@@ -56,7 +149,7 @@ class GatewaySection(_Section):
 
 class MqttSection(_Section):
     url: str = "mqtt://127.0.0.1:1883"
-    topic_prefix: str = Field(default="office", min_length=1, pattern=r"^[^#+]+$")
+    topic_prefix: str = Field(default="office", min_length=1, pattern=TOPIC_PREFIX_PATTERN)
     protocol: Literal["5", "3.1.1"] = "5"
     username: str | None = None
     password: str | None = None
@@ -173,12 +266,9 @@ class InfluxSection(_Section):
 
     @model_validator(mode="after")
     def _complete(self) -> InfluxSection:
-        if self.url is not None:
-            missing = [name for name in ("org", "bucket") if not getattr(self, name)]
-            if missing:
-                raise ValueError(f"{' and '.join(missing)} required when url is set")
-        if self.retry_max_delay < self.retry_min_delay:
-            raise ValueError("retry_max_delay must be >= retry_min_delay")
+        problems = _influx_problems(self.model_dump())
+        if problems:
+            raise LocatedProblems([((), problem) for problem in problems])
         return self
 
     @property
@@ -223,12 +313,9 @@ class DeviceConfig(_Section):
 
     @model_validator(mode="after")
     def _mapped_by_topic(self) -> DeviceConfig:
-        if self.dialect != "native" and not self.topic:
-            raise ValueError(
-                f"topic: required for dialect {self.dialect!r} (e.g. zigbee2mqtt/<friendly name>)"
-            )
-        if self.topic is not None and ("+" in self.topic or "#" in self.topic):
-            raise ValueError("topic: must not contain MQTT wildcards (+ or #)")
+        problem = _topic_problem(self.dialect, self.topic)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @field_validator("dialect")
@@ -256,21 +343,11 @@ class SiteSection(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> SiteSection:
-        problems: list[str] = []
-        room_ids: set[str] = set()
-        for index, room in enumerate(self.rooms):
-            if room.id in room_ids:
-                problems.append(f"rooms[{index}].id: duplicate room id {room.id!r}")
-            room_ids.add(room.id)
-        device_ids: set[str] = set()
-        for index, device in enumerate(self.devices):
-            if device.id in device_ids:
-                problems.append(f"devices[{index}].id: duplicate device id {device.id!r}")
-            device_ids.add(device.id)
-            if device.room not in room_ids:
-                problems.append(f"devices[{index}].room: unknown room {device.room!r}")
+        problems = _site_references(
+            [room.id for room in self.rooms], [(device.id, device.room) for device in self.devices]
+        )
         if problems:
-            raise ValueError("\n".join(problems))
+            raise LocatedProblems(problems)
         return self
 
 
@@ -369,11 +446,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _loopback_unless_keys(self) -> Settings:
-        if not self.api.keys and not _is_loopback(self.api.host):
-            raise ValueError(
-                f"api.host: {self.api.host!r} is not loopback; configure api.keys "
-                "to serve other hosts (without keys the API has no authentication)"
-            )
+        problem = _exposure_problem(self.api.host, bool(self.api.keys))
+        if problem is not None:
+            raise LocatedProblems([(("api", "host"), problem)])
         return self
 
     def vacancy_timeout_for(self, room: RoomConfig | None) -> float:
@@ -384,49 +459,214 @@ class Settings(BaseSettings):
         return self.occupancy.vacancy_timeout
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _cross_checks(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    """The checks across fields on the raw config, skipping what cannot be read."""
+    problems: list[tuple[Loc, str]] = []
+    site = _mapping(data.get("site"))
+    rooms = site.get("rooms", [])
+    devices = [_mapping(device) for device in _list(site.get("devices"))]
+    room_ids = [_mapping(room).get("id") for room in rooms] if isinstance(rooms, list) else None
+    references = _site_references(room_ids, [(device.get("id"), device.get("room")) for device in devices])
+    problems += [(("site", *loc), reason) for loc, reason in references]
+    for index, device in enumerate(devices):
+        dialect, topic = device.get("dialect", "native"), device.get("topic")
+        if dialect in DIALECTS and (topic is None or isinstance(topic, str)):
+            problem = _topic_problem(dialect, topic)
+            if problem is not None:
+                problems.append((("site", "devices", index), problem))
+    api = _mapping(data.get("api"))
+    host, keys = api.get("host", ApiSection().host), api.get("keys", [])
+    if isinstance(host, str) and isinstance(keys, list):
+        problem = _exposure_problem(host, bool(keys))
+        if problem is not None:
+            problems.append((("api", "host"), problem))
+    if isinstance(data.get("influxdb"), dict):
+        problems += [(("influxdb",), problem) for problem in _influx_problems(data["influxdb"])]
+    return problems
 
 
-class ConfigError(Exception):
-    """A config that cannot be used; `problems` holds one `path: reason` per error."""
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
 
-    def __init__(self, source: str, problems: list[str]) -> None:
-        super().__init__(f"{source}: " + "; ".join(problems))
-        self.source = source
-        self.problems = problems
 
-    def render(self) -> str:
-        lines = [f"invalid config {self.source}:"]
-        lines += [f"  {problem}" for problem in self.problems]
-        return "\n".join(lines)
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+# Loading
+
+
+class ConfigError(ProblemsError):
+    """A config that cannot be used; `problems` holds one `path: reason` per error.
+
+    `data` is what the config said as far as it could be read (file, environment and
+    overrides merged), for callers that check more of it (the rules file it names)."""
+
+    what = "config"
+
+    def __init__(self, source: str, problems: list[str], data: Mapping[str, Any] | None = None) -> None:
+        super().__init__(source, problems)
+        self.data: Mapping[str, Any] = data or {}
+
+
+# Error messages in the config's words: `site.rooms[1].type: input should be 'meeting', ...`.
+WORDS = Vocabulary(
+    keys=frozenset(
+        name
+        for model in (
+            Settings,
+            GatewaySection,
+            MqttSection,
+            ApiSection,
+            ApiKey,
+            StorageSection,
+            RetentionSection,
+            InfluxSection,
+            SiteSection,
+            RoomConfig,
+            DeviceConfig,
+            OccupancySection,
+            BookingsSection,
+            AvailabilitySection,
+            QualitySection,
+            ActuationSection,
+        )
+        for name in model.model_fields
+    ),
+    patterns={
+        IDENTIFIER_PATTERN: "only letters, digits, '-', '_', '.' and ':' (starting with a letter or digit)",
+        TOPIC_PREFIX_PATTERN: "must not contain the MQTT wildcards + or #",
+    },
+)
 
 
 def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Settings from a YAML file (optional), the environment, then `overrides` on top."""
+    """Settings from a YAML file (optional) with `overrides` (command-line flags) on top,
+    and the environment over both (pydantic-settings ranks it above init values).
+
+    Raises ConfigError with every problem at once, each naming the environment
+    variable or command-line override its value came from when not the file."""
     source = str(path) if path is not None else "(defaults)"
-    data: dict[str, Any] = {}
-    if path is not None:
-        data = _read_yaml(Path(path))
-    if overrides:
-        data = _merge(data, overrides)
-    try:
-        return Settings(**data)
-    except ValidationError as exc:
-        raise ConfigError(source, _describe_all(exc)) from None
+    data: dict[str, Any] = _read_yaml(Path(path)) if path is not None else {}
+    return _validate(source, data, overrides or {})
 
 
 def settings_from_dict(data: dict[str, Any]) -> Settings:
     """Settings from an in-memory config (tests, demo), environment still applied."""
+    return _validate("(config)", data, {})
+
+
+def _validate(source: str, given: dict[str, Any], overrides: dict[str, Any]) -> Settings:
+    environment = _environment(source)
+    # What Settings will see (it reads the environment again, to the same effect).
+    data = _merge(_merge(given, overrides), environment)
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise ConfigError("(config)", _describe_all(exc)) from None
+        origin = _Origins(environment, overrides, given).origin
+        problems = describe(exc, vocabulary=WORDS, origin=origin)
+        problems += [line(loc, reason, WORDS, origin) for loc, reason in _cross_checks(data)]
+        # A check that pydantic ran already comes twice.
+        unique = list(dict.fromkeys(problems))
+        raise ConfigError(source, sorted(unique, key=_file_order), data) from None
+
+
+def _environment(source: str) -> dict[str, Any]:
+    """The OFFICEGW_* variables as config data (`OFFICEGW_MQTT__URL` -> {"mqtt": {"url": ...}})."""
+    try:
+        return EnvSettingsSource(Settings)()
+    except SettingsError as exc:
+        # A JSON value that is not JSON (OFFICEGW_SITE__ROOMS='[{id: a}]').
+        match = re.search(r'field "(\w+)"', str(exc))
+        section = match.group(1) if match else None
+        names = [name for name in _variables() if section and _under(name, (section,))]
+        cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        problem = f"{section or '(environment)'}: not valid JSON{cause}"
+        if names:
+            problem += f" (from environment variable {' or '.join(names)})"
+        raise ConfigError(source, [problem]) from None
+
+
+class _Origins:
+    """Where a value came from when not the file: the command line or an environment variable."""
+
+    def __init__(self, environment: dict[str, Any], overrides: dict[str, Any], given: dict[str, Any]) -> None:
+        # Highest priority first, as _validate merges them.
+        self._sources: list[tuple[str | None, dict[str, Any]]] = [
+            ("environment", environment),
+            ("command line", overrides),
+            (None, given),
+        ]
+
+    def origin(self, loc: Loc, kind: str) -> str | None:
+        # A missing key has no value; its mapping does.
+        target = loc[:-1] if kind == "missing" else loc
+        for rank, (label, data) in enumerate(self._sources):
+            value = _at(data, target)
+            if value is _ABSENT:
+                continue
+            if isinstance(value, dict) and any(
+                _at(lower, target) is not _ABSENT for _, lower in self._sources[rank + 1 :]
+            ):
+                return None  # a mapping put together from several places
+            if label == "environment":
+                return _from_environment(target)
+            return f"from the {label}" if label else None
+        return None
+
+
+_ABSENT = object()
+
+
+def _at(data: Any, loc: Loc) -> Any:
+    for part in loc:
+        found = (isinstance(part, int) and isinstance(data, list) and 0 <= part < len(data)) or (
+            isinstance(part, str) and isinstance(data, dict) and part in data
+        )
+        if not found:
+            return _ABSENT
+        data = data[part]
+    return data
+
+
+def _from_environment(loc: Loc) -> str:
+    """Names the variable that set `loc`: the one for the longest path to it (OFFICEGW_SITE__ROOMS
+    for `site.rooms[2].capacity`, set as JSON)."""
+    keys: list[str] = []
+    for part in loc:
+        if not isinstance(part, str):
+            break
+        keys.append(part)
+    for length in range(len(keys), 0, -1):
+        for name in _variables():
+            if name.upper() == _ENV_PREFIX + "__".join(keys[:length]).upper():
+                return f"from environment variable {name}"
+    return "from the environment"
+
+
+def _variables() -> list[str]:
+    return sorted(name for name in os.environ if name.upper().startswith(_ENV_PREFIX))
+
+
+def _under(name: str, keys: tuple[str, ...]) -> bool:
+    stem = (_ENV_PREFIX + "__".join(keys)).upper()
+    return name.upper() == stem or name.upper().startswith(stem + "__")
+
+
+_ENV_PREFIX = "OFFICEGW_"
+_SECTIONS = list(Settings.model_fields)
+_SITE_LISTS = ["timezone", "rooms", "devices"]
+
+
+def _file_order(problem: str) -> tuple[int, int, int]:
+    """Problems by section in the order Settings lists them, then the site's rooms before
+    its devices, each by index; a stable sort keeps pydantic's order within."""
+    match = re.match(r"(\w+)(?:\.(\w+))?(?:\[(\d+)\])?", problem)
+    if match is None or match.group(1) not in _SECTIONS:
+        return (-1, 0, 0)
+    section, key, index = match.groups()
+    sub = _SITE_LISTS.index(key) if section == "site" and key in _SITE_LISTS else 0
+    return (_SECTIONS.index(section), sub, int(index) if index is not None else -1)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -456,56 +696,6 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part.startswith(("function-", "literal[")) or part in ("str", "int", "float"):
-            continue  # pydantic's names for union branches and validators, not config keys
-        else:
-            text += f".{part}" if text else part
-    return text or "(top level)"
-
-
-_BOUNDS = {
-    "greater_than": "must be > {gt}",
-    "greater_than_equal": "must be >= {ge}",
-    "less_than": "must be < {lt}",
-    "less_than_equal": "must be <= {le}",
-    "too_short": "must not be empty",
-    "string_too_short": "must not be empty",
-    "string_pattern_mismatch": "has characters that are not allowed (pattern {pattern})",
-}
-
-
-def _describe_all(exc: ValidationError) -> list[str]:
-    lines: list[str] = []
-    for error in exc.errors(include_url=False):
-        lines += _describe(error).split("\n")
-    return lines
-
-
-def _describe(error: Any) -> str:
-    path = _path(tuple(error["loc"]))
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if kind == "missing":
-        return f"{path}: is required"
-    if kind == "extra_forbidden":
-        return f"{path}: unknown key"
-    if kind in _BOUNDS:
-        return f"{path}: {_BOUNDS[kind].format(**ctx)}"
-    if kind == "value_error":
-        # Our own validators: cross-field checks name their sub-paths, one per line.
-        message = str(ctx.get("error", error["msg"]))
-        if message.startswith(("rooms[", "devices[", "api.")):
-            prefix = f"{path}." if path != "(top level)" else ""
-            return "\n".join(f"{prefix}{part}" for part in message.split("\n"))
-        return f"{path}: {message}"
-    return f"{path}: {error['msg'][0].lower()}{error['msg'][1:]}"
 
 
 def environment_keys() -> list[str]:

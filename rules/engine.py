@@ -11,7 +11,8 @@ The pieces: rules.spec (the schema), rules.loader (YAML and error paths),
 rules.triggers / rules.conditions / rules.actions (compiled closures), rules.memory.
 
 Errors: ValueError
-            +-- RulesError   `problems`: one `path: reason` per mistake, all at once
+         +-- ProblemsError      (rules.problems: the tree of every file error)
+              +-- RulesError    `problems`: one `path: reason` per mistake, all at once
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 Two jobs sit here so that the schema (rules.spec) and the engine stay free of them:
 reading YAML the way people write rule files, and turning pydantic's errors into
-one `path: reason` line per mistake (`rules[3].trigger.for: must be >= 0`).
+one `path: reason` line per mistake (`rules[3].trigger.for: must be >= 0`) with the
+shared formatter of rules.problems, in the words of a rules file (`WORDS`).
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any
 
@@ -15,18 +15,13 @@ import yaml
 from pydantic import ValidationError
 
 from rules import spec
+from rules.problems import ProblemsError, Vocabulary, describe
 
 
-class RulesError(ValueError):
+class RulesError(ProblemsError):
     """A rules file that cannot be used; `problems` holds one `path: reason` per error."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
-        super().__init__(f"{source}: " + "; ".join(problems))
-        self.source = source
-        self.problems = problems
-
-    def render(self) -> str:
-        return "\n".join([f"invalid rules {self.source}:", *(f"  {problem}" for problem in self.problems)])
+    what = "rules"
 
 
 def parse_rules(text: str, source: str) -> spec.RulesFile:
@@ -45,7 +40,7 @@ def parse_rules(text: str, source: str) -> spec.RulesFile:
     try:
         parsed = spec.RulesFile.model_validate(document)
     except ValidationError as exc:
-        problems = [_describe(error) for error in exc.errors(include_url=False)] + problems
+        problems = describe(exc, vocabulary=WORDS) + problems
     if problems:
         raise RulesError(source, sorted(problems, key=_rule_index))
     return parsed
@@ -82,83 +77,34 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{where}: not valid YAML: {problem}"
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part in spec.UNION_TAGS or part.startswith("function-"):
-            continue  # pydantic's names for union branches, not keys of the file
-        else:
-            text += f".{part}" if text else part
-    return text or "(top level)"
-
-
-def _num(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-_BOUNDS = {
-    "greater_than": "must be > {}",
-    "greater_than_equal": "must be >= {}",
-    "less_than": "must be < {}",
-    "less_than_equal": "must be <= {}",
-}
-_BOUND_KEYS = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le"}
-
-
-def _describe(error: Any) -> str:
-    path = _path(tuple(error["loc"]))
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if kind == "missing":
-        return f"{path}: is required"
-    if kind == "extra_forbidden":
-        return f"{path}: unknown key{_suggest(error['loc'])}"
-    if kind in _BOUNDS:
-        return f"{path}: {_BOUNDS[kind].format(_num(ctx[_BOUND_KEYS[kind]]))}"
-    if kind in ("too_short", "string_too_short"):
-        return f"{path}: must not be empty"
-    if kind == "string_pattern_mismatch":
-        return f"{path}: only letters, digits, '-', '_' and '.' (starting with a letter or digit)"
-    if kind == "literal_error":
-        return f"{path}: must be {ctx.get('expected', 'one of the allowed values')}"
-    if kind == "value_error":
-        return f"{path}: {ctx.get('error', error['msg'])}"
-    message: str = error["msg"]
-    return f"{path}: {message[0].lower()}{message[1:]}"
-
-
 # Every key a rules file may use, for "did you mean" on a misspelt one.
-_KEYS = sorted(
-    {
-        field.alias or name
-        for model in (
-            spec.RuleSpec,
-            spec.OccupancyTrigger,
-            spec.FactTrigger,
-            spec.TimeTrigger,
-            spec.DeviceTrigger,
-            spec.AccessTrigger,
-            spec.FactCondition,
-            spec.TimeCondition,
-            spec.DaylightParams,
-            spec.HvacParams,
-            spec.AlertParams,
-            spec.PublishParams,
-            spec.LightsLevel,
-        )
-        for name, field in model.model_fields.items()
-    }
+_KEYS = frozenset(
+    field.alias or name
+    for model in (
+        spec.RuleSpec,
+        spec.OccupancyTrigger,
+        spec.FactTrigger,
+        spec.TimeTrigger,
+        spec.DeviceTrigger,
+        spec.AccessTrigger,
+        spec.FactCondition,
+        spec.TimeCondition,
+        spec.DaylightParams,
+        spec.HvacParams,
+        spec.AlertParams,
+        spec.PublishParams,
+        spec.LightsLevel,
+    )
+    for name, field in model.model_fields.items()
 )
 
-
-def _suggest(loc: tuple[Any, ...]) -> str:
-    key = loc[-1] if loc else None
-    if not isinstance(key, str):
-        return ""
-    close = difflib.get_close_matches(key, _KEYS, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+WORDS = Vocabulary(
+    keys=_KEYS,
+    tags=spec.UNION_TAGS,
+    patterns={spec.NAME_PATTERN: "only letters, digits, '-', '_' and '.' (starting with a letter or digit)"},
+    literal="must be {expected}",
+)
+"""How the problems of a rules file are worded."""
 
 
 # YAML

@@ -514,9 +514,11 @@ Action = Annotated[
 
 # Rules
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
 
 class RuleSpec(_Spec):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
     description: str = Field(default="", max_length=1000)
     priority: Literal["energy", "booking", "manual", "safety"] = "energy"
     enabled: StrictBool = True

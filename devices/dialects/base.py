@@ -10,6 +10,19 @@ from typing import Any
 from devices.fields import DevicePayload
 
 
+class DecodeError(Exception):
+    """A payload that cannot become a reading; `reason` is a `RejectReason` label.
+
+    Raised by every dialect's decoders; the ingest pipeline counts the message as
+    rejected for `reason` and goes on (one bad message is never fatal). Not a
+    rules.problems.ProblemsError: those are mistakes in files people write."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
 class TopicKind(StrEnum):
     STATE = "state"
     COMMAND = "set"

@@ -67,8 +67,8 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from devices.dialects.base import Dialect, TopicKind
-from devices.dialects.native import DecodeError, decode_error
+from devices.dialects.base import DecodeError, Dialect, TopicKind
+from devices.dialects.native import decode_error
 from devices.fields import MAX_PAYLOAD_BYTES, DevicePayload, RejectReason
 
 __all__ = ["DIALECT", "command", "decode_availability", "decode_state", "decode_topic", "routes"]

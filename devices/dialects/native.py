@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from devices.dialects.base import Dialect, TopicKind
+from devices.dialects.base import DecodeError, Dialect, TopicKind
 from devices.fields import MAX_PAYLOAD_BYTES, DevicePayload, RejectReason
 
-__all__ = ["DIALECT", "DecodeError", "NativeTopic", "TopicKind", "decode_availability", "decode_state"]
+__all__ = ["DIALECT", "NativeTopic", "TopicKind", "decode_availability", "decode_state"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,15 +22,6 @@ class NativeTopic:
     room: str
     device: str
     kind: TopicKind
-
-
-class DecodeError(Exception):
-    """A payload that cannot become a reading; `reason` is a `RejectReason` label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 def parse_topic(topic: str, prefix: str) -> NativeTopic | None:

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from devices.dialects.base import Dialect, TopicKind
-from devices.dialects.native import DecodeError, decode_translated
+from devices.dialects.base import DecodeError, Dialect, TopicKind
+from devices.dialects.native import decode_translated
 from devices.fields import DevicePayload, RejectReason
 
 __all__ = ["DIALECT", "command", "decode_availability", "decode_state", "routes", "translate"]

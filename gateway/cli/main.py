@@ -1,15 +1,22 @@
-"""`officegw`: run the gateway, run the demo, check a config."""
+"""`officegw`: run the gateway, run the demo, check a config.
+
+A config or rules file that cannot be used ends the command with exit status 2 and
+every problem printed (`ProblemsError.render()`), never a traceback."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.config import ConfigError, environment_keys, load_settings
+from gateway.config import ConfigError, Settings, environment_keys, load_settings
 from gateway.logs import configure_logging, kv
-from rules.engine import RulesError
+from rules.engine import RulesError, load_rules_file
+from rules.problems import ProblemsError
 from simulators.dialect_devices import MIXES
 
 log = logging.getLogger("officegw")
@@ -20,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="officegw",
         description="Smart-office IoT controller: MQTT devices in, live room model, REST out.",
     )
+    parser.add_argument("--version", action="version", version=f"officegw {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -35,9 +43,10 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check-config",
-        help="validate a config file and report every problem",
-        description="Validate a site config (and the environment overrides in force); "
-        "exit 0 when valid, 2 with one line per problem otherwise.",
+        help="validate a config file and its rules file and report every problem",
+        description="Validate a site config (and the environment overrides in force) and the "
+        "rules file it names; exit 0 when valid, 2 with one line per problem otherwise "
+        "(values from the environment name their OFFICEGW_* variable).",
     )
     check.add_argument("file", metavar="FILE")
 
@@ -102,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             configure_logging("INFO")
             return run_demo(args)
-    except (ConfigError, RulesError) as exc:
+    except ProblemsError as exc:
         print(exc.render(), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -110,10 +119,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def version() -> str:
+    """The installed package's version; `unknown` when running from a source tree never installed."""
+    try:
+        return metadata.version("officegw")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _settings(path: str | None, overrides: dict[str, Any] | None = None) -> Settings | None:
+    """The settings, or None once every problem is printed: the config's and, as far
+    as the config can be read, those of the rules file it names."""
+    try:
+        return load_settings(path, overrides)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        rules = _rules_problems(exc.data)
+        if rules is not None:
+            print(rules.render(), file=sys.stderr)
+        return None
+
+
+def _rules_problems(data: Mapping[str, Any]) -> RulesError | None:
+    """The problems of the rules file named by a config that is not valid."""
+    path = data.get("rules")
+    if not isinstance(path, str):
+        return None  # the built-in rules (always valid), or a problem of the config itself
+    site = data.get("site")
+    zone = site.get("timezone") if isinstance(site, dict) else None
+    try:
+        load_rules_file(path, tz=zone if isinstance(zone, str) and _known_zone(zone) else "UTC")
+    except RulesError as exc:
+        return exc
+    return None
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def _check_config(path: str) -> int:
     from gateway.automation.runner import load_rule_set
 
-    settings = load_settings(path)
+    settings = _settings(path)
+    if settings is None:
+        return 2
     try:
         rules = load_rule_set(settings)
     except OSError as exc:
@@ -132,7 +186,9 @@ def _run(args: argparse.Namespace) -> int:
         overrides.setdefault("api", {})["host"] = args.host
     if args.port is not None:
         overrides.setdefault("api", {})["port"] = args.port
-    settings = load_settings(args.config, overrides)
+    settings = _settings(args.config, overrides)
+    if settings is None:
+        return 2
     configure_logging(settings.gateway.log_level)
 
     from gateway.cli.assembly import build_app

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devices.dialects import DIALECTS, native
-from devices.dialects.base import Dialect
-from devices.dialects.native import DecodeError, TopicKind
+from devices.dialects.base import DecodeError, Dialect, TopicKind
 from devices.fields import DevicePayload, RejectReason
 from devices.pseudonym import Pseudonymizer
 from gateway.automation.runner import Automation

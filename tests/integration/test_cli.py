@@ -50,6 +50,64 @@ def test_check_config_reports_every_problem_without_a_traceback(tmp_path: Path) 
     assert "ok (1 rooms, 0 devices" in result.stdout
 
 
+def test_check_config_reports_schema_errors_and_unknown_rooms_in_one_run(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "site:\n"
+        "  rooms:\n    - {id: a, building: hq, floor: 1, capacity: -2}\n"
+        "  devices:\n    - {id: pir, room: nowhere}\n    - {id: co2, room: a}\n"
+    )
+    result = officegw("check-config", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"invalid config {bad}:",
+        "  site.rooms[0].capacity: must be >= 0",
+        "  site.devices[0].room: unknown room 'nowhere'",
+    ]
+
+
+def test_check_config_reports_config_and_rules_problems_in_one_run(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("- {name: x, trigger: {fact: co3_ppm, above: 5}, actions: [{lock: lock}]}\n")
+    config = tmp_path / "site.yaml"
+    config.write_text(f"rules: '{rules}'\nsite:\n  devices: [{{id: pir, room: nowhere}}]\n")
+    result = officegw("check-config", str(config))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"invalid config {config}:",
+        "  site.devices[0].room: unknown room 'nowhere'",
+        f"invalid rules {rules}:",
+        "  rules[0].trigger.fact: unknown fact 'co3_ppm' (did you mean 'co2_ppm'?)",
+    ]
+
+
+def test_check_config_names_the_environment_variable_of_a_bad_value(tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text("mqtt: {keepalive: 60}\n")
+    result = subprocess.run(
+        [*OFFICEGW, "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env={**os.environ, "OFFICEGW_MQTT__KEEPALIVE": "abc"},
+    )
+    assert result.returncode == 2
+    assert (
+        "  mqtt.keepalive: input should be a valid integer, unable to parse string as an integer "
+        "(from environment variable OFFICEGW_MQTT__KEEPALIVE)"
+    ) in result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = officegw("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"officegw {version('officegw')}\n"
+
+
 def test_run_serves_until_sigterm(tmp_path: Path, mqtt_broker: BrokerProcess) -> None:
     port = free_port()
     prefix = unique_prefix()

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
+from devices.dialects.base import DecodeError
 from devices.dialects.homie import command, decode_availability, decode_topic, routes
-from devices.dialects.native import DecodeError
 
 
 def decoded(suffix: str, payload: bytes, memory: dict[str, Any] | None = None) -> dict[str, Any] | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from devices.dialects.base import DecodeError
 from devices.dialects.native import (
-    DecodeError,
     NativeTopic,
     TopicKind,
     decode_availability,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from devices.dialects.native import DecodeError
+from devices.dialects.base import DecodeError
 from devices.dialects.shelly import command, decode_availability, decode_state
 
 STATUS = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devices.dialects.native import DecodeError
+from devices.dialects.base import DecodeError
 from devices.dialects.tasmota import command, decode_state, routes
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from devices.dialects.native import DecodeError
+from devices.dialects.base import DecodeError
 from devices.dialects.zigbee2mqtt import decode_state, translate
 
 

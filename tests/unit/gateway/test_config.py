@@ -193,3 +193,126 @@ def test_influxdb_token_comes_from_the_environment(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("OFFICEGW_INFLUXDB__TOKEN", "s3cret")
     settings = load_settings(write(tmp_path, "influxdb: {url: 'http://db:8086', org: o, bucket: b}"))
     assert settings.influxdb is not None and settings.influxdb.token == "s3cret"
+
+
+def test_cross_references_are_checked_beside_schema_errors(tmp_path: Path) -> None:
+    """A room with a bad field still defines its id; a device in no room is reported in the same pass."""
+    path = write(
+        tmp_path,
+        """
+site:
+  rooms:
+    - {id: orion, building: hq, floor: 2, capacity: -1}
+    - {id: lyra}
+    - {id: orion, building: hq, floor: 3}
+  devices:
+    - {id: pir, room: nowhere}
+    - {id: co2, room: lyra, dialect: zigbee2mqtt, rated_watts: 0}
+    - {id: pir, room: orion}
+quality: {max_rate: 0}
+""",
+    )
+    assert problems(path) == [
+        "site.rooms[0].capacity: must be >= 0",
+        "site.rooms[1].building: is required",
+        "site.rooms[1].floor: is required",
+        "site.rooms[2].id: duplicate room id 'orion'",
+        "site.devices[0].room: unknown room 'nowhere'",
+        "site.devices[1].rated_watts: must be > 0",
+        "site.devices[1]: topic: required for dialect 'zigbee2mqtt' (e.g. zigbee2mqtt/<friendly name>)",
+        "site.devices[2].id: duplicate device id 'pir'",
+        "quality.max_rate: must be > 0",
+    ]
+
+
+def test_unreadable_rooms_make_no_device_an_unknown_room(tmp_path: Path) -> None:
+    path = write(tmp_path, "site:\n  rooms: 3\n  devices: [{id: pir, room: orion}]\n")
+    assert problems(path) == ["site.rooms: input should be a valid list"]
+
+
+def test_api_exposure_and_influxdb_completeness_are_checked_beside_schema_errors(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "api: {host: 0.0.0.0, port: -1}\n"
+        "influxdb: {url: 'http://db:8086', batch_size: 0, retry_min_delay: 9, retry_max_delay: 2}\n",
+    )
+    found = problems(path)
+    assert found[0] == "api.port: must be >= 0"
+    assert found[1].startswith("api.host: '0.0.0.0' is not loopback")
+    assert found[2:] == [
+        "influxdb.batch_size: must be >= 1",
+        "influxdb: org and bucket required when url is set",
+        "influxdb: retry_max_delay must be >= retry_min_delay",
+    ]
+
+
+def test_unknown_keys_suggest_the_closest_known_one(tmp_path: Path) -> None:
+    assert problems(write(tmp_path, "mqtt: {keepalve: 30}\nsite: {romos: []}\n")) == [
+        "mqtt.keepalve: unknown key (did you mean 'keepalive'?)",
+        "site.romos: unknown key (did you mean 'rooms'?)",
+    ]
+
+
+def test_identifiers_say_what_they_may_hold(tmp_path: Path) -> None:
+    assert problems(write(tmp_path, "gateway: {id: 'gw hq'}\nmqtt: {topic_prefix: 'a/#'}\n")) == [
+        "gateway.id: only letters, digits, '-', '_', '.' and ':' (starting with a letter or digit)",
+        "mqtt.topic_prefix: must not contain the MQTT wildcards + or #",
+    ]
+
+
+def test_problems_name_the_environment_variable_they_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "mqtt: {keepalive: 30}\nsite:\n  rooms: [{id: orion, building: hq, floor: 2}]\n")
+    monkeypatch.setenv("OFFICEGW_MQTT__KEEPALIVE", "abc")
+    monkeypatch.setenv("OFFICEGW_SITE__DEVICES", '[{"id": "pir", "room": "nowhere"}]')
+    monkeypatch.setenv("OFFICEGW_STORAGE", '{"commit_interval": 0}')
+    assert problems(path) == [
+        "mqtt.keepalive: input should be a valid integer, unable to parse string as an integer "
+        "(from environment variable OFFICEGW_MQTT__KEEPALIVE)",
+        "storage.commit_interval: must be > 0 (from environment variable OFFICEGW_STORAGE)",
+        "site.devices[0].room: unknown room 'nowhere' (from environment variable OFFICEGW_SITE__DEVICES)",
+    ]
+
+
+def test_a_value_from_the_file_names_no_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OFFICEGW_MQTT__URL", "mqtt://broker:1883")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "mqtt: {keepalive: 1}\n"))
+    assert caught.value.problems == ["mqtt.keepalive: must be >= 5"]
+    assert caught.value.render().splitlines()[0] == f"invalid config {tmp_path / 'site.yaml'}:"
+
+
+def test_environment_json_that_is_not_json_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OFFICEGW_SITE__ROOMS", "[{id: orion}]")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    (problem,) = caught.value.problems
+    assert problem.startswith("site: not valid JSON")
+    assert problem.endswith("(from environment variable OFFICEGW_SITE__ROOMS)")
+
+
+def test_bad_overrides_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, {"api": {"port": 70000}})
+    assert caught.value.problems == ["api.port: must be <= 65535 (from the command line)"]
+    monkeypatch.setenv("OFFICEGW_API__PORT", "eighty")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, {"api": {"port": 8002}})
+    assert caught.value.problems == [
+        "api.port: input should be a valid integer, unable to parse string as an integer "
+        "(from environment variable OFFICEGW_API__PORT)"
+    ]
+
+
+def test_config_and_rules_errors_share_one_family(tmp_path: Path) -> None:
+    from rules.engine import RulesError
+    from rules.problems import ProblemsError
+
+    with pytest.raises(ProblemsError) as caught:
+        load_settings(tmp_path / "missing.yaml")
+    assert isinstance(caught.value, ConfigError) and isinstance(caught.value, ValueError)
+    assert issubclass(RulesError, ProblemsError)
+    assert caught.value.render() == (
+        f"invalid config {tmp_path / 'missing.yaml'}:\n  cannot read file: No such file or directory"
+    )
