@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from simulators.broker import BrokerProcess, free_port
+from tests.paths import SHARED
 from tests.support import Publisher, unique_prefix, wait_until
 
 OFFICEGW = [sys.executable, "-m", "gateway.cli"]
@@ -221,7 +222,7 @@ def test_check_config_validates_the_rules_file_too(tmp_path: Path) -> None:
 
 
 def test_replay_reports_accuracy_as_json() -> None:
-    data = ROOT.parent / "shared" / "data" / "occupancy-uci" / "datatest.txt"
+    data = SHARED / "data" / "occupancy-uci" / "datatest.txt"
     assert data.is_file(), f"dataset not found: {data}"
     result = officegw("replay", "--format", "uci-occupancy", str(data), timeout=120)
     assert result.returncode == 0, result.stderr

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from simulators.broker import BrokerProcess
+from tests.paths import SHARED as SHARED_DIR
 from tests.support import Publisher, RunningGateway, start_gateway, wait_until
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "device-payloads"
+SHARED = SHARED_DIR / "data" / "device-payloads"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
 
 

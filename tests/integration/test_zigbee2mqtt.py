@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from simulators.broker import BrokerProcess
+from tests.paths import SHARED
 from tests.support import Publisher, RunningGateway, start_gateway, wait_until
 
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "data" / "device-payloads" / "zigbee2mqtt.jsonl"
+PAYLOADS = SHARED / "data" / "device-payloads" / "zigbee2mqtt.jsonl"
 
 
 def golden() -> list[dict[str, Any]]:

@@ -10,8 +10,9 @@ import pytest
 
 from rules.occupancy import FusionParams
 from simulators.replay import PARAMS, ROOM_ESTIMATION, UCI, main, replay
+from tests.paths import SHARED
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+DATA = SHARED / "data"
 UCI_TEST = DATA / "occupancy-uci" / "datatest.txt"
 ROOM_FILE = DATA / "room-occupancy-estimation-uci" / "Occupancy_Estimation.csv"
 
