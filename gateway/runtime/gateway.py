@@ -350,13 +350,15 @@ class Gateway:
 
     def start(self) -> None:
         self._restore()
-        # Everything built so far (libraries, config, registry) lives as long as the
-        # process: move it out of the collector's sight, so a full collection only
-        # walks what changes at run time. That took a 57 ms pause down to a few ms
-        # (benchmarks/actuation.py), which is event-to-actuation latency.
-        gc.collect()
-        gc.freeze()
         if self._manage_gc:
+            # Everything built so far (libraries, config, registry) lives as long as
+            # the process: move it out of the collector's sight, so a full collection
+            # only walks what changes at run time. That took a 57 ms pause down to a
+            # few ms (benchmarks/actuation.py), which is event-to-actuation latency.
+            # Only for a process that owns the interpreter: in a test run it would
+            # pin every earlier test's objects.
+            gc.collect()
+            gc.freeze()
             self._gc.start()
         log.info(
             kv(

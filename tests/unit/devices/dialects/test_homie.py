@@ -204,7 +204,7 @@ def test_routes() -> None:
     }
 
 
-GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "payloads" / "homie5.jsonl"
+GOLDEN = Path(__file__).resolve().parents[3] / "fixtures" / "payloads" / "homie5.jsonl"
 
 
 def test_golden_lines() -> None:

@@ -1,0 +1,150 @@
+"""The history writer on a real SQLite file: commit-then-ack order, a failing store
+or merge, merging and retention in the background."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import orjson
+
+from gateway.codec import dumps
+from gateway.storage.history_writer import HistoryWriter
+from gateway.storage.records import Reading, StoredEvent
+from gateway.storage.sqlite_store import Store
+from rules.room_model import RoomState
+from tests.support import wait_until
+
+T0 = 1_700_000_000.0
+
+
+def reading(metric: str, value: float, ts: float, device: str = "env-1", room: str = "orion") -> Reading:
+    return Reading(device, room, "hq", "2", metric, value, ts, ts + 0.1, "environment")
+
+
+def test_the_writer_acknowledges_only_after_commit(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    committed_when_acked: list[int] = []
+    writer = HistoryWriter(store, dumps, max_delay=0.01)
+    writer.start()
+    try:
+        for i in range(100):
+            writer.submit(
+                [reading("co2", i, T0 + i)],
+                [],
+                RoomState("orion", updated_at=T0 + i),
+                ack=lambda: committed_when_acked.append(store.count_readings()),
+            )
+        assert writer.flush(5)
+        wait_until(lambda: len(committed_when_acked) == 100, 5, "every ack")
+        # Each ack ran after its reading was in the file (batches commit several at once).
+        assert all(count >= i + 1 for i, count in enumerate(committed_when_acked))
+        assert orjson.loads(dumps(RoomState("orion", updated_at=T0 + 99))) == store.room_states()["orion"]
+    finally:
+        writer.stop()
+        store.close()
+
+
+def test_a_failing_store_keeps_rows_in_memory_and_recovers(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    fail = threading.Event()
+    fail.set()
+    real_commit = store.commit
+
+    def commit(*args: object, **kwargs: object) -> None:
+        if fail.is_set():
+            raise sqlite3.OperationalError("database or disk is full")
+        real_commit(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.commit = commit  # type: ignore[method-assign]
+    acked: list[int] = []
+    writer = HistoryWriter(store, dumps, max_delay=0.01)
+    writer.start()
+    try:
+        for i in range(10):
+            writer.submit([reading("co2", i, T0 + i)], ack=lambda i=i: acked.append(i))  # type: ignore[misc]
+        wait_until(lambda: not writer.stats.healthy, 5, "the failure noticed")
+        # Live state goes on: the messages are acknowledged, the rows wait in memory.
+        wait_until(lambda: len(acked) == 10, 5, "acks despite the failure")
+        assert store.count_readings() == 0
+        fail.clear()
+        wait_until(lambda: writer.stats.healthy, 10, "recovery")
+        wait_until(lambda: store.count_readings() == 10, 5, "the kept rows written")
+        assert writer.stats.readings_dropped == 0
+    finally:
+        writer.stop()
+        store.close()
+
+
+def test_the_writer_merges_readings_into_their_series_and_counts_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "officegw.db"
+    store = Store(path)
+    writer = HistoryWriter(store, dumps, max_delay=0.01, merge_interval=0.1)
+    writer.start()
+    try:
+        writer.submit([reading("co2", 1, T0), reading("co2", 2, T0 + 1)])
+        writer.submit([reading("co2", 1, T0)])  # a redelivery
+        wait_until(lambda: writer.stats.readings_written == 2, 5, "the readings merged")
+        assert writer.stats.readings_duplicate == 1
+        db = sqlite3.connect(path)
+        assert db.execute("SELECT count(*) FROM readings").fetchone()[0] == 2
+        assert db.execute("SELECT count(*) FROM readings_recent").fetchone()[0] == 0
+        db.close()
+    finally:
+        writer.stop()
+        store.close()
+
+
+def test_a_failing_merge_keeps_the_readings_readable_and_is_retried(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    fail = threading.Event()
+    fail.set()
+    real_merge = store.merge_recent
+
+    def merge_recent() -> tuple[int, int]:
+        if fail.is_set():
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_merge()
+
+    store.merge_recent = merge_recent  # type: ignore[method-assign]
+    writer = HistoryWriter(store, dumps, max_delay=0.01, merge_interval=0.05)
+    writer.start()
+    try:
+        writer.submit([reading("co2", i, T0 + i) for i in range(5)])
+        assert writer.flush(5)
+        assert writer.stats.merge_failures >= 1
+        assert writer.stats.readings_written == 0
+        assert store.count_readings() == 5
+        assert [n for *_, n in store.history("orion", "co2", T0, T0 + 10, 10)] == [5]
+        fail.clear()
+        wait_until(lambda: writer.stats.readings_written == 5, 5, "the merge retried")
+        assert store.count_readings() == 5
+    finally:
+        writer.stop()
+        store.close()
+
+
+def test_the_writer_applies_retention_in_the_background(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    now = T0 + 100 * 86_400
+    writer = HistoryWriter(
+        store,
+        dumps,
+        max_delay=0.01,
+        retention=(30 * 86_400, 60 * 86_400),
+        prune_interval=0.05,
+        clock=lambda: now,
+    )
+    writer.start()
+    try:
+        writer.submit([reading("co2", 1, now - 31 * 86_400), reading("co2", 2, now - 29 * 86_400)])
+        writer.submit([], [(1, StoredEvent("alert", None, None, None, now - 61 * 86_400, {}))])
+        writer.submit([], [(2, StoredEvent("alert", None, None, None, now - 59 * 86_400, {}))])
+        wait_until(lambda: store.count_readings() == 1, 5, "the old reading pruned")
+        wait_until(lambda: [seq for seq, *_ in store.recent_events(10)] == [2], 5, "the old event pruned")
+        assert writer.stats.pruned_readings == 1
+        assert writer.stats.pruned_events == 1
+    finally:
+        writer.stop()
+        store.close()
