@@ -32,7 +32,7 @@ from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import routes
 from gateway.storage.history_writer import HistoryWriter
 from gateway.storage.influx.exporter import InfluxExporter
-from gateway.storage.records import Reading, StoredEvent
+from gateway.storage.records import KIND_OF_METRIC, Reading, StoredEvent, recorded_metric
 from gateway.storage.sqlite_store import Store
 from rules.engine import RuleMemory, RulesError, RuleSet
 from rules.room_model import RoomState
@@ -48,6 +48,17 @@ SHUTDOWN_FLUSH_TIMEOUT = 3.0
 
 class NoLights(LookupError):
     """The room has no device of kind "light" to switch."""
+
+
+class UnknownMetric(LookupError):
+    """A history metric that is neither in the gateway's vocabulary (a field or a
+    room-status name) nor recorded in the room."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(name)
+        self.name = name
+        # Field names; each also answers to its status name (STATUS_NAME_OF_FIELD).
+        self.known = known
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,12 +266,41 @@ class Gateway:
         """Rejected messages (the newest 1,000) after the cursor `after`, oldest first."""
         return self._pipeline.dead_letters.page(after=after, limit=limit, reason=reason)
 
+    def history_metric(self, room_id: str, name: str) -> str:
+        """The field the room's readings of `name` are recorded under: `co2` for the
+        status name `co2_ppm` or for `co2` itself. UnknownMetric unless it is a
+        metric of the gateway's vocabulary or one recorded in the room."""
+        metric = recorded_metric(name)
+        recorded = self._store.metrics(room_id)
+        if metric in KIND_OF_METRIC or metric in recorded:
+            return metric
+        raise UnknownMetric(name, sorted({*KIND_OF_METRIC, *recorded}))
+
     def room_history(
         self, room_id: str, metric: str, since: float, until: float, step: float
     ) -> list[tuple[float, float, float, float, int]]:
-        """(step start, mean, min, max, count) for each `step` seconds of [since, until)
-        that has readings of `metric` in the room."""
+        """(bucket start, mean, min, max, count) for each bucket of `step` seconds,
+        aligned to multiples of `step` since the epoch, that has readings of
+        `metric` (a recorded field name) in the room within [since, until)."""
         return self._store.history(room_id, metric, since, until, step)
+
+    def room_readings(
+        self,
+        room_id: str,
+        metric: str,
+        since: float,
+        until: float,
+        *,
+        after: tuple[float, str] | None = None,
+        limit: int,
+    ) -> list[tuple[float, str, float]]:
+        """(ts, device, value) of the room's readings of `metric` in [since, until),
+        in (ts, device) order, past the cursor `after`, at most `limit`."""
+        return self._store.readings(room_id, metric, since, until, after=after, limit=limit)
+
+    def room_metrics(self, room_id: str) -> list[tuple[str, float, float]]:
+        """(metric, first ts, last ts) of every metric the room has readings of."""
+        return self._store.series_spans(room_id)
 
     def health_checks(self) -> dict[str, bool]:
         """What readiness is judged on: "mqtt", "storage" and, with the export on, "influxdb"."""
