@@ -10,13 +10,19 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.auth import Viewer
 from api.deps import GatewayDep
+from api.errors import AUTH, responses
 from api.schemas import HistoryOut, HistoryPoint, RoomList, RoomOut
 from rules.occupancy import Occupancy
 
 router = APIRouter(prefix="/v1/rooms", tags=["rooms"])
 
 
-@router.get("", response_model=RoomList, summary="All rooms with live status")
+@router.get(
+    "",
+    response_model=RoomList,
+    summary="All rooms with live status (of the key's buildings)",
+    responses=responses(*AUTH, 422),
+)
 def list_rooms(
     gateway: GatewayDep,
     who: Viewer,
@@ -41,25 +47,33 @@ def list_rooms(
     return RoomList(rooms=rooms, count=len(rooms))
 
 
-@router.get("/{room_id}", response_model=RoomOut, summary="One room's live status")
+@router.get(
+    "/{room_id}",
+    response_model=RoomOut,
+    summary="One room's live status",
+    responses=responses(*AUTH, 404, 422),
+)
 def get_room(room_id: str, gateway: GatewayDep, who: Viewer) -> RoomOut:
     room = gateway.room(room_id)
     # A room in a building the key may not see is reported as absent, not forbidden,
-    # so keys cannot probe other buildings' room ids.
+    # so keys cannot probe other buildings' room ids (and errors never repeat the id).
     if room is None or not who.can_see(room.config.building):
-        raise HTTPException(404, detail=f"room {room_id!r} not found")
+        raise HTTPException(404, detail="room not found")
     return RoomOut.of(room, gateway.now())
 
 
 MAX_HISTORY_POINTS = 10_000
 DEFAULT_HISTORY_WINDOW = 86_400.0
+# The instants a history window may span: what a datetime can hold, with a day to spare.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+LATEST = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
 
 
 @router.get(
     "/{room_id}/history",
     response_model=HistoryOut,
     summary="A room's recorded readings of one metric, downsampled",
-    responses={422: {"description": "bad window or step"}},
+    responses=responses(*AUTH, 404, 422),
 )
 def room_history(
     room_id: str,
@@ -69,14 +83,19 @@ def room_history(
     start: Annotated[datetime | None, Query(description="ISO 8601; default end - 24 h")] = None,
     end: Annotated[datetime | None, Query(description="ISO 8601; default now")] = None,
     step: Annotated[
-        float | None, Query(gt=0, description="seconds per point; default: the window in <= 500 points")
+        float | None,
+        Query(
+            gt=0, allow_inf_nan=False, description="seconds per point; default: the window in <= 500 points"
+        ),
     ] = None,
 ) -> HistoryOut:
     room = gateway.room(room_id)
     if room is None or not who.can_see(room.config.building):
-        raise HTTPException(404, detail=f"room {room_id!r} not found")
+        raise HTTPException(404, detail="room not found")
     until = end.timestamp() if end is not None else gateway.now()
     since = start.timestamp() if start is not None else until - DEFAULT_HISTORY_WINDOW
+    if since < EARLIEST or until > LATEST:
+        raise HTTPException(422, detail="start and end must be within the years 1 to 9999")
     if since >= until:
         raise HTTPException(422, detail="start must be before end")
     seconds = step if step is not None else max(1.0, math.ceil((until - since) / 500))
