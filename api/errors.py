@@ -14,7 +14,7 @@ from pydantic import BaseModel
 # Of what a client sent, error bodies repeat at most this many characters per value...
 PREVIEW_CHARS = 100
 # ...and list at most this many problems.
-MAX_ERRORS = 10
+MAX_ERRORS = 5
 
 
 class ErrorOut(BaseModel):

@@ -11,19 +11,20 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 # Kind -> field -> the values it takes (None: any value the field allows).
-ACCEPTS: Mapping[str, Mapping[str, frozenset[str] | None]] = {
-    "light": {"state": frozenset({"ON", "OFF"}), "brightness": None},
-    "switch": {"state": frozenset({"ON", "OFF"})},
+ACCEPTS: Mapping[str, Mapping[str, tuple[str, ...] | None]] = {
+    "light": {"state": ("ON", "OFF"), "brightness": None},
+    "switch": {"state": ("ON", "OFF")},
     "hvac": {"setpoint": None, "mode": None},
-    "lock": {"state": frozenset({"LOCK", "UNLOCK"})},
+    "lock": {"state": ("LOCK", "UNLOCK")},
     "sensor": {},
     "badge_reader": {},
 }
+_NAMES = {"hvac": "an HVAC unit", "badge_reader": "a badge reader"}
 
 
-def _accepted(fields: Mapping[str, frozenset[str] | None]) -> str:
+def _accepted(fields: Mapping[str, tuple[str, ...] | None]) -> str:
     return " and ".join(
-        name if values is None else f"{name} {'/'.join(sorted(values))}" for name, values in fields.items()
+        name if values is None else f"{name} {'/'.join(values)}" for name, values in fields.items()
     )
 
 
@@ -34,14 +35,15 @@ def refusal(kind: str | None, capabilities: Collection[str], payload: Mapping[st
     if kind is None or kind not in ACCEPTS:
         return None
     fields = ACCEPTS[kind]
+    device = _NAMES.get(kind, f"a {kind}")
     if not fields:
-        return f"a {kind} takes no commands"
+        return f"{device} takes no commands"
     for name, value in payload.items():
         if name not in fields:
-            return f"a {kind} takes {_accepted(fields)}, not {name}"
+            return f"{device} takes {_accepted(fields)}, not {name}"
         values = fields[name]
         if values is not None and value not in values:
-            return f"a {kind} takes {_accepted(fields)}, not {name} {value}"
+            return f"{device} takes {_accepted(fields)}, not {name} {value}"
     if (
         kind == "light"
         and "brightness" in payload
