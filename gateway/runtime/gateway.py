@@ -302,18 +302,18 @@ class Gateway:
     ) -> list[DeadLetter]:
         """Rejected messages (the newest 1,000) after the cursor `after`, oldest first.
         With `buildings`, only letters whose topic belongs to those buildings alone
-        (see `topic_buildings`); letters of no building are left out."""
+        (see `_topic_buildings`); letters of no building are left out."""
 
         def visible(letter: DeadLetter) -> bool:
             assert buildings is not None
-            found = self.topic_buildings(letter.topic)
+            found = self._topic_buildings(letter.topic)
             return bool(found) and all(b in buildings for b in found)
 
         return self._pipeline.dead_letters.page(
             after=after, limit=limit, reason=reason, where=None if buildings is None else visible
         )
 
-    def topic_buildings(self, topic: str) -> frozenset[str]:
+    def _topic_buildings(self, topic: str) -> frozenset[str]:
         """The buildings a topic speaks for: a mapped device's room's building, or for a
         native topic its building level and the buildings of the room and device it
         names, when those are known (a topic naming a room of another building belongs
