@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.auth import Viewer
 from api.deps import GatewayDep
+from api.errors import AUTH, responses
 from api.schemas import (
     HistoryOut,
     HistoryPoint,
@@ -28,7 +29,12 @@ from rules.occupancy import Occupancy
 router = APIRouter(prefix="/v1/rooms", tags=["rooms"])
 
 
-@router.get("", response_model=RoomList, summary="All rooms with live status")
+@router.get(
+    "",
+    response_model=RoomList,
+    summary="All rooms with live status (of the key's buildings)",
+    responses=responses(*AUTH, 422),
+)
 def list_rooms(
     gateway: GatewayDep,
     who: Viewer,
@@ -53,13 +59,18 @@ def list_rooms(
     return RoomList(rooms=rooms, count=len(rooms))
 
 
-@router.get("/{room_id}", response_model=RoomOut, summary="One room's live status")
+@router.get(
+    "/{room_id}",
+    response_model=RoomOut,
+    summary="One room's live status",
+    responses=responses(*AUTH, 404, 422),
+)
 def get_room(room_id: str, gateway: GatewayDep, who: Viewer) -> RoomOut:
     room = gateway.room(room_id)
     # A room in a building the key may not see is reported as absent, not forbidden,
-    # so keys cannot probe other buildings' room ids.
+    # so keys cannot probe other buildings' room ids (and errors never repeat the id).
     if room is None or not who.can_see(room.config.building):
-        raise HTTPException(404, detail=f"room {room_id!r} not found")
+        raise HTTPException(404, detail="room not found")
     return RoomOut.of(room, gateway.now())
 
 
@@ -70,6 +81,9 @@ DEFAULT_HISTORY_WINDOW = 86_400.0
 MIN_HISTORY_STEP = 0.001
 # The earliest bucket start a response can carry (datetime's range starts at year 1).
 _EARLIEST = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+# The instants a history window may span: what a datetime can hold, with a day to spare.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+LATEST = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
 
 
 def _utc(moment: datetime) -> float:
@@ -118,7 +132,7 @@ def _unknown(exc: UnknownMetric) -> str:
         "window). `metric` is a device field (`co2`) or its room-status name (`co2_ppm`); the "
         "response names the field. `GET /v1/rooms/{room_id}/metrics` lists what the room recorded."
     ),
-    responses={422: {"description": "unknown metric (the known ones listed), bad window, step or cursor"}},
+    responses=responses(*AUTH, 404, 422),
 )
 def room_history(
     room_id: str,
@@ -150,9 +164,11 @@ def room_history(
 ) -> HistoryOut:
     room = gateway.room(room_id)
     if room is None or not who.can_see(room.config.building):
-        raise HTTPException(404, detail=f"room {room_id!r} not found")
+        raise HTTPException(404, detail="room not found")
     until = _utc(end) if end is not None else gateway.now()
     since = _utc(start) if start is not None else until - DEFAULT_HISTORY_WINDOW
+    if since < EARLIEST or until > LATEST:
+        raise HTTPException(422, detail="start and end must be within the years 1 to 9999")
     if since >= until:
         raise HTTPException(422, detail="start must be before end")
     try:
@@ -209,11 +225,12 @@ def room_history(
     "/{room_id}/metrics",
     response_model=RoomMetrics,
     summary="The metrics a room has readings of, with the first and last kept",
+    responses=responses(*AUTH, 404),
 )
 def room_metrics(room_id: str, gateway: GatewayDep, who: Viewer) -> RoomMetrics:
     room = gateway.room(room_id)
     if room is None or not who.can_see(room.config.building):
-        raise HTTPException(404, detail=f"room {room_id!r} not found")
+        raise HTTPException(404, detail="room not found")
     metrics = [
         RecordedMetric(
             metric=metric,
