@@ -25,7 +25,7 @@ from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import routes
 from gateway.storage.history_writer import HistoryWriter
 from gateway.storage.influx.exporter import InfluxExporter
-from gateway.storage.records import Reading, StoredEvent
+from gateway.storage.records import DeviceState, Reading, StoredEvent
 from gateway.storage.sqlite_store import Store
 from rules.engine import RuleMemory
 from rules.room_model import RoomState
@@ -105,10 +105,12 @@ class Gateway:
 
     # What is recorded (each called on the thread that produced it; never blocks)
 
-    def _record_message(self, readings: list[Reading], room: RoomState | None, ack: Ack | None) -> None:
+    def _record_message(
+        self, readings: list[Reading], room: RoomState | None, device: DeviceState | None, ack: Ack | None
+    ) -> None:
         # With storage.history off there are no readings and no acks (paho acknowledged).
-        if readings or room is not None or ack is not None:
-            self.history.submit(readings, (), room, ack)
+        if readings or room is not None or device is not None or ack is not None:
+            self.history.submit(readings, (), room, ack, device)
 
     def _record_rooms(self, rooms: list[RoomState]) -> None:
         for room in rooms:
@@ -165,8 +167,14 @@ class Gateway:
         # committed with the readings (schema 1 kept them in the snapshot).
         stored_rooms = {**saved.get("rooms", {}), **self.store.room_states()}
         states = {room_id: decode_as(RoomState, data) for room_id, data in stored_rooms.items()}
+        # Committed with the room states: where each device's readings had reached.
+        devices = [
+            DeviceState(device, room, data.get("ts"), data.get("digest"), data.get("last_state") or {})
+            for device, (room, data) in self.store.device_states().items()
+        ]
         with self.live.lock:
             restored = self.live.restore(states, saved.get("auto_rooms", []))
+            self.pipeline.restore_devices(devices)
             if "rule_memory" in saved:
                 self.automation.memory = RuleMemory.from_dict(saved["rule_memory"])
             self.automation.actuator.restore(saved.get("actuator", {}))
@@ -177,8 +185,10 @@ class Gateway:
             ),
             self.store.last_event_seq(),
         )
-        if saved or stored_rooms:
-            log.info(kv("state restored", rooms=restored, path=self.settings.storage.path))
+        if saved or stored_rooms or devices:
+            log.info(
+                kv("state restored", rooms=restored, devices=len(devices), path=self.settings.storage.path)
+            )
 
     def start(self) -> None:
         self._restore()
