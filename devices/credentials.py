@@ -48,8 +48,8 @@ CREDENTIAL_KEYS = frozenset(
     }
 )
 REDACTED = "<redacted>"
-# Every key above contains one of these: text without any (once unescaped,
-# normalised and stripped of separators) holds no credential key.
+# Every key above contains one of these: text with no backslash (no escapes) and
+# none of them (once normalised and stripped of separators) holds no credential key.
 HINTS = ("cred", "badge", "card", "rfid", "nfc", "tag", "uid", "pin", "code")
 
 
@@ -94,8 +94,9 @@ def scrub(value: Any, replace: Callable[[Any], Any]) -> Any:
 
 # Text redaction (previews of rejected payloads, valid JSON or not).
 #
-# A token is a double- or single-quoted string (escapes allowed; running to the end
-# of the text when it is not closed, which keeps the scan linear) or a bare word. A token that decodes to a credential-like key and is followed by `:` or
+# A token is a double- or single-quoted string (escapes allowed; running to the
+# end of the text when it is not closed, which keeps the scan linear) or a bare
+# word. A token that decodes to a credential-like key and is followed by `:` or
 # `=` has its value blanked (a string, a bracketed object/array, or a bare run up
 # to the next separator; to the end of the text when it never ends). Any other
 # credential-like token blanks everything after it: in text that is not JSON we

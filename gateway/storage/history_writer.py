@@ -11,6 +11,11 @@ what was not acknowledged, and the store skips readings it already holds.
 About once a second (and on every flush and stop) it has the store merge the
 readings committed since into their series (`Store.merge_recent`).
 
+Room states and device states (the device time each device reached, its last
+state) are written together: a room whose occupancy changed, with its devices,
+in the batch that changed it; the rest at checkpoints (`_rooms_to_write`,
+`_devices_to_write`).
+
 If the store fails (disk full, read-only), live state carries on: batches are
 kept in memory (bounded; what falls off is counted as dropped) and retried with
 backoff, and their messages are acknowledged so the broker keeps delivering.
@@ -121,9 +126,9 @@ class HistoryWriter:
         # Room states: the last written per room, and newer ones not written yet.
         self._written: dict[str, RoomState] = {}
         self._dirty: dict[str, RoomState] = {}
-        # Device states not written yet: they go with their room's state (see
-        # `_devices_to_write`).
-        self._dirty_devices: dict[str, DeviceState] = {}
+        # Device states not written yet, by room: they go with their room's state
+        # (see `_devices_to_write`).
+        self._dirty_devices: dict[str, dict[str, DeviceState]] = {}
         self._checkpoint_interval = checkpoint_interval
         self._last_checkpoint = time.perf_counter()
         # (readings, events) kept this many seconds; pruned every prune_interval.
@@ -274,11 +279,11 @@ class HistoryWriter:
         checkpoint interval would restore a device time newer than the room, and the
         broker's retained copy of the reading the room lost would be skipped as old
         instead of putting the room right."""
-        self._dirty_devices.update(batch.devices)
+        for device in batch.devices.values():
+            self._dirty_devices.setdefault(device.room_id, {})[device.device_id] = device
         if checkpoint:
-            return list(self._dirty_devices.values())
-        due = {room_id for room_id, _ in rooms}
-        return [device for device in self._dirty_devices.values() if device.room_id in due]
+            return [device for devices in self._dirty_devices.values() for device in devices.values()]
+        return [device for room_id, _ in rooms for device in self._dirty_devices.get(room_id, {}).values()]
 
     def _commit(self) -> None:
         batch = self._pending
@@ -305,8 +310,11 @@ class HistoryWriter:
                 if self._dirty.get(room_id) is state:
                     del self._dirty[room_id]
             for device in due_devices:
-                if self._dirty_devices.get(device.device_id) is device:
-                    del self._dirty_devices[device.device_id]
+                dirty = self._dirty_devices.get(device.room_id)
+                if dirty is not None and dirty.get(device.device_id) is device:
+                    del dirty[device.device_id]
+                    if not dirty:
+                        del self._dirty_devices[device.room_id]
             if checkpoint:
                 self._last_checkpoint = started
             self._pending = _Batch()
