@@ -35,7 +35,7 @@ from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import routes
 from gateway.storage.history_writer import HistoryWriter
 from gateway.storage.influx.exporter import InfluxExporter
-from gateway.storage.records import KIND_OF_METRIC, Reading, StoredEvent, recorded_metric
+from gateway.storage.records import KIND_OF_METRIC, DeviceState, Reading, StoredEvent, recorded_metric
 from gateway.storage.sqlite_store import Store
 from rules.engine import RuleMemory, RulesError, RuleSet
 from rules.room_model import RoomState
@@ -157,10 +157,12 @@ class Gateway:
 
     # What is recorded (each called on the thread that produced it; never blocks)
 
-    def _record_message(self, readings: list[Reading], room: RoomState | None, ack: Ack | None) -> None:
+    def _record_message(
+        self, readings: list[Reading], room: RoomState | None, device: DeviceState | None, ack: Ack | None
+    ) -> None:
         # With storage.history off there are no readings and no acks (paho acknowledged).
-        if readings or room is not None or ack is not None:
-            self._history.submit(readings, (), room, ack)
+        if readings or room is not None or device is not None or ack is not None:
+            self._history.submit(readings, (), room, ack, device)
 
     def _record_rooms(self, rooms: list[RoomState]) -> None:
         for room in rooms:
@@ -456,8 +458,14 @@ class Gateway:
         # committed with the readings (schema 1 kept them in the snapshot).
         stored_rooms = {**saved.get("rooms", {}), **self._store.room_states()}
         states = {room_id: decode_as(RoomState, data) for room_id, data in stored_rooms.items()}
+        # Committed with the room states: where each device's readings had reached.
+        devices = [
+            DeviceState(device, room, data.get("ts"), data.get("digest"), data.get("last_state") or {})
+            for device, (room, data) in self._store.device_states().items()
+        ]
         with self._live.lock:
             restored = self._live.restore(states, saved.get("auto_rooms", []))
+            self._pipeline.restore_devices(devices)
             if "rule_memory" in saved:
                 self._automation.memory = RuleMemory.from_dict(saved["rule_memory"])
             self._automation.actuator.restore(saved.get("actuator", {}))
@@ -468,8 +476,10 @@ class Gateway:
             ),
             self._store.last_event_seq(),
         )
-        if saved or stored_rooms:
-            log.info(kv("state restored", rooms=restored, path=self.settings.storage.path))
+        if saved or stored_rooms or devices:
+            log.info(
+                kv("state restored", rooms=restored, devices=len(devices), path=self.settings.storage.path)
+            )
 
     def start(self) -> None:
         self._restore()

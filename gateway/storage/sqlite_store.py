@@ -18,7 +18,8 @@ Tables: `snapshot` (key -> JSON: rule memory, overrides, auto-registered rooms),
 `room_states` (each room's state, written with the readings that led to it),
 `readings` (history, one row per device, metric and device time),
 `readings_recent` (committed, not merged yet), `events` (occupancy changes,
-commands, alerts, ...).
+commands, alerts, ...), `device_states` (per device: the device time of the last
+reading applied and the last state, written with the device's room state).
 Migrations run in order on open; a file written by a newer officegw is refused
 rather than misread.
 """
@@ -72,6 +73,13 @@ MIGRATIONS: tuple[str, ...] = (
             WHERE k.room = r.room AND k.metric = r.metric AND k.ts = r.ts AND k.device = r.device
         )
         GROUP BY room, metric, ts, device;
+    """,
+    # 4: what a restart needs of each device (`DeviceState`): the device time it
+    # reached and its last state, so older retained messages stay old.
+    """
+    CREATE TABLE device_states (
+        device TEXT PRIMARY KEY, room TEXT NOT NULL, state BLOB NOT NULL, saved_at REAL NOT NULL
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -133,9 +141,11 @@ class Store:
         events: Sequence[tuple[int, StoredEvent]],
         room_states: Iterable[tuple[str, bytes]],
         at: float,
+        device_states: Iterable[tuple[str, str, bytes]] = (),
     ) -> None:
         """One transaction: readings (appended to `readings_recent`, see `merge_recent`),
-        events with their sequence numbers, and room states.
+        events with their sequence numbers, room states and device states
+        ((device, room, JSON) each).
 
         Each table gets its rows as one JSON array, unpacked by SQLite (`json_each`):
         one statement step per table instead of one per row. The sqlite3 module
@@ -148,6 +158,9 @@ class Store:
         )
         logged = orjson.dumps([(seq, e.at, e.kind, e.room_id, e.data) for seq, e in events])
         states = orjson.dumps([(room, orjson.Fragment(state)) for room, state in room_states])
+        devices = orjson.dumps(
+            [(device, room, orjson.Fragment(state)) for device, room, state in device_states]
+        )
         with self._lock:
             self._db.execute("BEGIN")
             try:
@@ -173,6 +186,13 @@ class Store:
                     "SELECT j.value ->> 0, j.value -> 1, ? FROM json_each(?) AS j WHERE true "
                     "ON CONFLICT(room) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
                     (at, states),
+                )
+                self._db.execute(
+                    "INSERT INTO device_states (device, room, state, saved_at) "
+                    "SELECT j.value ->> 0, j.value ->> 1, j.value -> 2, ? FROM json_each(?) AS j WHERE true "
+                    "ON CONFLICT(device) DO UPDATE SET room = excluded.room, state = excluded.state, "
+                    "saved_at = excluded.saved_at",
+                    (at, devices),
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -244,6 +264,12 @@ class Store:
         with self._lock:
             rows = self._db.execute("SELECT room, state FROM room_states").fetchall()
         return {room: orjson.loads(state) for room, state in rows}
+
+    def device_states(self) -> dict[str, tuple[str, Any]]:
+        """Device -> (room, state JSON parsed), as committed."""
+        with self._lock:
+            rows = self._db.execute("SELECT device, room, state FROM device_states").fetchall()
+        return {device: (room, orjson.loads(state)) for device, room, state in rows}
 
     def last_event_seq(self) -> int:
         with self._lock:
