@@ -18,7 +18,8 @@ Tables: `snapshot` (key -> JSON: rule memory, overrides, auto-registered rooms),
 `room_states` (each room's state, written with the readings that led to it),
 `readings` (history, one row per device, metric and device time),
 `readings_recent` (committed, not merged yet), `events` (occupancy changes,
-commands, alerts, ...).
+commands, alerts, ...), `bookings` (read and written by
+`gateway.storage.bookings_store`).
 Migrations run in order on open; a file written by a newer officegw is refused
 rather than misread.
 """
@@ -33,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from gateway.storage.bookings_store import BOOKINGS_MIGRATION
 from gateway.storage.records import Reading, StoredEvent
 
 # Version N is reached by running MIGRATIONS[N - 1]; append, never edit.
@@ -73,6 +75,8 @@ MIGRATIONS: tuple[str, ...] = (
         )
         GROUP BY room, metric, ts, device;
     """,
+    # 4: bookings (gateway/storage/bookings_store.py has the SQL that uses them).
+    BOOKINGS_MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 CACHE_KIB = 64 * 1024
