@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.docs import mount_offline_docs
-from api.routes import availability, control, devices, events, health, rooms, rules
+from api.routes import availability, bookings, control, devices, events, health, rooms, rules
 from gateway.config import Settings
 from gateway.runtime.gateway import Gateway
 
@@ -40,6 +40,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         rooms.router,
         devices.router,
         availability.router,
+        bookings.router,
         control.router,
         events.router,
         rules.router,

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from api.auth import Viewer
+from api.booking_schemas import may_see_details
 from api.deps import GatewayDep
 from api.schemas import HistoryOut, HistoryPoint, RoomList, RoomOut
 from rules.occupancy import Occupancy
@@ -27,8 +28,10 @@ def list_rooms(
     bookable: bool | None = None,
 ) -> RoomList:
     now = gateway.now()
+    booked = gateway.room_bookings()
+    details = may_see_details(who, "operator")
     rooms = [
-        RoomOut.of(room, now)
+        RoomOut.of(room, now, booked.get(room.config.id, (None, None)), details=details)
         for room in gateway.rooms()
         if who.can_see(room.config.building)
         and (building is None or room.config.building == building)
@@ -48,7 +51,8 @@ def get_room(room_id: str, gateway: GatewayDep, who: Viewer) -> RoomOut:
     # so keys cannot probe other buildings' room ids.
     if room is None or not who.can_see(room.config.building):
         raise HTTPException(404, detail=f"room {room_id!r} not found")
-    return RoomOut.of(room, gateway.now())
+    booked = gateway.room_bookings().get(room_id, (None, None))
+    return RoomOut.of(room, gateway.now(), booked, details=may_see_details(who, "operator"))
 
 
 MAX_HISTORY_POINTS = 10_000
