@@ -3,10 +3,10 @@ the rules' `next_booking_in` and the check-in ticker read, without SQL.
 
 Loaded from the store at start and kept in step by every write (`put`). Each room's
 bookings are an immutable tuple sorted by start, replaced whole on a change, so a
-reader may keep the tuple it got while writers move on. Active bookings of one
-room never overlap (the service refuses clashes), so sorted by start they are
-sorted by end too. Not locked: `gateway.bookings.service.Bookings` serialises
-writers and takes the snapshots readers get.
+snapshot (`rooms`) stays valid while writers move on. Active bookings of one room
+never overlap (the service refuses clashes), so sorted by start they are sorted by
+end too. Not locked: `gateway.bookings.service.Bookings` serialises writers and
+hands readers the snapshots.
 """
 
 from __future__ import annotations
@@ -49,9 +49,6 @@ class BookingIndex:
         else:
             self._by_room.pop(room_id, None)
 
-    def of_room(self, room_id: str) -> tuple[Booking, ...]:
-        return self._by_room.get(room_id, ())
-
     def rooms(self) -> Mapping[str, tuple[Booking, ...]]:
         """A snapshot: room -> its active bookings (sorted by start)."""
         return dict(self._by_room)
@@ -74,13 +71,6 @@ class BookingIndex:
                     break
                 started.append(booking)
         return started
-
-    def next_start(self, room_id: str, now: float) -> float | None:
-        """When the room's current or next booking starts (in the past for one in progress)."""
-        for booking in self._by_room.get(room_id, ()):
-            if booking.end > now:
-                return booking.start
-        return None
 
     def counts(self) -> dict[BookingStatus, int]:
         counts = dict.fromkeys((BookingStatus.BOOKED, BookingStatus.CHECKED_IN), 0)

@@ -3,10 +3,12 @@ and early ends that presence evidence calls for (`rules.bookings.decide`).
 
 One lock serialises every write, so a clash check and the write it guards are one
 step; the store is written first and the in-memory index after, so a failed write
-changes nothing. Readers (availability, room status, rule facts) take the index
-under the same lock for an instant. The lock is never held while taking the live
-state's: the tick reads presence first, then decides under this lock (the rules
-read `next_start` with the live-state lock held, so that order is the only one).
+changes nothing. Readers (availability, room status, rule facts) never take that
+lock: after each write the service publishes a new snapshot of the index (room ->
+its bookings), and a reader takes whichever snapshot is current. The rules read it
+on the ingest thread with the live-state lock held, where waiting behind a booking
+write (which may wait on SQLite) would hold up actuation. The lock is never held
+while taking the live state's either: the tick reads presence first, then decides.
 """
 
 from __future__ import annotations
@@ -132,6 +134,8 @@ class Bookings:
         self._new_id = new_id
         self._lock = threading.Lock()
         self._index = BookingIndex()
+        # What readers see: replaced whole after every write, never changed in place.
+        self._rooms: Mapping[str, tuple[Booking, ...]] = {}
         self._last_tick = float("-inf")
         self._last_prune = float("-inf")
         # Transitions made by evidence and time since start, by new status.
@@ -142,6 +146,7 @@ class Bookings:
         active = self._store.active()
         with self._lock:
             self._index = BookingIndex(active)
+            self._rooms = self._index.rooms()
             return len(self._index)
 
     # Writes
@@ -188,6 +193,7 @@ class Bookings:
             with _storage():
                 self._store.insert(booking)
             self._index.put(booking)
+            self._rooms = self._index.rooms()
             return booking, "created"
 
     def update(
@@ -263,6 +269,7 @@ class Bookings:
             with _storage():
                 self._store.insert(booking)
             self._index.put(booking)
+            self._rooms = self._index.rooms()
         self._announce(booking, Transition(BookingStatus.CHECKED_IN, now, "booked at the room"))
         return booking
 
@@ -294,6 +301,7 @@ class Bookings:
         with _storage():
             self._store.update([booking])
         self._index.put(booking)
+        self._rooms = self._index.rooms()
         return booking
 
     def _announce(self, booking: Booking, transition: Transition) -> None:
@@ -348,6 +356,7 @@ class Bookings:
                         return []
                     for booking, _ in made:
                         self._index.put(booking)
+                    self._rooms = self._index.rooms()
         for booking, transition in made:
             self._announce(booking, transition)
         self._prune(now)
@@ -381,18 +390,18 @@ class Bookings:
         return self._store.no_shows(by, start, end, rooms)
 
     def rooms(self) -> Mapping[str, tuple[Booking, ...]]:
-        """Every room's active bookings, sorted by start (a snapshot)."""
-        with self._lock:
-            return self._index.rooms()
+        """Every room's active bookings, sorted by start (a snapshot; do not change it)."""
+        return self._rooms
 
     def of_room(self, room_id: str) -> tuple[Booking, ...]:
-        with self._lock:
-            return self._index.of_room(room_id)
+        return self._rooms.get(room_id, ())
 
     def next_start(self, room_id: str, now: float) -> float | None:
         """When the room's current or next booking starts; None: nothing booked."""
-        with self._lock:
-            return self._index.next_start(room_id, now)
+        for booking in self._rooms.get(room_id, ()):
+            if booking.end > now:
+                return booking.start
+        return None
 
     def counts(self) -> dict[BookingStatus, int]:
         """Active bookings by status."""
