@@ -19,7 +19,8 @@ Tables: `snapshot` (key -> JSON: rule memory, overrides, auto-registered rooms),
 `readings` (history, one row per device, metric and device time),
 `readings_recent` (committed, not merged yet), `events` (occupancy changes,
 commands, alerts, ...), `device_states` (per device: the device time of the last
-reading applied and the last state, written with the device's room state).
+reading applied and the last state, written with the device's room state),
+`bookings` (read and written by `gateway.storage.bookings_store`).
 Migrations run in order on open; a file written by a newer officegw is refused
 rather than misread.
 """
@@ -34,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from gateway.storage.bookings_store import BOOKINGS_MIGRATION
 from gateway.storage.records import Reading, StoredEvent
 
 # Version N is reached by running MIGRATIONS[N - 1]; append, never edit.
@@ -81,6 +83,8 @@ MIGRATIONS: tuple[str, ...] = (
         device TEXT PRIMARY KEY, room TEXT NOT NULL, state BLOB NOT NULL, saved_at REAL NOT NULL
     );
     """,
+    # 5: bookings (gateway/storage/bookings_store.py has the SQL that uses them).
+    BOOKINGS_MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 CACHE_KIB = 64 * 1024
