@@ -28,6 +28,7 @@ from api.booking_schemas import (
     may_see_details,
 )
 from api.deps import GatewayDep
+from api.errors import AUTH, ErrorOut, responses
 from gateway.bookings.service import (
     BookingConflict,
     BookingDraft,
@@ -93,7 +94,7 @@ def _visible_rooms(gateway: Gateway, who: Principal) -> frozenset[str] | None:
 def _room_or_404(gateway: Gateway, who: Principal, room_id: str) -> None:
     room = gateway.room(room_id)
     if room is None or not who.can_see(room.config.building):
-        raise HTTPException(404, detail=f"room {room_id!r} not found")
+        raise HTTPException(404, detail="room not found")
 
 
 def _out(booking: Booking, who: Principal) -> BookingOut:
@@ -101,9 +102,19 @@ def _out(booking: Booking, who: Principal) -> BookingOut:
 
 
 _ERRORS: dict[int | str, dict[str, object]] = {
-    404: {"description": "no such booking or room (or one in a building the key may not see)"},
-    409: {"description": "overlaps another booking (`booking` names it), or the status forbids it"},
-    422: {"description": "bad window: end not after start, too long, already over, no time zone"},
+    **responses(*AUTH, 413, 503),
+    404: {
+        "model": ErrorOut,
+        "description": "no such booking or room (or one in a building the key may not see)",
+    },
+    409: {
+        "model": ErrorOut,
+        "description": "overlaps another booking (`booking` names it), or the status forbids it",
+    },
+    422: {
+        "model": ErrorOut,
+        "description": "bad window: end not after start, too long, already over, no time zone",
+    },
 }
 
 
@@ -136,7 +147,12 @@ def create_booking(
     return _out(booking, who)
 
 
-@router.get("/v1/bookings", response_model=BookingList, summary="Bookings, by start time")
+@router.get(
+    "/v1/bookings",
+    response_model=BookingList,
+    summary="Bookings, by start time",
+    responses=responses(*AUTH, 422),
+)
 def list_bookings(
     gateway: GatewayDep,
     who: Viewer,
@@ -175,6 +191,7 @@ def list_bookings(
     "/v1/bookings/no-shows",
     response_model=NoShowsOut,
     summary="No-shows (bookings released because nobody came) per organizer or recurring series",
+    responses=responses(*AUTH, 422),
 )
 def no_shows(
     gateway: GatewayDep,
@@ -184,7 +201,10 @@ def no_shows(
     end: Annotated[datetime | None, Query(description="bookings starting before; default now")] = None,
 ) -> NoShowsOut:
     until = _utc(end) if end is not None else datetime.fromtimestamp(gateway.now(), UTC)
-    since = _utc(start) if start is not None else until - DEFAULT_NO_SHOW_PERIOD
+    try:
+        since = _utc(start) if start is not None else until - DEFAULT_NO_SHOW_PERIOD
+    except OverflowError:
+        raise HTTPException(422, detail="start outside the years 1 to 9999") from None
     if since >= until:
         raise HTTPException(422, detail="start must be before end")
     rows = gateway.no_shows(by, since.timestamp(), until.timestamp(), _visible_rooms(gateway, who))
@@ -200,7 +220,7 @@ def no_shows(
 def get_booking(booking_id: str, gateway: GatewayDep, who: Viewer) -> BookingOut:
     booking = gateway.booking(booking_id)
     if booking is None or not _visible(gateway, who)(booking.room_id):
-        raise HTTPException(404, detail=f"booking {booking_id!r} not found")
+        raise HTTPException(404, detail="booking not found")
     return _out(booking, who)
 
 
@@ -216,7 +236,7 @@ def update_booking(
     visible = _visible(gateway, who)
     current = gateway.booking(booking_id)
     if current is None or not visible(current.room_id):
-        raise HTTPException(404, detail=f"booking {booking_id!r} not found")
+        raise HTTPException(404, detail="booking not found")
     given = body.model_fields_set
     room_id = body.room_id if body.room_id is not None else current.room_id
     _room_or_404(gateway, who, room_id)

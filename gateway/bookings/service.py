@@ -276,7 +276,7 @@ class Bookings:
     def _existing(self, booking_id: str, visible: Callable[[str], bool]) -> Booking:
         booking = self._index.get(booking_id) or self._store.get(booking_id)
         if booking is None or not visible(booking.room_id):
-            raise BookingNotFound(f"booking {booking_id!r} not found")
+            raise BookingNotFound("booking not found")
         return booking
 
     def _change(self, existing: Booking, draft: BookingDraft, now: float) -> Booking:

@@ -115,21 +115,44 @@ def site(mqtt_broker: BrokerProcess) -> Iterator[RunningGateway]:
             "CO2 alerts in both buildings",
         )
         wait_until(lambda: len(dead_letters(gw, "site-admin")) >= 6, 5.0, "six dead letters")
+        # A booking in each building; the walk fills `{booking_id}` with them.
+        for room, ids in (("vega", ANNEX_IDS), ("orion", HQ_IDS)):
+            response = gw.http.post(
+                "/v1/bookings",
+                json={
+                    "room_id": room,
+                    "start": "2099-01-05T09:00:00Z",
+                    "end": "2099-01-05T10:00:00Z",
+                    "title": f"{room.title()} board",
+                    "organizer": f"{room}-boss",
+                    "external_id": f"{room}-ext",
+                },
+                headers=auth("site-admin"),
+            )
+            assert response.status_code == 201, response.text
+            ids["booking_id"] = response.json()["id"]
         yield gw
     finally:
         publisher.close()
         gw.stop()
 
 
-def _body(path: str) -> dict[str, Any] | None:
+def _body(method: str, path: str) -> dict[str, Any] | None:
     if path.endswith("/commands"):
         return {"state": "ON"}
     if path.endswith("/lights"):
         return {"on": True}
+    if path.endswith("/book-now"):
+        return {"minutes": 30}
+    if path == "/v1/bookings/{booking_id}" and method == "patch":
+        return {"title": "moved"}
+    if path == "/v1/bookings" and method == "post":
+        return {"room_id": "vega", "start": "2099-02-01T09:00:00Z", "end": "2099-02-01T10:00:00Z"}
     return None
 
 
-# Path parameters filled with annex ids, and with hq ids (the ids of rooms or devices).
+# Path parameters filled with annex ids, and with hq ids (the ids of rooms, devices
+# and, once the site fixture booked one in each building, bookings).
 ANNEX_IDS = {"room_id": "vega", "device_id": "vega-light"}
 HQ_IDS = {"room_id": "orion", "device_id": "orion-light"}
 # Query parameters some routes filter by, asking for the annex; others ignore them.
@@ -151,7 +174,7 @@ def test_no_route_returns_anything_of_another_building(site: RunningGateway, who
             for ids, query in [(ANNEX_IDS, ANNEX_QUERY), *variants] if templated else variants:
                 url = _with_ids(path, ids)
                 response = site.http.request(
-                    method.upper(), url, params=query, json=_body(path), headers=auth(who)
+                    method.upper(), url, params=query, json=_body(method, path), headers=auth(who)
                 )
                 calls += 1
                 assert response.status_code < 500, (method, url, response.text)
