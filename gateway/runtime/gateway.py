@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Any, cast
 
+from devices import identity
 from devices.pseudonym import Pseudonymizer
 from gateway.automation.event_log import EventKind, EventLog, LoggedEvent
 from gateway.automation.runner import Automation, load_rule_set
@@ -20,6 +21,7 @@ from gateway.live_state import LiveState
 from gateway.logs import kv
 from gateway.mqtt.transport import Ack, Transport
 from gateway.runtime.gc_schedule import FullCollections
+from gateway.runtime.migrations import migrate_device_ids
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import routes
@@ -89,6 +91,7 @@ class Gateway:
             reconnect_grace=settings.quality.reconnect_grace,
             recorder=self._record_message,
             record_readings=settings.storage.history,
+            registry=settings.registry,
         )
         # A tenth of the shortest vacancy timeout keeps "vacant" within 10 % of its
         # deadline; never busier than 20 ticks a second nor lazier than one.
@@ -100,6 +103,7 @@ class Gateway:
             self.automation,
             release_throttled=self.pipeline.release_throttled,
             record_rooms=self._record_rooms,
+            forget_silent=self.pipeline.forget_silent,
         )
         self.snapshotter = Snapshotter(self.store, self._capture, settings.storage.snapshot_interval)
 
@@ -157,6 +161,7 @@ class Gateway:
             "auto_rooms": rooms["auto_rooms"],
             "rule_memory": memory.to_dict(),
             "actuator": actuator,
+            "device_id_scheme": identity.ID_SCHEME,
         }
 
     def _restore(self) -> None:
@@ -165,8 +170,10 @@ class Gateway:
         # committed with the readings (schema 1 kept them in the snapshot).
         stored_rooms = {**saved.get("rooms", {}), **self.store.room_states()}
         states = {room_id: decode_as(RoomState, data) for room_id, data in stored_rooms.items()}
+        if (saved or states) and saved.get("device_id_scheme") != identity.ID_SCHEME:
+            states = migrate_device_ids(self.store, saved, states, self.settings, self.clock.now())
         with self.live.lock:
-            restored = self.live.restore(states, saved.get("auto_rooms", []))
+            restored = self.live.restore(states, saved.get("auto_rooms", []), self.clock.now())
             if "rule_memory" in saved:
                 self.automation.memory = RuleMemory.from_dict(saved["rule_memory"])
             self.automation.actuator.restore(saved.get("actuator", {}))

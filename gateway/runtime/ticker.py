@@ -23,9 +23,11 @@ class Ticker:
         automation: Automation,
         release_throttled: Callable[[], int] = lambda: 0,
         record_rooms: Callable[[list[RoomState]], None] = lambda rooms: None,
+        forget_silent: Callable[[], object] = lambda: None,
     ) -> None:
         self._live = live
         self._release_throttled = release_throttled
+        self._forget_silent = forget_silent
         self._record_rooms = record_rooms
         self._clock = clock
         self._automation = automation
@@ -40,6 +42,7 @@ class Ticker:
     def tick(self) -> None:
         # Before taking the live-state lock: ingest takes its own lock, then this one.
         self._release_throttled()
+        self._forget_silent()
         now = self._clock.now()
         with self._live.lock:
             before = self._live.states()
