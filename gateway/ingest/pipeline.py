@@ -8,14 +8,13 @@ never stops the next message.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-import orjson
 
 from devices import identity
 from devices.dialects import DIALECTS, native
@@ -432,12 +431,9 @@ class IngestPipeline:
         if extra:
             limit = self._registry.max_field_bytes
             for key, value in extra.items():
-                size = _json_size(value)
-                if size > limit:
-                    raise DecodeError(
-                        RejectReason.FIELD_TOO_LARGE,
-                        f"{key[:80]}: {size} bytes > registry.max_field_bytes {limit}",
-                    )
+                bad = _field_problem(value, limit)
+                if bad is not None:
+                    raise DecodeError(bad[0], f"{key[:80]}: {bad[1]}")
         problem = self._live.devices.fields_problem(
             device_id, payload.model_fields_set, self._registry.max_fields
         )
@@ -516,16 +512,36 @@ def _check_device_time(ts: datetime, now: float) -> None:
         )
 
 
-def _json_size(value: Any) -> int:
-    """The size of a field's value as JSON, near enough (strings: their UTF-8 bytes)."""
-    if isinstance(value, str):
-        return len(value.encode("utf-8", errors="surrogatepass")) + 2
-    if value is None or isinstance(value, bool | int | float):
-        return 8
-    try:
-        return len(orjson.dumps(value))
-    except TypeError:
-        return 1 << 30
+def _field_problem(value: Any, limit: int) -> tuple[str, str] | None:
+    """Why a field outside the vocabulary cannot be kept: a number that is not finite
+    or not a float (NaN, Infinity, a 400-digit integer: neither JSON for the API nor
+    a reading for the history), or a value larger than `limit` bytes as JSON
+    (roughly: walked without encoding, and no further than the limit)."""
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item.encode("utf-8", errors="surrogatepass")) + 3
+        elif item is None or isinstance(item, bool):
+            size += 5
+        elif isinstance(item, int):
+            if item.bit_length() > 1000:
+                return RejectReason.OUT_OF_RANGE, "an integer beyond the range of numbers"
+            size += item.bit_length() * 3 // 10 + 3
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return RejectReason.OUT_OF_RANGE, "not a finite number"
+            size += 25
+        elif isinstance(item, dict):
+            size += 2 + sum(len(key) + 4 for key in item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            size += 2
+            stack.extend(item)
+        if size > limit:
+            return RejectReason.FIELD_TOO_LARGE, f"more than {limit} bytes (registry.max_field_bytes)"
+    return None
 
 
 _CREDENTIAL = re.compile(r'("credential"\s*:\s*)"(?:[^"\\]|\\.)*"?')

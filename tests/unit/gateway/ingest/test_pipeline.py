@@ -225,3 +225,16 @@ def test_restored_auto_rooms_are_checked_and_bounded() -> None:
     off = LiveState(settings_from_dict({"site": {"rooms": ROOMS}, "registry": {"auto_register": False}}))
     off.restore({}, saved, T0)
     assert off.auto_room_count == 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"x": NaN}', b'{"x": -Infinity}', b'{"x": {"y": [1, NaN]}}', b'{"x": ' + b"9" * 400 + b"}"],
+)
+def test_unknown_fields_that_are_no_numbers_are_out_of_range(payload: bytes) -> None:
+    # Kept, they would break the API's JSON (NaN) or the history's readings (no float).
+    rig = Rig()
+    rig.pipeline.handle(InboundMessage("office/hq/2/orion/orion-env", payload))
+    assert rig.rejected("out_of_range") == 1
+    assert rig.stats.handler_errors == 0
+    assert rig.live.devices.get("orion-env", T0).last_state == {}  # type: ignore[union-attr]
