@@ -52,6 +52,20 @@ EARLIEST_DEVICE_TIME = 946_684_800.0
 MAX_DEVICE_TIME_AHEAD = 86_400.0
 # How often silent auto-registered devices and rooms are looked for (at most).
 FORGET_SWEEP_INTERVAL = 60.0
+# Rejections about where a message came from rather than what it says: a flood of
+# made-up topics would log a line per topic, so these log once a minute per reason
+# (the dead-letter log still has every topic). Others log once a minute per topic.
+SITE_WIDE_REASONS = frozenset(
+    {
+        RejectReason.UNKNOWN_TOPIC,
+        RejectReason.INVALID_TOPIC,
+        RejectReason.WRONG_ROOM,
+        RejectReason.WRONG_BUILDING,
+        RejectReason.ID_CONFLICT,
+        RejectReason.UNKNOWN_DEVICE,
+        RejectReason.REGISTRY_FULL,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,7 +498,8 @@ class IngestPipeline:
         now = self._clock.now()
         preview = _preview(message.payload)
         self.dead_letters.add(now, message.topic, reason, detail, preview, len(message.payload))
-        allowed, held_back = self._reject_log.allow((message.topic, reason), now)
+        key = (reason,) if reason in SITE_WIDE_REASONS else (message.topic, reason)
+        allowed, held_back = self._reject_log.allow(key, now)
         if allowed:
             log.log(
                 logging.ERROR if error is not None else logging.WARNING,
