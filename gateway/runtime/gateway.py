@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from prometheus_client.registry import CollectorRegistry
 
+from devices import identity
 from devices.commands import refusal
 from devices.pseudonym import Pseudonymizer
 from devices.registry import DeviceView
@@ -33,6 +34,7 @@ from gateway.mqtt.topic_filters import TrailingWildcards, is_filter
 from gateway.mqtt.transport import Ack, Transport
 from gateway.runtime.gc_schedule import FullCollections
 from gateway.runtime.metrics import GaugeSources, build_registry
+from gateway.runtime.migrations import migrate_device_ids
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import event_topic, routes
@@ -176,6 +178,7 @@ class Gateway:
             reconnect_grace=settings.quality.reconnect_grace,
             recorder=self._record_message,
             record_readings=settings.storage.history,
+            registry=settings.registry,
         )
         # A tenth of the shortest vacancy timeout keeps "vacant" within 10 % of its
         # deadline; never busier than 20 ticks a second nor lazier than one.
@@ -188,6 +191,7 @@ class Gateway:
             release_throttled=self._pipeline.release_throttled,
             record_rooms=self._record_rooms,
             after_tick=self._bookings.tick,
+            forget_silent=self._pipeline.forget_silent,
         )
         self.snapshotter = Snapshotter(self._store, self._capture, settings.storage.snapshot_interval)
 
@@ -619,6 +623,7 @@ class Gateway:
             "auto_rooms": rooms["auto_rooms"],
             "rule_memory": memory.to_dict(),
             "actuator": actuator,
+            "device_id_scheme": identity.ID_SCHEME,
         }
 
     def _restore(self) -> None:
@@ -627,13 +632,15 @@ class Gateway:
         # committed with the readings (schema 1 kept them in the snapshot).
         stored_rooms = {**saved.get("rooms", {}), **self._store.room_states()}
         states = {room_id: decode_as(RoomState, data) for room_id, data in stored_rooms.items()}
+        if (saved or states) and saved.get("device_id_scheme") != identity.ID_SCHEME:
+            states = migrate_device_ids(self._store, saved, states, self.settings, self._clock.now())
         # Committed with the room states: where each device's readings had reached.
         devices = [
             DeviceState(device, room, data.get("ts"), data.get("digest"), data.get("last_state") or {})
             for device, (room, data) in self._store.device_states().items()
         ]
         with self._live.lock:
-            restored = self._live.restore(states, saved.get("auto_rooms", []))
+            restored = self._live.restore(states, saved.get("auto_rooms", []), self._clock.now())
             self._pipeline.restore_devices(devices)
             if "rule_memory" in saved:
                 self._automation.memory = RuleMemory.from_dict(saved["rule_memory"])
