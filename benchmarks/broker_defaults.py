@@ -142,6 +142,10 @@ class Gateway:
         return sum(1 for line in text.splitlines() if f"WARNING officegw.mqtt {start}" in line)
 
 
+def broker_settings(broker: BrokerProcess) -> str:
+    return "mosquitto_defaults" if dict(broker.options) == dict(MOSQUITTO_DEFAULTS) else "tuned"
+
+
 def wait(check: Any, timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -184,10 +188,11 @@ def broker_dropped(gw: Gateway, timeout: float) -> float:
 
 
 def broker_view(
-    gw: Gateway, dropped_before: float, lost: float, timeout: float, log_from: int
+    gw: Gateway, dropped_before: float, seen_before: float, lost: float, timeout: float, log_from: int
 ) -> dict[str, Any]:
-    """What /metrics says of the broker's drops once its count (published every
-    sys_interval, 10 s by default) covers the `lost` messages."""
+    """What /metrics (and the log since byte `log_from`) say of the broker's drops
+    during a case, once the broker's count (published every sys_interval, 10 s by
+    default) covers the `lost` messages."""
     m: dict[str, float] = {}
 
     def covered() -> bool:
@@ -200,7 +205,7 @@ def broker_view(
     dropped = m.get("officegw_broker_messages_dropped")
     return {
         "broker_dropped_during_case": dropped - dropped_before if dropped is not None else None,
-        "gateway_drops_seen": m.get("officegw_broker_drops_seen_total"),
+        "gateway_drops_seen_during_case": m.get("officegw_broker_drops_seen_total", 0) - seen_before,
         "warnings_dropped": gw.warnings("broker dropped messages", log_from),
         "warnings_before_watched": gw.warnings(
             "broker had dropped messages before this gateway watched", log_from
@@ -217,20 +222,29 @@ def paced(
         for rate in rates:
             batch = messages(count, gw.prefix)
             before = metrics(gw.http)["officegw_messages_received_total"]
+            dropped_before = broker_dropped(gw, timeout)
+            seen_before = metrics(gw.http)["officegw_broker_drops_seen_total"]
+            log_from = gw.log_size()
             started = time.monotonic()
             took = publish_paced(broker, batch, rate)
             received, done_at = received_until_settled(gw, before, count, started, timeout)
+            lost = count - received
+            # The broker's count only when something was lost: else it would wait
+            # out a whole sys_interval for nothing.
+            view = broker_view(gw, dropped_before, seen_before, lost, timeout, log_from) if lost else {}
             result = {
                 "benchmark": "broker_defaults",
                 "case": "paced",
+                "broker": broker_settings(broker),
                 "gateway_mqtt_protocol": protocol,
                 "messages": count,
                 "target_msgs_per_s": rate,
                 "published_msgs_per_s": round(count / took),
                 "received": int(received),
-                "lost": int(count - received),
+                "lost": int(lost),
                 "all_received_after_s": round(done_at, 2) if done_at is not None else None,
                 "lag_after_publishing_s": round(done_at - took, 2) if done_at is not None else None,
+                **view,
             }
             print(json.dumps(result), flush=True)
     finally:
@@ -245,9 +259,10 @@ def burst(broker: BrokerProcess, workdir: Path, count: int, away: bool, timeout:
         batch = messages(count, gw.prefix)
         before = metrics(gw.http)["officegw_messages_received_total"]
         dropped_before = broker_dropped(gw, timeout)
+        seen_before = metrics(gw.http)["officegw_broker_drops_seen_total"]
         if away:
             gw.stop()  # its persistent session stays: the broker queues for it
-            before = 0.0
+            before = seen_before = 0.0  # the counters of the process that comes back
         log_from = gw.log_size()
         started = time.monotonic()
         publish_rate = publish_backlog(broker, batch, 2)
@@ -258,13 +273,14 @@ def burst(broker: BrokerProcess, workdir: Path, count: int, away: bool, timeout:
         result = {
             "benchmark": "broker_defaults",
             "case": name,
+            "broker": broker_settings(broker),
             "gateway_mqtt_protocol": "5",
             "messages": count,
             "published_msgs_per_s": round(publish_rate),
             "received": int(received),
             "lost": int(lost),
             "lost_share": round(lost / count, 3),
-            **broker_view(gw, dropped_before, lost, timeout, log_from),
+            **broker_view(gw, dropped_before, seen_before, lost, timeout, log_from),
         }
         print(json.dumps(result), flush=True)
     finally:
@@ -276,18 +292,25 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=10_000, help="messages per paced case")
-    parser.add_argument("--rates", default="1000,5000,10000", help="paced rates, msgs/s")
-    parser.add_argument("--rates-311", default="1000,5000", help="paced rates with the gateway on 3.1.1")
+    parser.add_argument("--rates", default="1000,2000,3000,5000", help="paced rates, msgs/s")
+    parser.add_argument(
+        "--rates-311", default="1000,2000,3000", help="paced rates with the gateway on MQTT 3.1.1"
+    )
     parser.add_argument("--burst", type=int, default=20_000, help="messages per burst case")
     parser.add_argument("--timeout", type=float, default=60.0, help="deadline of every wait, s")
+    parser.add_argument(
+        "--tuned",
+        action="store_true",
+        help="the README's broker settings instead (max_queued_messages 0, max_inflight_messages 1000)",
+    )
     args = parser.parse_args()
 
     rates = [float(r) for r in args.rates.split(",") if r]
     rates_311 = [float(r) for r in args.rates_311.split(",") if r]
     with tempfile.TemporaryDirectory(prefix="officegw-broker-defaults-") as tmp:
-        broker = start_mosquitto(options=MOSQUITTO_DEFAULTS)
+        broker = start_mosquitto(options={} if args.tuned else MOSQUITTO_DEFAULTS)
         try:
-            progress(f"mosquitto with its defaults on {broker.url}")
+            progress(f"mosquitto with {'tuned' if args.tuned else 'its default'} settings on {broker.url}")
             workdir = Path(tmp)
             paced(broker, workdir, "5", rates, args.messages, args.timeout)
             if rates_311:
