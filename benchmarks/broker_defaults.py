@@ -46,6 +46,7 @@ from simulators.broker import MOSQUITTO_DEFAULTS, BrokerProcess, free_port, star
 from simulators.loadgen import rooms_for
 
 ROOMS = 500
+DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
 # The received count is taken as final once it has not moved for this long.
 SETTLE_S = 3.0
 
@@ -175,36 +176,51 @@ def received_until_settled(
     return last_count, done_at if last_count >= total else None
 
 
-def broker_dropped(gw: Gateway, timeout: float) -> float:
-    """The broker's own count as the gateway last saw it (sent at once on subscribing)."""
-    return float(
-        wait(
-            lambda: metrics(gw.http).get("officegw_broker_messages_dropped", -1) + 1,
-            timeout,
-            "the broker's drop count",
-        )
-        - 1
-    )
+class BrokerWatch:
+    """The broker's own drop count, followed by a client of ours from the broker's
+    start (so it saw every change), to check what the gateway shows against."""
+
+    def __init__(self, broker: BrokerProcess) -> None:
+        self.dropped = -1
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self._client.on_message = self._on_message
+        self._client.connect(broker.host, broker.port)
+        self._client.subscribe(DROPPED_TOPIC)
+        self._client.loop_start()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.dropped = int(message.payload)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
 
 
 def broker_view(
-    gw: Gateway, dropped_before: float, seen_before: float, lost: float, timeout: float, log_from: int
+    gw: Gateway,
+    watch: BrokerWatch,
+    dropped_before: int,
+    seen_before: float,
+    lost: float,
+    timeout: float,
+    log_from: int,
 ) -> dict[str, Any]:
-    """What /metrics (and the log since byte `log_from`) say of the broker's drops
-    during a case, once the broker's count (published every sys_interval, 10 s by
-    default) covers the `lost` messages."""
-    m: dict[str, float] = {}
-
-    def covered() -> bool:
-        nonlocal m
+    """The broker's drops during a case, and what the gateway's /metrics and log
+    (since byte `log_from`) say of them once it had the broker's latest count
+    (published every sys_interval: 10 s by default)."""
+    m = metrics(gw.http)
+    if lost:
+        with contextlib.suppress(TimeoutError):
+            wait(lambda: watch.dropped - dropped_before >= lost, timeout, "the broker's count")
+            latest = watch.dropped
+            wait(
+                lambda: metrics(gw.http).get("officegw_broker_messages_dropped") == latest,
+                timeout,
+                "the gateway's view of the broker's count",
+            )
         m = metrics(gw.http)
-        return m.get("officegw_broker_messages_dropped", -1) - dropped_before >= lost
-
-    with contextlib.suppress(TimeoutError):
-        wait(covered, timeout, "the broker's drop count")
-    dropped = m.get("officegw_broker_messages_dropped")
     return {
-        "broker_dropped_during_case": dropped - dropped_before if dropped is not None else None,
+        "broker_dropped_during_case": watch.dropped - dropped_before,
         "gateway_drops_seen_during_case": m.get("officegw_broker_drops_seen_total", 0) - seen_before,
         "warnings_dropped": gw.warnings("broker dropped messages", log_from),
         "warnings_before_watched": gw.warnings(
@@ -214,7 +230,13 @@ def broker_view(
 
 
 def paced(
-    broker: BrokerProcess, workdir: Path, protocol: str, rates: list[float], count: int, timeout: float
+    broker: BrokerProcess,
+    watch: BrokerWatch,
+    workdir: Path,
+    protocol: str,
+    rates: list[float],
+    count: int,
+    timeout: float,
 ) -> None:
     gw = Gateway(broker, workdir, f"paced-{protocol.replace('.', '')}", protocol)
     gw.start(timeout)
@@ -222,16 +244,14 @@ def paced(
         for rate in rates:
             batch = messages(count, gw.prefix)
             before = metrics(gw.http)["officegw_messages_received_total"]
-            dropped_before = broker_dropped(gw, timeout)
+            dropped_before = watch.dropped
             seen_before = metrics(gw.http)["officegw_broker_drops_seen_total"]
             log_from = gw.log_size()
             started = time.monotonic()
             took = publish_paced(broker, batch, rate)
             received, done_at = received_until_settled(gw, before, count, started, timeout)
             lost = count - received
-            # The broker's count only when something was lost: else it would wait
-            # out a whole sys_interval for nothing.
-            view = broker_view(gw, dropped_before, seen_before, lost, timeout, log_from) if lost else {}
+            view = broker_view(gw, watch, dropped_before, seen_before, lost, timeout, log_from)
             result = {
                 "benchmark": "broker_defaults",
                 "case": "paced",
@@ -251,14 +271,16 @@ def paced(
         gw.stop()
 
 
-def burst(broker: BrokerProcess, workdir: Path, count: int, away: bool, timeout: float) -> None:
+def burst(
+    broker: BrokerProcess, watch: BrokerWatch, workdir: Path, count: int, away: bool, timeout: float
+) -> None:
     name = "burst-away" if away else "burst-live"
     gw = Gateway(broker, workdir, name, "5")
     gw.start(timeout)
     try:
         batch = messages(count, gw.prefix)
         before = metrics(gw.http)["officegw_messages_received_total"]
-        dropped_before = broker_dropped(gw, timeout)
+        dropped_before = watch.dropped
         seen_before = metrics(gw.http)["officegw_broker_drops_seen_total"]
         if away:
             gw.stop()  # its persistent session stays: the broker queues for it
@@ -280,7 +302,7 @@ def burst(broker: BrokerProcess, workdir: Path, count: int, away: bool, timeout:
             "received": int(received),
             "lost": int(lost),
             "lost_share": round(lost / count, 3),
-            **broker_view(gw, dropped_before, seen_before, lost, timeout, log_from),
+            **broker_view(gw, watch, dropped_before, seen_before, lost, timeout, log_from),
         }
         print(json.dumps(result), flush=True)
     finally:
@@ -312,11 +334,14 @@ def main() -> int:
         try:
             progress(f"mosquitto with {'tuned' if args.tuned else 'its default'} settings on {broker.url}")
             workdir = Path(tmp)
-            paced(broker, workdir, "5", rates, args.messages, args.timeout)
+            watch = BrokerWatch(broker)
+            wait(lambda: watch.dropped == 0, args.timeout, "the new broker's drop count")
+            paced(broker, watch, workdir, "5", rates, args.messages, args.timeout)
             if rates_311:
-                paced(broker, workdir, "3.1.1", rates_311, args.messages, args.timeout)
-            burst(broker, workdir, args.burst, away=False, timeout=args.timeout)
-            burst(broker, workdir, args.burst, away=True, timeout=args.timeout)
+                paced(broker, watch, workdir, "3.1.1", rates_311, args.messages, args.timeout)
+            burst(broker, watch, workdir, args.burst, away=False, timeout=args.timeout)
+            burst(broker, watch, workdir, args.burst, away=True, timeout=args.timeout)
+            watch.close()
         finally:
             broker.stop()
     return 0

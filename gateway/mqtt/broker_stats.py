@@ -6,16 +6,22 @@ subscriber gets no sign of it: the messages never arrive. A burst of 20,000 devi
 messages lost 59 % that way (PERFORMANCE.md). mosquitto counts those drops in
 `$SYS/broker/publish/messages/dropped`, so the gateway follows that topic:
 
-- mosquitto publishes its `$SYS` topics every `sys_interval` seconds (10 by
-  default; 0 turns them off), each only when its value changed, retained and at
-  QoS 0, so a new subscription gets the current value at once.
+- mosquitto (2.0.11) looks at its `$SYS` values every `sys_interval` seconds (10
+  by default; 0 turns them off) and publishes each one that changed, at QoS 0,
+  retained for 60 s (message expiry). A new subscription therefore gets the
+  drop count at once only if it changed in the last minute; a count that has not
+  moved for longer (a healthy broker) arrives with its next change.
 - The count is broker-wide (any client's session, not only the gateway's) and
   starts again from 0 when the broker restarts. A restart shows as the uptime or
   the count going back; drops counted by the new broker then add up from its 0,
   so `BrokerStats.drops_seen` only grows.
-- The first value the gateway sees is its baseline: drops from before it was
-  watching (some perhaps of its own session, while it was away) are in the
-  broker's value and warned about once, not counted as seen.
+- A first value that comes retained (on subscribing) is the baseline: those drops
+  happened before the gateway watched (some perhaps of its own session, while it
+  was away); they are in the broker's value and warned about once, not counted as
+  seen. A first value that comes live is a change made while the gateway watched,
+  from a value it never saw (expired): it counts in full, as drops since the
+  broker started. That may include older drops, but never misses the first rise
+  after a long quiet spell, which is the one that matters.
 
 Pure and clock-injected; `PahoTransport` feeds it the messages of `TOPICS`.
 """
@@ -89,22 +95,27 @@ class BrokerCounters:
         self._unreported = 0
         self._last_warning: float | None = None
         self._unparsable_logged = False
+        self._followed_logged = False
 
     def stats(self) -> BrokerStats:
         return self._stats
 
-    def observe(self, topic: str, payload: bytes) -> None:
+    def observe(self, topic: str, payload: bytes, *, retained: bool = False) -> None:
+        """One `$SYS` message; `retained`: sent on subscribing, not as it changed."""
         value = parse_count(payload)
         if value is None:
             if not self._unparsable_logged:
                 self._unparsable_logged = True
                 log.info(kv("broker stats: value not a count, ignored", topic=topic, payload=payload[:40]))
             return
+        if not self._followed_logged:
+            self._followed_logged = True
+            log.info(kv("broker stats followed", topic=topic, value=value))
         with self._lock:
             if topic == UPTIME_TOPIC:
                 self._observe_uptime(value)
             elif topic == DROPPED_TOPIC:
-                self._observe_dropped(value)
+                self._observe_dropped(value, retained)
             elif topic == STORED_TOPIC:
                 self._stats = replace(self._stats, stored=value)
             # Every round of $SYS (uptime changes each time) may release a held warning.
@@ -118,9 +129,9 @@ class BrokerCounters:
             log.info(kv("broker restarted", uptime=uptime, previous_uptime=s.uptime))
         self._stats = replace(s, uptime=uptime, restarts_seen=s.restarts_seen + restarted)
 
-    def _observe_dropped(self, dropped: int) -> None:
+    def _observe_dropped(self, dropped: int, retained: bool) -> None:
         s = self._stats
-        if s.dropped is None:
+        if s.dropped is None and retained and not self._restarted:
             self._stats = replace(s, dropped=dropped)
             if dropped:
                 log.warning(
@@ -132,14 +143,14 @@ class BrokerCounters:
                         fix=FIX,
                     )
                 )
-            else:
-                log.info(kv("broker stats followed", broker_dropped=0, broker_uptime=s.uptime))
             return
         restarts = s.restarts_seen
-        if self._restarted or dropped < s.dropped:
-            # A new broker (or its count reset): all it dropped is new to us.
-            if not self._restarted:
-                restarts += 1  # seen from the count alone
+        if s.dropped is None or self._restarted or dropped < s.dropped:
+            # No earlier value of this broker's count: a first one that came live
+            # (see above), a new broker, or a count that went back (a restart the
+            # uptime did not show). All of it is new to us.
+            if s.dropped is not None and not self._restarted:
+                restarts += 1
             self._restarted = False
             increase = dropped
         else:

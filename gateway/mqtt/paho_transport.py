@@ -45,7 +45,7 @@ log = logging.getLogger("officegw.mqtt")
 FAST_PATH_PAHO_SERIES = "2.2"
 
 # How long after subscribing to the broker's $SYS topics a value should have come
-# (mosquitto sends its retained values at once; others within one publishing round).
+# (mosquitto sends its uptime, retained, at once; others within one publishing round).
 BROKER_STATS_GRACE = 30.0
 # Connections the broker closed while our $SYS subscription awaited its SUBACK, in
 # a row, before we take it as the broker's answer and stop asking.
@@ -347,12 +347,15 @@ class PahoTransport:
             watch.start()
 
     def _check_broker_stats_seen(self) -> None:
-        if self._broker is not None and self._broker.stats().dropped is None and self._started:
+        # Only silence on every topic says anything: mosquitto's drop count alone
+        # comes when it next changes if it has not for a minute (see broker_stats).
+        seen = self._broker.stats() if self._broker is not None else None
+        if seen is not None and seen.uptime is None and seen.dropped is None and self._started:
             self._say_once(
                 "silent",
                 kv(
-                    "broker stats: no drop count published",
-                    topic=broker_stats.DROPPED_TOPIC,
+                    "broker stats: nothing published",
+                    topics=",".join(broker_stats.TOPICS),
                     waited_s=BROKER_STATS_GRACE,
                     effect="messages the broker drops are not seen",
                 ),
@@ -382,7 +385,7 @@ class PahoTransport:
             # The broker's counters, never a device message (nor a reject); they may
             # still come with broker_stats off, from a session that subscribed before.
             if self._broker is not None:
-                self._broker.observe(topic, bytes(message.payload))
+                self._broker.observe(topic, bytes(message.payload), retained=bool(message.retain))
             return
         if self._paused:
             return

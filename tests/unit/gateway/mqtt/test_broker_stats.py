@@ -24,18 +24,32 @@ class FakeClock:
         return self.now
 
 
-def feed(counters: BrokerCounters, *values: tuple[str, int | bytes]) -> BrokerStats:
-    for topic, value in values:
-        counters.observe(topic, value if isinstance(value, bytes) else str(value).encode())
+Said = tuple[str, int | bytes, bool]  # topic, value, retained (sent on subscribing)
+
+
+def feed(counters: BrokerCounters, *said: Said) -> BrokerStats:
+    for topic, value, retained in said:
+        payload = value if isinstance(value, bytes) else str(value).encode()
+        counters.observe(topic, payload, retained=retained)
     return counters.stats()
 
 
-def uptime(seconds: int) -> tuple[str, bytes]:
-    return UPTIME_TOPIC, f"{seconds} seconds".encode()
+def uptime(seconds: int, retained: bool = False) -> Said:
+    return UPTIME_TOPIC, f"{seconds} seconds".encode(), retained
 
 
-def dropped(count: int) -> tuple[str, int]:
-    return DROPPED_TOPIC, count
+def dropped(count: int) -> Said:
+    """A change of the count, published while we watch."""
+    return DROPPED_TOPIC, count, False
+
+
+def kept(count: int) -> Said:
+    """The count as the broker kept it (retained, less than a minute old), on subscribing."""
+    return DROPPED_TOPIC, count, True
+
+
+def stored(count: int) -> Said:
+    return STORED_TOPIC, count, False
 
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -60,32 +74,52 @@ def test_parse_count(payload: bytes, count: int | None) -> None:
 
 # (what the broker says, in order) -> (broker's value, drops seen, restarts seen)
 COUNT_TABLE = [
-    pytest.param([uptime(5), dropped(0)], (0, 0, 0), id="first value is the baseline"),
-    pytest.param([uptime(5), dropped(40)], (40, 0, 0), id="drops before we watched are not seen"),
-    pytest.param([dropped(0), dropped(7), dropped(30)], (30, 30, 0), id="increases add up"),
-    pytest.param([dropped(10), dropped(10), dropped(12)], (12, 2, 0), id="a repeat adds nothing"),
+    pytest.param([uptime(5, True), kept(0)], (0, 0, 0), id="a kept value is the baseline"),
+    pytest.param([uptime(5, True), kept(40)], (40, 0, 0), id="drops before we watched are not seen"),
+    pytest.param([kept(0), dropped(7), dropped(30)], (30, 30, 0), id="increases add up"),
+    pytest.param([kept(10), kept(10), dropped(12)], (12, 2, 0), id="the kept value again adds nothing"),
     pytest.param(
-        [uptime(500), dropped(100), dropped(150), uptime(2), dropped(0), dropped(20)],
+        [uptime(500, True), uptime(510), dropped(25)],
+        (25, 25, 0),
+        id="a first value that comes live counts from the broker's start",
+    ),
+    pytest.param(
+        [kept(10), uptime(20), kept(14)],
+        (14, 4, 0),
+        id="a kept value on resubscribing counts what came while we were away",
+    ),
+    pytest.param(
+        [uptime(500), kept(100), dropped(150), uptime(2), kept(0), dropped(20)],
         (20, 70, 1),
         id="restart seen from the uptime",
     ),
     pytest.param(
-        [uptime(500), dropped(100), uptime(3), dropped(300)],
+        [uptime(500), kept(100), uptime(3), kept(300)],
         (300, 300, 1),
         id="after a restart all the new broker dropped is new, even above the old count",
     ),
     pytest.param(
-        [dropped(100), dropped(5)],
+        [uptime(500), kept(100), uptime(90), dropped(7)],
+        (7, 7, 1),
+        id="after a restart a live first value of the new broker counts in full",
+    ),
+    pytest.param(
+        [uptime(80), uptime(3), kept(9)],
+        (9, 9, 1),
+        id="a restart before any count was seen: the new broker's kept count is new",
+    ),
+    pytest.param(
+        [kept(100), dropped(5)],
         (5, 5, 1),
         id="restart seen from the count alone (no uptime)",
     ),
     pytest.param(
-        [uptime(500), dropped(100), uptime(4), dropped(3)],
+        [uptime(500), kept(100), uptime(4), kept(3)],
         (3, 3, 1),
         id="a restart seen both ways counts once",
     ),
     pytest.param(
-        [uptime(10), dropped(0), uptime(20), uptime(30), dropped(4)],
+        [uptime(10), kept(0), uptime(20), uptime(30), dropped(4)],
         (4, 4, 0),
         id="uptime going on is no restart",
     ),
@@ -93,7 +127,7 @@ COUNT_TABLE = [
 
 
 @pytest.mark.parametrize(("said", "expected"), COUNT_TABLE)
-def test_counting(said: list[tuple[str, int | bytes]], expected: tuple[int, int, int]) -> None:
+def test_counting(said: list[Said], expected: tuple[int, int, int]) -> None:
     s = feed(BrokerCounters(clock=FakeClock()), *said)
     assert (s.dropped, s.drops_seen, s.restarts_seen) == expected
 
@@ -103,14 +137,16 @@ def test_nothing_seen_yet() -> None:
 
 
 def test_stored_and_uptime_are_the_brokers_last_values() -> None:
-    s = feed(BrokerCounters(), (STORED_TOPIC, 35), uptime(12), (STORED_TOPIC, 53))
+    s = feed(BrokerCounters(), stored(35), uptime(12), stored(53))
     assert (s.stored, s.uptime) == (53, 12)
 
 
 def test_an_unparsable_value_is_ignored_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     counters = BrokerCounters()
     with caplog.at_level(logging.INFO, logger="officegw.mqtt"):
-        s = feed(counters, dropped(3), (DROPPED_TOPIC, b"lots"), (DROPPED_TOPIC, b"many"), dropped(5))
+        s = feed(
+            counters, kept(3), (DROPPED_TOPIC, b"lots", False), (DROPPED_TOPIC, b"many", False), dropped(5)
+        )
     assert (s.dropped, s.drops_seen) == (5, 2)
     assert len([r for r in caplog.records if "not a count" in r.getMessage()]) == 1
 
@@ -119,7 +155,7 @@ def test_warnings_at_most_once_an_interval_with_the_count_since(caplog: pytest.L
     clock = FakeClock()
     counters = BrokerCounters(clock=clock, warning_interval=60.0)
     with caplog.at_level(logging.INFO, logger="officegw.mqtt"):
-        feed(counters, uptime(1), dropped(0))
+        feed(counters, uptime(1, True), kept(0))
         assert warnings(caplog) == []
 
         feed(counters, uptime(11), dropped(25))  # first rise: at once
@@ -148,7 +184,7 @@ def test_warnings_at_most_once_an_interval_with_the_count_since(caplog: pytest.L
 def test_drops_from_before_we_watched_are_warned_about_once(caplog: pytest.LogCaptureFixture) -> None:
     counters = BrokerCounters(clock=FakeClock())
     with caplog.at_level(logging.INFO, logger="officegw.mqtt"):
-        feed(counters, uptime(900), dropped(12_000), uptime(910), uptime(920))
+        feed(counters, uptime(900, True), kept(12_000), uptime(910), uptime(920))
     (line,) = warnings(caplog)
     assert line.startswith("broker had dropped messages before this gateway watched broker_dropped=12000 ")
     assert "broker_uptime=900" in line and "max_queued_messages" in line
@@ -157,8 +193,18 @@ def test_drops_from_before_we_watched_are_warned_about_once(caplog: pytest.LogCa
 def test_a_broker_without_drops_is_followed_quietly(caplog: pytest.LogCaptureFixture) -> None:
     counters = BrokerCounters(clock=FakeClock())
     with caplog.at_level(logging.INFO, logger="officegw.mqtt"):
-        feed(counters, uptime(3), dropped(0), (STORED_TOPIC, 40), uptime(13), uptime(23))
+        feed(counters, uptime(3, True), kept(0), stored(40), uptime(13), uptime(23))
     assert warnings(caplog) == []
-    assert [r.getMessage() for r in caplog.records] == [
-        "broker stats followed broker_dropped=0 broker_uptime=3"
-    ]
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["broker stats followed topic=$SYS/broker/uptime value=3"]
+
+
+def test_the_first_rise_after_a_quiet_spell_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    # A broker quiet for over a minute keeps no drop count to send on subscribing:
+    # the first count comes with the first drops.
+    counters = BrokerCounters(clock=FakeClock())
+    with caplog.at_level(logging.INFO, logger="officegw.mqtt"):
+        s = feed(counters, uptime(86_400, True), uptime(86_410), dropped(290))
+    assert s.drops_seen == 290
+    (line,) = warnings(caplog)
+    assert line.startswith("broker dropped messages dropped=290 broker_dropped=290 ")
