@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -103,23 +103,25 @@ def publish_paced(broker: BrokerProcess, batch: list[tuple[str, bytes]], rate: f
 class Gateway:
     """`officegw run` with the default settings, its log kept for the warnings."""
 
+    # Config overrides for every gateway, from --set: {section: {key: value}}.
+    overrides: ClassVar[dict[str, dict[str, Any]]] = {}
+
     def __init__(self, broker: BrokerProcess, workdir: Path, name: str, protocol: str) -> None:
         # A topic root per gateway: the persistent session of a gateway stopped
         # after its case must not queue (and overflow with) the next case's traffic.
         self.prefix = f"office-{name}"
         port = free_port()
         config = workdir / f"{name}.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "gateway": {"id": f"{name}-{os.getpid()}"},
-                    "mqtt": {"url": broker.url, "topic_prefix": self.prefix, "protocol": protocol},
-                    "api": {"host": "127.0.0.1", "port": port},
-                    "site": {"rooms": rooms_for(ROOMS)},
-                    "storage": {"path": str(workdir / f"{name}.db")},
-                }
-            )
-        )
+        settings: dict[str, dict[str, Any]] = {
+            "gateway": {"id": f"{name}-{os.getpid()}"},
+            "mqtt": {"url": broker.url, "topic_prefix": self.prefix, "protocol": protocol},
+            "api": {"host": "127.0.0.1", "port": port},
+            "site": {"rooms": rooms_for(ROOMS)},
+            "storage": {"path": str(workdir / f"{name}.db")},
+        }
+        for section, values in self.overrides.items():
+            settings.setdefault(section, {}).update(values)
+        config.write_text(yaml.safe_dump(settings))
         self.log = config.with_suffix(".log")
         self.process = GatewayProcess(config, port)
         self.http = self.process.http
@@ -321,12 +323,23 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=20_000, help="messages per burst case")
     parser.add_argument("--timeout", type=float, default=60.0, help="deadline of every wait, s")
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a gateway setting (YAML value), e.g. storage.history=false; repeatable",
+    )
+    parser.add_argument(
         "--tuned",
         action="store_true",
         help="the README's broker settings instead (max_queued_messages 0, max_inflight_messages 1000)",
     )
     args = parser.parse_args()
 
+    for item in args.set:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        Gateway.overrides.setdefault(section, {})[name] = yaml.safe_load(value)
     rates = [float(r) for r in args.rates.split(",") if r]
     rates_311 = [float(r) for r in args.rates_311.split(",") if r]
     with tempfile.TemporaryDirectory(prefix="officegw-broker-defaults-") as tmp:
