@@ -149,6 +149,10 @@ def broker_settings(broker: BrokerProcess) -> str:
     return "mosquitto_defaults" if dict(broker.options) == dict(MOSQUITTO_DEFAULTS) else "tuned"
 
 
+def overridden() -> dict[str, Any]:
+    return {"gateway_settings": Gateway.overrides} if Gateway.overrides else {}
+
+
 def wait(check: Any, timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -258,6 +262,7 @@ def paced(
                 "benchmark": "broker_defaults",
                 "case": "paced",
                 "broker": broker_settings(broker),
+                **overridden(),
                 "gateway_mqtt_protocol": protocol,
                 "messages": count,
                 "target_msgs_per_s": rate,
@@ -298,6 +303,7 @@ def burst(
             "benchmark": "broker_defaults",
             "case": name,
             "broker": broker_settings(broker),
+            **overridden(),
             "gateway_mqtt_protocol": "5",
             "messages": count,
             "published_msgs_per_s": round(publish_rate),
@@ -320,7 +326,7 @@ def main() -> int:
     parser.add_argument(
         "--rates-311", default="1000,2000,3000", help="paced rates with the gateway on MQTT 3.1.1"
     )
-    parser.add_argument("--burst", type=int, default=20_000, help="messages per burst case")
+    parser.add_argument("--burst", type=int, default=20_000, help="messages per burst case (0: none)")
     parser.add_argument("--timeout", type=float, default=60.0, help="deadline of every wait, s")
     parser.add_argument(
         "--set",
@@ -352,8 +358,9 @@ def main() -> int:
             paced(broker, watch, workdir, "5", rates, args.messages, args.timeout)
             if rates_311:
                 paced(broker, watch, workdir, "3.1.1", rates_311, args.messages, args.timeout)
-            burst(broker, watch, workdir, args.burst, away=False, timeout=args.timeout)
-            burst(broker, watch, workdir, args.burst, away=True, timeout=args.timeout)
+            if args.burst:
+                burst(broker, watch, workdir, args.burst, away=False, timeout=args.timeout)
+                burst(broker, watch, workdir, args.burst, away=True, timeout=args.timeout)
             watch.close()
         finally:
             broker.stop()
