@@ -126,4 +126,3 @@ def run_demo(args: argparse.Namespace) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
         say("stopped")
     return 0
-
