@@ -168,6 +168,10 @@ class MqttSection(_Section):
     # gateway/mqtt/fast_path.py's FastPathClient (paho-mqtt 2.2.x only; other
     # versions fall back by themselves); false: plain paho `Client`.
     fast_path: bool = True
+    # Follow the broker's $SYS counters (mosquitto: messages it dropped because a
+    # session's queue was full) into /metrics and a warning; false for a broker
+    # that must not be asked for $SYS topics.
+    broker_stats: bool = True
 
     @field_validator("url")
     @classmethod

@@ -579,6 +579,7 @@ class Gateway:
                 quality=lambda: self._live.quality_flags(self._clock.now()),
                 history=lambda: self._history.stats,
                 influx=influx.stats if influx is not None else lambda: None,
+                broker=self.transport.broker_stats,
             ),
         )
         registry.register(BookingsCollector(self._bookings))
