@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from api.auth import AuthGuard
+from api.auth import AuthGuard, document_bearer_keys
 from api.docs import mount_offline_docs
 from api.errors import validation_error
 from api.limits import AuthBeforeBody, BodyLimit
@@ -45,7 +45,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error)
     # The last added runs first: the size limit, then authentication of requests
     # with a body, both before anything reads the body.
-    app.add_middleware(AuthBeforeBody, guard=guard)
+    app.add_middleware(AuthBeforeBody, guard=guard, router=app.router)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     for router in (
         rooms.router,
@@ -57,4 +57,6 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         health.router,
     ):
         app.include_router(router)
+    if guard.enabled:
+        document_bearer_keys(app)
     return app
