@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from api.auth import AuthGuard, document_bearer_keys
 from api.docs import mount_offline_docs
 from api.errors import validation_error
 from api.limits import AuthBeforeBody, BodyLimit
+from api.query import one_value_each
 from api.routes import availability, control, devices, events, health, rooms, rules
 from gateway.config import Settings
 from gateway.runtime.gateway import Gateway
@@ -35,6 +36,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         version="0.1.0",
         summary="Live room status and availability for smart offices",
         lifespan=lifespan,
+        dependencies=[Depends(one_value_each)],
     )
     mount_offline_docs(app)
     app.state.settings = settings

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -74,7 +75,14 @@ KNOWN = {
 }
 
 
-def _config(base_url: str) -> dict[str, Any]:
+def _times(now: float) -> dict[str, list[str | int | float]]:
+    """Windows around the seeded readings (the last hour) and the next hour."""
+    iso = [datetime.fromtimestamp(now + hours * 3600, UTC).isoformat() for hours in (-2, -1, -0.5, 0.5, 1)]
+    return {"times": [*iso], "steps": [60, 600, 3600.0]}
+
+
+def _config(base_url: str, now: float) -> dict[str, Any]:
+    known = {**KNOWN, **_times(now)}
     return {
         "base-url": base_url,
         "seed": 20_260_611,
@@ -85,6 +93,9 @@ def _config(base_url: str) -> dict[str, Any]:
             "deterministic": True,
             "database": "none",
             "no-shrink": True,
+            # Every request carries the admin key (below); the ignored_auth check
+            # sends each operation's request again without it and with a wrong one.
+            "with-security-parameters": False,
         },
         # Every built-in check is on (the default), one with a wider expectation:
         "checks": {
@@ -98,13 +109,16 @@ def _config(base_url: str) -> dict[str, Any]:
             },
         },
         "request-timeout": 10,
-        "dictionaries": {name: {"values": values} for name, values in KNOWN.items()},
+        "dictionaries": {name: {"values": values} for name, values in known.items()},
         "parameters": {
-            "path.room_id": {"dictionary": "rooms", "probability": 0.5},
-            "path.device_id": {"dictionary": "devices", "probability": 0.5},
+            "path.room_id": {"dictionary": "rooms", "probability": 0.8},
+            "path.device_id": {"dictionary": "devices", "probability": 0.8},
             "query.room": {"dictionary": "rooms", "probability": 0.5},
-            "query.metric": {"dictionary": "metrics", "probability": 0.5},
+            "query.metric": {"dictionary": "metrics", "probability": 0.8},
             "query.building": {"dictionary": "buildings", "probability": 0.5},
+            "query.start": {"dictionary": "times", "probability": 0.5},
+            "query.end": {"dictionary": "times", "probability": 0.5},
+            "query.step": {"dictionary": "steps", "probability": 0.5},
         },
         # The admin key, for the bearer scheme the schema declares; checks that
         # leave it out or spoil it (ignored_auth) expect a 401.
@@ -158,7 +172,7 @@ def live(mqtt_broker: BrokerProcess) -> Iterator[RunningGateway]:
 
 @pytest.fixture(scope="module")
 def api_schema(live: RunningGateway) -> BaseSchema:
-    config = SchemathesisConfig.from_dict(_config(live.server.url))
+    config = SchemathesisConfig.from_dict(_config(live.server.url, time.time()))
     return schemathesis.openapi.from_url(f"{live.server.url}/openapi.json", config=config)
 
 
@@ -212,3 +226,25 @@ def test_the_schema_declares_the_bearer_key_where_401_is_documented(live: Runnin
             needs_key = "401" in operation["responses"]
             assert ("security" in operation) is needs_key, (method, path)
             assert needs_key is (path not in ("/healthz", "/readyz")), (method, path)
+
+
+def test_a_one_value_query_parameter_given_twice_is_422(live: RunningGateway) -> None:
+    """Found by the fuzzer (negative_data_rejection): `start` three times, the last a
+    number (read as epoch seconds), was answered as if given once."""
+    soon = datetime.fromtimestamp(time.time() + 3600, UTC).isoformat()
+    response = live.http.get("/v1/availability", params=[("start", "x"), ("start", soon)])
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == [
+        {
+            "loc": ["query", "start"],
+            "msg": "takes one value, given more than once",
+            "type": "multiple_values",
+            "input": "<list>",
+        }
+    ]
+    twice = live.http.get("/v1/rooms/orion/history", params=[("metric", "co2"), ("metric", "co2")])
+    assert twice.status_code == 422, twice.text
+    # What the schema documents as a list still takes many values; one value once is fine.
+    features = [("features", "display"), ("features", "vc"), ("start", soon)]
+    assert live.http.get("/v1/availability", params=features).json()["count"] == 1
+    assert live.http.get("/v1/rooms/orion/history", params={"metric": "co2"}).status_code == 200
