@@ -22,6 +22,7 @@ from _pytest.nodes import Node
 from schemathesis.config import SchemathesisConfig
 from schemathesis.schemas import BaseSchema
 
+from api.auth import SECURITY_SCHEME
 from simulators.broker import BrokerProcess
 from tests.support import Publisher, RunningGateway, SimLight, start_gateway, wait_until
 
@@ -75,13 +76,29 @@ KNOWN = {
 }
 
 
-def _times(now: float) -> dict[str, list[str | int | float]]:
+def _times(now: float) -> dict[str, list[Any]]:
     """Windows around the seeded readings (the last hour) and the next hour."""
     iso = [datetime.fromtimestamp(now + hours * 3600, UTC).isoformat() for hours in (-2, -1, -0.5, 0.5, 1)]
-    return {"times": [*iso], "steps": [60, 600, 3600.0]}
+    return {"times": iso, "steps": [60, 600, 3600.0]}
 
 
-def _config(base_url: str, now: float) -> dict[str, Any]:
+def _streams(openapi: dict[str, Any]) -> list[dict[str, Any]]:
+    """Operations that answer an event stream, which may stay open and silent: a
+    few events or two seconds of each, and fewer requests."""
+    return [
+        {
+            "include-name": f"{method.upper()} {path}",
+            "request-timeout": 2,
+            "max-stream-events": 2,
+            "generation": {"max-examples": 5},
+        }
+        for path, operations in openapi["paths"].items()
+        for method, operation in operations.items()
+        if any("text/event-stream" in r.get("content", {}) for r in operation["responses"].values())
+    ]
+
+
+def _config(base_url: str, now: float, openapi: dict[str, Any]) -> dict[str, Any]:
     known = {**KNOWN, **_times(now)}
     return {
         "base-url": base_url,
@@ -122,7 +139,8 @@ def _config(base_url: str, now: float) -> dict[str, Any]:
         },
         # The admin key, for the bearer scheme the schema declares; checks that
         # leave it out or spoil it (ignored_auth) expect a 401.
-        "auth": {"openapi": {"apiKey": {"bearer": ADMIN_KEY}}},
+        "auth": {"openapi": {SECURITY_SCHEME: {"bearer": ADMIN_KEY}}},
+        "operations": _streams(openapi),
     }
 
 
@@ -172,7 +190,8 @@ def live(mqtt_broker: BrokerProcess) -> Iterator[RunningGateway]:
 
 @pytest.fixture(scope="module")
 def api_schema(live: RunningGateway) -> BaseSchema:
-    config = SchemathesisConfig.from_dict(_config(live.server.url, time.time()))
+    openapi = live.get("/openapi.json").json()
+    config = SchemathesisConfig.from_dict(_config(live.server.url, time.time(), openapi))
     return schemathesis.openapi.from_url(f"{live.server.url}/openapi.json", config=config)
 
 
