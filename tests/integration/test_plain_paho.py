@@ -53,7 +53,8 @@ def test_the_gateway_works_end_to_end_on_plain_paho(
             lambda: first.metric("officegw_history_readings_written_total") == READINGS, 5, "all stored"
         )
         history = first.get("/v1/rooms/orion/history", metric="co2").json()
-        assert sum(p["count"] for p in history["points"]) == READINGS
+        # Raw readings (no `step`): one point each.
+        assert [p["value"] for p in history["points"]] == [600 + i for i in range(READINGS)]
         assert first.metric("officegw_messages_received_total") == READINGS
     finally:
         first.stop()
