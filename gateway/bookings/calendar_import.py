@@ -260,9 +260,7 @@ class _Expander:
         for event in self.calendar.walk("VEVENT"):
             uid = str(event.get("UID", "")).strip()
             if not uid:
-                self.skipped.append(
-                    Skipped(None, "VEVENT without UID: cannot be kept in step with its calendar")
-                )
+                self.skipped.append(Skipped(None, "VEVENT without UID: it could not be updated later"))
                 continue
             by_uid.setdefault(uid, []).append(event)
         kept = icalendar.Calendar()
@@ -511,11 +509,11 @@ def _text(value: Any) -> str | None:
 def _organizer(value: Any) -> str | None:
     if value is None:
         return None
-    address = _address_key(str(value))
+    address = str(value).strip()
+    if address.lower().startswith("mailto:"):
+        address = address[len("mailto:") :]
     if address:
-        return _text(
-            str(value).strip()[len("mailto:") :] if str(value).lower().startswith("mailto:") else value
-        )
+        return _text(address)
     params = getattr(value, "params", {})
     return _text(params.get("CN"))
 
