@@ -202,6 +202,26 @@ class LiveState:
                 )
             return found
 
+    def sensors_offline(self, room_ids: Iterable[str]) -> set[str]:
+        """The rooms whose presence sensors are all offline (a room without any is not
+        among them): `presence(...)[room].sensors_offline`, for every room of a campus
+        at once without the rest of `presence`."""
+        with self._lock:
+            found: set[str] = set()
+            for room_id in room_ids:
+                kinds = self.devices.by_kind(room_id)
+                if not kinds:
+                    continue
+                sensors = [
+                    device
+                    for devices in kinds.values()
+                    for device in devices
+                    if self.devices.capabilities_of(device) & PRESENCE_FIELDS
+                ]
+                if sensors and all(self.devices.is_offline(device) for device in sensors):
+                    found.add(room_id)
+            return found
+
     def counts(self) -> tuple[int, int, int]:
         """(rooms, occupied rooms, devices)."""
         with self._lock:

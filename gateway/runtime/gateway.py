@@ -582,25 +582,26 @@ class Gateway:
         now = self._clock.now()
         rooms = [room for room in self._live.rooms() if room.config.bookable and wanted(room.config)]
         includes_now = start <= now < end
-        presence = self._live.presence([room.config.id for room in rooms], now) if includes_now else {}
+        offline = self._live.sensors_offline(room.config.id for room in rooms) if includes_now else set()
         booked = self._bookings.rooms()
-        found = []
-        for room in rooms:
-            seen = presence.get(room.config.id)
-            found.append(
-                (
-                    room,
-                    room_availability(
-                        booked.get(room.config.id, ()),
-                        start,
-                        end,
-                        now,
-                        occupied=room.state.occupancy.state == Occupancy.OCCUPIED,
-                        sensors_offline=seen is not None and seen.sensors_offline,
-                    ),
-                )
+        return [
+            (
+                room,
+                room_availability(
+                    booked.get(room.config.id, ()),
+                    start,
+                    end,
+                    now,
+                    occupied=room.state.occupancy.state == Occupancy.OCCUPIED,
+                    sensors_offline=room.config.id in offline,
+                ),
             )
-        return found
+            for room in rooms
+        ]
+
+    def room_booking(self, room_id: str) -> tuple[Booking | None, Booking | None]:
+        """The room's booking in progress and its next one."""
+        return current_and_next(self._bookings.of_room(room_id), self._clock.now())
 
     def room_bookings(self) -> dict[str, tuple[Booking | None, Booking | None]]:
         """Per room with bookings: (the booking in progress, the next one)."""
