@@ -7,7 +7,7 @@ frozen, so a reader only needs the lock to take a consistent set of references.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +151,17 @@ class LiveState:
             return [
                 LiveRoom(self._configs[room_id], state, room_id in self._configured)
                 for room_id, state in self._states.items()
+            ]
+
+    def rooms_where(self, wanted: Callable[[RoomConfig], bool]) -> list[LiveRoom]:
+        """The rooms whose config `wanted` says yes to (called with the lock held: keep
+        it cheap); the others are never copied out."""
+        with self._lock:
+            configs = self._configs
+            return [
+                LiveRoom(configs[room_id], state, room_id in self._configured)
+                for room_id, state in self._states.items()
+                if wanted(configs[room_id])
             ]
 
     def room(self, room_id: str) -> LiveRoom | None:

@@ -102,7 +102,7 @@ def availability(
                 "reasons": free.reasons,
                 "free_until": _time(free.free_until),
                 "next_booking": _summary(free.next_booking, details),
-                "occupancy": room.state.occupancy.state.value if includes_now else None,
+                "occupancy": room.state.occupancy.state if includes_now else None,
             }
         )
     rooms.sort(key=lambda r: (not r["available"], r["capacity"], r["building"], r["floor"], r["id"]))
@@ -127,14 +127,31 @@ def _time(ts: float | None) -> datetime | None:
 
 
 def _summary(booking: Booking | None, details: bool) -> dict[str, Any] | None:
-    """BookingSummary as plain data."""
+    """BookingSummary as plain data, made once per booking (bookings are immutable: a
+    change is a new object, so a cached summary is of the booking as it is)."""
     if booking is None:
         return None
-    return {
+    key = (id(booking), details)
+    cached = _SUMMARIES.get(key)
+    # The entry holds the booking itself, so its id cannot be reused while cached.
+    if cached is not None and cached[0] is booking:
+        return cached[1]
+    if len(_SUMMARIES) >= MAX_CACHED_SUMMARIES:
+        _SUMMARIES.clear()
+    summary = {
         "id": booking.id,
         "start": _utc_time(booking.start),
         "end": _utc_time(booking.end),
-        "status": booking.status.value,
+        # orjson writes an enum as its value.
+        "status": booking.status,
         "title": booking.title if details else None,
         "organizer": booking.organizer if details else None,
     }
+    _SUMMARIES[key] = (booking, summary)
+    return summary
+
+
+# What `_summary` made, by (id of the booking, details): a memo of pure functions of
+# immutable objects, shared by the apps of a process (tests build many), bounded.
+MAX_CACHED_SUMMARIES = 100_000
+_SUMMARIES: dict[tuple[int, bool], tuple[Booking, dict[str, Any]]] = {}

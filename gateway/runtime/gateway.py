@@ -580,7 +580,7 @@ class Gateway:
         """Each bookable room `wanted` says yes to, with its availability for [start, end)
         (live occupancy counts only when the window includes now)."""
         now = self._clock.now()
-        rooms = [room for room in self._live.rooms() if room.config.bookable and wanted(room.config)]
+        rooms = self._live.rooms_where(lambda config: config.bookable and wanted(config))
         includes_now = start <= now < end
         offline = self._live.sensors_offline(room.config.id for room in rooms) if includes_now else set()
         booked = self._bookings.rooms()
