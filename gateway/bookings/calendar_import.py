@@ -238,7 +238,10 @@ class _Expander:
     def run(self) -> ImportPlan:
         accepted = self._accepted_components()
         if accepted is not None:
-            query = recurring_ical_events.of(accepted)
+            try:
+                query = recurring_ical_events.of(accepted)
+            except (ValueError, TypeError) as exc:  # the library's InvalidCalendar is a ValueError
+                raise CalendarError(f"cannot be expanded: {_preview(str(exc), 120)}") from None
             for series in query.series:
                 self._expand(str(series.uid), series)
         return ImportPlan(

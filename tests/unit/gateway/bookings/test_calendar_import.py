@@ -279,3 +279,9 @@ def test_a_slow_import_stops_at_its_time_budget() -> None:
         ("b", "the import took longer than 5 s to expand: import the rest separately")
     ]
     assert (found.complete, found.limited) == ({"a"}, True)
+
+
+def test_a_calendar_of_another_scale_is_refused_whole() -> None:
+    with pytest.raises(CalendarError) as caught:
+        plan("CALSCALE:JULIAN", *vevent("a", "LOCATION:Orion"))
+    assert str(caught.value) == "cannot be expanded: Only Gregorian calendars are supported."
