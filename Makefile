@@ -30,6 +30,7 @@ test: $(VENV)/.installed-test mosquitto victoria-metrics
 
 bench: $(VENV)/.installed-test mosquitto
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/availability.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -14,7 +14,7 @@ from api.errors import validation_error
 from api.limits import AuthBeforeBody, BodyLimit
 from api.methods import method_not_allowed
 from api.query import one_value_each
-from api.routes import availability, bookings, control, devices, events, health, rooms, rules
+from api.routes import availability, bookings, calendar, control, devices, events, health, rooms, rules
 from gateway.config import Settings
 from gateway.runtime.gateway import Gateway
 
@@ -51,12 +51,17 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     # The last added runs first: the size limit, then authentication of requests
     # with a body, both before anything reads the body.
     app.add_middleware(AuthBeforeBody, guard=guard, router=app.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api.max_body_bytes,
+        paths={calendar.IMPORT_PATH: settings.bookings.import_max_bytes},
+    )
     for router in (
         rooms.router,
         devices.router,
         availability.router,
         bookings.router,
+        calendar.router,
         control.router,
         events.router,
         rules.router,

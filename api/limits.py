@@ -4,6 +4,8 @@ body is read or parsed for a request that is refused)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import HTTPException
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
@@ -34,21 +36,23 @@ def _content_length(scope: Scope) -> int | None:
 
 
 class BodyLimit:
-    """413 for a body over `max_bytes`: at once when Content-Length says so, else
-    (chunked bodies) as soon as the bytes received pass the limit; what comes after
-    is never buffered."""
+    """413 for a body over `max_bytes` (or, for a path in `paths`, its own limit: a
+    calendar import): at once when Content-Length says so, else (chunked bodies) as
+    soon as the bytes received pass the limit; what comes after is never buffered."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, paths: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = dict(paths or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope["path"], self.max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await _refuse(BodyTooLarge(self.max_bytes), scope, receive, send)
+        if declared is not None and declared > limit:
+            await _refuse(BodyTooLarge(limit), scope, receive, send)
             return
         received = 0
         started = False
@@ -58,9 +62,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # An HTTPException: FastAPI answers it while reading the body.
-                    raise BodyTooLarge(self.max_bytes)
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracked_send(message: Message) -> None:

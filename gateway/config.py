@@ -49,6 +49,11 @@ Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIE
 FloorName = Annotated[
     str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), Field(min_length=1)
 ]
+# A room's calendar names and addresses (`orion@example.com`, "Orion (HQ 2)"): one or a list.
+CalendarNames = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=254)]],
+    BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
+]
 
 RoomType = Literal[
     "meeting", "office", "open", "restroom", "kitchen", "phone_booth", "lobby", "other", "unknown"
@@ -90,6 +95,25 @@ def _site_references(
             device_ids.add(device_id)
         if room_ids is not None and isinstance(room, str) and room not in known:
             problems.append((("devices", index, "room"), f"unknown room {room!r}"))
+    return problems
+
+
+def _calendar_problems(calendars: Sequence[tuple[object, object]]) -> list[tuple[Loc, str]]:
+    """A calendar name or address may stand for one room only (compared case-insensitively):
+    `calendars` holds each room's (id, calendar) as written."""
+    problems: list[tuple[Loc, str]] = []
+    owner: dict[str, object] = {}
+    for index, (room_id, calendar) in enumerate(calendars):
+        names = [calendar] if isinstance(calendar, str) else calendar if isinstance(calendar, list) else []
+        for name in names:
+            if not isinstance(name, str):
+                continue
+            key = name.strip().casefold()
+            if key in owner and owner[key] != room_id:
+                problems.append(
+                    (("rooms", index, "calendar"), f"calendar {name!r} is room {owner[key]!r}'s already")
+                )
+            owner.setdefault(key, room_id)
     return problems
 
 
@@ -309,6 +333,9 @@ class RoomConfig(_Section):
     # Booking timers of this room (seconds); by room type, then `bookings.*`, when unset.
     checkin_window: float | None = Field(default=None, ge=0)
     release_when_vacant: float | None = Field(default=None, gt=0)
+    # Calendar names and addresses that stand for this room in imported calendars
+    # (an attendee `mailto:`, the calendar's X-WR-CALNAME, a LOCATION).
+    calendar: CalendarNames = []
 
 
 DeviceKind = Literal["light", "hvac", "lock", "sensor", "switch", "badge_reader"]
@@ -362,6 +389,7 @@ class SiteSection(_Section):
         problems = _site_references(
             [room.id for room in self.rooms], [(device.id, device.room) for device in self.devices]
         )
+        problems += _calendar_problems([(room.id, room.calendar) for room in self.rooms])
         if problems:
             raise LocatedProblems(problems)
         return self
@@ -391,6 +419,12 @@ class BookingsSection(_Section):
     max_duration: float = Field(default=86_400.0, gt=0, le=7 * 86_400)
     # Per room type: {phone_booth: {checkin_window: 120, release_when_vacant: 300}}.
     room_types: dict[RoomType, BookingTimes] = {}
+    # Calendar import (POST /v1/bookings/import): recurring series are expanded this
+    # many days ahead; at most this many occurrences a request; bodies up to this size
+    # (instead of api.max_body_bytes).
+    import_horizon: float = Field(default=90.0, gt=0, le=3660)
+    import_max_occurrences: int = Field(default=5_000, ge=1, le=100_000)
+    import_max_bytes: int = Field(default=1_048_576, ge=1, le=16 * 1024 * 1024)
 
 
 class AvailabilitySection(_Section):
@@ -531,6 +565,9 @@ def _cross_checks(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     room_ids = [_mapping(room).get("id") for room in rooms] if isinstance(rooms, list) else None
     references = _site_references(room_ids, [(device.get("id"), device.get("room")) for device in devices])
     problems += [(("site", *loc), reason) for loc, reason in references]
+    if isinstance(rooms, list):
+        calendars = [(_mapping(room).get("id"), _mapping(room).get("calendar")) for room in rooms]
+        problems += [(("site", *loc), reason) for loc, reason in _calendar_problems(calendars)]
     for index, device in enumerate(devices):
         dialect, topic = device.get("dialect", "native"), device.get("topic")
         if dialect in DIALECTS and (topic is None or isinstance(topic, str)):

@@ -7,7 +7,7 @@ frozen, so a reader only needs the lock to take a consistent set of references.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,6 +224,17 @@ class LiveState:
                 for room_id, state in self._states.items()
             ]
 
+    def rooms_where(self, wanted: Callable[[RoomConfig], bool]) -> list[LiveRoom]:
+        """The rooms whose config `wanted` says yes to (called with the lock held: keep
+        it cheap); the others are never copied out."""
+        with self._lock:
+            configs = self._configs
+            return [
+                LiveRoom(configs[room_id], state, room_id in self._configured)
+                for room_id, state in self._states.items()
+                if wanted(configs[room_id])
+            ]
+
     def room(self, room_id: str) -> LiveRoom | None:
         with self._lock:
             state = self._states.get(room_id)
@@ -271,6 +282,26 @@ class LiveState:
                 found[room_id] = presence_of(
                     state.occupancy, online > 0, now, sensors_offline=bool(sensors) and not online
                 )
+            return found
+
+    def sensors_offline(self, room_ids: Iterable[str]) -> set[str]:
+        """The rooms whose presence sensors are all offline (a room without any is not
+        among them): `presence(...)[room].sensors_offline`, for every room of a campus
+        at once without the rest of `presence`."""
+        with self._lock:
+            found: set[str] = set()
+            for room_id in room_ids:
+                kinds = self.devices.by_kind(room_id)
+                if not kinds:
+                    continue
+                sensors = [
+                    device
+                    for devices in kinds.values()
+                    for device in devices
+                    if self.devices.capabilities_of(device) & PRESENCE_FIELDS
+                ]
+                if sensors and all(self.devices.is_offline(device) for device in sensors):
+                    found.add(room_id)
             return found
 
     def counts(self) -> tuple[int, int, int]:

@@ -223,16 +223,18 @@ def availability(
     sorted by start; `occupied` and `sensors_offline` count only for a window that
     includes `now`."""
     includes_now = start <= now < end
-    upcoming = [b for b in bookings if b.active and b.end > start]
-    booked = any(b.start < end for b in upcoming)
-    reasons = ["booked"] if booked else []
+    # Sorted by start, the first active booking ending after `start` starts earliest
+    # of those: the room is booked in the window when it starts before the window ends.
+    first = next((b for b in bookings if b.end > start and b.active), None)
+    booked = first is not None and first.start < end
+    reasons: tuple[str, ...] = ("booked",) if booked else ()
     if includes_now and occupied:
-        reasons.append("occupied")
+        reasons += ("occupied",)
     if includes_now and sensors_offline:
-        reasons.append("sensors_offline")
+        reasons += ("sensors_offline",)
     available = not booked and not (includes_now and occupied)
-    free_until = upcoming[0].start if available and upcoming else None
-    return RoomAvailability(available, tuple(reasons), free_until, upcoming[0] if upcoming else None)
+    free_until = first.start if available and first is not None else None
+    return RoomAvailability(available, reasons, free_until, first)
 
 
 def current_and_next(bookings: Sequence[Booking], now: float) -> tuple[Booking | None, Booking | None]:

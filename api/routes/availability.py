@@ -8,18 +8,21 @@ before the others, the smallest that fits first.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from api.auth import Viewer
-from api.booking_schemas import BookingSummary, as_time, may_see_details
+from api.booking_schemas import may_see_details
 from api.deps import GatewayDep
 from api.errors import AUTH, responses
 from api.query import QueryTime
-from api.schemas import AvailabilityOut, AvailableRoom
+from api.schemas import AvailabilityOut
 from gateway.config import RoomConfig
+from rules.bookings import Booking
 
 router = APIRouter(prefix="/v1/availability", tags=["availability"])
 
@@ -52,7 +55,7 @@ def availability(
     floor: str | None = None,
     type: str | None = None,
     available: Annotated[bool | None, Query(description="only free (true) or taken (false) rooms")] = None,
-) -> AvailabilityOut:
+) -> Response:
     now = datetime.fromtimestamp(gateway.now(), UTC)
     try:
         window_start = _utc(start) if start else now
@@ -75,23 +78,81 @@ def availability(
             and (floor is None or c.floor == floor)
             and (type is None or c.type == type)
             and c.capacity >= min_capacity
-            and wanted_features <= {f.casefold() for f in c.features}
+            and (not wanted_features or wanted_features <= {f.casefold() for f in c.features})
         )
 
     details = may_see_details(who, "operator")
-    rooms = [
-        AvailableRoom(
-            **AvailableRoom.fields_of(room.config),
-            available=free.available,
-            reasons=list(free.reasons),
-            free_until=as_time(free.free_until),
-            next_booking=BookingSummary.of(free.next_booking, details=details),
-            occupancy=room.state.occupancy.state.value if includes_now else None,
+    # Plain data serialised by orjson, in the shape of AvailabilityOut: a whole campus is
+    # thousands of rooms, and a pydantic model per room and booking was most of the
+    # cost of a request (benchmarks/availability.py).
+    rooms = []
+    for room, free in gateway.availability(window_start.timestamp(), window_end.timestamp(), wanted):
+        if available is not None and free.available != available:
+            continue
+        c = room.config
+        rooms.append(
+            {
+                "id": c.id,
+                "name": c.name,
+                "building": c.building,
+                "floor": c.floor,
+                "type": c.type,
+                "capacity": c.capacity,
+                "features": c.features,
+                "available": free.available,
+                "reasons": free.reasons,
+                "free_until": _time(free.free_until),
+                "next_booking": _summary(free.next_booking, details),
+                "occupancy": room.state.occupancy.state if includes_now else None,
+            }
         )
-        for room, free in gateway.availability(window_start.timestamp(), window_end.timestamp(), wanted)
-        if available is None or free.available == available
-    ]
-    rooms.sort(key=lambda r: (not r.available, r.capacity, r.building, r.floor, r.id))
-    return AvailabilityOut(
-        start=window_start, end=window_end, includes_now=includes_now, rooms=rooms, count=len(rooms)
-    )
+    rooms.sort(key=lambda r: (not r["available"], r["capacity"], r["building"], r["floor"], r["id"]))
+    body = {
+        "start": window_start,
+        "end": window_end,
+        "includes_now": includes_now,
+        "rooms": rooms,
+        "count": len(rooms),
+    }
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
+
+
+@functools.lru_cache(maxsize=65_536)
+def _utc_time(ts: float) -> datetime:
+    # The same booking times come up in every request: converted once.
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _time(ts: float | None) -> datetime | None:
+    return None if ts is None else _utc_time(ts)
+
+
+def _summary(booking: Booking | None, details: bool) -> dict[str, Any] | None:
+    """BookingSummary as plain data, made once per booking (bookings are immutable: a
+    change is a new object, so a cached summary is of the booking as it is)."""
+    if booking is None:
+        return None
+    key = (id(booking), details)
+    cached = _SUMMARIES.get(key)
+    # The entry holds the booking itself, so its id cannot be reused while cached.
+    if cached is not None and cached[0] is booking:
+        return cached[1]
+    if len(_SUMMARIES) >= MAX_CACHED_SUMMARIES:
+        _SUMMARIES.clear()
+    summary = {
+        "id": booking.id,
+        "start": _utc_time(booking.start),
+        "end": _utc_time(booking.end),
+        # orjson writes an enum as its value.
+        "status": booking.status,
+        "title": booking.title if details else None,
+        "organizer": booking.organizer if details else None,
+    }
+    _SUMMARIES[key] = (booking, summary)
+    return summary
+
+
+# What `_summary` made, by (id of the booking, details): a memo of pure functions of
+# immutable objects, shared by the apps of a process (tests build many), bounded.
+MAX_CACHED_SUMMARIES = 100_000
+_SUMMARIES: dict[tuple[int, bool], tuple[Booking, dict[str, Any]]] = {}

@@ -75,7 +75,7 @@ def get_room(room_id: str, gateway: GatewayDep, who: Viewer) -> RoomOut:
     # so keys cannot probe other buildings' room ids (and errors never repeat the id).
     if room is None or not who.can_see(room.config.building):
         raise HTTPException(404, detail="room not found")
-    booked = gateway.room_bookings().get(room_id, (None, None))
+    booked = gateway.room_booking(room_id)
     return RoomOut.of(room, gateway.now(), booked, details=may_see_details(who, "operator"))
 
 

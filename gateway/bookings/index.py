@@ -30,6 +30,16 @@ class BookingIndex:
     def get(self, booking_id: str) -> Booking | None:
         return self._by_id.get(booking_id)
 
+    def all(self) -> Iterable[Booking]:
+        return self._by_id.values()
+
+    def copy(self) -> BookingIndex:
+        """An index of its own with the same bookings (tuples are shared: never changed in place)."""
+        copied = BookingIndex()
+        copied._by_room = dict(self._by_room)
+        copied._by_id = dict(self._by_id)
+        return copied
+
     def put(self, booking: Booking) -> None:
         """Adds or replaces `booking`; one no longer active leaves the index."""
         old = self._by_id.pop(booking.id, None)

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from gateway.bookings.calendar_import import ImportPlan
+from gateway.bookings.calendar_sync import SyncReport, reconcile
 from gateway.bookings.index import BookingIndex
 from gateway.logs import kv
 from gateway.storage.bookings_store import BookingQuery, BookingStore, NoShowCount, NoShowGroup
@@ -272,6 +274,29 @@ class Bookings:
             self._rooms = self._index.rooms()
         self._announce(booking, Transition(BookingStatus.CHECKED_IN, now, "booked at the room"))
         return booking
+
+    def sync(
+        self, plan: ImportPlan, now: float, *, actor: str, visible: Callable[[str], bool] = _everywhere
+    ) -> SyncReport:
+        """Applies a calendar import (`gateway.bookings.calendar_sync.reconcile`): every
+        write of it in one transaction, or none (StorageUnavailable)."""
+        with self._lock:
+            index = self._index.copy()
+            report, writes = reconcile(
+                plan,
+                index,
+                self._store.by_external_ids,
+                now,
+                actor=actor,
+                visible=visible,
+                max_duration=self._max_duration,
+                new_id=self._new_id,
+            )
+            with _storage():
+                self._store.save(writes.new, list(writes.changed.values()))
+            self._index = index
+            self._rooms = index.rooms()
+        return report
 
     def _existing(self, booking_id: str, visible: Callable[[str], bool]) -> Booking:
         booking = self._index.get(booking_id) or self._store.get(booking_id)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import gc
 import logging
 import secrets
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from prometheus_client.registry import CollectorRegistry
 
@@ -20,6 +22,9 @@ from devices.registry import DeviceView
 from gateway.automation.actuator import Decision
 from gateway.automation.event_log import EventKind, EventLog, LoggedEvent
 from gateway.automation.runner import Automation, load_rule_set
+from gateway.bookings.calendar_export import room_calendar
+from gateway.bookings.calendar_import import ImportPlan, plan_import
+from gateway.bookings.calendar_sync import SyncReport
 from gateway.bookings.metrics import BookingsCollector
 from gateway.bookings.service import BookingDraft, Bookings, InvalidBooking, Outcome
 from gateway.clock import Clock, SystemClock
@@ -69,6 +74,8 @@ BOOKING_EVENT_KINDS: dict[BookingStatus, EventKind] = {
 }
 # Of the 5 s a service manager gives us after SIGTERM.
 SHUTDOWN_FLUSH_TIMEOUT = 3.0
+# A room's calendar feed starts this long before now (and ends at the import horizon).
+CALENDAR_FEED_PAST = 7 * 86_400.0
 
 
 class NoLights(LookupError):
@@ -152,6 +159,9 @@ class Gateway:
             max_duration=settings.bookings.max_duration,
             retention=retention.events * 86_400,
         )
+        # One calendar import at a time: each may take seconds of CPU (see
+        # gateway.bookings.calendar_import); concurrent ones wait their turn.
+        self._import_lock = threading.Lock()
         self._automation = Automation(
             settings,
             self._live,
@@ -513,6 +523,49 @@ class Gateway:
         self.audit(actor, "booking_book_now", room_id, booking=booking.id)
         return booking
 
+    def import_calendar(
+        self, data: bytes, *, actor: str, visible: Callable[[str], bool]
+    ) -> tuple[ImportPlan, SyncReport]:
+        """An iCalendar file's events booked into the rooms `visible` says the caller may
+        see, its recurring series expanded over `bookings.import_horizon` days. Raises
+        CalendarError (the file cannot be read) or StorageUnavailable (nothing written).
+        Audited once, with the counts."""
+        b = self.settings.bookings
+        rooms = [room.config for room in self._live.rooms() if visible(room.config.id)]
+        with self._import_lock:
+            now = self._clock.now()
+            plan = plan_import(
+                data,
+                rooms,
+                now=now,
+                horizon=b.import_horizon * 86_400,
+                max_occurrences=b.import_max_occurrences,
+                timezone=ZoneInfo(self.settings.site.timezone),
+            )
+            report = self._bookings.sync(plan, now, actor=actor, visible=visible)
+        self.audit(
+            actor,
+            "bookings_import",
+            None,
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            cancelled=report.cancelled,
+            skipped=len(report.skipped),
+        )
+        return plan, report
+
+    def room_calendar(self, room_id: str, *, details: bool) -> bytes | None:
+        """The room's bookings that hold it, from a week ago to the import horizon, as
+        an iCalendar feed (titles and organizers with `details`); None for no such room."""
+        room = self._live.room_config(room_id)
+        if room is None:
+            return None
+        now = self._clock.now()
+        since, until = now - CALENDAR_FEED_PAST, now + self.settings.bookings.import_horizon * 86_400
+        bookings = [b for b in self._bookings.of_room(room_id) if b.end > since and b.start < until]
+        return room_calendar(room, bookings, details=details)
+
     def booking(self, booking_id: str) -> Booking | None:
         return self._bookings.get(booking_id)
 
@@ -531,27 +584,28 @@ class Gateway:
         """Each bookable room `wanted` says yes to, with its availability for [start, end)
         (live occupancy counts only when the window includes now)."""
         now = self._clock.now()
-        rooms = [room for room in self._live.rooms() if room.config.bookable and wanted(room.config)]
+        rooms = self._live.rooms_where(lambda config: config.bookable and wanted(config))
         includes_now = start <= now < end
-        presence = self._live.presence([room.config.id for room in rooms], now) if includes_now else {}
+        offline = self._live.sensors_offline(room.config.id for room in rooms) if includes_now else set()
         booked = self._bookings.rooms()
-        found = []
-        for room in rooms:
-            seen = presence.get(room.config.id)
-            found.append(
-                (
-                    room,
-                    room_availability(
-                        booked.get(room.config.id, ()),
-                        start,
-                        end,
-                        now,
-                        occupied=room.state.occupancy.state == Occupancy.OCCUPIED,
-                        sensors_offline=seen is not None and seen.sensors_offline,
-                    ),
-                )
+        return [
+            (
+                room,
+                room_availability(
+                    booked.get(room.config.id, ()),
+                    start,
+                    end,
+                    now,
+                    occupied=room.state.occupancy.state == Occupancy.OCCUPIED,
+                    sensors_offline=room.config.id in offline,
+                ),
             )
-        return found
+            for room in rooms
+        ]
+
+    def room_booking(self, room_id: str) -> tuple[Booking | None, Booking | None]:
+        """The room's booking in progress and its next one."""
+        return current_and_next(self._bookings.of_room(room_id), self._clock.now())
 
     def room_bookings(self) -> dict[str, tuple[Booking | None, Booking | None]]:
         """Per room with bookings: (the booking in progress, the next one)."""

@@ -49,3 +49,38 @@ def test_bad_booking_timers_are_reported_with_their_path() -> None:
         "bookings.checkin_window: must be >= 0",
         "bookings.room_types.meeting.release_when_vacant: must be > 0",
     ]
+
+
+def test_room_calendars_are_one_name_or_a_list_and_belong_to_one_room() -> None:
+    settings = settings_from_dict(
+        {
+            "site": {
+                "rooms": [
+                    {"id": "orion", "building": "hq", "floor": 2, "calendar": "orion@example.com"},
+                    {"id": "lyra", "building": "hq", "floor": 2, "calendar": ["lyra@example.com", "HQ Lyra"]},
+                ]
+            },
+            "bookings": {"import_horizon": 30, "import_max_occurrences": 100},
+        }
+    )
+    assert [room.calendar for room in settings.site.rooms] == [
+        ["orion@example.com"],
+        ["lyra@example.com", "HQ Lyra"],
+    ]
+    assert (settings.bookings.import_horizon, settings.bookings.import_max_bytes) == (30, 1_048_576)
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict(
+            {
+                "site": {
+                    "rooms": [
+                        {"id": "orion", "building": "hq", "floor": 2, "calendar": "Rooms@example.com"},
+                        {"id": "lyra", "building": "hq", "floor": 2, "calendar": ["rooms@EXAMPLE.com"]},
+                    ]
+                },
+                "bookings": {"import_horizon": 0},
+            }
+        )
+    assert caught.value.problems == [
+        "site.rooms[1].calendar: calendar 'rooms@EXAMPLE.com' is room 'orion''s already",
+        "bookings.import_horizon: must be > 0",
+    ]

@@ -133,3 +133,16 @@ def test_retention_deletes_only_old_finished_bookings(stores: SqliteBookingStore
     assert stores.get("old-ended") is None
     assert stores.get("old-but-held") is not None
     assert stores.get("recent") is not None
+
+
+def test_a_batch_is_saved_in_one_transaction_or_not_at_all(stores: SqliteBookingStore) -> None:
+    first = Booking("a", "orion", 100.0, 200.0, external_id="uid/1", series_id="uid")
+    stores.save([first], [])
+    second = Booking("b", "orion", 300.0, 400.0, external_id="uid/2", series_id="uid")
+    moved = Booking("a", "orion", 150.0, 250.0, external_id="uid/1", series_id="uid")
+    stores.save([second], [moved])
+    assert stores.by_external_ids(["uid/1", "uid/2", "uid/3"]) == {"uid/1": moved, "uid/2": second}
+    clashing_id = Booking("c", "orion", 500.0, 600.0, external_id="uid/2")
+    with pytest.raises(sqlite3.IntegrityError):
+        stores.save([Booking("d", "lyra", 1.0, 2.0), clashing_id], [])
+    assert stores.get("d") is None
