@@ -66,8 +66,12 @@ async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     # which takes every method, such as the static files), the 405 is that app's own:
     # its Allow, if any, stands.
     if taken and request.method not in taken:
-        template = getattr(request.scope.get("route"), "path", None)
+        known = _documented(request.app)
+        # A literal template equal to the path names its resource, whichever route
+        # the router tried first (`/v1/bookings/import` before `/v1/bookings/{id}`).
+        path = request.scope["path"]
+        template = path if path in known else getattr(request.scope.get("route"), "path", None)
         # A route the schema leaves out (the docs pages): what the routes take.
-        documented = _documented(request.app).get(template) if isinstance(template, str) else None
+        documented = known.get(template) if isinstance(template, str) else None
         headers["Allow"] = ", ".join(m for m in taken if documented is None or m in documented)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
