@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.docs import mount_offline_docs
-from api.routes import availability, control, devices, events, health, rooms, rules
+from api.routes import availability, control, devices, events, health, rooms, rules, stream, webhooks
 from gateway.config import Settings
 from gateway.runtime.gateway import Gateway
 
@@ -44,6 +44,16 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         events.router,
         rules.router,
         health.router,
+        stream.router,
+        webhooks.router,
     ):
         app.include_router(router)
     return app
+
+
+def end_streams(app: FastAPI) -> None:
+    """Ends the app's open event streams (GET /v1/stream): the server waits for every
+    open response before it shuts down, and a stream never ends by itself. A server
+    stopped by a signal needs no call: sse-starlette ends them then."""
+    gateway: Gateway = app.state.gateway
+    gateway.end_streams()

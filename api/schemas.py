@@ -220,3 +220,9 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "degraded", "not ready"]
     checks: dict[str, bool]
+
+
+def room_json(room: LiveRoom, now: float) -> bytes:
+    """The body of GET /v1/rooms/{id}: what the gateway publishes on officegw/state/...
+    and streams as `room` events (handed to the gateway by the composition root)."""
+    return RoomOut.of(room, now).model_dump_json().encode()
