@@ -6,8 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
+from api.auth import AuthGuard
 from api.docs import mount_offline_docs
+from api.errors import validation_error
+from api.limits import AuthBeforeBody, BodyLimit
 from api.routes import availability, control, devices, events, health, rooms, rules, stream, webhooks
 from gateway.config import Settings
 from gateway.runtime.gateway import Gateway
@@ -36,6 +40,13 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     app.state.settings = settings
     app.state.gateway = gw
     app.state.metrics = gw.metrics_registry()
+    guard = AuthGuard(settings.api, gw.audit)
+    app.state.guard = guard
+    app.add_exception_handler(RequestValidationError, validation_error)
+    # The last added runs first: the size limit, then authentication of requests
+    # with a body, both before anything reads the body.
+    app.add_middleware(AuthBeforeBody, guard=guard)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     for router in (
         rooms.router,
         devices.router,

@@ -180,20 +180,55 @@ class DeviceOut(BaseModel):
 
 
 class HistoryPoint(BaseModel):
-    t: datetime = Field(description="start of the step")
+    """One bucket of `step` seconds (with `step`)."""
+
+    t: datetime = Field(description="start of the bucket: a multiple of `step` since the epoch")
     mean: float
     min: float
     max: float
-    count: int = Field(description="readings in the step (all devices of the room)")
+    count: int = Field(description="readings in the bucket and the window (all devices of the room)")
+
+
+class HistoryReading(BaseModel):
+    """One recorded reading (without `step`)."""
+
+    ts: datetime = Field(description="the device's time of the reading (else when the gateway got it)")
+    value: float = Field(description="booleans and on/off as 0/1")
+    device: str
 
 
 class HistoryOut(BaseModel):
     room_id: str
-    metric: str
+    metric: str = Field(
+        description="the device field answered, whichever name was asked: `co2` for `co2_ppm` too"
+    )
+    status_name: str | None = Field(description="the metric's name in room status (`co2_ppm`), if any")
     start: datetime
     end: datetime
-    step: float
-    points: list[HistoryPoint] = Field(description="steps without readings are left out")
+    step: float | None = Field(description="seconds per bucket; null: raw readings")
+    points: list[HistoryPoint] | list[HistoryReading] = Field(
+        description="with `step`: buckets with readings, oldest first (empty ones left out); "
+        "without: readings in (ts, device) order, at most `limit`"
+    )
+    next_after: str | None = Field(
+        default=None,
+        description="raw readings only: the window holds more; pass as `after` (same metric and "
+        "window) for the next page. null: nothing more",
+    )
+
+
+class RecordedMetric(BaseModel):
+    metric: str = Field(description="the device field the readings are recorded under")
+    status_name: str | None = Field(description="its name in room status, if any; history answers to both")
+    kind: str = Field(description="environment, occupancy, energy, lighting, access, hvac or device")
+    first: datetime = Field(description="the oldest reading kept")
+    last: datetime = Field(description="the newest reading")
+
+
+class RoomMetrics(BaseModel):
+    room_id: str
+    metrics: list[RecordedMetric]
+    count: int
 
 
 class DeviceList(BaseModel):

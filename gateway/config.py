@@ -207,6 +207,14 @@ class ApiSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     keys: list[ApiKey] = []
+    # Request bodies larger than this are refused (413) before they are read.
+    max_body_bytes: int = Field(default=65_536, ge=1, le=16 * 1024 * 1024)
+    # A client address with this many failed authentications (401) within
+    # auth_failure_window seconds gets 429 for auth_lockout seconds, before its key
+    # is even looked at; 0 turns the lockout off.
+    auth_failure_limit: int = Field(default=20, ge=0)
+    auth_failure_window: float = Field(default=60.0, gt=0, le=86_400)
+    auth_lockout: float = Field(default=60.0, gt=0, le=86_400)
 
 
 class RetentionSection(_Section):

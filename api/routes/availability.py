@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.auth import Viewer
 from api.deps import GatewayDep
+from api.errors import AUTH, responses
 from api.schemas import AvailabilityOut, AvailableRoom, is_available_now
 
 router = APIRouter(prefix="/v1/availability", tags=["availability"])
@@ -26,7 +27,12 @@ def _utc(value: datetime, name: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-@router.get("", response_model=AvailabilityOut, summary="Rooms free for a time window")
+@router.get(
+    "",
+    response_model=AvailabilityOut,
+    summary="Rooms (of the key's buildings) free for a time window",
+    responses=responses(*AUTH, 422),
+)
 def availability(
     gateway: GatewayDep,
     who: Viewer,
@@ -38,8 +44,11 @@ def availability(
     floor: str | None = None,
 ) -> AvailabilityOut:
     now = datetime.fromtimestamp(gateway.now(), UTC)
-    window_start = _utc(start, "start") if start else now
-    window_end = _utc(end, "end") if end else window_start + DEFAULT_WINDOW
+    try:
+        window_start = _utc(start, "start") if start else now
+        window_end = _utc(end, "end") if end else window_start + DEFAULT_WINDOW
+    except OverflowError:
+        raise HTTPException(422, detail="start or end outside the years 1 to 9999") from None
     if window_end <= window_start:
         raise HTTPException(422, detail="end must be after start")
     if window_end <= now:

@@ -1,4 +1,11 @@
-"""What happened: occupancy changes, commands, overrides and alerts, paged by cursor."""
+"""What happened: occupancy changes, commands, overrides and alerts, paged by cursor.
+
+A key scoped to buildings sees the events of rooms in those buildings and the dead
+letters of topics of those buildings only; events of no room (rule reloads, audit of
+refused calls) and dead letters of no building need a key without a scope. The
+filter comes before `limit`: a page is short only at the end of the log, and
+`next_after` is the last event returned (the request's `after` when none).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from pydantic import BaseModel
 
 from api.auth import Viewer
 from api.deps import GatewayDep
+from api.errors import AUTH, responses
 from api.schemas import as_time
 from gateway.automation.event_log import EventKind, LoggedEvent
 
@@ -42,7 +50,12 @@ def _page(events: list[LoggedEvent], after: int) -> EventPage:
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.get("/v1/events", response_model=EventPage, summary="Events, oldest first, after a cursor")
+@router.get(
+    "/v1/events",
+    response_model=EventPage,
+    summary="Events (of the key's buildings), oldest first, after a cursor",
+    responses=responses(*AUTH, 422),
+)
 def list_events(
     gateway: GatewayDep,
     who: Viewer,
@@ -51,10 +64,16 @@ def list_events(
     kind: EventKind | None = None,
     room: str | None = None,
 ) -> EventPage:
-    return _page(gateway.events_page(after=after, limit=limit, kind=kind, room_id=room), after)
+    events = gateway.events_page(after=after, limit=limit, kind=kind, room_id=room, buildings=who.buildings)
+    return _page(events, after)
 
 
-@router.get("/v1/alerts", response_model=EventPage, summary="Alerts, oldest first, after a cursor")
+@router.get(
+    "/v1/alerts",
+    response_model=EventPage,
+    summary="Alerts (of the key's buildings), oldest first, after a cursor",
+    responses=responses(*AUTH, 422),
+)
 def list_alerts(
     gateway: GatewayDep,
     who: Viewer,
@@ -62,7 +81,7 @@ def list_alerts(
     limit: Limit = 100,
     room: str | None = None,
 ) -> EventPage:
-    return _page(gateway.alerts_page(after=after, limit=limit, room_id=room), after)
+    return _page(gateway.alerts_page(after=after, limit=limit, room_id=room, buildings=who.buildings), after)
 
 
 class DeadLetterOut(BaseModel):
@@ -83,7 +102,8 @@ class DeadLetterPage(BaseModel):
 @router.get(
     "/v1/dead-letters",
     response_model=DeadLetterPage,
-    summary="Rejected messages (newest 1,000), oldest first, after a cursor",
+    summary="Rejected messages (newest 1,000; of the key's buildings), oldest first, after a cursor",
+    responses=responses(*AUTH, 422),
 )
 def list_dead_letters(
     gateway: GatewayDep,
@@ -92,7 +112,7 @@ def list_dead_letters(
     limit: Limit = 100,
     reason: str | None = None,
 ) -> DeadLetterPage:
-    letters = gateway.dead_letters_page(after=after, limit=limit, reason=reason)
+    letters = gateway.dead_letters_page(after=after, limit=limit, reason=reason, buildings=who.buildings)
     return DeadLetterPage(
         dead_letters=[
             DeadLetterOut(

@@ -1,11 +1,17 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness and Prometheus metrics.
+
+The probes are open. /metrics holds every room's series, so with keys configured it
+needs a key without a building scope (any role); Prometheus sends it as a bearer
+token (see the README)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from api.auth import SiteViewer
 from api.deps import GatewayDep
+from api.errors import AUTH, responses
 from api.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -34,6 +40,11 @@ def readyz(gateway: GatewayDep, response: Response) -> Readiness:
     return Readiness(status="ready" if checks["storage"] else "degraded", checks=checks)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(request: Request) -> Response:
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (with keys configured: a key without a building scope)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **responses(*AUTH)},
+)
+def metrics(request: Request, who: SiteViewer) -> Response:
     return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

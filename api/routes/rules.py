@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
-from api.auth import Admin, Viewer
+from api.auth import SiteAdmin, Viewer
 from api.deps import GatewayDep
+from api.errors import AUTH, ErrorOut, responses
 from api.schemas import as_time
 from gateway.runtime.gateway import RulesInForce
 from rules.engine import RulesError
@@ -34,7 +35,7 @@ class RuleList(BaseModel):
     count: int
 
 
-def _rules(in_force: RulesInForce) -> RuleList:
+def _rules(in_force: RulesInForce, *, site_wide: bool) -> RuleList:
     rule_set, memory = in_force.rules, in_force.memory
     rules = [
         RuleOut(
@@ -45,37 +46,48 @@ def _rules(in_force: RulesInForce) -> RuleList:
             trigger=info.trigger,
             conditions=info.conditions,
             actions=list(info.actions),
-            last_fired=as_time(memory.last_fired(info.name)),
+            # When a rule last fired, in any building: for keys that see every building.
+            last_fired=as_time(memory.last_fired(info.name)) if site_wide else None,
         )
         for info in rule_set.rules
     ]
     return RuleList(source=rule_set.source, rules=rules, count=len(rules))
 
 
-@router.get("/v1/rules", response_model=RuleList, summary="Rules in force, with their last firing")
+@router.get(
+    "/v1/rules",
+    response_model=RuleList,
+    summary="Rules in force, with their last firing (null for keys scoped to buildings)",
+    responses=responses(*AUTH),
+)
 def list_rules(gateway: GatewayDep, who: Viewer) -> RuleList:
-    return _rules(gateway.rules_in_force())
+    return _rules(gateway.rules_in_force(), site_wide=who.buildings is None)
 
 
 @router.post(
     "/v1/rules/reload",
     response_model=RuleList,
-    summary="Reload the rules file; an invalid file is refused (422) and the old rules stay",
-    responses={422: {"description": "every problem of the file, with its path"}},
+    summary="Reload the rules file (an admin key without a building scope); an invalid file is "
+    "refused (422) and the old rules stay",
+    responses={
+        **responses(*AUTH, 413),
+        422: {"model": ErrorOut, "description": "every problem of the file, with its path"},
+    },
 )
-def reload_rules(gateway: GatewayDep, who: Admin) -> RuleList:
+def reload_rules(gateway: GatewayDep, who: SiteAdmin) -> RuleList:
     try:
         in_force = gateway.reload_rules(actor=who.name)
     except RulesError as exc:
         raise HTTPException(422, detail=exc.problems) from None
     except OSError as exc:
         raise HTTPException(422, detail=[f"cannot read rules file: {exc.strerror or exc}"]) from None
-    return _rules(in_force)
+    return _rules(in_force, site_wide=True)
 
 
 @router.get(
     "/v1/rooms/{room_id}/occupancy/explain",
     summary="The evidence, timers and reasoning behind a room's occupancy",
+    responses=responses(*AUTH, 404, 422),
 )
 def explain_occupancy(room_id: str, gateway: GatewayDep, who: Viewer) -> dict[str, Any]:
     room = gateway.room(room_id)
@@ -83,7 +95,7 @@ def explain_occupancy(room_id: str, gateway: GatewayDep, who: Viewer) -> dict[st
     if room is not None and who.can_see(room.config.building):
         explanation = gateway.explain_occupancy(room_id)
     if explanation is None:
-        raise HTTPException(404, detail=f"room {room_id!r} not found")
+        raise HTTPException(404, detail="room not found")
     explained: dict[str, Any] = _iso_times(explanation)
     return explained
 

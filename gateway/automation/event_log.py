@@ -56,17 +56,24 @@ class EventLog:
         limit: int = 100,
         kind: EventKind | None = None,
         room_id: str | None = None,
+        where: Callable[[LoggedEvent], bool] | None = None,
     ) -> list[LoggedEvent]:
+        """Up to `limit` events after `after` that match every filter (`where` too):
+        filtering comes before the limit, so a page is only short at the end of the log."""
         with self._lock:
             events = list(self._events)
-        selected = [
-            event
-            for event in events
-            if event.seq > after
-            and (kind is None or event.kind == kind)
-            and (room_id is None or event.room_id == room_id)
-        ]
-        return selected[:limit]
+        selected: list[LoggedEvent] = []
+        for event in events:
+            if (
+                event.seq > after
+                and (kind is None or event.kind == kind)
+                and (room_id is None or event.room_id == room_id)
+                and (where is None or where(event))
+            ):
+                selected.append(event)
+                if len(selected) >= limit:
+                    break
+        return selected
 
     @property
     def last_seq(self) -> int:

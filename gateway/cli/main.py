@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["replay"]:
         # The replay tool has its own parser (and --help); it runs the same fusion.
-        from simulators.replay import main as replay
+        from simulators.replay_cli import main as replay
 
         return replay(argv[1:])
     args = _parser().parse_args(argv)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -33,9 +34,22 @@ class DeadLetters:
             self._seq += 1
             self._letters.append(DeadLetter(self._seq, at, topic, reason, detail, payload, size))
 
-    def page(self, *, after: int = 0, limit: int = 100, reason: str | None = None) -> list[DeadLetter]:
+    def page(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        reason: str | None = None,
+        where: Callable[[DeadLetter], bool] | None = None,
+    ) -> list[DeadLetter]:
+        """Up to `limit` letters after `after` that match `reason` and `where` (filtered
+        before the limit, so a page is only short at the end)."""
         with self._lock:
             letters = list(self._letters)
         return [
-            letter for letter in letters if letter.seq > after and (reason is None or letter.reason == reason)
+            letter
+            for letter in letters
+            if letter.seq > after
+            and (reason is None or letter.reason == reason)
+            and (where is None or where(letter))
         ][:limit]

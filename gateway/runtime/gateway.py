@@ -6,13 +6,14 @@ import gc
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from prometheus_client.registry import CollectorRegistry
 
+from devices.commands import refusal
 from devices.pseudonym import Pseudonymizer
 from devices.registry import DeviceView
 from gateway.automation.actuator import Decision
@@ -22,10 +23,11 @@ from gateway.clock import Clock, SystemClock
 from gateway.codec import decode_as, dumps
 from gateway.config import Settings
 from gateway.ingest.dead_letters import DeadLetter
-from gateway.ingest.pipeline import IngestPipeline
+from gateway.ingest.pipeline import IngestPipeline, Route
 from gateway.ingest.stats import IngestStats
 from gateway.live_state import LiveRoom, LiveState
 from gateway.logs import kv
+from gateway.mqtt.topic_filters import TrailingWildcards, is_filter
 from gateway.mqtt.transport import Ack, Transport
 from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
 from gateway.push.webhooks import WebhookDispatcher
@@ -38,7 +40,7 @@ from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import routes
 from gateway.storage.history_writer import HistoryWriter
 from gateway.storage.influx.exporter import InfluxExporter
-from gateway.storage.records import Reading, StoredEvent
+from gateway.storage.records import KIND_OF_METRIC, Reading, StoredEvent, recorded_metric
 from gateway.storage.sqlite_store import Store
 from gateway.storage.webhook_store import Delivery, WebhookStore
 from gateway.storage.webhook_store import Subscription as WebhookSubscription
@@ -56,6 +58,21 @@ SHUTDOWN_FLUSH_TIMEOUT = 3.0
 
 class NoLights(LookupError):
     """The room has no device of kind "light" to switch."""
+
+
+class UnknownMetric(LookupError):
+    """A history metric that is neither in the gateway's vocabulary (a field or a
+    room-status name) nor recorded in the room."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(name)
+        self.name = name
+        # Field names; each also answers to its status name (STATUS_NAME_OF_FIELD).
+        self.known = known
+
+
+class CommandRefused(ValueError):
+    """The device is not of a kind that takes the command (a setpoint to a light)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +146,12 @@ class Gateway:
             settings, self._live, self._events, load_rule_set(settings), publish=self._publish
         )
         key = settings.gateway.pseudonym_key or secrets.token_hex(32)
+        mapped = routes(settings)
+        # Which room a mapped device's topic belongs to, for scoping dead letters.
+        self._mapped_exact = {topic: r for topic, r in mapped.items() if not is_filter(topic)}
+        self._mapped_filters = TrailingWildcards({t: r for t, r in mapped.items() if is_filter(t)})
+        # Kinds the site config gives; other devices' kinds are inferred from their reports.
+        self._configured_kinds = {d.id: d.kind for d in settings.site.devices if d.kind is not None}
         self._pipeline = IngestPipeline(
             topic_prefix=settings.mqtt.topic_prefix,
             live=self._live,
@@ -136,7 +159,7 @@ class Gateway:
             clock=self._clock,
             pseudonymizer=Pseudonymizer(key.encode()),
             automation=self._automation,
-            routes=routes(settings),
+            routes=mapped,
             reconnect_grace=settings.quality.reconnect_grace,
             recorder=self._record_message,
             record_readings=settings.storage.history,
@@ -242,7 +265,17 @@ class Gateway:
     def command_device(self, device_id: str, payload: dict[str, Any], *, actor: str) -> Decision:
         """A person's command to one device: it pauses the rules for that device until
         the room is next vacant. Audited as `actor`'s. The device must be known and have
-        a command topic (the API checks both first, to answer 404 and 409)."""
+        a command topic (the API checks both first, to answer 404 and 409). Raises
+        CommandRefused (not audited) when the device's kind does not take the command:
+        the configured kind, else the one its reports show (a device of neither takes anything)."""
+        view = self.device(device_id)
+        if view is not None:
+            kind: str | None = self._configured_kinds.get(device_id)
+            if kind is None and (view.capabilities or view.last_state):
+                kind = view.kind
+            reason = refusal(kind, view.capabilities, payload)
+            if reason is not None:
+                raise CommandRefused(reason)
         with self._live.lock:
             room_id = self._live.devices.room_of(device_id)
             decision = self._automation.manual_command(device_id, payload, self._clock.now())
@@ -300,26 +333,97 @@ class Gateway:
         limit: int = 100,
         kind: EventKind | None = None,
         room_id: str | None = None,
+        buildings: Collection[str] | None = None,
     ) -> list[LoggedEvent]:
-        """Events after the cursor `after` (a sequence number), oldest first."""
-        return self._events.page(after=after, limit=limit, kind=kind, room_id=room_id)
+        """Events after the cursor `after` (a sequence number), oldest first. With
+        `buildings`, only events of rooms in those buildings: events of no room (rule
+        reloads, audit of site-wide actions) are left out. Filtered before `limit`, so
+        pages are full until the end of the log."""
+        where = None if buildings is None else self._in_buildings(buildings)
+        return self._events.page(after=after, limit=limit, kind=kind, room_id=room_id, where=where)
 
     def alerts_page(
-        self, *, after: int = 0, limit: int = 100, room_id: str | None = None
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        room_id: str | None = None,
+        buildings: Collection[str] | None = None,
     ) -> list[LoggedEvent]:
-        return self._events.page(after=after, limit=limit, kind="alert", room_id=room_id)
+        """Alerts, as `events_page`."""
+        return self.events_page(after=after, limit=limit, kind="alert", room_id=room_id, buildings=buildings)
+
+    def _in_buildings(self, buildings: Collection[str]) -> Callable[[LoggedEvent], bool]:
+        def visible(event: LoggedEvent) -> bool:
+            if event.room_id is None:
+                return False
+            room = self._live.room_config(event.room_id)
+            return room is not None and room.building in buildings
+
+        return visible
 
     def dead_letters_page(
-        self, *, after: int = 0, limit: int = 100, reason: str | None = None
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        reason: str | None = None,
+        buildings: Collection[str] | None = None,
     ) -> list[DeadLetter]:
-        """Rejected messages (the newest 1,000) after the cursor `after`, oldest first."""
-        return self._pipeline.dead_letters.page(after=after, limit=limit, reason=reason)
+        """Rejected messages (the newest 1,000) after the cursor `after`, oldest first.
+        With `buildings`, only letters whose topic belongs to those buildings alone
+        (see `_topic_buildings`); letters of no building are left out."""
+
+        def visible(letter: DeadLetter) -> bool:
+            assert buildings is not None
+            found = self._topic_buildings(letter.topic)
+            return bool(found) and all(b in buildings for b in found)
+
+        return self._pipeline.dead_letters.page(
+            after=after, limit=limit, reason=reason, where=None if buildings is None else visible
+        )
+
+    def _topic_buildings(self, topic: str) -> frozenset[str]:
+        """The buildings a topic speaks for: a mapped device's room's building, or for a
+        native topic its building level and the buildings of the room and device it
+        names, when those are known (a topic naming a room of another building belongs
+        to both). Empty for a topic of no building (the bare topic prefix)."""
+        route: Route | None = self._mapped_exact.get(topic) or self._mapped_filters.match(topic)
+        if route is not None:
+            room = self._live.room_config(route.room_id)
+            return frozenset() if room is None else frozenset({room.building})
+        prefix = self.settings.mqtt.topic_prefix
+        if not topic.startswith(prefix + "/"):
+            return frozenset()
+        levels = topic[len(prefix) + 1 :].split("/")
+        found = {levels[0]} if levels[0] else set()
+        if len(levels) > 2:
+            room = self._live.room_config(levels[2])
+            if room is not None:
+                found.add(room.building)
+        if len(levels) > 3:
+            device_room = self._live.devices.room_of(levels[3])
+            room = self._live.room_config(device_room) if device_room is not None else None
+            if room is not None:
+                found.add(room.building)
+        return frozenset(found)
+
+    def history_metric(self, room_id: str, name: str) -> str:
+        """The field the room's readings of `name` are recorded under: `co2` for the
+        status name `co2_ppm` or for `co2` itself. UnknownMetric unless it is a
+        metric of the gateway's vocabulary or one recorded in the room."""
+        metric = recorded_metric(name)
+        recorded = self._store.metrics(room_id)
+        if metric in KIND_OF_METRIC or metric in recorded:
+            return metric
+        raise UnknownMetric(name, sorted({*KIND_OF_METRIC, *recorded}))
 
     def room_history(
         self, room_id: str, metric: str, since: float, until: float, step: float
     ) -> list[tuple[float, float, float, float, int]]:
-        """(step start, mean, min, max, count) for each `step` seconds of [since, until)
-        that has readings of `metric` in the room."""
+        """(bucket start, mean, min, max, count) for each bucket of `step` seconds,
+        aligned to multiples of `step` since the epoch, that has readings of
+        `metric` (a recorded field name) in the room within [since, until)."""
         return self._store.history(room_id, metric, since, until, step)
 
     # The event stream (GET /v1/stream)
@@ -388,6 +492,24 @@ class Gateway:
     def webhook_deliveries(self, subscription_id: str, limit: int) -> list[Delivery]:
         """The subscription's newest delivery attempts first."""
         return self._webhook_store.deliveries(subscription_id, limit)
+
+    def room_readings(
+        self,
+        room_id: str,
+        metric: str,
+        since: float,
+        until: float,
+        *,
+        after: tuple[float, str] | None = None,
+        limit: int,
+    ) -> list[tuple[float, str, float]]:
+        """(ts, device, value) of the room's readings of `metric` in [since, until),
+        in (ts, device) order, past the cursor `after`, at most `limit`."""
+        return self._store.readings(room_id, metric, since, until, after=after, limit=limit)
+
+    def room_metrics(self, room_id: str) -> list[tuple[str, float, float]]:
+        """(metric, first ts, last ts) of every metric the room has readings of."""
+        return self._store.series_spans(room_id)
 
     def health_checks(self) -> dict[str, bool]:
         """What readiness is judged on: "mqtt", "storage" and, with the export on, "influxdb"."""

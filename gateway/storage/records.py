@@ -58,6 +58,29 @@ KIND_OF_METRIC: Mapping[str, str] = {
     **dict.fromkeys(("setpoint",), "hvac"),
     **dict.fromkeys(("battery",), "device"),
 }
+# The room-status names (`GET /v1/rooms/{id}`, api/schemas.py) whose values are
+# readings of a device field in the same unit, and that field: the history
+# answers to either name. The one table (a test holds it to the schema and to
+# KIND_OF_METRIC). `door_open` (the inverse of `contact`), `brightness_pct`
+# (`brightness` is 0-254) and `kwh_today` (not a reading) are not mapped.
+FIELD_OF_STATUS_NAME: Mapping[str, str] = {
+    "co2_ppm": "co2",
+    "temperature_c": "temperature",
+    "humidity_pct": "humidity",
+    "illuminance_lux": "illuminance",
+    "power_w": "power",
+    "people": "people",
+    "on": "on",
+    "locked": "locked",
+}
+STATUS_NAME_OF_FIELD: Mapping[str, str] = {field: name for name, field in FIELD_OF_STATUS_NAME.items()}
+
+
+def recorded_metric(name: str) -> str:
+    """The field name readings of `name` (a status or a field name) are recorded under."""
+    return FIELD_OF_STATUS_NAME.get(name, name)
+
+
 # `state` is recorded as a number under a name that says what 1 means.
 _STATES = {"ON": ("on", 1.0), "OFF": ("on", 0.0), "LOCK": ("locked", 1.0), "UNLOCK": ("locked", 0.0)}
 

@@ -298,17 +298,105 @@ class Store:
     def history(
         self, room: str, metric: str, start: float, end: float, step: float
     ) -> list[tuple[float, float, float, float, int]]:
-        """(bucket start, mean, min, max, count) per `step` seconds of the room's
-        readings of `metric` in [start, end), over all its devices."""
+        """(bucket start, mean, min, max, count) of the room's readings of `metric` in
+        [start, end), over all its devices, per bucket of `step` seconds that has any.
+
+        Buckets are aligned to multiples of `step` since the epoch (a reading at `ts`
+        is in the bucket starting at floor(ts / step) * step), whatever the window:
+        two requests seconds apart get the same boundaries. The first and last
+        buckets may reach outside the window; they count only readings inside it.
+        """
+        # floor(), without relying on SQLite's optional math functions: CAST
+        # truncates towards zero, one too high below zero unless exact.
+        bucket = "CAST(ts / :step AS INTEGER) - (ts < 0 AND CAST(ts / :step AS INTEGER) <> ts / :step)"
         with self._lock:
             rows = self._db.execute(
-                "SELECT CAST((ts - :start) / :step AS INTEGER) AS bucket, "
+                f"SELECT {bucket} AS bucket, "
                 "avg(value), min(value), max(value), count(*) FROM readings_all "
                 "WHERE room = :room AND metric = :metric AND ts >= :start AND ts < :end "
                 "GROUP BY bucket ORDER BY bucket",
                 {"room": room, "metric": metric, "start": start, "end": end, "step": step},
             ).fetchall()
-        return [(start + bucket * step, mean, low, high, n) for bucket, mean, low, high, n in rows]
+        return [(bucket * step, mean, low, high, n) for bucket, mean, low, high, n in rows]
+
+    def readings(
+        self,
+        room: str,
+        metric: str,
+        start: float,
+        end: float,
+        *,
+        after: tuple[float, str] | None = None,
+        limit: int,
+    ) -> list[tuple[float, str, float]]:
+        """(ts, device, value) of the room's readings of `metric` in [start, end), in
+        (ts, device) order, past `after` (the (ts, device) a previous page ended
+        with), at most `limit` of them.
+
+        A range of the clustered key from where the page starts: a page costs its
+        own rows, not the window's. `readings_all` would sort the whole rest of
+        the window for every page, so the merged rows and the few not merged yet
+        are read apart and put together here.
+        """
+        where = "room = :room AND metric = :metric AND ts >= :start AND ts < :end"
+        params: dict[str, Any] = {"room": room, "metric": metric, "start": start, "end": end, "limit": limit}
+        if after is not None:
+            # One lower bound on ts, so the key range starts at the cursor.
+            params["start"] = max(start, after[0])
+            where += " AND (ts > :after_ts OR device > :after_device)"
+            params["after_ts"], params["after_device"] = after
+        with self._lock:
+            merged = self._db.execute(
+                f"SELECT ts, device, value FROM readings WHERE {where} ORDER BY ts, device LIMIT :limit",
+                params,
+            ).fetchall()
+            # As in `readings_all`: each reading once, the first received, none the
+            # merged rows hold already.
+            recent = self._db.execute(
+                f"SELECT ts, device, value, min(received_at) FROM readings_recent AS r WHERE {where} "
+                "AND NOT EXISTS (SELECT 1 FROM readings AS k WHERE k.room = r.room AND k.metric = r.metric "
+                "AND k.ts = r.ts AND k.device = r.device) "
+                "GROUP BY ts, device ORDER BY ts, device LIMIT :limit",
+                params,
+            ).fetchall()
+        rows = [(ts, device, value) for ts, device, value in merged]
+        if recent:
+            rows = sorted(rows + [(ts, device, value) for ts, device, value, _ in recent])[:limit]
+        return rows
+
+    def metrics(self, room: str) -> list[str]:
+        """The metrics ever recorded in the room (retention may have emptied some)."""
+        with self._lock:
+            rows = self._db.execute("SELECT metric FROM series WHERE room = ? ORDER BY metric", (room,))
+            return [metric for (metric,) in rows.fetchall()]
+
+    def series_spans(self, room: str) -> list[tuple[str, float, float]]:
+        """(metric, first ts, last ts) of each metric the room has readings of, by name.
+
+        Two key lookups a series (its first and last row), and the readings not
+        merged yet (about a second's worth); counting would read every row.
+        """
+        with self._lock:
+            merged = self._db.execute(
+                "SELECT s.metric, "
+                "(SELECT ts FROM readings AS r WHERE r.room = s.room AND r.metric = s.metric "
+                "ORDER BY ts LIMIT 1), "
+                "(SELECT ts FROM readings AS r WHERE r.room = s.room AND r.metric = s.metric "
+                "ORDER BY ts DESC LIMIT 1) "
+                "FROM series AS s WHERE s.room = ?",
+                (room,),
+            ).fetchall()
+            recent = self._db.execute(
+                "SELECT metric, min(ts), max(ts) FROM readings_recent WHERE room = ? GROUP BY metric", (room,)
+            ).fetchall()
+        spans: dict[str, tuple[float, float]] = {
+            metric: (first, last) for metric, first, last in merged if first is not None
+        }
+        for metric, first, last in recent:
+            if metric in spans:
+                first, last = min(first, spans[metric][0]), max(last, spans[metric][1])
+            spans[metric] = (first, last)
+        return [(metric, first, last) for metric, (first, last) in sorted(spans.items())]
 
     def count_readings(self, device: str | None = None) -> int:
         with self._lock:

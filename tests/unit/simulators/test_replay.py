@@ -9,7 +9,8 @@ import orjson
 import pytest
 
 from rules.occupancy import FusionParams
-from simulators.replay import PARAMS, ROOM_ESTIMATION, UCI, Confusion, main, replay
+from simulators.replay import PARAMS, ROOM_ESTIMATION, UCI, Confusion, replay
+from simulators.replay_cli import main
 from simulators.replay_tuning import DEFAULTS, candidates, choose, leave_one_day_out
 
 DATA = Path(__file__).resolve().parents[2] / "fixtures" / "datasets"

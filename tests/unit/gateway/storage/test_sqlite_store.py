@@ -87,12 +87,87 @@ def test_history_is_downsampled_per_step(tmp_path: Path, merged: bool) -> None:
     store.commit(rows[30:] + rows[:5], [], [], T0)
     if merged:
         store.merge_recent()
-    points = store.history("orion", "co2", T0, T0 + 600, 300)
-    assert [(t, n) for t, _, _, _, n in points] == [(T0, 31), (T0 + 300, 30)]
+    points = store.history("orion", "co2", T0, T0 + 600, 200)  # T0 is a multiple of 200
+    assert [(t, n) for t, _, _, _, n in points] == [(T0, 21), (T0 + 200, 20), (T0 + 400, 20)]
     _, mean, low, high, _ = points[0]
     assert (low, high) == (400, 1000)
-    assert mean == pytest.approx((sum(400 + i for i in range(30)) + 1000) / 31)
-    assert store.history("orion", "humidity", T0, T0 + 600, 300) == []
+    assert mean == pytest.approx((sum(400 + i for i in range(20)) + 1000) / 21)
+    assert store.history("orion", "humidity", T0, T0 + 600, 200) == []
+    store.close()
+
+
+def test_buckets_are_aligned_to_multiples_of_the_step_whatever_the_window(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    store.commit([reading("co2", 400 + i, T0 + i * 10) for i in range(60)], [], [], T0)
+    # T0 = 5,666,666 * 300 + 200: buckets of 300 s start 200 s before it.
+    aligned = T0 - 200
+    points = store.history("orion", "co2", T0, T0 + 600, 300)
+    assert [(t, n) for t, _, _, _, n in points] == [(aligned, 10), (aligned + 300, 30), (aligned + 600, 20)]
+    # Windows a few seconds apart: the same boundaries; only the edge buckets' counts move.
+    later = store.history("orion", "co2", T0 + 7, T0 + 607, 300)
+    assert [t for t, *_ in later] == [t for t, *_ in points]
+    assert [n for *_, n in later] == [9, 30, 20]
+    assert all(t % 300 == 0 for t, *_ in later)
+    # Fractional steps, and a time before the epoch, are floored too.
+    assert [t for t, *_ in store.history("orion", "co2", T0, T0 + 1, 0.25)] == [T0]
+    store.commit([reading("co2", 1, -10.5)], [], [], T0)
+    assert store.history("orion", "co2", -100, 0, 4) == [(-12.0, 1.0, 1.0, 1.0, 1)]
+    store.close()
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["before the merge", "after the merge"])
+def test_raw_readings_are_paged_by_time_and_device(tmp_path: Path, merged: bool) -> None:
+    store = Store(tmp_path / "officegw.db")
+    # Two sensors reporting at the same instants, so pages end between them.
+    rows = [reading("co2", 400 + i, T0 + i, device=d) for i in range(10) for d in ("env-a", "env-b")]
+    rows += [reading("co2", 9999, T0 + 5, room="lyra"), reading("temperature", 21, T0 + 5)]
+    store.commit(rows[:7], [], [], T0)
+    store.merge_recent()
+    store.commit(rows[7:] + rows[:3], [], [], T0)  # the rest, and a redelivery
+    if merged:
+        store.merge_recent()
+    expected = sorted((r.ts, r.device_id, r.value) for r in rows[:20])
+    assert store.readings("orion", "co2", T0, T0 + 10, limit=100) == expected
+    got: list[tuple[float, str, float]] = []
+    after = None
+    while True:
+        page = store.readings("orion", "co2", T0, T0 + 10, after=after, limit=3)
+        got += page
+        if len(page) < 3:
+            break
+        after = (page[-1][0], page[-1][1])
+    assert got == expected
+    assert store.readings("orion", "co2", T0 + 2, T0 + 4, limit=100) == expected[4:8]
+    assert store.readings("orion", "co2", T0, T0 + 10, after=(T0 + 9, "env-b"), limit=100) == []
+    store.close()
+
+
+def test_the_metrics_of_a_room_with_their_first_and_last_reading(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    store.commit(
+        [reading("co2", 1, T0), reading("co2", 2, T0 + 100), reading("humidity", 40, T0 + 50)], [], [], T0
+    )
+    store.merge_recent()
+    store.commit(
+        [
+            reading("co2", 3, T0 + 200),
+            reading("temperature", 21, T0 + 10),
+            reading("co2", 9, T0, room="lyra"),
+        ],
+        [],
+        [],
+        T0,
+    )
+    assert store.metrics("orion") == ["co2", "humidity", "temperature"]
+    spans = [("co2", T0, T0 + 200), ("humidity", T0 + 50, T0 + 50), ("temperature", T0 + 10, T0 + 10)]
+    assert store.series_spans("orion") == spans
+    store.merge_recent()
+    assert store.series_spans("orion") == spans
+    # A series retention emptied is still a known metric, with no span.
+    store.prune(T0 + 60, None)
+    assert store.metrics("orion") == ["co2", "humidity", "temperature"]
+    assert store.series_spans("orion") == [("co2", T0 + 100, T0 + 200)]
+    assert store.series_spans("nowhere") == []
     store.close()
 
 
