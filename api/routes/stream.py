@@ -27,8 +27,10 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Viewer
+from api.auth import Viewer, guard_of
 from api.deps import GatewayDep
+from api.errors import AUTH
+from api.errors import responses as error_responses
 from api.schemas import room_json
 from gateway.automation.event_log import EventKind
 from gateway.push.documents import event_json
@@ -78,8 +80,7 @@ def _cursor(after: int | None, last_event_id: str | None, newest: int) -> int | 
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "an endless event stream"},
         400: {"description": "Last-Event-ID is not a sequence number"},
-        403: {"description": "the key may not see that building"},
-        404: {"description": "no such room (or not visible to the key)"},
+        **error_responses(*AUTH, 404, 422),
     },
 )
 async def stream(
@@ -99,7 +100,7 @@ async def stream(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     if building is not None and not who.can_see(building):
-        raise HTTPException(403, detail=f"this key may not see building {building!r}")
+        raise guard_of(request).forbidden(request.scope, who, f"this key may not see building {building!r}")
     if room is not None:
         found = gateway.room(room)
         if found is None or not who.can_see(found.config.building):

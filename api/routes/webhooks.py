@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, get_args
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.auth import Admin, Principal
+from api.auth import Admin, Principal, guard_of
 from api.deps import GatewayDep
+from api.errors import AUTH, responses
 from api.schemas import as_time
 from gateway.automation.event_log import EventKind
 from gateway.config import Identifier
@@ -144,7 +145,12 @@ def _own(gateway: GatewayDep, who: Principal, webhook_id: str) -> Subscription:
     return subscription
 
 
-@router.get("", response_model=WebhookList, summary="Webhook subscriptions (never their secrets)")
+@router.get(
+    "",
+    response_model=WebhookList,
+    summary="Webhook subscriptions (never their secrets)",
+    responses=responses(*AUTH),
+)
 def list_webhooks(gateway: GatewayDep, who: Admin) -> WebhookList:
     hooks = [WebhookOut.of(s) for s in gateway.webhooks() if _visible(who, s)]
     return WebhookList(webhooks=hooks, count=len(hooks))
@@ -155,26 +161,37 @@ def list_webhooks(gateway: GatewayDep, who: Admin) -> WebhookList:
     response_model=WebhookOut,
     status_code=201,
     summary="Subscribe a URL to events (signed deliveries of events from now on)",
-    responses={403: {"description": "a building the key may not see"}},
+    responses=responses(*AUTH, 413, 422),
 )
-def create_webhook(body: WebhookIn, gateway: GatewayDep, who: Admin) -> WebhookOut:
+def create_webhook(request: Request, body: WebhookIn, gateway: GatewayDep, who: Admin) -> WebhookOut:
     buildings = sorted(set(body.buildings))
     if who.buildings is not None:
         outside = sorted(set(buildings) - who.buildings)
         if outside:
-            raise HTTPException(403, detail=f"this key may not see building {', '.join(outside)}")
+            detail = f"this key may not see building {', '.join(outside)}"
+            raise guard_of(request).forbidden(request.scope, who, detail)
         # A scoped key's subscription is limited to what the key may see.
         buildings = buildings or sorted(who.buildings)
     kinds = sorted(set(body.kinds))
     return WebhookOut.of(gateway.create_webhook(body.url, kinds, buildings, body.secret, actor=who.name))
 
 
-@router.get("/{webhook_id}", response_model=WebhookOut, summary="One webhook subscription")
+@router.get(
+    "/{webhook_id}",
+    response_model=WebhookOut,
+    summary="One webhook subscription",
+    responses=responses(*AUTH, 404),
+)
 def get_webhook(webhook_id: str, gateway: GatewayDep, who: Admin) -> WebhookOut:
     return WebhookOut.of(_own(gateway, who, webhook_id))
 
 
-@router.delete("/{webhook_id}", status_code=204, summary="Unsubscribe (its outbox and log go too)")
+@router.delete(
+    "/{webhook_id}",
+    status_code=204,
+    summary="Unsubscribe (its outbox and log go too)",
+    responses=responses(*AUTH, 404),
+)
 def delete_webhook(webhook_id: str, gateway: GatewayDep, who: Admin) -> Response:
     _own(gateway, who, webhook_id)
     if not gateway.delete_webhook(webhook_id, actor=who.name):
@@ -186,6 +203,7 @@ def delete_webhook(webhook_id: str, gateway: GatewayDep, who: Admin) -> Response
     "/{webhook_id}/resume",
     response_model=WebhookOut,
     summary="Deliver again to a paused subscription, starting with what waited meanwhile",
+    responses=responses(*AUTH, 404),
 )
 def resume_webhook(webhook_id: str, gateway: GatewayDep, who: Admin) -> WebhookOut:
     _own(gateway, who, webhook_id)
@@ -199,6 +217,7 @@ def resume_webhook(webhook_id: str, gateway: GatewayDep, who: Admin) -> WebhookO
     "/{webhook_id}/deliveries",
     response_model=DeliveryList,
     summary="The subscription's delivery attempts, newest first",
+    responses=responses(*AUTH, 404, 422),
 )
 def list_deliveries(
     webhook_id: str,
