@@ -200,8 +200,15 @@ def test_motion_arrives_within_a_second_and_a_reconnect_gets_exactly_what_was_mi
             assert [sse.json()["room_id"] for sse in by_query.wait_ready()] == ["r1", "r2"]
         finally:
             by_query.close()
+        lingering = StreamReader(gw.server.url)
+        lingering.wait_ready()
     finally:
+        started = time.monotonic()
         gw.stop()
+    # An open stream neither holds the server up nor outlives it.
+    assert time.monotonic() - started < 5.0
+    assert lingering.ended.wait(5.0)
+    lingering.close()
 
 
 def test_resume_across_a_gateway_restart(
@@ -237,7 +244,13 @@ def test_resume_across_a_gateway_restart(
 
         publisher.publish(topic.format(1, 1), {"occupancy": True})
         wait_until(lambda: len(events_after(gateway.http, last_id)) >= 1, 5.0, "r1's event logged")
+        lingering = StreamReader(url)
+        lingering.wait_ready()
         gateway.stop()
+        # SIGTERM ends open streams: a clean exit, not the kill after 10 s.
+        assert gateway.proc is not None and gateway.proc.returncode == 0
+        assert lingering.ended.wait(5.0)
+        lingering.close()
         # While the gateway is down: the broker keeps it for the gateway's session.
         publisher.publish(topic.format(2, 2), {"occupancy": True})
         gateway.http = httpx.Client(base_url=url, timeout=5)
