@@ -70,7 +70,8 @@ def post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str], t
     try:
         with client.stream("POST", url, content=body, headers=headers) as response:
             received = 0
-            for chunk in response.iter_raw():
+            # (A transport may hand over a body it read already: httpx.MockTransport.)
+            for chunk in () if response.is_stream_consumed else response.iter_raw():
                 received += len(chunk)
                 if received >= MAX_RESPONSE_BYTES or time.perf_counter() - started > timeout:
                     break
