@@ -12,7 +12,18 @@ from api.auth import AuthGuard
 from api.docs import mount_offline_docs
 from api.errors import validation_error
 from api.limits import AuthBeforeBody, BodyLimit
-from api.routes import availability, control, devices, events, health, rooms, rules, stream, webhooks
+from api.routes import (
+    availability,
+    bookings,
+    control,
+    devices,
+    events,
+    health,
+    rooms,
+    rules,
+    stream,
+    webhooks,
+)
 from gateway.config import Settings
 from gateway.runtime.gateway import Gateway
 
@@ -51,6 +62,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         rooms.router,
         devices.router,
         availability.router,
+        bookings.router,
         control.router,
         events.router,
         rules.router,

@@ -31,6 +31,7 @@ _DESCRIPTIONS = {
     413: "request body larger than api.max_body_bytes",
     422: "invalid input: `detail` lists each problem (`loc`, `msg`, `type`, a short `input` preview)",
     429: "too many failed authentications from this address (see Retry-After)",
+    503: "the store cannot be written just now (disk full or read-only): try again",
 }
 # What every route behind a key may answer.
 AUTH = (401, 403, 429)

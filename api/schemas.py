@@ -7,9 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.booking_schemas import BookingSummary, RoomBookingOut
 from devices.registry import DeviceView
 from gateway.config import RoomConfig
 from gateway.live_state import LiveRoom
+from rules.bookings import Booking
 from rules.occupancy import Occupancy
 
 
@@ -81,11 +83,24 @@ class RoomOut(RoomDescription):
     lighting: LightingOut
     access: AccessOut
     energy: EnergyOut
-    available_now: bool
+    available_now: bool = Field(description="bookable, not occupied and no booking in progress")
+    booking: RoomBookingOut = Field(
+        description="the booking in progress and the next one (title, organizer: operator keys and above)"
+    )
     updated_at: datetime | None
 
     @classmethod
-    def of(cls, room: LiveRoom, now: float) -> RoomOut:
+    def of(
+        cls,
+        room: LiveRoom,
+        now: float,
+        bookings: tuple[Booking | None, Booking | None] = (None, None),
+        *,
+        details: bool = False,
+    ) -> RoomOut:
+        """`bookings`: the room's booking in progress and its next one; `details`: show
+        their titles and organizers."""
+        current, upcoming = bookings
         c, s = room.config, room.state
         occ, env, lighting = s.occupancy, s.environment, s.lighting
         kwh, wasted = s.kwh_today(now), s.kwh_wasted_today(now)
@@ -114,13 +129,17 @@ class RoomOut(RoomDescription):
                 kwh_today=None if kwh is None else round(kwh, 6),
                 kwh_wasted_today=None if wasted is None else round(wasted, 6),
             ),
-            available_now=is_available_now(room),
+            available_now=is_available_now(room) and current is None,
+            booking=RoomBookingOut(
+                current=BookingSummary.of(current, details=details),
+                next=BookingSummary.of(upcoming, details=details),
+            ),
             updated_at=as_time(s.updated_at),
         )
 
 
 def is_available_now(room: LiveRoom) -> bool:
-    """Bookable and not seen occupied; a room with no evidence yet counts as free."""
+    """Bookable and not seen occupied (bookings aside); a room with no evidence yet counts as free."""
     return room.config.bookable and room.state.occupancy.state != Occupancy.OCCUPIED
 
 
@@ -237,7 +256,19 @@ class DeviceList(BaseModel):
 
 
 class AvailableRoom(RoomDescription):
-    occupancy: Literal["occupied", "vacant", "unknown"]
+    available: bool
+    reasons: list[str] = Field(
+        description="why not: booked, occupied; and caveats: sensors_offline (offered on bookings alone)"
+    )
+    free_until: datetime | None = Field(
+        description="when the next booking starts, for an available room; null: nothing booked after"
+    )
+    next_booking: BookingSummary | None = Field(
+        description="the booking in the window, else the next one (title, organizer: operator keys and above)"
+    )
+    occupancy: Literal["occupied", "vacant", "unknown"] | None = Field(
+        description="live occupancy, only for a window that includes now"
+    )
 
 
 class AvailabilityOut(BaseModel):
@@ -257,7 +288,10 @@ class Readiness(BaseModel):
     checks: dict[str, bool]
 
 
-def room_json(room: LiveRoom, now: float) -> bytes:
-    """The body of GET /v1/rooms/{id}: what the gateway publishes on officegw/state/...
-    and streams as `room` events (handed to the gateway by the composition root)."""
-    return RoomOut.of(room, now).model_dump_json().encode()
+def room_json(
+    room: LiveRoom, now: float, bookings: tuple[Booking | None, Booking | None] = (None, None)
+) -> bytes:
+    """The body of GET /v1/rooms/{id} as a viewer key gets it (bookings without title and
+    organizer): what the gateway publishes on officegw/state/... and streams as `room`
+    events (handed to the gateway by the composition root)."""
+    return RoomOut.of(room, now, bookings).model_dump_json().encode()

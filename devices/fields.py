@@ -10,11 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
+
+from devices.credentials import credential_text
 
 NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
 # Numbers may arrive as int or float; strings are never numbers.
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+# A badge id of any JSON type (`12345678`, `{"id": ...}`), as the text it is
+# pseudonymised from (devices.credentials); only its length is checked.
+Credential = Annotated[str | None, BeforeValidator(credential_text)]
 
 STATE_VALUES = ("ON", "OFF", "LOCK", "UNLOCK")
 
@@ -23,7 +28,8 @@ class DevicePayload(BaseModel):
     """One device message in the native vocabulary; any subset of fields may appear.
 
     Fields outside the vocabulary are kept (they show up in the device's last state)
-    but nothing acts on them.
+    but nothing acts on them; credential-like ones among them (`Credential`,
+    `card_id`, ...) are pseudonymised by the ingest pipeline like `credential`.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -44,7 +50,7 @@ class DevicePayload(BaseModel):
     power: Number | None = Field(default=None, ge=0, le=1_000_000)
     energy: Number | None = Field(default=None, ge=0)
     access: Literal["granted", "denied"] | None = None
-    credential: str | None = Field(default=None, max_length=256)
+    credential: Credential = Field(default=None, max_length=256)
     battery: Number | None = Field(default=None, ge=0, le=100)
     # HVAC: target temperature and operating mode.
     setpoint: Number | None = Field(default=None, ge=5, le=35)

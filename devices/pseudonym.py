@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from devices.credentials import credential_text
+
 
 class Pseudonymizer:
     """HMAC-SHA256 of a credential under a site key.
@@ -20,3 +22,8 @@ class Pseudonymizer:
     def pseudonym(self, credential: str) -> str:
         digest = hmac.new(self._key, credential.encode(), hashlib.sha256).hexdigest()
         return f"cred-{digest[:16]}"
+
+    def pseudonym_of(self, value: object) -> str | None:
+        """The pseudonym of a credential of any JSON type (see `credential_text`)."""
+        text = credential_text(value)
+        return None if text is None else self.pseudonym(text)

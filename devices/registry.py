@@ -225,6 +225,41 @@ class DeviceRegistry:
             # A device that talks is online, whatever an earlier LWT said.
             record.online = True
 
+    def last_state_of(self, device_id: str) -> dict[str, Any]:
+        """A copy of what the device last said (empty for a device not registered)."""
+        record = self._devices.get(device_id)
+        return dict(record.last_state) if record else {}
+
+    def holds(self, device_id: str, fields: dict[str, Any]) -> bool:
+        """Whether the device's last state already has every one of `fields`, with the
+        same value (and type: `true` is not `1`)."""
+        record = self._devices.get(device_id)
+        if record is None or not record.last_state:
+            return False
+        last = record.last_state
+        missing = object()
+        for key, value in fields.items():
+            held = last.get(key, missing)
+            if held is missing or type(held) is not type(value) or held != value:
+                return False
+        return True
+
+    def restore_last_state(self, device_id: str, state: dict[str, Any]) -> bool:
+        """Puts back the last state a store kept for a registered device (what it said
+        since wins); False when the device is not registered (yet)."""
+        record = self._devices.get(device_id)
+        if record is None:
+            return False
+        record.last_state = {**state, **record.last_state}
+        new = state.keys() & VOCABULARY
+        if not record.capabilities.issuperset(new):
+            record.capabilities.update(new)
+            self._changed()
+        battery = state.get("battery")
+        if record.battery is None and isinstance(battery, int | float) and not isinstance(battery, bool):
+            record.battery = float(battery)
+        return True
+
     def set_online(self, device_id: str, online: bool, now: float) -> None:
         record = self._devices[device_id]
         record.online = online

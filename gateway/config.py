@@ -39,6 +39,7 @@ from pydantic_settings import (
 
 from devices.dialects import DIALECTS
 from devices.quality import QualityParams
+from rules.bookings import BookingPolicy
 from rules.problems import Loc, LocatedProblems, ProblemsError, Vocabulary, describe, line
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
@@ -301,6 +302,9 @@ class RoomConfig(_Section):
     lux_target: float | None = Field(default=None, gt=0, le=5000)
     comfort_setpoint: float = Field(default=21.0, ge=5, le=35)
     setback_setpoint: float = Field(default=17.0, ge=5, le=35)
+    # Booking timers of this room (seconds); by room type, then `bookings.*`, when unset.
+    checkin_window: float | None = Field(default=None, ge=0)
+    release_when_vacant: float | None = Field(default=None, gt=0)
 
 
 DeviceKind = Literal["light", "hvac", "lock", "sensor", "switch", "badge_reader"]
@@ -365,9 +369,24 @@ class OccupancySection(_Section):
     vacancy_timeouts: dict[RoomType, float] = {}
 
 
+class BookingTimes(_Section):
+    checkin_window: float | None = Field(default=None, ge=0)
+    release_when_vacant: float | None = Field(default=None, gt=0)
+
+
 class BookingsSection(_Section):
-    checkin_window: int = Field(default=600, ge=0)
-    release_when_vacant: int = Field(default=900, ge=0)
+    # Seconds after a booking's start within which presence must be seen; without
+    # it the booking is released (a no-show) and the room offered again.
+    checkin_window: float = Field(default=600.0, ge=0)
+    # A checked-in room vacant this long ends its booking early.
+    release_when_vacant: float = Field(default=900.0, gt=0)
+    # Presence is the room occupied this long with someone still seen at the end of
+    # it (a single motion blip keeps a room "occupied" for its vacancy timeout).
+    presence_min: float = Field(default=60.0, ge=0)
+    # The longest booking accepted.
+    max_duration: float = Field(default=86_400.0, gt=0, le=7 * 86_400)
+    # Per room type: {phone_booth: {checkin_window: 120, release_when_vacant: 300}}.
+    room_types: dict[RoomType, BookingTimes] = {}
 
 
 class AvailabilitySection(_Section):
@@ -504,6 +523,20 @@ class Settings(BaseSettings):
             raise LocatedProblems([(("api", "host"), problem)])
         return self
 
+    def booking_policy_for(self, room: RoomConfig | None) -> BookingPolicy:
+        """The room's booking timers: its own, else its type's, else `bookings.*`."""
+        b = self.bookings
+        if room is None:
+            return BookingPolicy(b.checkin_window, b.release_when_vacant, b.presence_min)
+        kind = b.room_types.get(room.type, BookingTimes())
+        return BookingPolicy(
+            checkin_window=_first(room.checkin_window, kind.checkin_window, b.checkin_window),
+            release_when_vacant=_first(
+                room.release_when_vacant, kind.release_when_vacant, b.release_when_vacant
+            ),
+            presence_min=b.presence_min,
+        )
+
     def vacancy_timeout_for(self, room: RoomConfig | None) -> float:
         if room is not None and room.vacancy_timeout is not None:
             return room.vacancy_timeout
@@ -536,6 +569,10 @@ def _cross_checks(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     if isinstance(data.get("influxdb"), dict):
         problems += [(("influxdb",), problem) for problem in _influx_problems(data["influxdb"])]
     return problems
+
+
+def _first(*values: float | None) -> float:
+    return next(float(v) for v in values if v is not None)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -580,6 +617,7 @@ WORDS = Vocabulary(
             DeviceConfig,
             OccupancySection,
             BookingsSection,
+            BookingTimes,
             AvailabilitySection,
             QualitySection,
             ActuationSection,

@@ -7,6 +7,7 @@ frozen, so a reader only needs the lock to take a consistent set of references.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from devices.fields import DevicePayload
 from devices.registry import DeviceRegistry, DeviceSpec, DeviceView
 from gateway.config import RoomConfig, Settings
 from rules import occupancy, room_model
+from rules.bookings import PRESENCE_FIELDS, Presence, presence_of
 from rules.occupancy import FusionParams, Occupancy
 from rules.room_model import RoomState
 
@@ -177,6 +179,28 @@ class LiveState:
         self._states[room_id] = room_model.forget(
             self._states[room_id], device_id, now, self._params[room_id], door="contact" in view_capabilities
         )
+
+    def presence(self, room_ids: Iterable[str], now: float) -> dict[str, Presence]:
+        """What the rooms' sensors say about people, for bookings: occupancy, and
+        whether a presence sensor (one that reported occupancy, presence or a people
+        count) is reporting; rooms never seen are left out."""
+        with self._lock:
+            found: dict[str, Presence] = {}
+            for room_id in room_ids:
+                state = self._states.get(room_id)
+                if state is None:
+                    continue
+                sensors = [
+                    device
+                    for devices in self.devices.by_kind(room_id).values()
+                    for device in devices
+                    if self.devices.capabilities_of(device) & PRESENCE_FIELDS
+                ]
+                online = sum(1 for device in sensors if not self.devices.is_offline(device))
+                found[room_id] = presence_of(
+                    state.occupancy, online > 0, now, sensors_offline=bool(sensors) and not online
+                )
+            return found
 
     def counts(self) -> tuple[int, int, int]:
         """(rooms, occupied rooms, devices)."""

@@ -2,7 +2,7 @@
 happens, and what rules ask for. Pure data; no I/O.
 
 - `RoomFacts`: a read-only view of one room at one moment, built by the gateway
-  from its live state (and, later, bookings). Rules read only this.
+  from its live state and its bookings. Rules read only this.
 - `RuleEvent`: something that happened (a state change, a reading, an access event,
   a device going offline, or just time passing: `Tick`).
 - `Action`: what a rule wants done: a device command, an alert, an MQTT publish.
@@ -57,8 +57,9 @@ class RoomFacts:
     lux_target: float | None = None
     comfort_setpoint_c: float = 21.0
     setback_setpoint_c: float = 17.0
-    # Seconds until the next booking starts; None when nothing is booked (bookings
-    # arrive with a later issue).
+    # Seconds until the room's next booking starts (0 while one is in progress);
+    # None when nothing is booked. Only bookings that hold the room count (booked,
+    # checked in), not released or cancelled ones.
     next_booking_in: float | None = None
     # Device ids in the room by kind ("light", "hvac", "lock", ...).
     devices: dict[str, tuple[str, ...]] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from api.auth import Viewer
+from api.booking_schemas import may_see_details
 from api.deps import GatewayDep
 from api.errors import AUTH, responses
 from api.schemas import (
@@ -45,8 +46,10 @@ def list_rooms(
     bookable: bool | None = None,
 ) -> RoomList:
     now = gateway.now()
+    booked = gateway.room_bookings()
+    details = may_see_details(who, "operator")
     rooms = [
-        RoomOut.of(room, now)
+        RoomOut.of(room, now, booked.get(room.config.id, (None, None)), details=details)
         for room in gateway.rooms()
         if who.can_see(room.config.building)
         and (building is None or room.config.building == building)
@@ -71,7 +74,8 @@ def get_room(room_id: str, gateway: GatewayDep, who: Viewer) -> RoomOut:
     # so keys cannot probe other buildings' room ids (and errors never repeat the id).
     if room is None or not who.can_see(room.config.building):
         raise HTTPException(404, detail="room not found")
-    return RoomOut.of(room, gateway.now())
+    booked = gateway.room_bookings().get(room_id, (None, None))
+    return RoomOut.of(room, gateway.now(), booked, details=may_see_details(who, "operator"))
 
 
 # Buckets a request may ask for, and raw readings a page may hold.

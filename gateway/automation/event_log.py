@@ -14,7 +14,19 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 # "audit": what a person did through the API (who, what, on which target).
-EventKind = Literal["occupancy", "command", "alert", "override", "rules", "audit"]
+# "booking_*": what presence evidence and time did to a booking (also published on
+# MQTT, officegw/events/<kind>/<building>/<room>).
+EventKind = Literal[
+    "occupancy",
+    "command",
+    "alert",
+    "override",
+    "rules",
+    "audit",
+    "booking_checked_in",
+    "booking_released",
+    "booking_ended",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,12 @@ RULE_TICK_INTERVAL = 1.0
 READINGS_PER_SLICE = 25
 
 
-def facts_of(config: RoomConfig, state: RoomState, devices: dict[str, tuple[str, ...]]) -> RoomFacts:
+def facts_of(
+    config: RoomConfig,
+    state: RoomState,
+    devices: dict[str, tuple[str, ...]],
+    next_booking_in: float | None = None,
+) -> RoomFacts:
     occupancy, env, lighting = state.occupancy, state.environment, state.lighting
     return RoomFacts(
         room_id=config.id,
@@ -87,26 +92,46 @@ def facts_of(config: RoomConfig, state: RoomState, devices: dict[str, tuple[str,
         lux_target=config.lux_target,
         comfort_setpoint_c=config.comfort_setpoint,
         setback_setpoint_c=config.setback_setpoint,
+        next_booking_in=next_booking_in,
         devices=devices,
     )
 
 
+# When a room's current or next booking starts (None: nothing booked), at `now`.
+NextBooking = Callable[[str, float], float | None]
+# (state, devices version, seconds to the next booking, facts)
+_CachedFacts = tuple[RoomState, int, float | None, RoomFacts]
+
+
+def _no_bookings(room_id: str, now: float) -> float | None:
+    return None
+
+
 class _LazyFacts(Mapping[str, RoomFacts]):
     """Facts built only for the rooms a rule looks at, and rebuilt only when the room's
-    state (or the set of devices) changed since the last time."""
+    state, the set of devices or the time to its next booking changed since the last time."""
 
-    def __init__(self, live: LiveState, cache: dict[str, tuple[RoomState, int, RoomFacts]]) -> None:
+    def __init__(
+        self, live: LiveState, cache: dict[str, _CachedFacts], next_booking: NextBooking, now: float
+    ) -> None:
         self._live = live
         self._cache = cache
+        self._next_booking = next_booking
+        self._now = now
 
     def __getitem__(self, room_id: str) -> RoomFacts:
         state = self._live.state_of(room_id)
         version = self._live.devices.version
+        start = self._next_booking(room_id, self._now)
+        # A booking in progress counts as starting now.
+        booking_in = None if start is None else max(0.0, start - self._now)
         cached = self._cache.get(room_id)
-        if cached is not None and cached[0] is state and cached[1] == version:
-            return cached[2]
-        facts = facts_of(self._live.config_of(room_id), state, self._live.devices.by_kind(room_id))
-        self._cache[room_id] = (state, version, facts)
+        if cached is not None and cached[0] is state and cached[1] == version and cached[2] == booking_in:
+            return cached[3]
+        facts = facts_of(
+            self._live.config_of(room_id), state, self._live.devices.by_kind(room_id), booking_in
+        )
+        self._cache[room_id] = (state, version, booking_in, facts)
         return facts
 
     def __iter__(self) -> Iterator[str]:
@@ -131,8 +156,10 @@ class Automation:
         events: EventLog,
         rules: RuleSet,
         publish: Publisher,
+        next_booking: NextBooking = _no_bookings,
     ) -> None:
         self._settings = settings
+        self._next_booking = next_booking
         self._live = live
         self._events = events
         self._publish = publish
@@ -152,7 +179,7 @@ class Automation:
         self.alerts_raised = 0
         self.commands_sent = 0
         self._watched = rules.watched_facts
-        self._facts_cache: dict[str, tuple[RoomState, int, RoomFacts]] = {}
+        self._facts_cache: dict[str, _CachedFacts] = {}
         self._pending_readings: dict[tuple[str, str], ReadingChanged] = {}
         self._last_rule_tick = float("-inf")
 
@@ -278,7 +305,7 @@ class Automation:
         if not self.rules.listens_to(event):
             return
         actions, self.memory = self.rules.evaluate(
-            _LazyFacts(self._live, self._facts_cache), event, now, self.memory
+            _LazyFacts(self._live, self._facts_cache, self._next_booking, now), event, now, self.memory
         )
         for action in actions:
             self._carry_out(action, now)

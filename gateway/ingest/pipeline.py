@@ -8,12 +8,13 @@ never stops the next message.
 from __future__ import annotations
 
 import logging
-import re
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from devices.credentials import is_credential_key, redact_text, scrub
 from devices.dialects import DIALECTS, native
 from devices.dialects.base import DecodeError, Dialect, TopicKind
 from devices.fields import DevicePayload, RejectReason
@@ -26,14 +27,14 @@ from gateway.live_state import LiveState
 from gateway.logs import Throttle, kv
 from gateway.mqtt.topic_filters import TrailingWildcards, is_filter
 from gateway.mqtt.transport import Ack, InboundMessage
-from gateway.storage.records import Reading, readings_from
+from gateway.storage.records import DeviceState, Reading, readings_from
 from rules.room_model import RoomState
 
 log = logging.getLogger("officegw.ingest")
 
-# Takes what one message produced (readings, the room state after it) and its
-# acknowledgement; the history writer.
-Recorder = Callable[[list[Reading], RoomState | None, Ack | None], None]
+# Takes what one message produced (readings, the room state after it, the device's
+# state after it) and its acknowledgement; the history writer.
+Recorder = Callable[[list[Reading], RoomState | None, DeviceState | None, Ack | None], None]
 
 REJECT_LOG_INTERVAL = 60.0
 TOPIC_CACHE_SIZE = 100_000
@@ -93,8 +94,13 @@ class IngestPipeline:
         self._automation = automation
         self._reject_log = Throttle(REJECT_LOG_INTERVAL)
         self.dead_letters = DeadLetters()
-        # Device -> (device time, payload hash) of the last reading applied.
+        # Device -> (device time, CRC-32 of the payload) of the last reading applied;
+        # kept in the store with the device's last state (`DeviceState`), so a
+        # restart goes on from it.
         self._last_device_time: dict[str, tuple[float, int]] = {}
+        # Last states restored for devices not registered yet (auto-registered ones):
+        # put back when the device is next heard from.
+        self._restored: dict[str, dict[str, Any]] = {}
         # Devices publish on the same few topics over and over: parse each once.
         self._topics: dict[str, native.NativeTopic] = {}
         routes = routes or {}
@@ -117,6 +123,7 @@ class IngestPipeline:
         self._record_readings_on = record_readings
         self._readings: list[Reading] = []
         self._changed_room: RoomState | None = None
+        self._changed_device: DeviceState | None = None
         self._places: dict[str, tuple[str, str]] = {}
 
     def handle(self, message: InboundMessage) -> None:
@@ -140,12 +147,22 @@ class IngestPipeline:
             return len(pending)
 
     def _record(self, ack: Ack | None) -> None:
-        readings, room = self._readings, self._changed_room
-        self._readings, self._changed_room = [], None
+        readings, room, device = self._readings, self._changed_room, self._changed_device
+        self._readings, self._changed_room, self._changed_device = [], None, None
         if self._recorder is not None:
-            self._recorder(readings, room, ack)
+            self._recorder(readings, room, device, ack)
         elif ack is not None:
             ack()
+
+    def restore_devices(self, saved: Iterable[DeviceState]) -> None:
+        """Puts back what the store kept of each device: the device time of its last
+        applied reading and its last state. Call before messages flow, with the
+        live-state lock held."""
+        for device in saved:
+            if device.ts is not None and device.digest is not None:
+                self._last_device_time[device.device_id] = (device.ts, device.digest)
+            if not self._live.devices.restore_last_state(device.device_id, device.last_state):
+                self._restored[device.device_id] = device.last_state
 
     def connection_up(self) -> None:
         """The broker connection (re)opened: what it queued while we were away comes
@@ -243,15 +260,15 @@ class IngestPipeline:
         if ts > now + MAX_CLOCK_SKEW:
             return "apply"  # a device clock far ahead says nothing about order
         last = self._last_device_time.get(device_id)
-        if last is not None:
-            last_ts, last_digest = last
-            if ts < last_ts:
-                self._stats.late += 1
-                return "late"
-            if ts == last_ts and hash(message.payload) == last_digest:
-                self._stats.duplicates += 1
-                return "repeat"
-        self._last_device_time[device_id] = (ts, hash(message.payload))
+        if last is not None and ts < last[0]:
+            self._stats.late += 1
+            return "late"
+        # Stable across processes (unlike hash()): it is stored with the device state.
+        digest = zlib.crc32(message.payload)
+        if last is not None and ts == last[0] and digest == last[1]:
+            self._stats.duplicates += 1
+            return "repeat"
+        self._last_device_time[device_id] = (ts, digest)
         return "apply"
 
     def _set_online(self, room_id: str, device_id: str, online: bool) -> None:
@@ -265,16 +282,34 @@ class IngestPipeline:
 
     def _apply(self, room_id: str, device_id: str, payload: DevicePayload, message: InboundMessage) -> None:
         now = self._clock.now()
-        order = (
-            "apply" if payload.ts is None else self._order(device_id, payload.ts.timestamp(), message, now)
-        )
-        if order == "repeat":
-            return
-        fields = self._fields_to_keep(payload)
-        if order == "late":
-            self._record_readings(room_id, device_id, fields, payload, now)
-            return
+        if self._restored and device_id in self._restored:
+            self._live.devices.restore_last_state(device_id, self._restored.pop(device_id))
+        if payload.ts is None:
+            fields = self._fields_to_keep(payload)
+            if message.retained and self._live.devices.holds(device_id, fields):
+                # The broker replaying (on subscribe) what the device last said, which
+                # its state already holds, restored after a restart or heard before a
+                # resubscribe: no new evidence, nothing to apply or record.
+                self._stats.duplicates += 1
+                return
+        else:
+            order = self._order(device_id, payload.ts.timestamp(), message, now)
+            if order == "repeat":
+                return
+            fields = self._fields_to_keep(payload)
+            if order == "late":
+                self._record_readings(room_id, device_id, fields, payload, now)
+                return
         self._live.devices.observe(device_id, payload, fields, now, live=not message.retained)
+        if self._recorder is not None:
+            mark = self._last_device_time.get(device_id)
+            self._changed_device = DeviceState(
+                device_id,
+                room_id,
+                mark[0] if mark else None,
+                mark[1] if mark else None,
+                self._live.devices.last_state_of(device_id),
+            )
         if message.retained and self._live.devices.is_offline(device_id):
             # What an offline device last said (replayed by the broker on subscribe)
             # is kept as its last state, not taken as evidence about the room now.
@@ -338,7 +373,26 @@ class IngestPipeline:
         }
         if payload.credential is not None:
             fields["credential"] = self._pseudonymizer.pseudonym(payload.credential)
+        if payload.__pydantic_extra__:
+            self._pseudonymise_extras(payload.__pydantic_extra__, fields)
         return fields
+
+    def _pseudonymise_extras(self, extra: dict[str, Any], fields: dict[str, Any]) -> None:
+        """Fields outside the vocabulary that hold a credential (`Credential`,
+        `card_id`, nested ones): the first top-level one is the credential when
+        `credential` itself is missing; every other keeps its key, pseudonymised."""
+        pseudonym = self._pseudonymizer.pseudonym_of
+        for key, value in extra.items():
+            if value is None:
+                continue
+            if is_credential_key(key):
+                del fields[key]
+                if "credential" in fields:
+                    fields[key] = pseudonym(value)
+                else:
+                    fields["credential"] = pseudonym(value)
+            elif isinstance(value, dict | list):
+                fields[key] = scrub(value, pseudonym)
 
     def _reject(self, message: InboundMessage, reason: str, detail: str) -> None:
         self._stats.reject(reason)
@@ -359,11 +413,12 @@ class IngestPipeline:
             )
 
 
-_CREDENTIAL = re.compile(r'("credential"\s*:\s*)"(?:[^"\\]|\\.)*"?')
-
-
 def _preview(payload: bytes, limit: int = 120) -> str:
-    """The start of a payload for a log line, badge ids blanked out."""
-    text = payload[: limit * 4].decode("utf-8", errors="replace")
-    text = _CREDENTIAL.sub(r'\1"<redacted>"', text)
-    return text[:limit] + ("..." if len(text) > limit or len(payload) > limit * 4 else "")
+    """The start of a payload for a log line or a dead letter, with the value of every
+    credential-like key blanked out, JSON or not (`devices.credentials.redact_text`)."""
+    # Twice what is shown is scanned: room for blanked values (and a bound on the
+    # scan's cost); up to four bytes a character.
+    text = payload[: limit * 8].decode("utf-8", errors="replace")
+    shown = redact_text(text[: limit * 2])
+    more = len(shown) > limit or len(text) > limit * 2 or len(payload) > limit * 8
+    return shown[:limit] + ("..." if more else "")

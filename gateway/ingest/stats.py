@@ -19,7 +19,8 @@ class IngestStats:
     ignored: int = 0
     rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RejectReason.ALL, 0))
     handler_errors: int = 0
-    # Exact repeats (same device time, same bytes) of a reading already applied.
+    # Exact repeats (same device time, same bytes) of a reading already applied, and
+    # retained messages without `ts` replaying what the device's last state holds.
     duplicates: int = 0
     # Older (by device time) than a reading already applied: recorded in the
     # history, not applied to the live state.

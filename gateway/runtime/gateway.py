@@ -8,6 +8,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,9 +20,11 @@ from devices.registry import DeviceView
 from gateway.automation.actuator import Decision
 from gateway.automation.event_log import EventKind, EventLog, LoggedEvent
 from gateway.automation.runner import Automation, load_rule_set
+from gateway.bookings.metrics import BookingsCollector
+from gateway.bookings.service import BookingDraft, Bookings, InvalidBooking, Outcome
 from gateway.clock import Clock, SystemClock
 from gateway.codec import decode_as, dumps
-from gateway.config import Settings
+from gateway.config import RoomConfig, Settings
 from gateway.ingest.dead_letters import DeadLetter
 from gateway.ingest.pipeline import IngestPipeline, Route
 from gateway.ingest.stats import IngestStats
@@ -37,14 +40,25 @@ from gateway.runtime.push_metrics import PushCollector, PushSources
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
-from gateway.runtime.topics import routes
+from gateway.runtime.topics import event_topic, routes
+from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup, SqliteBookingStore
 from gateway.storage.history_writer import HistoryWriter
 from gateway.storage.influx.exporter import InfluxExporter
-from gateway.storage.records import KIND_OF_METRIC, Reading, StoredEvent, recorded_metric
+from gateway.storage.records import KIND_OF_METRIC, DeviceState, Reading, StoredEvent, recorded_metric
 from gateway.storage.sqlite_store import Store
 from gateway.storage.webhook_store import Delivery, WebhookStore
 from gateway.storage.webhook_store import Subscription as WebhookSubscription
+from rules.bookings import (
+    Booking,
+    BookingPolicy,
+    BookingStatus,
+    RoomAvailability,
+    Transition,
+    current_and_next,
+)
+from rules.bookings import availability as room_availability
 from rules.engine import RuleMemory, RulesError, RuleSet
+from rules.occupancy import Occupancy
 from rules.room_model import RoomState
 from rules.types import Priority
 
@@ -52,6 +66,12 @@ log = logging.getLogger("officegw.gateway")
 
 
 EVENTS_KEPT_IN_MEMORY = 10_000
+# The event kind each booking transition is logged (and published) as.
+BOOKING_EVENT_KINDS: dict[BookingStatus, EventKind] = {
+    BookingStatus.CHECKED_IN: "booking_checked_in",
+    BookingStatus.RELEASED: "booking_released",
+    BookingStatus.ENDED: "booking_ended",
+}
 # Of the 5 s a service manager gives us after SIGTERM.
 SHUTDOWN_FLUSH_TIMEOUT = 3.0
 
@@ -142,8 +162,23 @@ class Gateway:
             retention=(retention.readings * 86_400, retention.events * 86_400),
         )
         self._events = EventLog(sink=self._persist_event)
+        # Bookings on a connection of their own to the same file (migrated by `Store`).
+        self._booking_store = SqliteBookingStore(Path(settings.storage.path))
+        self._bookings = Bookings(
+            self._booking_store,
+            policy_for=self._booking_policy,
+            presence=self._live.presence,
+            on_transition=self._booking_transition,
+            max_duration=settings.bookings.max_duration,
+            retention=retention.events * 86_400,
+        )
         self._automation = Automation(
-            settings, self._live, self._events, load_rule_set(settings), publish=self._publish
+            settings,
+            self._live,
+            self._events,
+            load_rule_set(settings),
+            publish=self._publish,
+            next_booking=self._bookings.next_start,
         )
         key = settings.gateway.pseudonym_key or secrets.token_hex(32)
         mapped = routes(settings)
@@ -174,6 +209,7 @@ class Gateway:
             self._automation,
             release_throttled=self._pipeline.release_throttled,
             record_rooms=self._record_rooms,
+            after_tick=self._bookings.tick,
         )
         self.snapshotter = Snapshotter(self._store, self._capture, settings.storage.snapshot_interval)
         state = settings.push.state
@@ -187,6 +223,7 @@ class Gateway:
                 connected=lambda: self.transport.connected,
                 min_interval=state.min_interval,
                 buildings=frozenset(settings.gateway.buildings) or None,
+                bookings=self._bookings.rooms,
             )
             if room_status is not None
             else None
@@ -194,10 +231,12 @@ class Gateway:
 
     # What is recorded (each called on the thread that produced it; never blocks)
 
-    def _record_message(self, readings: list[Reading], room: RoomState | None, ack: Ack | None) -> None:
+    def _record_message(
+        self, readings: list[Reading], room: RoomState | None, device: DeviceState | None, ack: Ack | None
+    ) -> None:
         # With storage.history off there are no readings and no acks (paho acknowledged).
-        if readings or room is not None or ack is not None:
-            self._history.submit(readings, (), room, ack)
+        if readings or room is not None or device is not None or ack is not None:
+            self._history.submit(readings, (), room, ack, device)
 
     def _record_rooms(self, rooms: list[RoomState]) -> None:
         for room in rooms:
@@ -232,6 +271,38 @@ class Gateway:
             severity="warning",
             message=f"webhook {subscription_id} paused after {failures} failed deliveries: {error}",
             subscription=subscription_id,
+        )
+
+    def _booking_policy(self, room_id: str) -> BookingPolicy:
+        return self.settings.booking_policy_for(self._live.room_config(room_id))
+
+    def _booking_transition(self, booking: Booking, transition: Transition) -> None:
+        """A booking checked in, released or ended: logged, and published on MQTT."""
+        kind = BOOKING_EVENT_KINDS[transition.status]
+        data = {
+            "booking": booking.id,
+            "external_id": booking.external_id,
+            "series_id": booking.series_id,
+            "status": booking.status.value,
+            "start": _iso(booking.start),
+            "end": _iso(booking.end),
+            "reason": transition.reason,
+        }
+        event = self._events.append(transition.at, kind, booking.room_id, **data)
+        room = self._live.room_config(booking.room_id)
+        building, floor = (room.building, room.floor) if room is not None else ("unknown", None)
+        payload = {
+            "seq": event.seq,
+            "kind": kind,
+            "at": _iso(transition.at),
+            "building": building,
+            "floor": floor,
+            "room_id": booking.room_id,
+            **data,
+        }
+        self._publish(event_topic(kind, building, booking.room_id), dumps(payload))
+        log.info(
+            kv(kind.replace("_", " "), booking=booking.id, room=booking.room_id, reason=transition.reason)
         )
 
     # What the API may ask and command. Each method takes the locks it needs and
@@ -511,6 +582,105 @@ class Gateway:
         """(metric, first ts, last ts) of every metric the room has readings of."""
         return self._store.series_spans(room_id)
 
+    # Bookings. `visible` says which rooms the caller may see: a booking in another
+    # room is reported as not found.
+
+    def _bookable(self, room_id: str) -> None:
+        room = self._live.room_config(room_id)
+        if room is None or not room.bookable:
+            raise InvalidBooking(f"room {room_id!r} is not bookable")
+
+    def create_booking(
+        self, draft: BookingDraft, *, actor: str, visible: Callable[[str], bool]
+    ) -> tuple[Booking, Outcome]:
+        """A new booking; or, for a known `external_id`, that booking updated (a re-send).
+        Raises InvalidBooking, BookingConflict (overlap: `clash`) or StorageUnavailable."""
+        self._bookable(draft.room_id)
+        booking, outcome = self._bookings.create(draft, self._clock.now(), actor=actor, visible=visible)
+        if outcome != "unchanged":
+            self.audit(
+                actor,
+                f"booking_{'create' if outcome == 'created' else 'update'}",
+                booking.room_id,
+                booking=booking.id,
+                external_id=booking.external_id,
+            )
+        return booking, outcome
+
+    def update_booking(
+        self, booking_id: str, draft: BookingDraft, *, actor: str, visible: Callable[[str], bool]
+    ) -> Booking:
+        self._bookable(draft.room_id)
+        booking, outcome = self._bookings.update(booking_id, draft, self._clock.now(), visible=visible)
+        if outcome != "unchanged":
+            self.audit(actor, "booking_update", booking.room_id, booking=booking.id)
+        return booking
+
+    def cancel_booking(self, booking_id: str, *, actor: str, visible: Callable[[str], bool]) -> Booking:
+        booking = self._bookings.cancel(booking_id, self._clock.now(), visible=visible)
+        self.audit(actor, "booking_cancel", booking.room_id, booking=booking.id)
+        return booking
+
+    def check_in_booking(self, booking_id: str, *, actor: str, visible: Callable[[str], bool]) -> Booking:
+        booking = self._bookings.check_in(booking_id, self._clock.now(), visible=visible)
+        self.audit(actor, "booking_checkin", booking.room_id, booking=booking.id)
+        return booking
+
+    def book_now(self, room_id: str, seconds: float, *, actor: str) -> Booking:
+        """An ad-hoc booking from now (a room panel), checked in at once; refused
+        (BookingConflict) when the room is occupied or booked in that time."""
+        self._bookable(room_id)
+        room = self._live.room(room_id)
+        occupied = room is not None and room.state.occupancy.state == Occupancy.OCCUPIED
+        booking = self._bookings.book_now(room_id, seconds, self._clock.now(), actor=actor, occupied=occupied)
+        self.audit(actor, "booking_book_now", room_id, booking=booking.id)
+        return booking
+
+    def booking(self, booking_id: str) -> Booking | None:
+        return self._bookings.get(booking_id)
+
+    def bookings_page(self, query: BookingQuery) -> list[Booking]:
+        return self._bookings.find(query)
+
+    def no_shows(
+        self, by: NoShowGroup, start: float, end: float, rooms: frozenset[str] | None
+    ) -> list[NoShowCount]:
+        """Released (no-show) bookings per organizer or series, of bookings starting in [start, end)."""
+        return self._bookings.no_shows(by, start, end, rooms)
+
+    def availability(
+        self, start: float, end: float, wanted: Callable[[RoomConfig], bool]
+    ) -> list[tuple[LiveRoom, RoomAvailability]]:
+        """Each bookable room `wanted` says yes to, with its availability for [start, end)
+        (live occupancy counts only when the window includes now)."""
+        now = self._clock.now()
+        rooms = [room for room in self._live.rooms() if room.config.bookable and wanted(room.config)]
+        includes_now = start <= now < end
+        presence = self._live.presence([room.config.id for room in rooms], now) if includes_now else {}
+        booked = self._bookings.rooms()
+        found = []
+        for room in rooms:
+            seen = presence.get(room.config.id)
+            found.append(
+                (
+                    room,
+                    room_availability(
+                        booked.get(room.config.id, ()),
+                        start,
+                        end,
+                        now,
+                        occupied=room.state.occupancy.state == Occupancy.OCCUPIED,
+                        sensors_offline=seen is not None and seen.sensors_offline,
+                    ),
+                )
+            )
+        return found
+
+    def room_bookings(self) -> dict[str, tuple[Booking | None, Booking | None]]:
+        """Per room with bookings: (the booking in progress, the next one)."""
+        now = self._clock.now()
+        return {room: current_and_next(bookings, now) for room, bookings in self._bookings.rooms().items()}
+
     def health_checks(self) -> dict[str, bool]:
         """What readiness is judged on: "mqtt", "storage" and, with the export on, "influxdb"."""
         checks = {"mqtt": self.ready, "storage": self._history.stats.healthy}
@@ -545,6 +715,7 @@ class Gateway:
                 )
             )
         )
+        registry.register(BookingsCollector(self._bookings))
         return registry
 
     def _webhook_counts(self) -> tuple[int, int, int] | None:
@@ -605,8 +776,14 @@ class Gateway:
         # committed with the readings (schema 1 kept them in the snapshot).
         stored_rooms = {**saved.get("rooms", {}), **self._store.room_states()}
         states = {room_id: decode_as(RoomState, data) for room_id, data in stored_rooms.items()}
+        # Committed with the room states: where each device's readings had reached.
+        devices = [
+            DeviceState(device, room, data.get("ts"), data.get("digest"), data.get("last_state") or {})
+            for device, (room, data) in self._store.device_states().items()
+        ]
         with self._live.lock:
             restored = self._live.restore(states, saved.get("auto_rooms", []))
+            self._pipeline.restore_devices(devices)
             if "rule_memory" in saved:
                 self._automation.memory = RuleMemory.from_dict(saved["rule_memory"])
             self._automation.actuator.restore(saved.get("actuator", {}))
@@ -617,8 +794,13 @@ class Gateway:
             ),
             self._store.last_event_seq(),
         )
-        if saved or stored_rooms:
-            log.info(kv("state restored", rooms=restored, path=self.settings.storage.path))
+        if saved or stored_rooms or devices:
+            log.info(
+                kv("state restored", rooms=restored, devices=len(devices), path=self.settings.storage.path)
+            )
+        bookings = self._bookings.load()
+        if bookings:
+            log.info(kv("bookings loaded", active=bookings))
 
     def start(self) -> None:
         self._restore()
@@ -667,6 +849,11 @@ class Gateway:
         if self._influx is not None:
             # What it cannot send in time stays in its on-disk buffer for next start.
             self._influx.stop(timeout=1.0)
+        self._booking_store.close()
         self._store.close()
         self._gc.stop()
         log.info(kv("gateway stopped", received=self.stats.received, accepted=self.stats.accepted))
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

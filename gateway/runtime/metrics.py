@@ -54,7 +54,8 @@ class GatewayCollector(Collector):
         )
         yield CounterMetricFamily(
             "officegw_messages_duplicate",
-            "Exact repeats of an applied reading (broker redelivery), not applied again",
+            "Exact repeats of an applied reading (broker redelivery), or retained replays of a state "
+            "already held, not applied again",
             value=s.duplicates,
         )
         yield CounterMetricFamily(

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from gateway.clock import Clock
 from gateway.live_state import LiveRoom, LiveState
 from gateway.logs import kv
 from gateway.push.fanout import Fanout, RoomPush
 from gateway.runtime.periodic import PeriodicThread
+from rules.bookings import Booking, current_and_next
 from rules.room_model import RoomState
 
 log = logging.getLogger("officegw.state")
@@ -34,9 +35,16 @@ STATE_TOPIC_ROOT = "officegw/state"
 # How often the rooms are looked at: the delay a change may wait before it goes out.
 SCAN_INTERVAL = 0.1
 
-# (room, now) -> the JSON of GET /v1/rooms/{id}
-RoomRenderer = Callable[[LiveRoom, float], bytes]
+# How often the rooms' (current, next) bookings are worked out again when no booking
+# was written: a booking starting or ending changes the room's status by itself.
+BOOKINGS_INTERVAL = 1.0
+NO_BOOKINGS: tuple[Booking | None, Booking | None] = (None, None)
+
+# (room, now, (booking in progress, next booking)) -> the JSON of GET /v1/rooms/{id}
+RoomRenderer = Callable[[LiveRoom, float, tuple[Booking | None, Booking | None]], bytes]
 Publish = Callable[[str, bytes], None]
+# Every room's active bookings (a snapshot, replaced on every booking write).
+BookedRooms = Callable[[], Mapping[str, tuple[Booking, ...]]]
 
 
 def state_topic(building: str, floor: str, room_id: str) -> str | None:
@@ -60,6 +68,7 @@ class RoomStatePublisher:
         connected: Callable[[], bool],
         min_interval: float,
         buildings: frozenset[str] | None,
+        bookings: BookedRooms = dict,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._live = live
@@ -71,9 +80,14 @@ class RoomStatePublisher:
         self._connected = connected
         self._min_interval = min_interval
         self._buildings = buildings
+        self._bookings = bookings
         self._monotonic = monotonic
-        # Per room: the state last rendered, when, and the JSON it gave.
+        # Per room: the state (and bookings) last rendered, when, and the JSON it gave.
         self._seen: dict[str, RoomState] = {}
+        self._seen_bookings: dict[str, tuple[Booking | None, Booking | None]] = {}
+        self._booked: Mapping[str, tuple[Booking, ...]] | None = None
+        self._booked_at = float("-inf")
+        self._pairs: dict[str, tuple[Booking | None, Booking | None]] = {}
         self._sent_at: dict[str, float] = {}
         self._json: dict[str, bytes] = {}
         self._topics: dict[str, str | None] = {}
@@ -106,15 +120,20 @@ class RoomStatePublisher:
             # Nobody to tell; what changed meanwhile goes out once somebody listens.
             return 0
         now, tick = self._clock.now(), self._monotonic()
+        pairs = self._current_bookings(now, tick)
         sent = 0
         for room_id, state in states.items():
-            changed = state is not self._seen.get(room_id)
+            pair = pairs.get(room_id, NO_BOOKINGS)
+            changed = state is not self._seen.get(room_id) or pair != self._seen_bookings.get(
+                room_id, NO_BOOKINGS
+            )
             if changed and tick - self._sent_at.get(room_id, float("-inf")) >= self._min_interval:
                 room = self._live.room(room_id)
                 if room is None:
                     continue
-                payload = self._render(room, now)
+                payload = self._render(room, now, pair)
                 self._seen[room_id] = state
+                self._seen_bookings[room_id] = pair
                 if payload != self._json.get(room_id):
                     self._json[room_id] = payload
                     self._sent_at[room_id] = tick
@@ -126,6 +145,15 @@ class RoomStatePublisher:
             if resend and room_id in self._json:
                 self._to_mqtt(room_id, self._json[room_id])
         return sent
+
+    def _current_bookings(self, now: float, tick: float) -> dict[str, tuple[Booking | None, Booking | None]]:
+        """(in progress, next) per room with bookings: again after every booking write,
+        and every BOOKINGS_INTERVAL for bookings that start or end as time passes."""
+        booked = self._bookings()
+        if booked is not self._booked or tick - self._booked_at >= BOOKINGS_INTERVAL:
+            self._booked, self._booked_at = booked, tick
+            self._pairs = {room_id: current_and_next(bookings, now) for room_id, bookings in booked.items()}
+        return self._pairs
 
     def _to_mqtt(self, room_id: str, payload: bytes) -> None:
         assert self._publish is not None

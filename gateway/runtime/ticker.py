@@ -23,10 +23,12 @@ class Ticker:
         automation: Automation,
         release_throttled: Callable[[], int] = lambda: 0,
         record_rooms: Callable[[list[RoomState]], None] = lambda rooms: None,
+        after_tick: Callable[[float], object] = lambda now: None,
     ) -> None:
         self._live = live
         self._release_throttled = release_throttled
         self._record_rooms = record_rooms
+        self._after_tick = after_tick
         self._clock = clock
         self._automation = automation
         self._loop = PeriodicThread("ticker", interval, self.tick)
@@ -60,3 +62,5 @@ class Ticker:
             changed = [state for room_id, state in states.items() if before.get(room_id) is not state]
             if changed:
                 self._record_rooms(changed)
+        # Bookings (check-in, release), with the lock released: they read rooms' presence.
+        self._after_tick(now)

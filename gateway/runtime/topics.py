@@ -13,6 +13,11 @@ def status_topic(gateway_id: str) -> str:
     return f"officegw/gateway/{gateway_id}/availability"
 
 
+def event_topic(kind: str, building: str, room_id: str) -> str:
+    """Where the gateway publishes an event of a room (DESIGN.md §2); outside the device prefix."""
+    return f"officegw/events/{kind}/{building}/{room_id}"
+
+
 def subscriptions(settings: Settings) -> tuple[str, ...]:
     """Native topics of the gateway's buildings, plus the exact topics of mapped devices."""
     prefix = settings.mqtt.topic_prefix

@@ -11,6 +11,11 @@ what was not acknowledged, and the store skips readings it already holds.
 About once a second (and on every flush and stop) it has the store merge the
 readings committed since into their series (`Store.merge_recent`).
 
+Room states and device states (the device time each device reached, its last
+state) are written together: a room whose occupancy changed, with its devices,
+in the batch that changed it; the rest at checkpoints (`_rooms_to_write`,
+`_devices_to_write`).
+
 If the store fails (disk full, read-only), live state carries on: batches are
 kept in memory (bounded; what falls off is counted as dropped) and retried with
 backoff, and their messages are acknowledged so the broker keeps delivering.
@@ -30,9 +35,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import orjson
+
 from gateway.logs import kv
 from gateway.mqtt.transport import Ack
-from gateway.storage.records import Reading, StoredEvent
+from gateway.storage.records import DeviceState, Reading, StoredEvent
 from gateway.storage.sqlite_store import Store
 from rules.room_model import RoomState
 
@@ -41,8 +48,11 @@ log = logging.getLogger("officegw.history")
 # Added to the writer thread's niceness (Linux schedules threads one by one).
 WRITER_NICENESS = 10
 Export = Callable[[Sequence[Reading], Sequence[StoredEvent]], None]
-# What one message (or tick) produced: readings, numbered events, a room state, an ack.
-_Item = tuple[Sequence[Reading], Sequence[tuple[int, StoredEvent]], RoomState | None, Ack | None]
+# What one message (or tick) produced: readings, numbered events, a room state, an ack,
+# a device state.
+_Item = tuple[
+    Sequence[Reading], Sequence[tuple[int, StoredEvent]], RoomState | None, Ack | None, DeviceState | None
+]
 
 
 @dataclass(slots=True)
@@ -50,15 +60,19 @@ class _Batch:
     readings: list[Reading] = field(default_factory=list)
     events: list[tuple[int, StoredEvent]] = field(default_factory=list)
     rooms: dict[str, RoomState] = field(default_factory=dict)
+    devices: dict[str, DeviceState] = field(default_factory=dict)
     acks: list[Ack] = field(default_factory=list)
 
-    def add(
-        self, readings: Sequence[Reading], events: Sequence[tuple[int, StoredEvent]], room: RoomState | None
-    ) -> None:
+    def add(self, item: _Item) -> None:
+        readings, events, room, ack, device = item
         self.readings.extend(readings)
         self.events.extend(events)
         if room is not None:
             self.rooms[room.room_id] = room
+        if device is not None:
+            self.devices[device.device_id] = device
+        if ack is not None:
+            self.acks.append(ack)
 
 
 @dataclass(slots=True)
@@ -112,6 +126,9 @@ class HistoryWriter:
         # Room states: the last written per room, and newer ones not written yet.
         self._written: dict[str, RoomState] = {}
         self._dirty: dict[str, RoomState] = {}
+        # Device states not written yet, by room: they go with their room's state
+        # (see `_devices_to_write`).
+        self._dirty_devices: dict[str, dict[str, DeviceState]] = {}
         self._checkpoint_interval = checkpoint_interval
         self._last_checkpoint = time.perf_counter()
         # (readings, events) kept this many seconds; pruned every prune_interval.
@@ -142,9 +159,10 @@ class HistoryWriter:
         events: Sequence[tuple[int, StoredEvent]] = (),
         room: RoomState | None = None,
         ack: Ack | None = None,
+        device: DeviceState | None = None,
     ) -> None:
         """Queues what one message (or one tick) produced; `ack` runs after it is committed."""
-        self._queue.put((readings, events, room, ack))
+        self._queue.put((readings, events, room, ack, device))
 
     def flush(self, timeout: float) -> bool:
         """Waits until everything submitted so far is committed (or the store failed);
@@ -160,8 +178,8 @@ class HistoryWriter:
         if self._thread.is_alive():
             self._thread.join(timeout=timeout)
         if not self._thread.is_alive():
-            if self._dirty:
-                self._commit()  # the final checkpoint: every room as it is now
+            if self._dirty or self._dirty_devices:
+                self._commit()  # the final checkpoint: every room and device as it is now
             self._merge()
 
     # The writer thread
@@ -175,9 +193,10 @@ class HistoryWriter:
         while not self._stop.is_set():
             taken = self._collect()
             checkpoint_due = time.perf_counter() - self._last_checkpoint >= self._checkpoint_interval
-            if taken or self._pending.readings or self._pending.events or self._pending.rooms:
+            pending = self._pending
+            if taken or pending.readings or pending.events or pending.rooms or pending.devices:
                 self._commit()
-            elif self._dirty and checkpoint_due:
+            elif (self._dirty or self._dirty_devices) and checkpoint_due:
                 self._commit()  # quiet now: write what the last batches left for later
             if self._markers or self._merge_due():
                 self._merge()  # flush() waits for it too
@@ -214,9 +233,7 @@ class HistoryWriter:
             self._markers.append(first)
             return 0
         taken = 1
-        self._pending.add(first[0], first[1], first[2])
-        if first[3] is not None:
-            self._pending.acks.append(first[3])
+        self._pending.add(first)
         # Let the batch gather, then take it in one go: blocking in get() for every
         # item would wake this thread (and take the GIL from ingest) per message.
         time.sleep(self._max_delay)
@@ -231,9 +248,7 @@ class HistoryWriter:
                 self._markers.append(item)
                 break  # flush() waits: commit what came before it now
             taken += 1
-            self._pending.add(item[0], item[1], item[2])
-            if item[3] is not None:
-                self._pending.acks.append(item[3])
+            self._pending.add(item)
         return taken
 
     def _rooms_to_write(self, batch: _Batch, checkpoint: bool) -> list[tuple[str, RoomState]]:
@@ -255,14 +270,31 @@ class HistoryWriter:
             ]
         return due
 
+    def _devices_to_write(
+        self, batch: _Batch, checkpoint: bool, rooms: list[tuple[str, RoomState]]
+    ) -> list[DeviceState]:
+        """A device's state (the device time it reached, its last state) is written
+        with its room's state, never ahead of it: what a restart resumes from is then
+        one consistent moment. Were it written with every batch, a crash within a
+        checkpoint interval would restore a device time newer than the room, and the
+        broker's retained copy of the reading the room lost would be skipped as old
+        instead of putting the room right."""
+        for device in batch.devices.values():
+            self._dirty_devices.setdefault(device.room_id, {})[device.device_id] = device
+        if checkpoint:
+            return [device for devices in self._dirty_devices.values() for device in devices.values()]
+        return [device for room_id, _ in rooms for device in self._dirty_devices.get(room_id, {}).values()]
+
     def _commit(self) -> None:
         batch = self._pending
         started = time.perf_counter()
         checkpoint = self._stop.is_set() or started - self._last_checkpoint >= self._checkpoint_interval
         try:
             due = self._rooms_to_write(batch, checkpoint)
+            due_devices = self._devices_to_write(batch, checkpoint, due)
             rooms = [(room_id, self._encode(state)) for room_id, state in due]
-            self._store.commit(batch.readings, batch.events, rooms, self._clock())
+            devices = [(d.device_id, d.room_id, _encode_device(d)) for d in due_devices]
+            self._store.commit(batch.readings, batch.events, rooms, self._clock(), devices)
         except (sqlite3.Error, OSError) as exc:
             self._failed(batch, str(exc))
         else:
@@ -277,6 +309,12 @@ class HistoryWriter:
                 self._written[room_id] = state
                 if self._dirty.get(room_id) is state:
                     del self._dirty[room_id]
+            for device in due_devices:
+                dirty = self._dirty_devices.get(device.room_id)
+                if dirty is not None and dirty.get(device.device_id) is device:
+                    del dirty[device.device_id]
+                    if not dirty:
+                        del self._dirty_devices[device.room_id]
             if checkpoint:
                 self._last_checkpoint = started
             self._pending = _Batch()
@@ -335,6 +373,12 @@ class HistoryWriter:
                 ack()
             except Exception:  # a lost connection: the broker redelivers, nothing to do
                 log.debug(kv("ack failed"), exc_info=True)
+
+
+def _encode_device(device: DeviceState) -> bytes:
+    # Last states hold JSON values and the datetime of `ts`; str() for anything else.
+    document = {"ts": device.ts, "digest": device.digest, "last_state": device.last_state}
+    return orjson.dumps(document, default=str)
 
 
 def _occupancy_changed(written: RoomState | None, state: RoomState) -> bool:

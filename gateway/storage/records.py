@@ -35,6 +35,19 @@ class Reading(NamedTuple):
     kind: str
 
 
+class DeviceState(NamedTuple):
+    """What a restart needs of one device: the device time (`ts`) of the last reading
+    applied from it and a digest of that message's bytes (so that a retained or
+    redelivered message older than it, or an exact repeat, changes nothing), and
+    its last state (pseudonymised fields, as `GET /v1/devices/{id}` shows them)."""
+
+    device_id: str
+    room_id: str
+    ts: float | None
+    digest: int | None
+    last_state: dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     # "occupancy", "command", "override", "alert", ... (gateway.automation.event_log's kinds)

@@ -18,8 +18,10 @@ Tables: `snapshot` (key -> JSON: rule memory, overrides, auto-registered rooms),
 `room_states` (each room's state, written with the readings that led to it),
 `readings` (history, one row per device, metric and device time),
 `readings_recent` (committed, not merged yet), `events` (occupancy changes,
-commands, alerts, ...); `webhook_*` (subscriptions, outbox, delivery log: see
-gateway/storage/webhook_store.py).
+commands, alerts, ...), `device_states` (per device: the device time of the last
+reading applied and the last state, written with the device's room state),
+`bookings` (read and written by `gateway.storage.bookings_store`); `webhook_*`
+(subscriptions, outbox, delivery log: see gateway/storage/webhook_store.py).
 Migrations run in order on open; a file written by a newer officegw is refused
 rather than misread.
 """
@@ -35,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from gateway.storage.bookings_store import BOOKINGS_MIGRATION
 from gateway.storage.records import Reading, StoredEvent
 
 # Version N is reached by running MIGRATIONS[N - 1]; append, never edit.
@@ -75,7 +78,16 @@ MIGRATIONS: tuple[str, ...] = (
         )
         GROUP BY room, metric, ts, device;
     """,
-    # 4: webhooks (gateway/storage/webhook_store.py): subscriptions, the outbox (one row
+    # 4: what a restart needs of each device (`DeviceState`): the device time it
+    # reached and its last state, so older retained messages stay old.
+    """
+    CREATE TABLE device_states (
+        device TEXT PRIMARY KEY, room TEXT NOT NULL, state BLOB NOT NULL, saved_at REAL NOT NULL
+    );
+    """,
+    # 5: bookings (gateway/storage/bookings_store.py has the SQL that uses them).
+    BOOKINGS_MIGRATION,
+    # 6: webhooks (gateway/storage/webhook_store.py): subscriptions, the outbox (one row
     # per subscription and event not delivered yet, filled by `commit` in the same
     # transaction as the event) and the log of delivery attempts.
     """
@@ -169,9 +181,11 @@ class Store:
         events: Sequence[tuple[int, StoredEvent]],
         room_states: Iterable[tuple[str, bytes]],
         at: float,
+        device_states: Iterable[tuple[str, str, bytes]] = (),
     ) -> None:
         """One transaction: readings (appended to `readings_recent`, see `merge_recent`),
-        events with their sequence numbers, and room states.
+        events with their sequence numbers, room states and device states
+        ((device, room, JSON) each).
 
         Each table gets its rows as one JSON array, unpacked by SQLite (`json_each`):
         one statement step per table instead of one per row. The sqlite3 module
@@ -184,6 +198,9 @@ class Store:
         )
         logged = orjson.dumps([(seq, e.at, e.kind, e.room_id, e.data, e.building) for seq, e in events])
         states = orjson.dumps([(room, orjson.Fragment(state)) for room, state in room_states])
+        devices = orjson.dumps(
+            [(device, room, orjson.Fragment(state)) for device, room, state in device_states]
+        )
         with self._lock:
             self._db.execute("BEGIN")
             try:
@@ -211,6 +228,13 @@ class Store:
                     "SELECT j.value ->> 0, j.value -> 1, ? FROM json_each(?) AS j WHERE true "
                     "ON CONFLICT(room) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
                     (at, states),
+                )
+                self._db.execute(
+                    "INSERT INTO device_states (device, room, state, saved_at) "
+                    "SELECT j.value ->> 0, j.value ->> 1, j.value -> 2, ? FROM json_each(?) AS j WHERE true "
+                    "ON CONFLICT(device) DO UPDATE SET room = excluded.room, state = excluded.state, "
+                    "saved_at = excluded.saved_at",
+                    (at, devices),
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -282,6 +306,12 @@ class Store:
         with self._lock:
             rows = self._db.execute("SELECT room, state FROM room_states").fetchall()
         return {room: orjson.loads(state) for room, state in rows}
+
+    def device_states(self) -> dict[str, tuple[str, Any]]:
+        """Device -> (room, state JSON parsed), as committed."""
+        with self._lock:
+            rows = self._db.execute("SELECT device, room, state FROM device_states").fetchall()
+        return {device: (room, orjson.loads(state)) for device, room, state in rows}
 
     def last_event_seq(self) -> int:
         with self._lock:

@@ -116,13 +116,20 @@ def test_bad_query_values_are_422_with_a_reason(gw: RunningGateway) -> None:
     assert gw.get("/v1/availability", min_capacity=-1).status_code == 422
 
 
-def test_availability_now_excludes_occupied_and_unbookable_rooms(gw: RunningGateway) -> None:
+def test_availability_now_marks_occupied_rooms_and_skips_unbookable_ones(gw: RunningGateway) -> None:
     body = gw.get("/v1/availability").json()
     assert body["includes_now"] is True
-    assert [room["id"] for room in body["rooms"]] == ["vega", "lyra"]
-    assert ids(gw.get("/v1/availability", min_capacity=5)) == ["vega"]
-    assert ids(gw.get("/v1/availability", features="display")) == ["lyra"]
-    assert ids(gw.get("/v1/availability", building="hq")) == ["lyra"]
+    # Best fit first: free rooms before taken ones, the smallest first.
+    assert [(room["id"], room["available"]) for room in body["rooms"]] == [
+        ("lyra", True),
+        ("vega", True),
+        ("orion", False),
+    ]
+    assert body["rooms"][2]["reasons"] == ["occupied"]
+    assert ids(gw.get("/v1/availability", available="true")) == ["lyra", "vega"]
+    assert ids(gw.get("/v1/availability", available="true", min_capacity=5)) == ["vega"]
+    assert ids(gw.get("/v1/availability", available="true", features="display")) == ["lyra"]
+    assert ids(gw.get("/v1/availability", available="true", building="hq")) == ["lyra"]
 
 
 def test_availability_for_a_future_window_lists_all_bookable_rooms(gw: RunningGateway) -> None:
@@ -130,7 +137,11 @@ def test_availability_for_a_future_window_lists_all_bookable_rooms(gw: RunningGa
     window = {"start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()}
     body = gw.get("/v1/availability", **window).json()
     assert body["includes_now"] is False
-    assert [room["id"] for room in body["rooms"]] == ["vega", "lyra", "orion"]
+    assert [(room["id"], room["available"]) for room in body["rooms"]] == [
+        ("lyra", True),
+        ("orion", True),
+        ("vega", True),
+    ]
     assert ids(gw.get("/v1/availability", features=["display", "vc"], **window)) == ["orion"]
     assert ids(gw.get("/v1/availability", features="display,vc", **window)) == ["orion"]
 

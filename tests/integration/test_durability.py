@@ -5,6 +5,9 @@
 - mosquitto (persistence on) restarted while readings come in: none lost.
 - The store's disk fills up: live state carries on, `/readyz` and `/metrics`
   say so, and the history catches up once there is room again.
+- `officegw run` SIGKILLed after a reading changed a room's occupancy: the device
+  time it reached was committed with it, so the broker's retained copy of an
+  older reading changes nothing after the restart (issue 11 point 6).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.broker import BrokerProcess, free_port, start_mosquitto
-from tests.support import GatewayProcess, start_gateway, unique_prefix, wait_until
+from tests.support import GatewayProcess, Publisher, start_gateway, unique_prefix, wait_until
 
 ROOMS = 10
 DEVICES = 50
@@ -159,6 +162,50 @@ def test_sigkill_while_readings_arrive_loses_and_duplicates_nothing(
     finally:
         publisher.close()
         gateway.stop()
+
+
+def test_sigkill_keeps_the_device_time_an_occupancy_change_reached(
+    mqtt_broker: BrokerProcess, gateway_files: tuple[Path, Path, str, int], publisher: Publisher
+) -> None:
+    config, db, prefix, port = gateway_files
+    gateway = GatewayProcess(config, config.parent / "gateway.log", port)
+    counter = f"{prefix}/hq/1/r0/r0-counter"
+    t2 = T0 + 600
+    occupied_events = """SELECT count(*) FROM events WHERE kind = 'occupancy' AND room = 'r0'"""
+
+    def occupancy() -> dict[str, Any]:
+        result: dict[str, Any] = gateway.http.get("/v1/rooms/r0").json()["occupancy"]
+        return result
+
+    try:
+        gateway.start()
+        publisher.publish(counter, {"people": 3, "ts": t2}, retain=True)
+        wait_until(lambda: history_count(db, "SELECT count(*) FROM readings_all") == 1, 10, "committed")
+        # In the same transaction as the reading (and before its ack), since it
+        # changed the room's occupancy: not left to the next checkpoint.
+        assert history_count(db, "SELECT count(*) FROM device_states WHERE device = 'r0-counter'") == 1
+        assert history_count(db, occupied_events) == 1
+        publisher.publish(counter, {"people": 0, "ts": t2 - 60}, retain=True)
+        wait_until(lambda: gateway.metric("officegw_messages_late_total") == 1, 10, "older: late")
+        gateway.kill()
+        gateway.start()
+        wait_until(
+            lambda: (
+                gateway.metric("officegw_messages_received_total") >= 1
+                and gateway.metric("officegw_messages_accepted_total")
+                == gateway.metric("officegw_messages_received_total")
+            ),
+            10,
+            "the retained older reading replayed and handled",
+        )
+        assert occupancy()["people"] == 3
+        assert occupancy()["state"] == "occupied"
+        # The retained copy, and the QoS 1 redelivery too if the kill beat its ack.
+        assert gateway.metric("officegw_messages_late_total") >= 1
+        assert history_count(db, occupied_events) == 1
+    finally:
+        gateway.stop()
+        publisher.publish(counter, b"", retain=True)
 
 
 def test_a_broker_restart_while_publishing_loses_nothing(tmp_path: Path) -> None:

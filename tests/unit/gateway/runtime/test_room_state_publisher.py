@@ -14,6 +14,7 @@ import pytest
 from gateway.live_state import LiveRoom
 from gateway.push.fanout import Fanout, RoomPush, StreamFilter
 from gateway.runtime.room_state_publisher import RoomStatePublisher, state_topic
+from rules.bookings import Booking
 from tests.fakes import GatewayOnFakes, running_gateway
 
 SITE = {
@@ -28,8 +29,16 @@ SITE = {
 }
 
 
-def render(room: LiveRoom, now: float) -> bytes:
-    return orjson.dumps({"id": room.config.id, "co2": room.state.environment.co2_ppm})
+def render(room: LiveRoom, now: float, bookings: tuple[Booking | None, Booking | None]) -> bytes:
+    current, upcoming = bookings
+    return orjson.dumps(
+        {
+            "id": room.config.id,
+            "co2": room.state.environment.co2_ppm,
+            "booked": current.id if current else None,
+            "next": upcoming.id if upcoming else None,
+        }
+    )
 
 
 class Rig:
@@ -37,6 +46,7 @@ class Rig:
         self, g: GatewayOnFakes, *, publish: bool = True, buildings: frozenset[str] | None = None
     ) -> None:
         self.g = g
+        self.booked: dict[str, tuple[Booking, ...]] = {}
         self.tick = 0.0
         self.up = True
         self.sent: list[tuple[str, dict[str, Any]]] = []
@@ -53,6 +63,7 @@ class Rig:
             connected=lambda: self.up,
             min_interval=1.0,
             buildings=buildings,
+            bookings=lambda: self.booked,
             monotonic=lambda: self.tick,
         )
 
@@ -88,15 +99,34 @@ def test_every_room_then_changes_at_most_once_a_second_ending_with_the_latest(g:
     r.co2("orion", "2", "hq", 510)
     r.co2("vega", "1", "annex", 700)
     assert r.scan_at(1.0) == [
-        ("officegw/state/hq/2/orion", {"id": "orion", "co2": 510.0}),
-        ("officegw/state/annex/1/vega", {"id": "vega", "co2": 700.0}),
+        ("officegw/state/hq/2/orion", {"id": "orion", "co2": 510.0, "booked": None, "next": None}),
+        ("officegw/state/annex/1/vega", {"id": "vega", "co2": 700.0, "booked": None, "next": None}),
     ]
     r.co2("orion", "2", "hq", 520)
     r.co2("orion", "2", "hq", 530)
     assert r.scan_at(1.5) == []
-    assert r.scan_at(2.0) == [("officegw/state/hq/2/orion", {"id": "orion", "co2": 530.0})]
+    assert r.scan_at(2.0) == [
+        ("officegw/state/hq/2/orion", {"id": "orion", "co2": 530.0, "booked": None, "next": None})
+    ]
     assert [body["co2"] for body in r.streamed() if body["id"] == "orion"] == [510.0, 530.0]
     assert r.publisher.published == 5
+
+
+def test_a_booking_starting_or_written_changes_the_status_without_a_reading(g: GatewayOnFakes) -> None:
+    r = Rig(g)
+    r.scan_at(0.0)
+    now = g.clock.now()
+    meeting = Booking("bk1", "orion", now + 60, now + 3600)
+    r.booked = {"orion": (meeting,)}  # written through the API: a new snapshot
+    assert r.scan_at(1.0) == [
+        ("officegw/state/hq/2/orion", {"id": "orion", "co2": None, "booked": None, "next": "bk1"})
+    ]
+    g.clock.advance(61)  # it starts: no reading, no write, the status changes all the same
+    assert r.scan_at(1.5) == [], "worked out again at most once a second"
+    assert r.scan_at(2.0) == [
+        ("officegw/state/hq/2/orion", {"id": "orion", "co2": None, "booked": "bk1", "next": None})
+    ]
+    assert r.scan_at(3.0) == []
 
 
 def test_a_change_that_renders_the_same_is_not_sent_again(g: GatewayOnFakes) -> None:
@@ -119,8 +149,8 @@ def test_retained_states_go_again_after_a_reconnect_and_not_while_down(g: Gatewa
     r.up = True
     again = r.scan_at(2.1)
     assert sorted(again, key=lambda sent: sent[0]) == [
-        ("officegw/state/annex/1/vega", {"id": "vega", "co2": None}),
-        ("officegw/state/hq/2/orion", {"id": "orion", "co2": 600.0}),
+        ("officegw/state/annex/1/vega", {"id": "vega", "co2": None, "booked": None, "next": None}),
+        ("officegw/state/hq/2/orion", {"id": "orion", "co2": 600.0, "booked": None, "next": None}),
     ]
     assert r.scan_at(2.2) == []
 
@@ -137,7 +167,7 @@ def test_with_nobody_to_tell_nothing_is_rendered(g: GatewayOnFakes) -> None:
     calls: list[str] = []
     publisher = RoomStatePublisher(
         g.live,
-        lambda room, now: calls.append(room.config.id) or b"{}",  # type: ignore[func-returns-value]
+        lambda room, now, bookings: calls.append(room.config.id) or b"{}",  # type: ignore[func-returns-value]
         g.clock,
         r.fanout,
         publish=None,

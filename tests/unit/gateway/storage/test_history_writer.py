@@ -11,8 +11,9 @@ import orjson
 
 from gateway.codec import dumps
 from gateway.storage.history_writer import HistoryWriter
-from gateway.storage.records import Reading, StoredEvent
+from gateway.storage.records import DeviceState, Reading, StoredEvent
 from gateway.storage.sqlite_store import Store
+from rules.occupancy import Occupancy, OccupancyState
 from rules.room_model import RoomState
 from tests.support import wait_until
 
@@ -148,3 +149,26 @@ def test_the_writer_applies_retention_in_the_background(tmp_path: Path) -> None:
     finally:
         writer.stop()
         store.close()
+
+
+def test_a_device_state_is_written_with_its_room_state(tmp_path: Path) -> None:
+    """With the batch that changed the room's occupancy, else at the checkpoint; never
+    ahead of the room (what a restart resumes from is one moment)."""
+    store = Store(tmp_path / "officegw.db")
+    writer = HistoryWriter(store, dumps, max_delay=0.01, checkpoint_interval=3600)
+    occupied = RoomState("orion", OccupancyState(Occupancy.OCCUPIED, since=T0))
+    writer.start()
+    try:
+        writer.submit([], room=occupied, device=DeviceState("orion-pir", "orion", T0, 1, {"occupancy": True}))
+        assert writer.flush(5)
+        assert store.device_states()["orion-pir"][1]["ts"] == T0
+        # No occupancy change: room and device wait for the checkpoint, together.
+        later = RoomState("orion", occupied.occupancy, updated_at=T0 + 1)
+        writer.submit([], room=later, device=DeviceState("orion-pir", "orion", T0 + 1, 2, {"co2": 500}))
+        assert writer.flush(5)
+        assert store.device_states()["orion-pir"][1]["ts"] == T0
+    finally:
+        writer.stop()
+    assert store.device_states()["orion-pir"][1] == {"ts": T0 + 1, "digest": 2, "last_state": {"co2": 500}}
+    assert store.room_states()["orion"]["updated_at"] == T0 + 1
+    store.close()

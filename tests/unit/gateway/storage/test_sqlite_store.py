@@ -187,3 +187,14 @@ def test_retention_deletes_only_what_is_older(tmp_path: Path) -> None:
     assert store.count_readings() == 1
     assert [seq for seq, *_ in store.recent_events(10)] == [2]
     store.close()
+
+
+def test_device_states_round_trip(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    state = orjson.dumps({"ts": T0, "digest": 7, "last_state": {"occupancy": True}})
+    store.commit([], [], [], T0, [("orion-pir", "orion", state)])
+    store.commit([], [], [], T0 + 1, [("orion-pir", "orion", state.replace(b"true", b"false"))])
+    assert store.device_states() == {
+        "orion-pir": ("orion", {"ts": T0, "digest": 7, "last_state": {"occupancy": False}})
+    }
+    store.close()
