@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from api.auth import AuthGuard
+from api.auth import AuthGuard, document_bearer_keys
 from api.docs import mount_offline_docs
 from api.errors import validation_error
 from api.limits import AuthBeforeBody, BodyLimit
+from api.query import one_value_each
 from api.routes import (
     availability,
     bookings,
@@ -46,6 +47,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         version="0.1.0",
         summary="Live room status and availability for smart offices",
         lifespan=lifespan,
+        dependencies=[Depends(one_value_each)],
     )
     mount_offline_docs(app)
     app.state.settings = settings
@@ -56,7 +58,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error)
     # The last added runs first: the size limit, then authentication of requests
     # with a body, both before anything reads the body.
-    app.add_middleware(AuthBeforeBody, guard=guard)
+    app.add_middleware(AuthBeforeBody, guard=guard, router=app.router)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     for router in (
         rooms.router,
@@ -71,6 +73,8 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         webhooks.router,
     ):
         app.include_router(router)
+    if guard.enabled:
+        document_bearer_keys(app)
     return app
 
 

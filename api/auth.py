@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from starlette.types import Scope
 
 from gateway.config import ApiSection
@@ -217,3 +217,32 @@ Admin = Annotated[Principal, require("admin")]
 # Site-wide data and actions (metrics of every room, reloading the rules of every building).
 SiteViewer = Annotated[Principal, require("viewer", site_wide=True)]
 SiteAdmin = Annotated[Principal, require("admin", site_wide=True)]
+
+
+# The scheme's name in the OpenAPI schema's components.
+SECURITY_SCHEME = "apiKey"
+
+
+def document_bearer_keys(app: FastAPI) -> None:
+    """Declares in the app's OpenAPI schema what `AuthGuard` enforces with keys
+    configured: every operation that documents 401 takes `Authorization: Bearer <key>`
+    (Swagger UI's "Authorize" then sends it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes[SECURITY_SCHEME] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "an API key of `api.keys` (its role and buildings decide what it may do)",
+        }
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if "401" in operation.get("responses", {}):
+                    operation.setdefault("security", [{SECURITY_SCHEME: []}])
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -24,6 +24,7 @@ class ErrorOut(BaseModel):
 
 
 _DESCRIPTIONS = {
+    400: "the body could not be read as JSON text (not UTF-8)",
     401: "no key, or an unknown one (with keys configured)",
     403: "the key's role or building scope does not allow this",
     404: "not found, or in a building the key may not see",
@@ -35,6 +36,9 @@ _DESCRIPTIONS = {
 }
 # What every route behind a key may answer.
 AUTH = (401, 403, 429)
+# What every route that reads a JSON body may answer besides (FastAPI answers 400 for
+# bytes it cannot decode, 422 for malformed JSON or a body not of the model).
+BODY = (400, 413, 422)
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import HTTPException
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import PRINCIPAL_SCOPE_KEY, AuthGuard
@@ -78,16 +79,27 @@ class BodyLimit:
 
 class AuthBeforeBody:
     """With keys configured, a request that may carry a body (not GET, HEAD or
-    OPTIONS) is authenticated before anything reads the body: a refused one is
-    answered (401, or 429 when its address is locked out) without it. The
-    principal waits in the scope for the route's dependencies, which check roles."""
+    OPTIONS) to a route is authenticated before anything reads the body: a refused
+    one is answered (401, or 429 when its address is locked out) without it. The
+    principal waits in the scope for the route's dependencies, which check roles.
+    A request that no route takes, by its path (404) or its method (405), is left
+    to the router, which answers it without reading the body, as it does for GET."""
 
-    def __init__(self, app: ASGIApp, guard: AuthGuard) -> None:
+    def __init__(self, app: ASGIApp, guard: AuthGuard, router: Router) -> None:
         self.app = app
         self.guard = guard
+        self.router = router
+
+    def _routed(self, scope: Scope) -> bool:
+        return any(route.matches(scope)[0] is Match.FULL for route in self.router.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.guard.enabled and scope["method"] not in BODILESS_METHODS:
+        if (
+            scope["type"] == "http"
+            and self.guard.enabled
+            and scope["method"] not in BODILESS_METHODS
+            and self._routed(scope)
+        ):
             try:
                 who = self.guard.authenticate(scope, Headers(scope=scope).get("authorization"))
             except HTTPException as exc:

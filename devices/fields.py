@@ -72,6 +72,20 @@ class RejectReason:
     INVALID_AVAILABILITY = "invalid_availability"
     # Device time older than the last reading already applied from the device.
     OUT_OF_ORDER = "out_of_order"
+    # A topic level (building, floor, room, device) that is not a valid id.
+    INVALID_TOPIC = "invalid_topic"
+    # A known device or room on a topic of another room (or floor) of the same building.
+    WRONG_ROOM = "wrong_room"
+    # A known device or room on a topic of another building.
+    WRONG_BUILDING = "wrong_building"
+    # The id a new device would get already names another device.
+    ID_CONFLICT = "id_conflict"
+    # Past the registry's limits: auto-registered rooms or devices, fields per device.
+    REGISTRY_FULL = "registry_full"
+    # A field value larger than `registry.max_field_bytes`.
+    FIELD_TOO_LARGE = "field_too_large"
+    # Processing raised unexpectedly (a bug): dead-lettered like bad input.
+    INTERNAL_ERROR = "internal_error"
 
     ALL = (
         INVALID_JSON,
@@ -83,6 +97,13 @@ class RejectReason:
         UNKNOWN_DEVICE,
         INVALID_AVAILABILITY,
         OUT_OF_ORDER,
+        INVALID_TOPIC,
+        WRONG_ROOM,
+        WRONG_BUILDING,
+        ID_CONFLICT,
+        REGISTRY_FULL,
+        FIELD_TOO_LARGE,
+        INTERNAL_ERROR,
     )
 
 

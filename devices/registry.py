@@ -6,7 +6,7 @@ snapshots so they never see a record half-updated.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,9 @@ class _DeviceRecord:
     battery: float | None = None
     last_state: dict[str, Any] = field(default_factory=dict)
     quality: DeviceQuality = field(default_factory=DeviceQuality)
+    # When the gateway last got any message from the device (retained ones too):
+    # auto-registered devices silent for long are forgotten by it.
+    heard_at: float | None = None
 
     @property
     def kind(self) -> str:
@@ -113,6 +116,7 @@ class DeviceRegistry:
         self._devices: dict[str, _DeviceRecord] = {
             spec.id: _DeviceRecord(spec, configured=True) for spec in specs
         }
+        self._configured = len(self._devices)
         # Room -> its devices, so per-room lookups do not scan the whole site.
         self._by_room: dict[str, list[_DeviceRecord]] = {}
         self._kinds: dict[str, dict[str, tuple[str, ...]]] = {}
@@ -128,19 +132,87 @@ class DeviceRegistry:
     def __contains__(self, device_id: object) -> bool:
         return device_id in self._devices
 
+    @property
+    def auto_count(self) -> int:
+        """How many devices were registered on first sight (not from the config)."""
+        return len(self._devices) - self._configured
+
     def room_of(self, device_id: str) -> str | None:
         record = self._devices.get(device_id)
         return record.spec.room_id if record else None
 
-    def ensure(self, device_id: str, room_id: str, dialect: str = "native", topic: str | None = None) -> str:
+    def configured_room(self, device_id: str) -> str | None:
+        """The room of a device the site config lists; None for any other id."""
+        record = self._devices.get(device_id)
+        return record.spec.room_id if record is not None and record.configured else None
+
+    def spec_of(self, device_id: str) -> tuple[DeviceSpec, bool] | None:
+        """The device's description and whether the config lists it; None when unknown."""
+        record = self._devices.get(device_id)
+        return (record.spec, record.configured) if record else None
+
+    def ensure(
+        self,
+        device_id: str,
+        room_id: str,
+        dialect: str = "native",
+        topic: str | None = None,
+        name: str | None = None,
+    ) -> str:
         """The device's room, registering the device in `room_id` if it is new."""
         record = self._devices.get(device_id)
         if record is None:
-            record = _DeviceRecord(DeviceSpec(device_id, room_id, dialect, topic), configured=False)
+            record = _DeviceRecord(DeviceSpec(device_id, room_id, dialect, topic, name), configured=False)
             self._devices[device_id] = record
             self._by_room.setdefault(room_id, []).append(record)
             self._changed()
         return record.spec.room_id
+
+    def heard(self, device_id: str, now: float) -> None:
+        """A message from the device arrived (whatever became of it)."""
+        record = self._devices.get(device_id)
+        if record is not None:
+            record.heard_at = now
+
+    def has_room(self, room_id: str) -> bool:
+        """Whether any device is registered in the room."""
+        return bool(self._by_room.get(room_id))
+
+    def forget_silent(self, now: float, after: float) -> list[tuple[str, str]]:
+        """Forgets every auto-registered device not heard from for longer than `after`
+        seconds; returns (device, room) of each. Configured devices are never forgotten."""
+        gone = [
+            record
+            for record in self._devices.values()
+            if not record.configured and (record.heard_at is None or now - record.heard_at > after)
+        ]
+        for record in gone:
+            device_id, room_id = record.spec.id, record.spec.room_id
+            del self._devices[device_id]
+            members = self._by_room.get(room_id, [])
+            members.remove(record)
+            if not members:
+                self._by_room.pop(room_id, None)
+            seen = self._seen_someone.get(room_id)
+            if seen is not None:
+                seen.pop(device_id, None)
+                if not seen:
+                    del self._seen_someone[room_id]
+        if gone:
+            self._changed()
+        return [(record.spec.id, record.spec.room_id) for record in gone]
+
+    def fields_problem(self, device_id: str, fields: Collection[str], max_fields: int) -> str | None:
+        """Why keeping `fields` as part of the device's last state would take it past
+        `max_fields` distinct fields; None when it would not."""
+        record = self._devices.get(device_id)
+        kept = record.last_state if record is not None else {}
+        if len(kept) + len(fields) <= max_fields:
+            return None  # the common case: no need to count the new ones
+        total = len(kept) + sum(1 for key in fields if key not in kept)
+        if total <= max_fields:
+            return None
+        return f"device {device_id} would keep {total} fields > registry.max_fields {max_fields}"
 
     def topic_of(self, device_id: str) -> str | None:
         record = self._devices.get(device_id)

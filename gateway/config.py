@@ -168,6 +168,10 @@ class MqttSection(_Section):
     # gateway/mqtt/fast_path.py's FastPathClient (paho-mqtt 2.2.x only; other
     # versions fall back by themselves); false: plain paho `Client`.
     fast_path: bool = True
+    # Follow the broker's $SYS counters (mosquitto: messages it dropped because a
+    # session's queue was full) into /metrics and a warning; false for a broker
+    # that must not be asked for $SYS topics.
+    broker_stats: bool = True
 
     @field_validator("url")
     @classmethod
@@ -425,6 +429,23 @@ class QualitySection(_Section):
         )
 
 
+class RegistrySection(_Section):
+    # Register devices (and rooms) first seen on a native topic. Off: only devices
+    # the site config lists are accepted; others are rejected as unknown_device.
+    auto_register: bool = True
+    # Past these, a message that would register a room or device is rejected
+    # (registry_full). Devices and rooms from the site config do not count.
+    max_auto_rooms: int = Field(default=1_000, ge=0)
+    max_auto_devices: int = Field(default=10_000, ge=0)
+    # Per device (any device): distinct fields kept in its last state, and the
+    # size of one field's value as JSON (registry_full, field_too_large).
+    max_fields: int = Field(default=64, ge=1, le=10_000)
+    max_field_bytes: int = Field(default=1_024, ge=16, le=64 * 1024)
+    # Seconds: auto-registered devices silent for this long are forgotten, and so
+    # are auto-registered rooms left without devices (and they are not restored).
+    forget_after: float = Field(default=3 * 86_400.0, gt=0)
+
+
 class ActuationSection(_Section):
     # Seconds to wait for a device to report a commanded state before re-sending
     # (doubling each time), and how many sends before an alert.
@@ -466,6 +487,9 @@ class WebhooksSection(_Section):
     pause_after: float = Field(default=86_400.0, ge=0)
     # Delivery attempts kept per subscription (GET /v1/webhooks/{id}/deliveries).
     deliveries_kept: int = Field(default=1000, ge=10, le=100_000)
+    # The receivers' hosts the gateway may send to: names or addresses, and
+    # ".example.com" for every host under example.com. Empty: any host.
+    allowed_hosts: list[str] = []
 
     @model_validator(mode="after")
     def _delays(self) -> WebhooksSection:
@@ -501,6 +525,7 @@ class Settings(BaseSettings):
     actuation: ActuationSection = ActuationSection()
     availability: AvailabilitySection = AvailabilitySection()
     quality: QualitySection = QualitySection()
+    registry: RegistrySection = RegistrySection()
     bookings: BookingsSection = BookingsSection()
     push: PushSection = PushSection()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from devices.dialects.native import state_topic as native_topic
 from devices.fields import DevicePayload
+from devices.identity import valid_segment
 from devices.registry import DeviceRegistry, DeviceSpec, DeviceView
 from gateway.config import RoomConfig, Settings
 from rules import occupancy, room_model
@@ -36,6 +37,8 @@ class LiveState:
         self._lock = threading.Lock()
         self._configs: dict[str, RoomConfig] = {room.id: room for room in settings.site.rooms}
         self._configured = frozenset(self._configs)
+        # Auto-registered rooms -> when a message for the room last came (forgetting).
+        self._auto_heard: dict[str, float] = {}
         self._states: dict[str, RoomState] = {room_id: RoomState(room_id) for room_id in self._configs}
         self._params: dict[str, FusionParams] = {
             room.id: self._fusion_params(room) for room in settings.site.rooms
@@ -67,7 +70,7 @@ class LiveState:
 
     # Writers (call with the lock held)
 
-    def ensure_room(self, room_id: str, building: str, floor: str) -> None:
+    def ensure_room(self, room_id: str, building: str, floor: str, now: float) -> None:
         """Registers a room first seen on a topic, with type `unknown`."""
         if room_id in self._configs:
             return
@@ -75,6 +78,50 @@ class LiveState:
         self._configs[room_id] = config
         self._states[room_id] = RoomState(room_id)
         self._params[room_id] = self._fusion_params(config)
+        self._auto_heard[room_id] = now
+
+    @property
+    def auto_room_count(self) -> int:
+        return len(self._auto_heard)
+
+    def heard(self, room_id: str, device_id: str, now: float) -> None:
+        """A message for the device arrived: it and its room are not silent."""
+        self.devices.heard(device_id, now)
+        if room_id in self._auto_heard:
+            self._auto_heard[room_id] = now
+
+    def forget_silent(
+        self, now: float, after: float
+    ) -> tuple[list[str], list[tuple[str, str]], list[RoomState]]:
+        """Forgets auto-registered devices silent for longer than `after` seconds, and
+        auto-registered rooms silent as long and left without devices. Returns the
+        rooms and (device, room) pairs forgotten, and the states of the remaining
+        rooms that changed (what forgotten devices said no longer counts there)."""
+        devices = self.devices.forget_silent(now, after)
+        gone = {device for device, _ in devices}
+        changed: list[RoomState] = []
+        for room_id in {room for _, room in devices}:
+            state = self._states.get(room_id)
+            if state is None:
+                continue
+            new = room_model.rename_devices(state, lambda d: None if d in gone else d, now)
+            if new is not state:
+                self._states[room_id] = new
+                changed.append(new)
+        rooms = [
+            room_id
+            for room_id, heard in self._auto_heard.items()
+            if now - heard > after and not self.devices.has_room(room_id)
+        ]
+        for room_id in rooms:
+            del (
+                self._auto_heard[room_id],
+                self._configs[room_id],
+                self._states[room_id],
+                self._params[room_id],
+            )
+        changed = [state for state in changed if state.room_id in self._states]
+        return rooms, devices, changed
 
     def _fusion_params(self, room: RoomConfig) -> FusionParams:
         """The room type's occupancy defaults, unless the config sets a vacancy timeout."""
@@ -127,16 +174,40 @@ class LiveState:
         return {
             "states": dict(self._states),
             "auto_rooms": [
-                {"id": c.id, "building": c.building, "floor": c.floor}
+                {
+                    "id": room_id,
+                    "building": c.building,
+                    "floor": c.floor,
+                    "heard_at": self._auto_heard[room_id],
+                }
                 for room_id, c in self._configs.items()
-                if room_id not in self._configured
+                if room_id in self._auto_heard
             ],
         }
 
-    def restore(self, states: dict[str, RoomState], auto_rooms: list[dict[str, str]]) -> int:
-        """Puts back saved room states; rooms no longer in the config are skipped."""
-        for room in auto_rooms:
-            self.ensure_room(room["id"], room["building"], room["floor"])
+    def restore(self, states: dict[str, RoomState], auto_rooms: list[dict[str, Any]], now: float) -> int:
+        """Puts back saved room states; rooms no longer in the config are skipped.
+
+        Auto-registered rooms come back within `registry` (the most recently heard
+        first, none with auto-registration off, none silent past `forget_after`,
+        none whose id is not valid in a topic); a snapshot from before rooms were
+        timed counts them as heard now."""
+        limits = self._settings.registry
+        candidates: list[tuple[float, str, str, str]] = []
+        if limits.auto_register:
+            for room in auto_rooms:
+                try:
+                    heard = float(room.get("heard_at", now))
+                    place = (str(room["id"]), str(room["building"]), str(room["floor"]))
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if now - heard <= limits.forget_after and all(valid_segment(part) for part in place):
+                    candidates.append((heard, *place))
+        candidates.sort(reverse=True)
+        for heard, room_id, building, floor in candidates:
+            if self.auto_room_count >= limits.max_auto_rooms:
+                break
+            self.ensure_room(room_id, building, floor, heard)
         restored = 0
         for room_id, state in states.items():
             if room_id in self._states:

@@ -64,6 +64,31 @@ class RuleMemory:
             offline=self.offline,
         )
 
+    def without(self, keys: Iterable[str]) -> RuleMemory:
+        """This memory without anything about the given rooms and devices (forgotten
+        by the registry); the very same memory when it holds none of them."""
+        drop = set(keys)
+
+        def strip(table: Table[T], groups_too: bool = False) -> Table[T]:
+            if not any(drop.intersection(row) for row in table.values()) and not (
+                groups_too and drop.intersection(table)
+            ):
+                return table
+            return {
+                group: {key: value for key, value in row.items() if key not in drop}
+                for group, row in table.items()
+                if not (groups_too and group in drop)
+            }
+
+        stripped = RuleMemory(
+            fired=strip(self.fired),
+            episodes=strip(self.episodes),
+            active=strip(self.active),
+            bursts=strip(self.bursts),
+            offline=strip(self.offline, groups_too=True),  # room -> device
+        )
+        return self if stripped == self else stripped
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": MEMORY_VERSION,

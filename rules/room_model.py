@@ -7,7 +7,7 @@ never read the clock, so the same code runs live, in tests and in replays.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TypeVar
@@ -273,4 +273,47 @@ def _with_occupancy(state: RoomState, changed: OccupancyState, now: float) -> Ro
         energy_day=day,
         energy_at=energy_at,
         energy_waste_kwh=waste,
+    )
+
+
+def rename_devices(state: RoomState, rename: Callable[[str], str | None], now: float) -> RoomState:
+    """`state` with its per-device entries under new ids: `rename` returns a device's
+    new id, or None to drop what the device said (it was forgotten). Used to move a
+    saved state to a new id scheme and to forget silent devices; the very same state
+    when nothing changes. Energy is counted up to `now` before a light is dropped."""
+    renames = {
+        device: rename(device)
+        for device in (
+            *state.lights,
+            *state.doors_open,
+            *state.locks_locked,
+            *state.occupancy.present,
+            *state.occupancy.lights_on,
+            *state.occupancy.open_doors,
+        )
+    }
+    renames = {old: new for old, new in renames.items() if new != old}
+    if not renames:
+        return state
+
+    def mapping(entries: Mapping[str, V]) -> Mapping[str, V]:
+        return MappingProxyType(
+            {new: value for old, value in entries.items() if (new := renames.get(old, old)) is not None}
+        )
+
+    def ids(devices: frozenset[str]) -> frozenset[str]:
+        return frozenset(new for old in devices if (new := renames.get(old, old)) is not None)
+
+    if state.lights and any(renames.get(light, light) is None for light in state.lights):
+        kwh, day, energy_at, waste = _energy_until(state, now)
+        state = replace(state, energy_kwh=kwh, energy_day=day, energy_at=energy_at, energy_waste_kwh=waste)
+    s = state.occupancy
+    return replace(
+        state,
+        occupancy=replace(
+            s, present=ids(s.present), lights_on=ids(s.lights_on), open_doors=ids(s.open_doors)
+        ),
+        lights=mapping(state.lights),
+        doors_open=mapping(state.doors_open),
+        locks_locked=mapping(state.locks_locked),
     )

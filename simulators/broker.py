@@ -23,8 +23,9 @@ import sys
 import tempfile
 import time
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Literal, Self
 
 BrokerKind = Literal["mosquitto", "amqtt"]
@@ -135,6 +136,29 @@ def _current_user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
+# A mosquitto.conf option's value: written as is (True/False as true/false); None
+# leaves the option out, so mosquitto's own default applies.
+OptionValue = str | int | bool | None
+
+# The options that make the loss-free broker below a stock one again: with these
+# overrides a `BrokerProcess` runs on mosquitto's own defaults (max_queued_messages
+# 1000, max_inflight_messages 20, no TCP_NODELAY), as an untuned deployment does.
+MOSQUITTO_DEFAULTS: Mapping[str, OptionValue] = MappingProxyType(
+    {
+        "set_tcp_nodelay": None,
+        "max_queued_messages": None,
+        "max_queued_bytes": None,
+        "max_inflight_messages": None,
+    }
+)
+
+
+def _option_text(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def mosquitto_config(
     port: int,
     host: str = "127.0.0.1",
@@ -142,52 +166,58 @@ def mosquitto_config(
     persistence_dir: Path | None = None,
     autosave_interval: int = 1,
     user: str | None = None,
+    options: Mapping[str, OptionValue] | None = None,
 ) -> str:
     """mosquitto 2.x configuration text for a private, anonymous, loss-free broker.
 
     `user` matters only when running as root: mosquitto then switches to the
     `mosquitto` user, which cannot write a persistence database in a private
     temporary directory owned by root. Passing the current user keeps it.
+
+    `options` replaces or adds global options by name, e.g.
+    `{"max_queued_messages": 10, "sys_interval": 1}`; a None value leaves the
+    option out (mosquitto's default; see `MOSQUITTO_DEFAULTS`).
     """
-    lines = [
+    settings: dict[str, OptionValue] = {
         # mosquitto 2.x given a config file listens nowhere and refuses
         # anonymous clients unless told otherwise.
-        f"listener {port} {host}",
-        "allow_anonymous true",
+        "listener": f"{port} {host}",
+        "allow_anonymous": True,
         # Nagle + delayed ACK add ~5 ms per hop on the broker's sockets
         # (PERFORMANCE.md, latency); clients must set TCP_NODELAY on their side too.
-        "set_tcp_nodelay true",
+        "set_tcp_nodelay": True,
         # Per-client queue above the in-flight window. The default of 1000
         # silently dropped 14-31 % of a burst to a slow Python subscriber
         # (PERFORMANCE.md). 0 = no maximum (mosquitto.conf(5), 2.0.11): a slow or
         # offline persistent client may grow the broker's memory, which on a test,
         # demo or benchmark broker beats losing messages without a trace.
-        "max_queued_messages 0",
+        "max_queued_messages": 0,
         # The same limit counted in bytes; 0 = no maximum (also the default,
         # made explicit so the config says it never drops).
-        "max_queued_bytes 0",
+        "max_queued_bytes": 0,
         # Unacknowledged QoS 1/2 messages per client at once (default 20). With
         # 20 a QoS 1 stream stalls on round trips (~14k msgs/s); ~1000 reaches
         # ~24k (PERFORMANCE.md) and still bounds what is resent after a reconnect.
         # mosquitto also announces it to MQTT 5 publishers as Receive Maximum.
-        "max_inflight_messages 1000",
+        "max_inflight_messages": 1000,
         # Readable timestamps in the log file instead of epoch seconds.
-        "log_timestamp_format %Y-%m-%dT%H:%M:%S",
-    ]
-    if user is not None:
-        lines.append(f"user {user}")
+        "log_timestamp_format": "%Y-%m-%dT%H:%M:%S",
+        "user": user,
+    }
     if persistence_dir is not None:
-        lines += [
+        settings |= {
             # Sessions, subscriptions, retained and queued messages survive a
             # restart: that is what the delivery-guarantee tests need.
-            "persistence true",
+            "persistence": True,
             # Older mosquitto versions join location and file name without a
             # separator, so the slash is required; 2.x tolerates the double one.
-            f"persistence_location {persistence_dir}/",
+            "persistence_location": f"{persistence_dir}/",
             # mosquitto saves on a clean exit anyway; a short interval also covers
             # a broker that is SIGKILLed, as crash tests do.
-            f"autosave_interval {autosave_interval}",
-        ]
+            "autosave_interval": autosave_interval,
+        }
+    settings |= options or {}
+    lines = [f"{name} {_option_text(value)}" for name, value in settings.items() if value is not None]
     return "\n".join(lines) + "\n"
 
 
@@ -226,11 +256,14 @@ class BrokerProcess:
         persistence: bool = False,
         keep_dir: bool = False,
         executable: str | None = None,
+        options: Mapping[str, OptionValue] | None = None,
     ) -> None:
         if kind not in ("mosquitto", "amqtt"):
             raise ValueError(f"unknown broker kind {kind!r}")
         if persistence and kind != "mosquitto":
             raise ValueError("persistence is only supported with mosquitto")
+        if options and kind != "mosquitto":
+            raise ValueError("config options are only supported with mosquitto")
         if kind == "mosquitto":
             executable = executable or mosquitto_executable()
             if executable is None:
@@ -240,6 +273,8 @@ class BrokerProcess:
         self.port = port if port is not None else free_port(host)
         self.persistence = persistence
         self.keep_dir = keep_dir
+        # mosquitto.conf options over `mosquitto_config`'s (see there).
+        self.options: Mapping[str, OptionValue] = dict(options or {})
         self._executable = executable
         self._dir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -286,6 +321,7 @@ class BrokerProcess:
                     self.host,
                     persistence_dir=directory if self.persistence else None,
                     user=_current_user(),
+                    options=self.options,
                 )
             )
             return [self._executable, "-c", str(conf)], None
@@ -418,9 +454,11 @@ def start_mosquitto(
     persistence: bool = False,
     host: str = "127.0.0.1",
     timeout: float = 10.0,
+    options: Mapping[str, OptionValue] | None = None,
 ) -> BrokerProcess:
-    """Start a private mosquitto (FileNotFoundError when it is not installed)."""
-    return BrokerProcess("mosquitto", port, host, persistence=persistence).start(timeout)
+    """Start a private mosquitto (FileNotFoundError when it is not installed); `options`
+    override mosquitto.conf lines (`mosquitto_config`), e.g. `MOSQUITTO_DEFAULTS`."""
+    return BrokerProcess("mosquitto", port, host, persistence=persistence, options=options).start(timeout)
 
 
 def start_embedded_broker(

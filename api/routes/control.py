@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Operator
 from api.deps import GatewayDep
-from api.errors import AUTH, responses
+from api.errors import AUTH, BODY, responses
 from gateway.automation.actuator import Decision
 from gateway.runtime.gateway import CommandRefused, NoLights
 
@@ -61,7 +61,7 @@ def _out(device_id: str, payload: dict[str, Any], decision: Decision) -> Command
     "/v1/devices/{device_id}/commands",
     response_model=CommandOut,
     summary="Command one device (what its kind takes: lights state ON/OFF and brightness, ...)",
-    responses=responses(*AUTH, 404, 409, 413, 422),
+    responses=responses(*AUTH, 404, 409, *BODY),
 )
 def command_device(device_id: str, body: DeviceCommandIn, gateway: GatewayDep, who: Operator) -> CommandOut:
     view = gateway.device(device_id)
@@ -82,7 +82,7 @@ def command_device(device_id: str, body: DeviceCommandIn, gateway: GatewayDep, w
     "/v1/rooms/{room_id}/lights",
     response_model=CommandsOut,
     summary="Switch or dim a room's lights",
-    responses=responses(*AUTH, 404, 409, 413, 422),
+    responses=responses(*AUTH, 404, 409, *BODY),
 )
 def room_lights(room_id: str, body: LightsIn, gateway: GatewayDep, who: Operator) -> CommandsOut:
     room = gateway.room(room_id)

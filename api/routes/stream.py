@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Viewer, guard_of
 from api.deps import GatewayDep
-from api.errors import AUTH
+from api.errors import AUTH, ErrorOut
 from api.errors import responses as error_responses
 from api.schemas import room_json
 from gateway.automation.event_log import EventKind
@@ -76,7 +76,7 @@ def _cursor(after: int | None, last_event_id: str | None, newest: int) -> int | 
     summary="Live events and room changes (Server-Sent Events), resumable with Last-Event-ID",
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "an endless event stream"},
-        400: {"description": "Last-Event-ID is not a sequence number"},
+        400: {"model": ErrorOut, "description": "Last-Event-ID is not an event sequence number"},
         **error_responses(*AUTH, 404, 422),
     },
 )

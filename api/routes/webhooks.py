@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.auth import Admin, Principal, guard_of
 from api.deps import GatewayDep
-from api.errors import AUTH, responses
+from api.errors import AUTH, BODY, responses
 from api.schemas import as_time
 from gateway.automation.event_log import EventKind
 from gateway.config import Identifier
@@ -161,9 +162,20 @@ def list_webhooks(gateway: GatewayDep, who: Admin) -> WebhookList:
     response_model=WebhookOut,
     status_code=201,
     summary="Subscribe a URL to events (signed deliveries of events from now on)",
-    responses=responses(*AUTH, 413, 422),
+    responses=responses(*AUTH, *BODY),
 )
 def create_webhook(request: Request, body: WebhookIn, gateway: GatewayDep, who: Admin) -> WebhookOut:
+    allowed = request.app.state.settings.push.webhooks.allowed_hosts
+    if url_problem(body.url, allowed) is not None:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "url"),
+                    "msg": "host not in push.webhooks.allowed_hosts",
+                }
+            ]
+        )
     buildings = sorted(set(body.buildings))
     if who.buildings is not None:
         outside = sorted(set(buildings) - who.buildings)

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from devices import identity
 from devices.dialects.base import DecodeError, Dialect, TopicKind
 from devices.fields import MAX_PAYLOAD_BYTES, DevicePayload, RejectReason
 
@@ -25,7 +26,10 @@ class NativeTopic:
 
 
 def parse_topic(topic: str, prefix: str) -> NativeTopic | None:
-    """The parts of a native topic, or None when the topic is not in the scheme."""
+    """The parts of a native topic, or None when the topic is not in the scheme.
+
+    Raises `DecodeError` (`invalid_topic`) for a topic in the scheme whose building,
+    floor, room or device level is not a valid id (`devices.identity`)."""
     if not topic.startswith(prefix) or topic[len(prefix) : len(prefix) + 1] != "/":
         return None
     levels = topic[len(prefix) + 1 :].split("/")
@@ -39,7 +43,11 @@ def parse_topic(topic: str, prefix: str) -> NativeTopic | None:
         return None
     if not all(levels[:4]):
         return None
-    return NativeTopic(levels[0], levels[1], levels[2], levels[3], kind)
+    building, floor, room, device = levels[:4]
+    problem = identity.invalid_segment({"building": building, "floor": floor, "room": room, "device": device})
+    if problem is not None:
+        raise DecodeError(RejectReason.INVALID_TOPIC, problem)
+    return NativeTopic(building, floor, room, device, kind)
 
 
 def state_topic(prefix: str, building: str, floor: str, room: str, device: str) -> str:

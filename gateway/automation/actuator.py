@@ -18,7 +18,7 @@ reports and ticks, and publishes what it returns. It owns four promises:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -210,6 +210,12 @@ class Actuator:
         for device in released:
             del self._claims[device]
         return released
+
+    def forget(self, devices: Iterable[str]) -> None:
+        """Drops everything about devices the registry forgot."""
+        for device in devices:
+            for table in (self._pending, self._deferred, self._last_switch, self._reported, self._claims):
+                table.pop(device, None)
 
     # Snapshot: overrides and claims survive a restart. Pending retries do not (a
     # command not confirmed before the restart is decided afresh), nor do reported

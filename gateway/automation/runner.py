@@ -270,6 +270,19 @@ class Automation:
             self._publish_command(decision.outgoing, now)
         return decision
 
+    def forget(self, rooms: list[str], devices: list[str]) -> None:
+        """Drops what the automation holds about rooms and devices the registry forgot
+        (call with the live-state lock held)."""
+        gone = set(rooms)
+        for room_id in gone:
+            self._facts_cache.pop(room_id, None)
+        if gone:
+            self._pending_readings = {
+                key: event for key, event in self._pending_readings.items() if key[0] not in gone
+            }
+        self.actuator.forget(devices)
+        self.memory = self.memory.without([*rooms, *devices])
+
     def reload(self, settings: Settings, now: float) -> RuleSet:
         """Replaces the rules; on a bad file raises RulesError and keeps the old ones."""
         rules = load_rule_set(settings)

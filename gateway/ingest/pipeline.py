@@ -8,12 +8,15 @@ never stops the next message.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from devices import identity
 from devices.credentials import is_credential_key, redact_text, scrub
 from devices.dialects import DIALECTS, native
 from devices.dialects.base import DecodeError, Dialect, TopicKind
@@ -21,6 +24,7 @@ from devices.fields import DevicePayload, RejectReason
 from devices.pseudonym import Pseudonymizer
 from gateway.automation.runner import Automation
 from gateway.clock import Clock
+from gateway.config import RegistrySection
 from gateway.ingest.dead_letters import DeadLetters
 from gateway.ingest.stats import IngestStats
 from gateway.live_state import LiveState
@@ -42,6 +46,26 @@ TOPIC_CACHE_SIZE = 100_000
 MAX_THROTTLED_TOPICS = 10_000
 # Device times further ahead of the gateway's clock than this are not trusted for ordering.
 MAX_CLOCK_SKEW = 300.0
+# Device times outside [2000-01-01, now + a day] are rejected as out_of_range: a
+# clock that was never set, or a value that is not a time at all.
+EARLIEST_DEVICE_TIME = 946_684_800.0
+MAX_DEVICE_TIME_AHEAD = 86_400.0
+# How often silent auto-registered devices and rooms are looked for (at most).
+FORGET_SWEEP_INTERVAL = 60.0
+# Rejections about where a message came from rather than what it says: a flood of
+# made-up topics would log a line per topic, so these log once a minute per reason
+# (the dead-letter log still has every topic). Others log once a minute per topic.
+SITE_WIDE_REASONS = frozenset(
+    {
+        RejectReason.UNKNOWN_TOPIC,
+        RejectReason.INVALID_TOPIC,
+        RejectReason.WRONG_ROOM,
+        RejectReason.WRONG_BUILDING,
+        RejectReason.ID_CONFLICT,
+        RejectReason.UNKNOWN_DEVICE,
+        RejectReason.REGISTRY_FULL,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +95,15 @@ def mapped_routes(devices: Iterable[tuple[str, str, str | None, str]]) -> dict[s
     return routes
 
 
+@dataclass(frozen=True, slots=True)
+class NativePlace:
+    """A native topic with the room and device it belongs to (cached per topic)."""
+
+    topic: native.NativeTopic
+    room_id: str
+    device_id: str
+
+
 class IngestPipeline:
     def __init__(
         self,
@@ -85,6 +118,7 @@ class IngestPipeline:
         reconnect_grace: float = 0.0,
         recorder: Recorder | None = None,
         record_readings: bool = True,
+        registry: RegistrySection | None = None,
     ) -> None:
         self._prefix = topic_prefix
         self._live = live
@@ -94,6 +128,8 @@ class IngestPipeline:
         self._automation = automation
         self._reject_log = Throttle(REJECT_LOG_INTERVAL)
         self.dead_letters = DeadLetters()
+        self._registry = registry or RegistrySection()
+        self._next_sweep = float("-inf")
         # Device -> (device time, CRC-32 of the payload) of the last reading applied;
         # kept in the store with the device's last state (`DeviceState`), so a
         # restart goes on from it.
@@ -101,8 +137,9 @@ class IngestPipeline:
         # Last states restored for devices not registered yet (auto-registered ones):
         # put back when the device is next heard from.
         self._restored: dict[str, dict[str, Any]] = {}
-        # Devices publish on the same few topics over and over: parse each once.
-        self._topics: dict[str, native.NativeTopic] = {}
+        # Devices publish on the same few topics over and over: parse, check and
+        # register each once (cleared when devices or rooms are forgotten).
+        self._topics: dict[str, NativePlace] = {}
         routes = routes or {}
         self._routes: dict[str, Route] = {t: r for t, r in routes.items() if not is_filter(t)}
         # Filters of devices whose topics cannot be listed (Homie), tried after the
@@ -189,40 +226,47 @@ class IngestPipeline:
             self._process(message, admitted)
         except DecodeError as exc:
             self._reject(message, exc.reason, exc.detail)
-        except Exception:
+        except Exception as exc:
+            # A bug, not bad input: still dead-lettered and counted, and logged with
+            # its traceback at most once a minute per topic, never once per message.
             self._stats.handler_errors += 1
-            log.exception(
-                kv("message handler failed", topic=message.topic, payload=_preview(message.payload))
-            )
+            self._reject(message, RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:300], exc)
 
     def _process(self, message: InboundMessage, admitted: bool) -> None:
         route = self._routes.get(message.topic)
         if route is not None:
             self._process_mapped(message, route, admitted)
             return
-        topic = self._topics.get(message.topic)
-        if topic is None:
+        place = self._topics.get(message.topic)
+        if place is None:
             route = self._filters.match(message.topic) if self._filters else None
             if route is not None:
                 self._process_mapped(message, route, admitted)
                 return
             topic = native.parse_topic(message.topic, self._prefix)
-            self._remember(message.topic, topic)
-        if topic is None:
-            raise DecodeError(RejectReason.UNKNOWN_TOPIC, "not a device topic of the native scheme")
-        if topic.kind is TopicKind.COMMAND:
+            if topic is None:
+                raise DecodeError(RejectReason.UNKNOWN_TOPIC, "not a device topic of the native scheme")
+            if topic.kind is TopicKind.COMMAND:
+                self._stats.ignored += 1
+                return
+            place = self._identify(topic)
+        kind = place.topic.kind
+        if kind is TopicKind.COMMAND:
             self._stats.ignored += 1
             return
-        if topic.kind is TopicKind.AVAILABILITY:
+        if kind is TopicKind.AVAILABILITY:
             online = native.decode_availability(message.payload)
             with self._live.lock:
-                self._set_online(self._register(topic), topic.device, online)
+                self._enter(message.topic, place)
+                self._set_online(place.room_id, place.device_id, online)
         else:
-            if not self._admit(topic.device, message, admitted):
+            if not self._admit(place.device_id, message, admitted):
                 return
             payload = native.decode_state(message.payload)
             with self._live.lock:
-                self._apply(self._register(topic), topic.device, payload, message)
+                self._check(place.device_id, payload)
+                self._enter(message.topic, place)
+                self._apply(place.room_id, place.device_id, payload, message)
         self._stats.accepted += 1
 
     def _process_mapped(self, message: InboundMessage, route: Route, admitted: bool) -> None:
@@ -236,6 +280,7 @@ class IngestPipeline:
                 self._stats.ignored += 1
                 return
             with self._live.lock:
+                self._live.heard(route.room_id, route.device_id, self._clock.now())
                 self._set_online(route.room_id, route.device_id, online)
         else:
             if not self._admit(route.device_id, message, admitted):
@@ -250,6 +295,8 @@ class IngestPipeline:
                     return
                 payload = decoded
             with self._live.lock:
+                self._check(route.device_id, payload)
+                self._live.heard(route.room_id, route.device_id, self._clock.now())
                 self._apply(route.room_id, route.device_id, payload, message)
         self._stats.accepted += 1
 
@@ -345,25 +392,129 @@ class IngestPipeline:
             place = self._places[room_id] = (config.building, str(config.floor))
         return place
 
-    def _remember(self, raw: str, topic: native.NativeTopic | None) -> None:
-        if topic is None:
-            return  # never cache junk: a flood of random topics must not grow memory
-        if len(self._topics) >= TOPIC_CACHE_SIZE:
-            self._topics.clear()
-        self._topics[raw] = topic
-
-    def _register(self, topic: native.NativeTopic) -> str:
-        """The device's room; new devices and rooms are registered on first sight."""
-        room_id = self._live.devices.room_of(topic.device)
-        if room_id is None:
-            self._live.ensure_room(topic.room, topic.building, topic.floor)
-            room_id = self._live.devices.ensure(
-                topic.device,
-                topic.room,
-                topic=native.state_topic(self._prefix, topic.building, topic.floor, topic.room, topic.device),
+    def _identify(self, topic: native.NativeTopic) -> NativePlace:
+        """Which room and device a native topic is about (see `devices.identity`):
+        rejects a known room or a configured device on a topic of another building
+        (`wrong_building`) or another room or floor (`wrong_room`)."""
+        room = self._live.room_config(topic.room)
+        if room is not None and room.building != topic.building:
+            raise DecodeError(
+                RejectReason.WRONG_BUILDING,
+                f"room {topic.room} is in building {room.building}, not {topic.building}",
             )
-            log.info(kv("device registered", device=topic.device, room=topic.room))
-        return room_id
+        if room is not None and room.floor != topic.floor:
+            raise DecodeError(
+                RejectReason.WRONG_ROOM, f"room {topic.room} is on floor {room.floor}, not {topic.floor}"
+            )
+        home = self._live.devices.configured_room(topic.device)
+        if home is not None:
+            if home != topic.room:
+                building = self._live.config_of(home).building
+                reason = (
+                    RejectReason.WRONG_BUILDING if building != topic.building else RejectReason.WRONG_ROOM
+                )
+                raise DecodeError(reason, f"device {topic.device} is configured in room {home} ({building})")
+            return NativePlace(topic, topic.room, topic.device)
+        device_id = identity.auto_device_id(topic.room, topic.device)
+        known = self._live.devices.spec_of(device_id)
+        if known is not None:
+            spec, configured = known
+            if configured or spec.room_id != topic.room or spec.name != topic.device:
+                raise DecodeError(
+                    RejectReason.ID_CONFLICT,
+                    f"id {device_id} of device {topic.device} in room {topic.room} "
+                    f"already names device {spec.name or spec.id} of room {spec.room_id}",
+                )
+        elif not self._registry.auto_register:
+            raise DecodeError(
+                RejectReason.UNKNOWN_DEVICE,
+                f"device {topic.device} of room {topic.room} is not configured "
+                "(registry.auto_register is off)",
+            )
+        return NativePlace(topic, topic.room, device_id)
+
+    def _enter(self, raw: str, place: NativePlace) -> None:
+        """Registers the device (and its room) if new, within the registry's limits,
+        and notes that it was heard from (call with the live-state lock held)."""
+        if raw not in self._topics:
+            self._register(place)
+            if len(self._topics) >= TOPIC_CACHE_SIZE:
+                self._topics.clear()
+            self._topics[raw] = place
+        self._live.heard(place.room_id, place.device_id, self._clock.now())
+
+    def _register(self, place: NativePlace) -> None:
+        topic, limits = place.topic, self._registry
+        new_room = self._live.room_config(place.room_id) is None
+        new_device = place.device_id not in self._live.devices
+        if new_device and self._live.devices.auto_count >= limits.max_auto_devices:
+            raise DecodeError(
+                RejectReason.REGISTRY_FULL,
+                f"{self._live.devices.auto_count} auto-registered devices (registry.max_auto_devices)",
+            )
+        if new_room and self._live.auto_room_count >= limits.max_auto_rooms:
+            raise DecodeError(
+                RejectReason.REGISTRY_FULL,
+                f"{self._live.auto_room_count} auto-registered rooms (registry.max_auto_rooms)",
+            )
+        now = self._clock.now()
+        if new_room:
+            self._live.ensure_room(place.room_id, topic.building, topic.floor, now)
+            log.info(kv("room registered", room=place.room_id, building=topic.building, floor=topic.floor))
+        if new_device:
+            self._live.devices.ensure(
+                place.device_id,
+                place.room_id,
+                topic=native.state_topic(self._prefix, topic.building, topic.floor, topic.room, topic.device),
+                name=topic.device,
+            )
+            log.info(kv("device registered", device=place.device_id, room=place.room_id))
+
+    def _check(self, device_id: str, payload: DevicePayload) -> None:
+        """What a decoded payload must also satisfy: a sane device time, and the
+        registry's limits on fields (call with the live-state lock held)."""
+        if payload.ts is not None:
+            _check_device_time(payload.ts, self._clock.now())
+        extra = payload.model_extra
+        if extra:
+            limit = self._registry.max_field_bytes
+            for key, value in extra.items():
+                bad = _field_problem(value, limit)
+                if bad is not None:
+                    raise DecodeError(bad[0], f"{key[:80]}: {bad[1]}")
+        problem = self._live.devices.fields_problem(
+            device_id, payload.model_fields_set, self._registry.max_fields
+        )
+        if problem is not None:
+            raise DecodeError(RejectReason.REGISTRY_FULL, problem)
+
+    def forget_silent(self) -> tuple[int, int]:
+        """Forgets auto-registered devices and rooms silent for `registry.forget_after`
+        (the ticker calls this every tick; it looks at most once a minute). Returns
+        how many devices and rooms were forgotten."""
+        now = self._clock.now()
+        if now < self._next_sweep:
+            return 0, 0
+        after = self._registry.forget_after
+        self._next_sweep = now + min(FORGET_SWEEP_INTERVAL, max(after / 10, 0.5))
+        with self._serial:
+            with self._live.lock:
+                rooms, devices, changed = self._live.forget_silent(now, after)
+                if self._automation is not None and (rooms or devices):
+                    self._automation.forget(rooms, [device for device, _ in devices])
+            if not rooms and not devices:
+                return 0, 0
+            self._topics.clear()
+            for device, _ in devices:
+                self._last_device_time.pop(device, None)
+                self._restored.pop(device, None)
+            for room in rooms:
+                self._places.pop(room, None)
+            if self._recorder is not None:
+                for state in changed:
+                    self._recorder([], state, None, None)
+        log.info(kv("silent devices forgotten", devices=len(devices), rooms=len(rooms), after=after))
+        return len(devices), len(rooms)
 
     def _fields_to_keep(self, payload: DevicePayload) -> dict[str, Any]:
         # Straight from the validated attributes: model_dump would cost as much as
@@ -394,14 +545,18 @@ class IngestPipeline:
             elif isinstance(value, dict | list):
                 fields[key] = scrub(value, pseudonym)
 
-    def _reject(self, message: InboundMessage, reason: str, detail: str) -> None:
+    def _reject(
+        self, message: InboundMessage, reason: str, detail: str, error: BaseException | None = None
+    ) -> None:
         self._stats.reject(reason)
         now = self._clock.now()
         preview = _preview(message.payload)
         self.dead_letters.add(now, message.topic, reason, detail, preview, len(message.payload))
-        allowed, held_back = self._reject_log.allow((message.topic, reason), now)
+        key = (reason,) if reason in SITE_WIDE_REASONS else (message.topic, reason)
+        allowed, held_back = self._reject_log.allow(key, now)
         if allowed:
-            log.warning(
+            log.log(
+                logging.ERROR if error is not None else logging.WARNING,
                 kv(
                     "message rejected",
                     reason=reason,
@@ -409,8 +564,53 @@ class IngestPipeline:
                     detail=detail,
                     payload=preview,
                     repeats_suppressed=held_back,
-                )
+                ),
+                exc_info=error,
             )
+
+
+def _check_device_time(ts: datetime, now: float) -> None:
+    try:
+        at = ts.timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise DecodeError(RejectReason.OUT_OF_RANGE, f"ts: {ts.isoformat()} is not a usable time") from None
+    if at < EARLIEST_DEVICE_TIME or at > now + MAX_DEVICE_TIME_AHEAD:
+        raise DecodeError(
+            RejectReason.OUT_OF_RANGE,
+            f"ts: {ts.isoformat()} is before 2000 or more than a day ahead of the gateway's clock",
+        )
+
+
+def _field_problem(value: Any, limit: int) -> tuple[str, str] | None:
+    """Why a field outside the vocabulary cannot be kept: a number that is not finite
+    or not a float (NaN, Infinity, a 400-digit integer: neither JSON for the API nor
+    a reading for the history), or a value larger than `limit` bytes as JSON
+    (roughly: walked without encoding, and no further than the limit)."""
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item.encode("utf-8", errors="surrogatepass")) + 3
+        elif item is None or isinstance(item, bool):
+            size += 5
+        elif isinstance(item, int):
+            if item.bit_length() > 1000:
+                return RejectReason.OUT_OF_RANGE, "an integer beyond the range of numbers"
+            size += item.bit_length() * 3 // 10 + 3
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return RejectReason.OUT_OF_RANGE, "not a finite number"
+            size += 25
+        elif isinstance(item, dict):
+            size += 2 + sum(len(key) + 4 for key in item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            size += 2
+            stack.extend(item)
+        if size > limit:
+            return RejectReason.FIELD_TOO_LARGE, f"more than {limit} bytes (registry.max_field_bytes)"
+    return None
 
 
 def _preview(payload: bytes, limit: int = 120) -> str:

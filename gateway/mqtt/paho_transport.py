@@ -3,7 +3,9 @@
 One client, QoS 1, a persistent session under a fixed client id (so the broker
 queues what is published while the gateway is away), a retained online status
 with a last will, reconnect with capped backoff, and a fresh subscription on
-every connect (a broker that lost its state still delivers to us).
+every connect (a broker that lost its state still delivers to us). With
+`broker_stats` on it also follows the broker's own counters (`$SYS`, see
+gateway/mqtt/broker_stats.py), which never reach the message handler.
 
 The client is `FastPathClient` (gateway/mqtt/fast_path.py) when `mqtt.fast_path`
 is on and the installed paho-mqtt is the series it was written for (2.2.x), else
@@ -29,6 +31,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.logs import kv
+from gateway.mqtt import broker_stats
+from gateway.mqtt.broker_stats import BrokerCounters, BrokerStats
 from gateway.mqtt.transport import ConnectionListener, InboundMessage, MessageHandler
 
 if TYPE_CHECKING:
@@ -39,6 +43,13 @@ log = logging.getLogger("officegw.mqtt")
 # The paho-mqtt series FastPathClient's overrides of private paho methods were
 # written against and tested with.
 FAST_PATH_PAHO_SERIES = "2.2"
+
+# How long after subscribing to the broker's $SYS topics a value should have come
+# (mosquitto sends its uptime, retained, at once; others within one publishing round).
+BROKER_STATS_GRACE = 30.0
+# Connections the broker closed while our $SYS subscription awaited its SUBACK, in
+# a row, before we take it as the broker's answer and stop asking.
+BROKER_STATS_MAX_CLOSES = 2
 
 
 def fast_path_supported(paho_version: str) -> bool:
@@ -96,6 +107,8 @@ class MqttOptions:
     receive_maximum: int = 1000
     # FastPathClient (when paho-mqtt is 2.2.x) rather than plain paho `Client`.
     fast_path: bool = True
+    # Follow the broker's $SYS counters (messages it dropped, stored, its uptime).
+    broker_stats: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +142,12 @@ class PahoTransport:
         # broker delivers them again next time.
         self._paused = False
         self._client_class = client_class(options.fast_path, installed_paho_version())
+        self._broker = BrokerCounters() if options.broker_stats else None
+        # The SUBSCRIBE of the $SYS topics while its SUBACK is awaited.
+        self._broker_sub_mid: int | None = None
+        self._broker_sub_closes = 0
+        self._broker_said: set[str] = set()  # what we logged once: "refused", "silent"
+        self._broker_watch: threading.Timer | None = None
         self._client = self._build_client()
 
     @property
@@ -168,6 +187,7 @@ class PahoTransport:
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
+        client.on_subscribe = self._handle_subscribe
         client.on_socket_open = self._handle_socket_open
         client.on_connect_fail = self._handle_connect_fail
         return client
@@ -214,6 +234,8 @@ class PahoTransport:
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
+        if self._broker_watch is not None:
+            self._broker_watch.cancel()
 
     def pause(self) -> None:
         """Stop handing messages on (shutdown): what arrives from now on stays
@@ -222,6 +244,10 @@ class PahoTransport:
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def broker_stats(self) -> BrokerStats | None:
+        """The broker's counters as last seen; None with `broker_stats` off."""
+        return self._broker.stats() if self._broker is not None else None
 
     # paho callbacks (on paho's network thread)
 
@@ -249,6 +275,9 @@ class PahoTransport:
             return
         o = self._options
         client.subscribe([(topic, 1) for topic in o.subscriptions])
+        if self._broker is not None and self._broker_sub_closes < BROKER_STATS_MAX_CLOSES:
+            # QoS 0, as the broker publishes them: never queued for us while we are away.
+            _, self._broker_sub_mid = client.subscribe([(topic, 0) for topic in broker_stats.TOPICS])
         client.publish(o.status_topic, b"online", qos=1, retain=True)
         log.info(
             kv(
@@ -274,13 +303,90 @@ class PahoTransport:
     ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        if self._broker_sub_mid is not None:
+            self._broker_sub_mid = None
+            self._broker_closed_on_subscribe()
+        if self._broker_watch is not None:
+            self._broker_watch.cancel()  # the next connection subscribes and watches again
         if was_connected:
             level = logging.INFO if not self._started else logging.WARNING
             log.log(level, kv("mqtt disconnected", reason=str(reason_code), reconnecting=self._started))
             if self._on_connection:
                 self._on_connection(False)
 
+    def _handle_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if mid != self._broker_sub_mid:
+            return
+        self._broker_sub_mid = None
+        self._broker_sub_closes = 0
+        refused = [
+            topic for topic, code in zip(broker_stats.TOPICS, reason_codes, strict=False) if code.is_failure
+        ]
+        if refused:
+            self._say_once(
+                "refused",
+                kv(
+                    "broker stats: subscription refused",
+                    topics=",".join(refused),
+                    effect="messages the broker drops are not seen",
+                ),
+            )
+        if len(refused) < len(broker_stats.TOPICS) and "silent" not in self._broker_said:
+            watch = threading.Timer(BROKER_STATS_GRACE, self._check_broker_stats_seen)
+            watch.daemon = True
+            if self._broker_watch is not None:
+                self._broker_watch.cancel()
+            self._broker_watch = watch
+            watch.start()
+
+    def _check_broker_stats_seen(self) -> None:
+        # Only silence on every topic says anything: mosquitto's drop count alone
+        # comes when it next changes if it has not for a minute (see broker_stats).
+        seen = self._broker.stats() if self._broker is not None else None
+        if seen is not None and seen.uptime is None and seen.dropped is None and self._started:
+            self._say_once(
+                "silent",
+                kv(
+                    "broker stats: nothing published",
+                    topics=",".join(broker_stats.TOPICS),
+                    waited_s=BROKER_STATS_GRACE,
+                    effect="messages the broker drops are not seen",
+                ),
+            )
+
+    def _broker_closed_on_subscribe(self) -> None:
+        # Some brokers answer a subscription they refuse by closing the connection;
+        # asking again on every reconnect would keep the gateway off the broker.
+        self._broker_sub_closes += 1
+        if self._broker_sub_closes >= BROKER_STATS_MAX_CLOSES:
+            log.warning(
+                kv(
+                    "broker stats off: the broker closed the connection after the $SYS subscription",
+                    times=self._broker_sub_closes,
+                    fix="set mqtt.broker_stats: false for this broker",
+                )
+            )
+
+    def _say_once(self, key: str, line: str) -> None:
+        if key not in self._broker_said:
+            self._broker_said.add(key)
+            log.info(line)
+
     def _handle_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        topic = message.topic
+        if topic.startswith("$SYS/"):
+            # The broker's counters, never a device message (nor a reject); they may
+            # still come with broker_stats off, from a session that subscribed before.
+            if self._broker is not None:
+                self._broker.observe(topic, bytes(message.payload), retained=bool(message.retain))
+            return
         if self._paused:
             return
         payload = message.payload
@@ -290,7 +396,7 @@ class PahoTransport:
         # paho reads into bytes; a bytearray would only come from a hand-made message.
         self._on_message(
             InboundMessage(
-                message.topic,
+                topic,
                 payload if isinstance(payload, bytes) else bytes(payload),
                 message.qos,
                 bool(message.retain),

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.mqtt.broker_stats import BrokerStats
+
 # Acknowledges one message to the broker; run once what it carried is committed.
 Ack = Callable[[], None]
 
@@ -50,3 +52,7 @@ class Transport(Protocol):
 
     def ack_many(self, acks: Sequence[Ack]) -> None:
         """Acknowledges many messages at once (the history writer's committed batch)."""
+
+    def broker_stats(self) -> BrokerStats | None:
+        """The broker's own counters as last seen (messages it dropped, ...); None when
+        not followed."""

@@ -10,6 +10,7 @@ answer are read, raw (no decompression), and only to end the exchange cleanly.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -32,7 +33,19 @@ class Attempt:
         return self.error is None
 
 
-def url_problem(url: str) -> str | None:
+def host_allowed(host: str, allowed: Sequence[str]) -> bool:
+    """Whether `host` is one of `allowed` (or under a ".domain" of it); any host when empty."""
+    if not allowed:
+        return True
+    host = host.lower().rstrip(".")
+    for entry in allowed:
+        entry = entry.lower().rstrip(".")
+        if host == entry or (entry.startswith(".") and host.endswith(entry)):
+            return True
+    return False
+
+
+def url_problem(url: str, allowed_hosts: Sequence[str] = ()) -> str | None:
     """Why `url` cannot be a webhook receiver, or None."""
     if len(url) > MAX_URL_LENGTH:
         return f"at most {MAX_URL_LENGTH} characters"
@@ -52,6 +65,8 @@ def url_problem(url: str) -> str | None:
         return "must not have a #fragment"
     if port == 0:
         return "port must be from 1 to 65535"
+    if not host_allowed(parts.hostname, allowed_hosts):
+        return "host not in push.webhooks.allowed_hosts"
     return None
 
 

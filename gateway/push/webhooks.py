@@ -28,7 +28,7 @@ import httpx
 from gateway.automation.event_log import EventKind, LoggedEvent
 from gateway.config import WebhooksSection
 from gateway.logs import kv
-from gateway.push.delivery import new_client, post
+from gateway.push.delivery import Attempt, new_client, post, url_problem
 from gateway.push.documents import event_id, event_json
 from gateway.push.signing import SIGNATURE_HEADER, signature
 from gateway.storage.webhook_store import Target, Waiting, WebhookStore
@@ -159,7 +159,12 @@ class WebhookDispatcher:
             "officegw-delivery-attempt": str(attempt),
             SIGNATURE_HEADER: signature(target.secret, body, int(sent_at)),
         }
-        result = post(self._client, target.url, body, headers, self._settings.timeout)
+        # The allowed hosts may have changed since the subscription was made.
+        refused = url_problem(target.url, self._settings.allowed_hosts)
+        if refused is not None:
+            result = Attempt(None, f"not sent: {refused}", 0.0)
+        else:
+            result = post(self._client, target.url, body, headers, self._settings.timeout)
         done = self._clock()
         if result.ok:
             self._store.delivered(target.id, waiting.seq, attempt, done, result.status, result.duration)

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from prometheus_client.registry import CollectorRegistry
 
+from devices import identity
 from devices.commands import refusal
 from devices.pseudonym import Pseudonymizer
 from devices.registry import DeviceView
@@ -36,6 +37,7 @@ from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
 from gateway.push.webhooks import WebhookDispatcher
 from gateway.runtime.gc_schedule import FullCollections
 from gateway.runtime.metrics import GaugeSources, build_registry
+from gateway.runtime.migrations import migrate_device_ids
 from gateway.runtime.push_metrics import PushCollector, PushSources
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
 from gateway.runtime.snapshotter import Snapshotter
@@ -198,6 +200,7 @@ class Gateway:
             reconnect_grace=settings.quality.reconnect_grace,
             recorder=self._record_message,
             record_readings=settings.storage.history,
+            registry=settings.registry,
         )
         # A tenth of the shortest vacancy timeout keeps "vacant" within 10 % of its
         # deadline; never busier than 20 ticks a second nor lazier than one.
@@ -210,6 +213,7 @@ class Gateway:
             release_throttled=self._pipeline.release_throttled,
             record_rooms=self._record_rooms,
             after_tick=self._bookings.tick,
+            forget_silent=self._pipeline.forget_silent,
         )
         self.snapshotter = Snapshotter(self._store, self._capture, settings.storage.snapshot_interval)
         state = settings.push.state
@@ -702,6 +706,7 @@ class Gateway:
                 quality=lambda: self._live.quality_flags(self._clock.now()),
                 history=lambda: self._history.stats,
                 influx=influx.stats if influx is not None else lambda: None,
+                broker=self.transport.broker_stats,
             ),
         )
         states = self._room_states
@@ -768,6 +773,7 @@ class Gateway:
             "auto_rooms": rooms["auto_rooms"],
             "rule_memory": memory.to_dict(),
             "actuator": actuator,
+            "device_id_scheme": identity.ID_SCHEME,
         }
 
     def _restore(self) -> None:
@@ -776,13 +782,15 @@ class Gateway:
         # committed with the readings (schema 1 kept them in the snapshot).
         stored_rooms = {**saved.get("rooms", {}), **self._store.room_states()}
         states = {room_id: decode_as(RoomState, data) for room_id, data in stored_rooms.items()}
+        if (saved or states) and saved.get("device_id_scheme") != identity.ID_SCHEME:
+            states = migrate_device_ids(self._store, saved, states, self.settings, self._clock.now())
         # Committed with the room states: where each device's readings had reached.
         devices = [
             DeviceState(device, room, data.get("ts"), data.get("digest"), data.get("last_state") or {})
             for device, (room, data) in self._store.device_states().items()
         ]
         with self._live.lock:
-            restored = self._live.restore(states, saved.get("auto_rooms", []))
+            restored = self._live.restore(states, saved.get("auto_rooms", []), self._clock.now())
             self._pipeline.restore_devices(devices)
             if "rule_memory" in saved:
                 self._automation.memory = RuleMemory.from_dict(saved["rule_memory"])

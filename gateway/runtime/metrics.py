@@ -10,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from gateway.ingest.stats import IngestStats
+from gateway.mqtt.broker_stats import BrokerStats
 from gateway.storage.history_writer import HistoryStats
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ class GaugeSources:
     # The InfluxDB exporter's counters (`InfluxExporter.stats`); None: export off,
     # and no officegw_influx_* metrics at all.
     influx: Callable[[], InfluxStats | None] = lambda: None
+    # The broker's own counters (`Transport.broker_stats`); None: not followed, and
+    # no officegw_broker_* metrics at all.
+    broker: Callable[[], BrokerStats | None] = lambda: None
 
 
 class GatewayCollector(Collector):
@@ -123,6 +127,10 @@ class GatewayCollector(Collector):
         if influx is not None:
             yield from _influx_metrics(influx)
 
+        broker = self._gauges.broker()
+        if broker is not None:
+            yield from _broker_metrics(broker)
+
 
 def _history_metrics(h: HistoryStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
     yield GaugeMetricFamily(
@@ -203,6 +211,37 @@ def _influx_metrics(stats: InfluxStats) -> Iterator[CounterMetricFamily | GaugeM
             "officegw_influx_last_success_timestamp_seconds",
             "When InfluxDB last acknowledged a write (Unix time)",
             value=stats.last_success_at,
+        )
+
+
+def _broker_metrics(b: BrokerStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    yield CounterMetricFamily(
+        "officegw_broker_drops_seen",
+        "Rises of the broker's dropped-messages count seen by this gateway (all clients; "
+        "adds up across broker restarts)",
+        value=b.drops_seen,
+    )
+    # The broker's own values: absent until it published them (a broker without
+    # $SYS, or one that refuses them, never does).
+    if b.dropped is not None:
+        yield GaugeMetricFamily(
+            "officegw_broker_messages_dropped",
+            "Messages the broker dropped since it started, all clients, because a session's "
+            "queue was full (mosquitto $SYS/broker/publish/messages/dropped; 0 after a broker restart)",
+            value=b.dropped,
+        )
+    if b.stored is not None:
+        yield GaugeMetricFamily(
+            "officegw_broker_messages_stored",
+            "Messages the broker holds: queued for sessions, in flight and retained "
+            "(mosquitto $SYS/broker/store/messages/count)",
+            value=b.stored,
+        )
+    if b.uptime is not None:
+        yield GaugeMetricFamily(
+            "officegw_broker_uptime_seconds",
+            "Broker uptime as it last published it (every sys_interval, 10 s by default)",
+            value=b.uptime,
         )
 
 

@@ -24,9 +24,11 @@ class Ticker:
         release_throttled: Callable[[], int] = lambda: 0,
         record_rooms: Callable[[list[RoomState]], None] = lambda rooms: None,
         after_tick: Callable[[float], object] = lambda now: None,
+        forget_silent: Callable[[], object] = lambda: None,
     ) -> None:
         self._live = live
         self._release_throttled = release_throttled
+        self._forget_silent = forget_silent
         self._record_rooms = record_rooms
         self._after_tick = after_tick
         self._clock = clock
@@ -42,6 +44,7 @@ class Ticker:
     def tick(self) -> None:
         # Before taking the live-state lock: ingest takes its own lock, then this one.
         self._release_throttled()
+        self._forget_silent()
         now = self._clock.now()
         with self._live.lock:
             before = self._live.states()

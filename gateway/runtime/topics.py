@@ -60,4 +60,5 @@ def mqtt_options(settings: Settings) -> MqttOptions:
         manual_ack=settings.storage.history,
         receive_maximum=mqtt.receive_maximum,
         fast_path=mqtt.fast_path,
+        broker_stats=mqtt.broker_stats,
     )

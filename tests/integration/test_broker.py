@@ -20,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from simulators.broker import (
+    MOSQUITTO_DEFAULTS,
     BrokerProcess,
     BrokerStartError,
     free_port,
@@ -221,3 +222,35 @@ def test_amqtt_restart_on_same_port() -> None:
         broker.restart()
         assert broker.port == port
         qos1_round_trip(broker)
+
+
+def test_mosquitto_config_options_replace_add_and_remove_lines() -> None:
+    lines = mosquitto_config(
+        1883, options={"max_queued_messages": 10, "sys_interval": 1, "max_inflight_messages": None}
+    ).splitlines()
+    assert "max_queued_messages 10" in lines
+    assert "max_queued_messages 0" not in lines
+    assert "sys_interval 1" in lines
+    assert not any(line.startswith("max_inflight_messages") for line in lines)
+
+
+def test_mosquitto_defaults_leave_the_limits_to_mosquitto() -> None:
+    lines = mosquitto_config(1883, options=MOSQUITTO_DEFAULTS).splitlines()
+    assert "listener 1883 127.0.0.1" in lines
+    assert "allow_anonymous true" in lines
+    for option in ("max_queued_messages", "max_queued_bytes", "max_inflight_messages", "set_tcp_nodelay"):
+        assert not any(line.startswith(option) for line in lines), option
+
+
+def test_broker_started_with_options_uses_them() -> None:
+    with BrokerProcess("mosquitto", options={"max_queued_messages": 10, "sys_interval": 1}) as broker:
+        assert broker.directory is not None
+        conf = (broker.directory / "mosquitto.conf").read_text().splitlines()
+        assert "max_queued_messages 10" in conf
+        with connected_client(broker) as client:
+            assert client.is_connected()
+
+
+def test_options_are_for_mosquitto_only() -> None:
+    with pytest.raises(ValueError, match="only supported with mosquitto"):
+        BrokerProcess("amqtt", options={"sys_interval": 1})

@@ -183,7 +183,7 @@ def test_sigkill_keeps_the_device_time_an_occupancy_change_reached(
         wait_until(lambda: history_count(db, "SELECT count(*) FROM readings_all") == 1, 10, "committed")
         # In the same transaction as the reading (and before its ack), since it
         # changed the room's occupancy: not left to the next checkpoint.
-        assert history_count(db, "SELECT count(*) FROM device_states WHERE device = 'r0-counter'") == 1
+        assert history_count(db, "SELECT count(*) FROM device_states WHERE device = 'r0.r0-counter'") == 1
         assert history_count(db, occupied_events) == 1
         publisher.publish(counter, {"people": 0, "ts": t2 - 60}, retain=True)
         wait_until(lambda: gateway.metric("officegw_messages_late_total") == 1, 10, "older: late")

@@ -193,7 +193,7 @@ def test_a_flood_leaves_other_rooms_on_time_and_memory_flat(
     assert rss_late - rss_early < 8 * 1024, f"memory grew {rss_early} -> {rss_late} KiB"
 
     # The flood was throttled and flagged, and its last reading still landed.
-    noisy = http.get("/v1/devices/noisy-env").json()
+    noisy = http.get("/v1/devices/noisy.noisy-env").json()  # auto-registered: <room>.<name>
     assert noisy["quality"]["flooding"] is True
     assert noisy["quality"]["throttled"] > FLOOD_RATE * FLOOD_SECONDS * 0.9
     wait_until(

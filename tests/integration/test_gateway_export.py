@@ -48,7 +48,7 @@ def test_readings_and_events_reach_the_database(
         labels, value, ts_ms = got["environment_co2"][0]
         assert value == 612
         assert ts_ms == round(ts * 1000)
-        assert labels == {"building": building, "floor": "2", "room": "orion", "device": "orion-env"}
+        assert labels == {"building": building, "floor": "2", "room": "orion", "device": "orion.orion-env"}
         assert got["environment_temperature"][0][1] == 21.5
         assert got["occupancy_occupancy"][0][1] == 1.0
         assert any(event_labels.get("kind") == "occupancy" for event_labels, _, _ in got["events_count"])

@@ -120,7 +120,8 @@ def test_raw_readings_carry_device_and_value(recorded: Recorded) -> None:
     assert [(seconds(p["ts"]), p["device"], p["value"]) for p in body["points"]] == [
         (recorded.start + i * 60, device, base + i)
         for i in range(10)
-        for device, base in (("env-a", 500), ("env-b", 700))
+        # Auto-registered: named within their room.
+        for device, base in (("orion.env-a", 500), ("orion.env-b", 700))
     ]
 
 

@@ -111,8 +111,9 @@ def test_unknown_devices_and_rooms_are_registered(gw: RunningGateway, publisher:
         "unknown",
         False,
     )
-    device = gw.get("/v1/devices/pantry-env").json()
-    assert device["room_id"] == "pantry"
+    # Registered on first sight: its id is its name within its room.
+    device = gw.get("/v1/devices/pantry.pantry-env").json()
+    assert (device["id"], device["name"], device["room_id"]) == ("pantry.pantry-env", "pantry-env", "pantry")
     assert device["battery"] == 87
     assert device["online"] is True
     assert device["capabilities"] == ["battery", "temperature"]
@@ -169,11 +170,11 @@ def test_availability_and_own_commands(gw: RunningGateway, publisher: Publisher)
 
 def test_badge_credentials_are_pseudonymised(gw: RunningGateway, publisher: Publisher) -> None:
     publisher.publish(topic(gw, "orion", "orion-badge"), {"access": "granted", "credential": "04A1B2C3D4"})
-    wait_until(lambda: gw.get("/v1/devices/orion-badge").status_code == 200, 2.0, "badge registered")
-    state = gw.get("/v1/devices/orion-badge").json()["last_state"]
+    wait_until(lambda: gw.get("/v1/devices/orion.orion-badge").status_code == 200, 2.0, "badge registered")
+    state = gw.get("/v1/devices/orion.orion-badge").json()["last_state"]
     assert state["access"] == "granted"
     assert state["credential"].startswith("cred-")
-    assert "04A1B2C3D4" not in gw.get("/v1/devices/orion-badge").text
+    assert "04A1B2C3D4" not in gw.get("/v1/devices/orion.orion-badge").text
 
 
 def test_short_vacancy_timeout_vacates(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
@@ -251,12 +252,11 @@ def test_silent_devices_go_offline_and_come_back(mqtt_broker: BrokerProcess, pub
     )
     try:
         plug = f"{running.prefix}/hq/2/orion/orion-plug"
+        device = "/v1/devices/orion.orion-plug"  # registered on first sight: <room>.<name>
         publisher.publish(plug, {"power": 12})
-        wait_until(lambda: running.get("/v1/devices/orion-plug").json()["online"] is True, 2.0, "online")
-        wait_until(
-            lambda: running.get("/v1/devices/orion-plug").json()["online"] is False, 5.0, "offline by silence"
-        )
+        wait_until(lambda: running.get(device).json()["online"] is True, 2.0, "online")
+        wait_until(lambda: running.get(device).json()["online"] is False, 5.0, "offline by silence")
         publisher.publish(plug, {"power": 11})
-        wait_until(lambda: running.get("/v1/devices/orion-plug").json()["online"] is True, 2.0, "back online")
+        wait_until(lambda: running.get(device).json()["online"] is True, 2.0, "back online")
     finally:
         running.stop()

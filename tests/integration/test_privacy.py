@@ -163,18 +163,19 @@ def test_no_badge_id_in_clear_anywhere(
 
         # Every accepted form was taken as a badge read: pseudonyms, under `credential`.
         assert accepted == len(ACCEPTED) + 1
-        for device in [*ACCEPTED, "lobby-reader"]:
+        # Auto-registered devices are named within their room: `lobby.<name>`.
+        for device in [*(f"lobby.{name}" for name in ACCEPTED), "lobby-reader"]:
             state = gw.get(f"/v1/devices/{device}").json()["last_state"]
             assert state["credential"].startswith("cred-"), (device, state)
-        same = gw.get("/v1/devices/two-of-them").json()["last_state"]
+        same = gw.get("/v1/devices/lobby.two-of-them").json()["last_state"]
         assert same["Badge-ID"].startswith("cred-") and same["Badge-ID"] != same["credential"]
-        nested = gw.get("/v1/devices/alias-nested").json()["last_state"]
+        nested = gw.get("/v1/devices/lobby.alias-nested").json()["last_state"]
         assert nested["reader"]["last"]["uid"].startswith("cred-")
         # The same badge as a number or as a string: the same pseudonym.
         publisher.publish(f"{gw.prefix}/hq/1/lobby/as-text", b'{"credential": "4820917365"}')
-        wait_until(lambda: gw.get("/v1/devices/as-text").status_code == 200, 5, "as-text")
-        as_text = gw.get("/v1/devices/as-text").json()["last_state"]["credential"]
-        assert as_text == gw.get("/v1/devices/number").json()["last_state"]["credential"]
+        wait_until(lambda: gw.get("/v1/devices/lobby.as-text").status_code == 200, 5, "as-text")
+        as_text = gw.get("/v1/devices/lobby.as-text").json()["last_state"]["credential"]
+        assert as_text == gw.get("/v1/devices/lobby.number").json()["last_state"]["credential"]
 
         gw.stop()  # the final checkpoint and snapshot: the files once more
         running = False

@@ -120,7 +120,7 @@ def test_a_retained_message_without_ts_matching_the_restored_state_changes_nothi
             assert second.room(room)["occupancy"]["state"] == "vacant"
             assert occupancy_events(second, room) == before[room]
         assert second.metric("officegw_messages_duplicate_total") == 2
-        assert second.get("/v1/devices/lyra-pir").json()["last_state"] == {"occupancy": True}
+        assert second.get("/v1/devices/lyra.lyra-pir").json()["last_state"] == {"occupancy": True}
         # What the device says now still counts, retained or not.
         publisher.publish(pir, {"occupancy": True}, retain=True)
         wait_until(lambda: second.room("orion")["occupancy"]["state"] == "occupied", 5, "live motion")

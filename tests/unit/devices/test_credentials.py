@@ -12,7 +12,8 @@ from devices.credentials import (
     redact_text,
     scrub,
 )
-from devices.dialects.native import DecodeError, decode_state
+from devices.dialects.base import DecodeError
+from devices.dialects.native import decode_state
 from devices.pseudonym import Pseudonymizer
 
 

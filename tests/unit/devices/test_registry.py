@@ -41,3 +41,48 @@ def test_devices_never_heard_from_stay_unknown() -> None:
     registry = DeviceRegistry([DeviceSpec("plug", "orion")])
     assert registry.expire_silent(T0 + 10**6, mains_timeout=1, battery_timeout=1) == []
     assert registry.get("plug", T0).online is None  # type: ignore[union-attr]
+
+
+def test_auto_registered_devices_silent_too_long_are_forgotten() -> None:
+    registry = DeviceRegistry([DeviceSpec("orion-env", "orion")])
+    registry.ensure("orion.pir-1", "orion", topic="office/hq/2/orion/pir-1", name="pir-1")
+    registry.ensure("attic.env", "attic", name="env")
+    assert registry.auto_count == 2
+    registry.heard("orion.pir-1", T0)
+    registry.heard("attic.env", T0 + 50)
+    registry.heard("orion-env", T0)
+    seen(registry, "orion.pir-1", T0, occupancy=True)
+    version = registry.version
+
+    assert registry.forget_silent(T0 + 100, after=100) == []
+    assert registry.forget_silent(T0 + 101, after=100) == [("orion.pir-1", "orion")]
+    assert "orion.pir-1" not in registry and registry.auto_count == 1
+    assert registry.version > version
+    assert registry.has_room("orion")  # its configured device stays, silent or not
+    assert not registry.has_room("nowhere")
+    assert registry.forget_silent(T0 + 1_000, after=100) == [("attic.env", "attic")]
+    assert not registry.has_room("attic")
+    assert [view.id for view in registry.views(T0 + 1_000)] == ["orion-env"]
+
+
+def test_configured_and_auto_devices_are_told_apart() -> None:
+    registry = DeviceRegistry([DeviceSpec("orion-env", "orion")])
+    registry.ensure("orion.pir-1", "orion", name="pir-1")
+    assert registry.configured_room("orion-env") == "orion"
+    assert registry.configured_room("orion.pir-1") is None
+    assert registry.configured_room("nothing") is None
+    found = registry.spec_of("orion.pir-1")
+    assert found is not None and found[0].name == "pir-1" and found[1] is False
+    assert registry.spec_of("nothing") is None
+
+
+def test_fields_past_the_limit_are_named() -> None:
+    registry = DeviceRegistry([DeviceSpec("env", "orion")])
+    assert registry.fields_problem("env", {"co2", "temperature"}, max_fields=2) is None
+    assert registry.fields_problem("new", {"a", "b", "c"}, max_fields=2) == (
+        "device new would keep 3 fields > registry.max_fields 2"
+    )
+    seen(registry, "env", T0, co2=500, temperature=21.0)
+    # Fields it already has do not count twice.
+    assert registry.fields_problem("env", {"co2", "temperature"}, max_fields=2) is None
+    assert registry.fields_problem("env", {"co2", "humidity"}, max_fields=2) is not None

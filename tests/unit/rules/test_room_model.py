@@ -8,7 +8,7 @@ import pytest
 
 from devices.fields import DevicePayload
 from rules.occupancy import FusionParams, Occupancy
-from rules.room_model import RoomState, apply, expire
+from rules.room_model import RoomState, apply, expire, rename_devices
 
 T0 = 1_699_948_800.0  # 08:00 UTC
 
@@ -112,3 +112,27 @@ def test_energy_used_while_vacant_is_waste() -> None:
     assert state.occupancy.state == Occupancy.VACANT
     assert state.kwh_today(T0 + 3_600) == pytest.approx(0.1)
     assert state.kwh_wasted_today(T0 + 3_600) == pytest.approx(100 * 3_000 / 3_600_000)
+
+
+def test_devices_can_be_renamed_or_dropped() -> None:
+    state = fold(
+        ("lamp", {"state": "ON", "power": 100}, T0),
+        ("door", {"contact": False}, T0),
+        ("lock", {"state": "LOCK"}, T0),
+        ("radar", {"presence": True}, T0),
+    )
+    assert rename_devices(state, lambda device: device, T0 + 1) is state
+
+    moved = rename_devices(state, lambda device: f"orion.{device}", T0 + 1)
+    assert set(moved.lights) == {"orion.lamp"}
+    assert set(moved.doors_open) == {"orion.door"} and set(moved.locks_locked) == {"orion.lock"}
+    assert moved.occupancy.present == frozenset({"orion.radar"})
+    assert moved.occupancy.open_doors == frozenset({"orion.door"})
+    assert (moved.lighting, moved.door_open, moved.locked) == (state.lighting, True, True)
+    assert moved.kwh_today(T0 + 3_600) == state.kwh_today(T0 + 3_600)
+
+    dropped = rename_devices(state, lambda device: None if device == "lamp" else device, T0 + 3_600)
+    assert dropped.lights == {} and dropped.lighting.power_w is None
+    # What the lamp used until it was dropped still counts, and nothing after.
+    assert dropped.kwh_today(T0 + 7_200) == pytest.approx(0.1)
+    assert set(dropped.doors_open) == {"door"}

@@ -69,7 +69,7 @@ def test_readings_reach_the_room_and_new_devices_are_registered(gw: GatewayOnFak
     assert pantry is not None and pantry.configured is False
     assert (pantry.config.building, pantry.config.floor, pantry.config.type) == ("annex", "1", "unknown")
     assert (pantry.state.environment.temperature_c, pantry.state.environment.co2_ppm) == (23.5, 640)
-    assert gw.live.devices.room_of("pantry-env") == "pantry"
+    assert gw.live.devices.room_of("pantry.pantry-env") == "pantry"
 
 
 @pytest.mark.parametrize(

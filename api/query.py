@@ -1,0 +1,61 @@
+"""A query parameter that takes one value must be given once: `?start=a&start=b` is
+refused (422) rather than read as its last value. Which parameters take a list (such
+as `features`) is what the OpenAPI schema documents, so every route, whenever it was
+added, is held to its own documentation. Like the body limit, this is checked before
+authentication: it looks at nothing but the request line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+
+# (path template, method) -> the names of its query parameters that take one value.
+SingleValued = dict[tuple[str, str], frozenset[str]]
+
+
+def _takes_a_list(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "array" or any(_takes_a_list(option) for option in schema.get("anyOf", []))
+
+
+def single_valued_parameters(openapi: dict[str, Any]) -> SingleValued:
+    found: SingleValued = {}
+    for path, operations in openapi.get("paths", {}).items():
+        for method, operation in operations.items():
+            found[(path, method.upper())] = frozenset(
+                parameter["name"]
+                for parameter in operation.get("parameters", [])
+                if parameter.get("in") == "query" and not _takes_a_list(parameter.get("schema", {}))
+            )
+    return found
+
+
+def _single_valued(app: FastAPI) -> SingleValued:
+    known: SingleValued | None = getattr(app.state, "single_valued_query", None)
+    if known is None:
+        # The schema is built once (FastAPI caches it); so is this.
+        known = app.state.single_valued_query = single_valued_parameters(app.openapi())
+    return known
+
+
+async def one_value_each(request: Request) -> None:
+    """An app-wide dependency: 422 for a one-value query parameter given more than once."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    if path is None:
+        return
+    names = _single_valued(request.app).get((path, request.method), frozenset())
+    repeated = [name for name in names if len(request.query_params.getlist(name)) > 1]
+    if repeated:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "multiple_values",
+                    "loc": ("query", name),
+                    "msg": "takes one value, given more than once",
+                    "input": request.query_params.getlist(name),
+                }
+                for name in sorted(repeated)
+            ]
+        )
