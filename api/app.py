@@ -12,6 +12,7 @@ from api.auth import AuthGuard, document_bearer_keys
 from api.docs import mount_offline_docs
 from api.errors import validation_error
 from api.limits import AuthBeforeBody, BodyLimit
+from api.methods import AllowEveryMethod
 from api.query import one_value_each
 from api.routes import (
     availability,
@@ -58,6 +59,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error)
     # The last added runs first: the size limit, then authentication of requests
     # with a body, both before anything reads the body.
+    app.add_middleware(AllowEveryMethod, schema=app.openapi)
     app.add_middleware(AuthBeforeBody, guard=guard, router=app.router)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     for router in (
