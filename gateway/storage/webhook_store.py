@@ -145,7 +145,7 @@ class WebhookStore:
     def all(self) -> list[Subscription]:
         with self._store.connection() as db:
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM webhook_subscriptions AS s ORDER BY s.created_at, s.id"
+                f"SELECT {_COLUMNS} FROM webhook_subscriptions AS s ORDER BY s.rowid"
             ).fetchall()
         return [_subscription(row) for row in rows]
 
