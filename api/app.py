@@ -12,7 +12,7 @@ from api.auth import AuthGuard, document_bearer_keys
 from api.docs import mount_offline_docs
 from api.errors import validation_error
 from api.limits import AuthBeforeBody, BodyLimit
-from api.methods import AllowEveryMethod
+from api.methods import method_not_allowed
 from api.query import one_value_each
 from api.routes import (
     availability,
@@ -57,9 +57,10 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     guard = AuthGuard(settings.api, gw.audit)
     app.state.guard = guard
     app.add_exception_handler(RequestValidationError, validation_error)
+    # 405s list the methods of every route at the path, not of the first one only.
+    app.add_exception_handler(405, method_not_allowed)
     # The last added runs first: the size limit, then authentication of requests
     # with a body, both before anything reads the body.
-    app.add_middleware(AllowEveryMethod, schema=app.openapi)
     app.add_middleware(AuthBeforeBody, guard=guard, router=app.router)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     for router in (

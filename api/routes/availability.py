@@ -17,6 +17,7 @@ from api.auth import Viewer
 from api.booking_schemas import BookingSummary, as_time, may_see_details
 from api.deps import GatewayDep
 from api.errors import AUTH, responses
+from api.query import QueryTime
 from api.schemas import AvailabilityOut, AvailableRoom
 from gateway.config import RoomConfig
 
@@ -41,8 +42,8 @@ def _utc(value: datetime) -> datetime:
 def availability(
     gateway: GatewayDep,
     who: Viewer,
-    start: Annotated[datetime | None, Query(description="ISO 8601; default now")] = None,
-    end: Annotated[datetime | None, Query(description="ISO 8601; default start + 30 min")] = None,
+    start: Annotated[QueryTime | None, Query(description="ISO 8601; default now")] = None,
+    end: Annotated[QueryTime | None, Query(description="ISO 8601; default start + 30 min")] = None,
     min_capacity: Annotated[int, Query(ge=0)] = 0,
     features: Annotated[
         list[str] | None, Query(description="repeat or comma-separate; case-insensitive")

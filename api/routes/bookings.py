@@ -28,7 +28,8 @@ from api.booking_schemas import (
     may_see_details,
 )
 from api.deps import GatewayDep
-from api.errors import AUTH, ErrorOut, responses
+from api.errors import AUTH, BODY, ErrorOut, responses
+from api.query import QueryTime
 from gateway.bookings.service import (
     BookingConflict,
     BookingDraft,
@@ -116,6 +117,8 @@ _ERRORS: dict[int | str, dict[str, object]] = {
         "description": "bad window: end not after start, too long, already over, no time zone",
     },
 }
+# Routes that read a JSON body also answer 400 (bytes not UTF-8) and 413 (too large).
+_BODY_ERRORS: dict[int | str, dict[str, object]] = {**responses(*BODY), **_ERRORS}
 
 
 @router.post(
@@ -123,7 +126,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     response_model=BookingOut,
     status_code=status.HTTP_201_CREATED,
     summary="Book a room (or re-send a booking: a known external_id updates it)",
-    responses={200: {"description": "re-sent: the booking with that external_id, updated"}, **_ERRORS},
+    responses={200: {"description": "re-sent: the booking with that external_id, updated"}, **_BODY_ERRORS},
 )
 def create_booking(
     body: BookingIn, response: Response, gateway: GatewayDep, who: BookingRole
@@ -157,8 +160,8 @@ def list_bookings(
     gateway: GatewayDep,
     who: Viewer,
     room_id: str | None = None,
-    start: Annotated[datetime | None, Query(description="bookings ending after this")] = None,
-    end: Annotated[datetime | None, Query(description="bookings starting before this")] = None,
+    start: Annotated[QueryTime | None, Query(description="bookings ending after this")] = None,
+    end: Annotated[QueryTime | None, Query(description="bookings starting before this")] = None,
     status_: Annotated[list[Status] | None, Query(alias="status", description="repeat for several")] = None,
     organizer: str | None = None,
     external_id: str | None = None,
@@ -197,8 +200,10 @@ def no_shows(
     gateway: GatewayDep,
     who: Operator,
     by: Literal["organizer", "series"] = "organizer",
-    start: Annotated[datetime | None, Query(description="bookings starting from; default end - 30 d")] = None,
-    end: Annotated[datetime | None, Query(description="bookings starting before; default now")] = None,
+    start: Annotated[
+        QueryTime | None, Query(description="bookings starting from; default end - 30 d")
+    ] = None,
+    end: Annotated[QueryTime | None, Query(description="bookings starting before; default now")] = None,
 ) -> NoShowsOut:
     until = _utc(end) if end is not None else datetime.fromtimestamp(gateway.now(), UTC)
     try:
@@ -228,7 +233,7 @@ def get_booking(booking_id: str, gateway: GatewayDep, who: Viewer) -> BookingOut
     "/v1/bookings/{booking_id}",
     response_model=BookingOut,
     summary="Move or rename a booking",
-    responses=_ERRORS,
+    responses=_BODY_ERRORS,
 )
 def update_booking(
     booking_id: str, body: BookingPatch, gateway: GatewayDep, who: BookingRole
@@ -260,6 +265,12 @@ def update_booking(
     "/v1/bookings/{booking_id}",
     response_model=BookingOut,
     summary="Cancel a booking (kept, with status cancelled)",
+    description=(
+        "Cancels the booking, which frees its slot; it is not removed: it is kept with status "
+        "`cancelled` and `cancelled_at`, and `GET /v1/bookings/{booking_id}` and the listings still "
+        "answer it (a booking system sees its cancellations). Cancelling a cancelled booking "
+        "answers it unchanged; one released or ended is a 409."
+    ),
     responses=_ERRORS,
 )
 def cancel_booking(booking_id: str, gateway: GatewayDep, who: BookingRole) -> BookingOut | JSONResponse:
@@ -289,7 +300,7 @@ def check_in(booking_id: str, gateway: GatewayDep, who: BookingRole) -> BookingO
     response_model=BookingOut,
     status_code=status.HTTP_201_CREATED,
     summary="Book a room from now, checked in (a room panel); 409 when it is booked or occupied",
-    responses=_ERRORS,
+    responses=_BODY_ERRORS,
 )
 def book_now(
     room_id: str, body: BookNowIn, gateway: GatewayDep, who: BookingRole

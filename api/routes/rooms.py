@@ -14,6 +14,7 @@ from api.auth import Viewer
 from api.booking_schemas import may_see_details
 from api.deps import GatewayDep
 from api.errors import AUTH, responses
+from api.query import QueryTime
 from api.schemas import (
     HistoryOut,
     HistoryPoint,
@@ -146,9 +147,9 @@ def room_history(
         str, Query(min_length=1, max_length=64, description="e.g. co2 or co2_ppm, temperature, power")
     ],
     start: Annotated[
-        datetime | None, Query(description="ISO 8601, UTC without a zone; default end - 24 h")
+        QueryTime | None, Query(description="ISO 8601, UTC without a zone; default end - 24 h")
     ] = None,
-    end: Annotated[datetime | None, Query(description="ISO 8601, UTC without a zone; default now")] = None,
+    end: Annotated[QueryTime | None, Query(description="ISO 8601, UTC without a zone; default now")] = None,
     step: Annotated[
         float | None,
         Query(
