@@ -373,8 +373,9 @@ def test_the_api_checks_urls_secrets_kinds_roles_and_scopes(
             assert ops.post("/v1/webhooks", json=bad).status_code == 422, bad
         # A path served by several routes answers 405 with all of their methods.
         refused = ops.request("PUT", "/v1/webhooks")
-        assert (refused.status_code, refused.headers["allow"]) == (405, "GET, POST")
-        assert ops.request("PATCH", "/v1/webhooks/x").headers["allow"] == "DELETE, GET"
+        assert refused.status_code == 405
+        assert set(refused.headers["allow"].split(", ")) == {"GET", "POST"}
+        assert set(ops.request("PATCH", "/v1/webhooks/x").headers["allow"].split(", ")) == {"DELETE", "GET"}
         site_wide = subscribe(ops, receiver.url)
         assert site_wide["buildings"] == [] and site_wide["created_by"] == "ops"
 
