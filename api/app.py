@@ -14,7 +14,19 @@ from api.errors import validation_error
 from api.limits import AuthBeforeBody, BodyLimit
 from api.methods import method_not_allowed
 from api.query import one_value_each
-from api.routes import availability, bookings, calendar, control, devices, events, health, rooms, rules
+from api.routes import (
+    availability,
+    bookings,
+    calendar,
+    control,
+    devices,
+    events,
+    health,
+    rooms,
+    rules,
+    stream,
+    webhooks,
+)
 from gateway.config import Settings
 from gateway.runtime.gateway import Gateway
 
@@ -66,8 +78,18 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         events.router,
         rules.router,
         health.router,
+        stream.router,
+        webhooks.router,
     ):
         app.include_router(router)
     if guard.enabled:
         document_bearer_keys(app)
     return app
+
+
+def end_streams(app: FastAPI) -> None:
+    """Ends the app's open event streams (GET /v1/stream): the server waits for every
+    open response before it shuts down, and a stream never ends by itself. A server
+    stopped by a signal needs no call: sse-starlette ends them then."""
+    gateway: Gateway = app.state.gateway
+    gateway.end_streams()

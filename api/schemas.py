@@ -286,3 +286,12 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "degraded", "not ready"]
     checks: dict[str, bool]
+
+
+def room_json(
+    room: LiveRoom, now: float, bookings: tuple[Booking | None, Booking | None] = (None, None)
+) -> bytes:
+    """The body of GET /v1/rooms/{id} as a viewer key gets it (bookings without title and
+    organizer): what the gateway publishes on officegw/state/... and streams as `room`
+    events (handed to the gateway by the composition root)."""
+    return RoomOut.of(room, now, bookings).model_dump_json().encode()

@@ -493,6 +493,53 @@ class ActuationSection(_Section):
     safety_hold: float = Field(default=3600.0, gt=0)
 
 
+class StateTopicSection(_Section):
+    # Each room's status, retained, on officegw/state/<building>/<floor>/<room>
+    # (the JSON of GET /v1/rooms/{id}), for systems that follow the site over MQTT.
+    enabled: bool = True
+    # At most one publication per room this often; the newest state always follows.
+    min_interval: float = Field(default=1.0, ge=0.05, le=3600)
+
+
+class StreamSection(_Section):
+    # GET /v1/stream: a comment line this often keeps proxies from closing the connection.
+    ping_interval: float = Field(default=15.0, gt=0, le=300)
+    # Events a client may fall behind by; past that it gets `overflow` and is dropped
+    # (it resumes with Last-Event-ID).
+    queue_size: int = Field(default=1000, ge=10, le=1_000_000)
+
+
+class WebhooksSection(_Section):
+    # Seconds one delivery may take (connect, send, read the start of the answer).
+    timeout: float = Field(default=5.0, gt=0, le=60)
+    # Back-off after a failed delivery: doubling from min to max.
+    retry_min_delay: float = Field(default=1.0, gt=0)
+    retry_max_delay: float = Field(default=300.0, gt=0)
+    # A subscription is paused (and an alert raised) once this many deliveries in a
+    # row failed over at least `pause_after` seconds.
+    pause_after_failures: int = Field(default=10, ge=1)
+    pause_after: float = Field(default=86_400.0, ge=0)
+    # Delivery attempts kept per subscription (GET /v1/webhooks/{id}/deliveries).
+    deliveries_kept: int = Field(default=1000, ge=10, le=100_000)
+    # The receivers' hosts the gateway may send to: names or addresses, and
+    # ".example.com" for every host under example.com. Empty: any host.
+    allowed_hosts: list[str] = []
+
+    @model_validator(mode="after")
+    def _delays(self) -> WebhooksSection:
+        if self.retry_max_delay < self.retry_min_delay:
+            raise ValueError("retry_max_delay must be >= retry_min_delay")
+        return self
+
+
+class PushSection(_Section):
+    """What the gateway pushes out: retained room state, the event stream, webhooks."""
+
+    state: StateTopicSection = StateTopicSection()
+    stream: StreamSection = StreamSection()
+    webhooks: WebhooksSection = WebhooksSection()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OFFICEGW_",
@@ -514,6 +561,7 @@ class Settings(BaseSettings):
     quality: QualitySection = QualitySection()
     registry: RegistrySection = RegistrySection()
     bookings: BookingsSection = BookingsSection()
+    push: PushSection = PushSection()
 
     @classmethod
     def settings_customise_sources(
@@ -635,6 +683,10 @@ WORDS = Vocabulary(
             AvailabilitySection,
             QualitySection,
             ActuationSection,
+            PushSection,
+            StateTopicSection,
+            StreamSection,
+            WebhooksSection,
         )
         for name in model.model_fields
     ),

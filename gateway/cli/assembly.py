@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.schemas import room_json
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.mqtt.paho_transport import PahoTransport
@@ -20,7 +21,12 @@ def build_gateway(settings: Settings, *, clock: Clock | None = None, manage_gc: 
     see `gateway.runtime.gc_schedule.FullCollections`.
     """
     return Gateway(
-        settings, transport=PahoTransport(mqtt_options(settings)), clock=clock, manage_gc=manage_gc
+        settings,
+        transport=PahoTransport(mqtt_options(settings)),
+        clock=clock,
+        manage_gc=manage_gc,
+        # Room states on MQTT and in the stream are the JSON of GET /v1/rooms/{id}.
+        room_status=room_json,
     )
 
 

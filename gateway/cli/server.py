@@ -9,6 +9,8 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
+from api.app import end_streams
+
 
 def uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
@@ -38,6 +40,7 @@ class ServerThread:
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
         self.host = host
         self.port = port
+        self._app = app
         self._server = uvicorn.Server(uvicorn_config(app, host, port))
         # uvicorn leaves signals alone off the main thread; the owner calls `stop`.
         self._thread = threading.Thread(target=self._server.run, name="officegw-api", daemon=True)
@@ -58,5 +61,6 @@ class ServerThread:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        end_streams(self._app)
         self._server.should_exit = True
         self._thread.join(timeout)

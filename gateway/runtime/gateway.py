@@ -5,8 +5,9 @@ from __future__ import annotations
 import gc
 import logging
 import secrets
+import sqlite3
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,9 +38,13 @@ from gateway.live_state import LiveRoom, LiveState
 from gateway.logs import kv
 from gateway.mqtt.topic_filters import TrailingWildcards, is_filter
 from gateway.mqtt.transport import Ack, Transport
+from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
+from gateway.push.webhooks import WebhookDispatcher
 from gateway.runtime.gc_schedule import FullCollections
 from gateway.runtime.metrics import GaugeSources, build_registry
 from gateway.runtime.migrations import migrate_device_ids
+from gateway.runtime.push_metrics import PushCollector, PushSources
+from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import event_topic, routes
@@ -48,6 +53,8 @@ from gateway.storage.history_writer import HistoryWriter
 from gateway.storage.influx.exporter import InfluxExporter
 from gateway.storage.records import KIND_OF_METRIC, DeviceState, Reading, StoredEvent, recorded_metric
 from gateway.storage.sqlite_store import Store
+from gateway.storage.webhook_store import Delivery, WebhookStore
+from gateway.storage.webhook_store import Subscription as WebhookSubscription
 from rules.bookings import (
     Booking,
     BookingPolicy,
@@ -119,6 +126,10 @@ class Gateway:
     The transport comes from outside (the CLI builds a `PahoTransport`; unit tests
     a `FakeTransport`): the gateway hands it the message handler when it starts.
     The HTTP API uses only the methods under "What the API may ask and command".
+
+    `room_status` renders a room as GET /v1/rooms/{id} does (the composition root
+    passes the API's renderer, so the two never differ); with it, room states are
+    published retained on MQTT and streamed as `room` events. Without it, neither.
     """
 
     def __init__(
@@ -128,6 +139,7 @@ class Gateway:
         transport: Transport,
         clock: Clock | None = None,
         manage_gc: bool = False,
+        room_status: RoomRenderer | None = None,
     ) -> None:
         self.settings = settings
         self._clock: Clock = clock or SystemClock()
@@ -140,10 +152,20 @@ class Gateway:
         # Everything committed to the history is also exported, when influxdb.url is set.
         self._influx = InfluxExporter.from_settings(settings)
         retention = settings.storage.retention
+        self._fanout = Fanout()
+        self._webhook_store = WebhookStore(self._store)
+        self._webhooks = WebhookDispatcher(
+            self._webhook_store,
+            settings.push.webhooks,
+            gateway_id=settings.gateway.id,
+            place=self._place,
+            on_pause=self._webhook_paused,
+            clock=self._clock.now,
+        )
         self._history = HistoryWriter(
             self._store,
             dumps,
-            export=self._influx.submit if self._influx is not None else None,
+            export=self._committed,
             acknowledge=transport.ack_many,
             max_delay=settings.storage.commit_interval,
             retention=(retention.readings * 86_400, retention.events * 86_400),
@@ -204,6 +226,22 @@ class Gateway:
             forget_silent=self._pipeline.forget_silent,
         )
         self.snapshotter = Snapshotter(self._store, self._capture, settings.storage.snapshot_interval)
+        state = settings.push.state
+        self._room_states = (
+            RoomStatePublisher(
+                self._live,
+                room_status,
+                self._clock,
+                self._fanout,
+                publish=self._publish_retained if state.enabled else None,
+                connected=lambda: self.transport.connected,
+                min_interval=state.min_interval,
+                buildings=frozenset(settings.gateway.buildings) or None,
+                bookings=self._bookings.rooms,
+            )
+            if room_status is not None
+            else None
+        )
 
     # What is recorded (each called on the thread that produced it; never blocks)
 
@@ -219,13 +257,35 @@ class Gateway:
             self._history.submit((), (), room)
 
     def _persist_event(self, event: LoggedEvent) -> None:
-        building = floor = None
-        if event.room_id is not None:
-            room = self._live.room_config(event.room_id)
-            if room is not None:
-                building, floor = room.building, str(room.floor)
+        building, floor = self._place(event.room_id)
         record = StoredEvent(event.kind, event.room_id, building, floor, event.at, event.data)
         self._history.submit((), ((event.seq, record),))
+        # Live stream clients (each a bounded queue; never blocks).
+        self._fanout.offer(EventPush(event, building, floor))
+
+    def _place(self, room_id: str | None) -> tuple[str | None, str | None]:
+        """(building, floor) of a room; (None, None) for no room or one never seen."""
+        room = self._live.room_config(room_id) if room_id is not None else None
+        return (room.building, str(room.floor)) if room is not None else (None, None)
+
+    def _committed(self, readings: Sequence[Reading], events: Sequence[StoredEvent]) -> None:
+        """After each history commit (on the writer's thread)."""
+        if self._influx is not None:
+            self._influx.submit(readings, events)
+        if events:
+            # They are in the webhook outbox now, committed with them.
+            self._webhooks.wake()
+
+    def _webhook_paused(self, subscription_id: str, failures: int, error: str) -> None:
+        self._events.append(
+            self._clock.now(),
+            "alert",
+            None,
+            rule="webhooks",
+            severity="warning",
+            message=f"webhook {subscription_id} paused after {failures} failed deliveries: {error}",
+            subscription=subscription_id,
+        )
 
     def _booking_policy(self, room_id: str) -> BookingPolicy:
         return self.settings.booking_policy_for(self._live.room_config(room_id))
@@ -451,6 +511,73 @@ class Gateway:
         `metric` (a recorded field name) in the room within [since, until)."""
         return self._store.history(room_id, metric, since, until, step)
 
+    # The event stream (GET /v1/stream)
+
+    def open_stream(self, selector: StreamFilter, wakeup: Callable[[], None]) -> Subscription:
+        """A live feed of events and room states that `selector` accepts, from now on, in
+        a queue of `push.stream.queue_size`; `wakeup` (which must not block) is called
+        from the producing thread when the queue stops being empty, overflows or closes."""
+        return self._fanout.open(selector, self.settings.push.stream.queue_size, wakeup)
+
+    def close_stream(self, subscription: Subscription) -> None:
+        self._fanout.close(subscription)
+
+    def end_streams(self) -> None:
+        """Ends every open stream (the HTTP server is shutting down)."""
+        self._fanout.close_all()
+
+    def last_event_seq(self) -> int:
+        return self._events.last_seq
+
+    def events_since(self, after: int, limit: int) -> list[EventPush]:
+        """Up to `limit` events after the sequence number `after`, oldest first, with their
+        place: from memory, or from the store for those memory no longer holds."""
+        recent = self._events.page(after=after, limit=limit)
+        if recent and recent[0].seq > after + 1:
+            older = self._store.events_after(after, recent[0].seq, limit)
+            if older:
+                recent = [
+                    LoggedEvent(seq, at, cast(EventKind, kind), room, data)
+                    for seq, at, kind, room, data in older
+                ]
+        return [EventPush(event, *self._place(event.room_id)) for event in recent]
+
+    # Webhooks (admin)
+
+    def webhooks(self) -> list[WebhookSubscription]:
+        return self._webhook_store.all()
+
+    def webhook(self, subscription_id: str) -> WebhookSubscription | None:
+        return self._webhook_store.get(subscription_id)
+
+    def create_webhook(
+        self, url: str, kinds: list[str], buildings: list[str], secret: str, *, actor: str
+    ) -> WebhookSubscription:
+        """A subscription for events committed from now on (the URL is checked by the caller:
+        gateway.push.delivery.url_problem)."""
+        created = self._webhook_store.create(
+            url, kinds, buildings, secret, created_by=actor, at=self._clock.now()
+        )
+        self.audit(actor, "webhook_create", None, webhook=created.id, kinds=kinds, buildings=buildings)
+        return created
+
+    def delete_webhook(self, subscription_id: str, *, actor: str) -> bool:
+        deleted = self._webhook_store.delete(subscription_id)
+        if deleted:
+            self.audit(actor, "webhook_delete", None, webhook=subscription_id)
+        return deleted
+
+    def resume_webhook(self, subscription_id: str, *, actor: str) -> WebhookSubscription | None:
+        resumed = self._webhook_store.resume(subscription_id)
+        if resumed is not None:
+            self.audit(actor, "webhook_resume", None, webhook=subscription_id)
+            self._webhooks.wake()
+        return resumed
+
+    def webhook_deliveries(self, subscription_id: str, limit: int) -> list[Delivery]:
+        """The subscription's newest delivery attempts first."""
+        return self._webhook_store.deliveries(subscription_id, limit)
+
     def room_readings(
         self,
         room_id: str,
@@ -636,8 +763,25 @@ class Gateway:
                 broker=self.transport.broker_stats,
             ),
         )
+        states = self._room_states
+        registry.register(
+            PushCollector(
+                PushSources(
+                    fanout=self._fanout,
+                    states_published=lambda: states.published if states is not None else 0,
+                    webhooks=self._webhooks.stats,
+                    webhook_counts=self._webhook_counts,
+                )
+            )
+        )
         registry.register(BookingsCollector(self._bookings))
         return registry
+
+    def _webhook_counts(self) -> tuple[int, int, int] | None:
+        try:
+            return self._webhook_store.counts()
+        except sqlite3.Error:
+            return None
 
     def audit(self, actor: str, action: str, room_id: str | None, **detail: Any) -> None:
         """The audit log: an API action by `actor`, kept with the events (kind "audit")."""
@@ -661,9 +805,14 @@ class Gateway:
     def _publish(self, topic: str, payload: bytes) -> None:
         self.transport.publish(topic, payload, qos=1)
 
+    def _publish_retained(self, topic: str, payload: bytes) -> None:
+        self.transport.publish(topic, payload, qos=1, retain=True)
+
     def _on_connection(self, up: bool) -> None:
         if up:
             self._pipeline.connection_up()
+            if self._room_states is not None:
+                self._room_states.resend()
 
     @property
     def ready(self) -> bool:
@@ -740,6 +889,9 @@ class Gateway:
             self._influx.start()
         self._history.start()
         self.snapshotter.start()
+        self._webhooks.start()
+        if self._room_states is not None:
+            self._room_states.start()
         self.transport.start(self._pipeline.handle, self._on_connection)
 
     def stop(self) -> None:
@@ -747,11 +899,15 @@ class Gateway:
         # what was handled is committed and acknowledged before we disconnect.
         self.transport.pause()
         self.ticker.stop()
+        self._fanout.close_all()
+        if self._room_states is not None:
+            self._room_states.stop()
         if not self._history.flush(SHUTDOWN_FLUSH_TIMEOUT):
             log.warning(kv("history not flushed in time", unacknowledged="redelivered on restart"))
         self.transport.stop()
         self.snapshotter.stop()
         self._history.stop()
+        self._webhooks.stop()
         if self._influx is not None:
             # What it cannot send in time stays in its on-disk buffer for next start.
             self._influx.stop(timeout=1.0)

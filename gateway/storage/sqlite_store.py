@@ -20,7 +20,8 @@ Tables: `snapshot` (key -> JSON: rule memory, overrides, auto-registered rooms),
 `readings_recent` (committed, not merged yet), `events` (occupancy changes,
 commands, alerts, ...), `device_states` (per device: the device time of the last
 reading applied and the last state, written with the device's room state),
-`bookings` (read and written by `gateway.storage.bookings_store`).
+`bookings` (read and written by `gateway.storage.bookings_store`); `webhook_*`
+(subscriptions, outbox, delivery log: see gateway/storage/webhook_store.py).
 Migrations run in order on open; a file written by a newer officegw is refused
 rather than misread.
 """
@@ -29,7 +30,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +87,41 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 5: bookings (gateway/storage/bookings_store.py has the SQL that uses them).
     BOOKINGS_MIGRATION,
+    # 6: webhooks (gateway/storage/webhook_store.py): subscriptions, the outbox (one row
+    # per subscription and event not delivered yet, filled by `commit` in the same
+    # transaction as the event) and the log of delivery attempts.
+    """
+    CREATE TABLE webhook_subscriptions (
+        id TEXT PRIMARY KEY, url TEXT NOT NULL, kinds TEXT NOT NULL, buildings TEXT NOT NULL,
+        secret TEXT NOT NULL, created_at REAL NOT NULL, created_by TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'active', paused_at REAL, pause_reason TEXT,
+        failures INTEGER NOT NULL DEFAULT 0, failing_since REAL, next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_success_at REAL, last_failure_at REAL, last_error TEXT,
+        delivered INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE webhook_outbox (
+        subscription TEXT NOT NULL, seq INTEGER NOT NULL, enqueued_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (subscription, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY, subscription TEXT NOT NULL, seq INTEGER NOT NULL, attempt INTEGER NOT NULL,
+        at REAL NOT NULL, outcome TEXT NOT NULL, status INTEGER, error TEXT, duration REAL NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscription, id);
+    """,
 )
+# Events committed are put in the webhook outbox of every subscription (active or
+# paused: a paused one gets them once resumed) whose kinds and buildings match; an
+# empty list matches everything. Parameters: the time, then the events as `commit`
+# encodes them ([seq, at, kind, room, data, building], ...).
+ENQUEUE_WEBHOOKS = """
+    INSERT OR IGNORE INTO webhook_outbox (subscription, seq, enqueued_at)
+    SELECT s.id, j.value ->> 0, ? FROM json_each(?) AS j JOIN webhook_subscriptions AS s
+    WHERE (s.kinds = '[]' OR EXISTS (SELECT 1 FROM json_each(s.kinds) AS k WHERE k.value = j.value ->> 2))
+      AND (s.buildings = '[]'
+           OR EXISTS (SELECT 1 FROM json_each(s.buildings) AS b WHERE b.value = j.value ->> 5))
+"""
 SCHEMA_VERSION = len(MIGRATIONS)
 CACHE_KIB = 64 * 1024
 
@@ -160,7 +196,7 @@ class Store:
         rows = orjson.dumps(
             [(r.device_id, r.metric, r.ts, r.value, r.room_id, r.received_at) for r in readings]
         )
-        logged = orjson.dumps([(seq, e.at, e.kind, e.room_id, e.data) for seq, e in events])
+        logged = orjson.dumps([(seq, e.at, e.kind, e.room_id, e.data, e.building) for seq, e in events])
         states = orjson.dumps([(room, orjson.Fragment(state)) for room, state in room_states])
         devices = orjson.dumps(
             [(device, room, orjson.Fragment(state)) for device, room, state in device_states]
@@ -185,6 +221,8 @@ class Store:
                     "FROM json_each(?) AS j",
                     (logged,),
                 )
+                if events:
+                    self._db.execute(ENQUEUE_WEBHOOKS, (at, logged))
                 self._db.execute(
                     "INSERT INTO room_states (room, state, saved_at) "
                     "SELECT j.value ->> 0, j.value -> 1, ? FROM json_each(?) AS j WHERE true "
@@ -399,6 +437,24 @@ class Store:
                     "SELECT count(*) FROM readings_all WHERE device = ?", (device,)
                 ).fetchone()
             return int(row[0])
+
+    def events_after(
+        self, after: int, before: int, limit: int
+    ) -> list[tuple[int, float, str, str | None, dict[str, Any]]]:
+        """Events with after < seq < before, oldest first (what the in-memory log no longer holds)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, at, kind, room, data FROM events WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?",
+                (after, before, limit),
+            ).fetchall()
+        return [(seq, at, kind, room, orjson.loads(data)) for seq, at, kind, room, data in rows]
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the store's lock, for the SQL of a module beside this one
+        (gateway/storage/webhook_store.py); autocommit: BEGIN and COMMIT are the caller's."""
+        with self._lock:
+            yield self._db
 
     def close(self) -> None:
         with self._lock:

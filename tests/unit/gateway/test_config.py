@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load_settings
+from gateway.config import ConfigError, load_settings, settings_from_dict
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -316,3 +316,21 @@ def test_config_and_rules_errors_share_one_family(tmp_path: Path) -> None:
     assert caught.value.render() == (
         f"invalid config {tmp_path / 'missing.yaml'}:\n  cannot read file: No such file or directory"
     )
+
+
+def test_push_settings_are_checked_with_their_paths() -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict(
+            {
+                "push": {
+                    "webhooks": {"retry_min_delay": 10, "retry_max_delay": 1},
+                    "stream": {"queue_size": 1},
+                    "state": {"nope": 1},
+                }
+            }
+        )
+    assert caught.value.problems == [
+        "push.state.nope: unknown key",
+        "push.stream.queue_size: must be >= 10",
+        "push.webhooks: retry_max_delay must be >= retry_min_delay",
+    ]
