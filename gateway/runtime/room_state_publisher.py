@@ -132,6 +132,10 @@ class RoomStatePublisher:
                 if room is None:
                     continue
                 payload = self._render(room, now, pair)
+                # Rendering every room that changed is tens of ms of Python in one
+                # go: hand the GIL back to ingest between rooms (as the ticker does
+                # between rule slices), or event-to-actuation waits behind it.
+                time.sleep(0)
                 self._seen[room_id] = state
                 self._seen_bookings[room_id] = pair
                 if payload != self._json.get(room_id):
