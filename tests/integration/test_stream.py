@@ -347,7 +347,14 @@ def test_a_scoped_key_never_receives_another_buildings_events(
             3.0,
             "mine's room event",
         )
-        time.sleep(0.3)  # room events are rate-limited per room, not ordered with events
+        # The unscoped stream got theirs' room event: the scoped one has had its chance.
+        wait_until(
+            lambda: any(
+                sse.event == "room" and sse.json()["id"] == "theirs" for sse in everything.events[1:]
+            ),
+            3.0,
+            "theirs' room event on the unscoped stream",
+        )
         seen = reader.events
         assert all(sse.json()["building"] == mine for sse in seen if sse.event != "ready")
         assert not [sse for sse in seen if sse.event == "room" and sse.json()["id"] == "theirs"]
