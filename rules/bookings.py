@@ -196,6 +196,35 @@ def apply(booking: Booking, transition: Transition) -> Booking:
 # Availability
 
 
+def rebooked(
+    booking: Booking,
+    *,
+    room_id: str,
+    start: float,
+    end: float,
+    title: str | None,
+    organizer: str | None,
+    series_id: str | None,
+    now: float,
+) -> Booking:
+    """The booking with a new room, window and details. Moved to another room, a
+    checked-in booking is booked again: the presence that checked it in was seen in
+    the other room."""
+    changed = replace(
+        booking,
+        room_id=room_id,
+        start=start,
+        end=end,
+        title=title,
+        organizer=organizer,
+        series_id=series_id,
+        updated_at=now,
+    )
+    if room_id != booking.room_id and booking.status == BookingStatus.CHECKED_IN:
+        changed = replace(changed, status=BookingStatus.BOOKED, checked_in_at=None)
+    return changed
+
+
 @dataclass(frozen=True, slots=True)
 class RoomAvailability:
     available: bool

@@ -16,11 +16,11 @@ transaction and only then publishes the index `reconcile` worked on.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from gateway.bookings.calendar_import import CalendarOccurrence, ImportPlan, Skipped
 from gateway.bookings.index import BookingIndex
-from rules.bookings import Booking, BookingStatus, Transition, apply, window_problem
+from rules.bookings import Booking, BookingStatus, Transition, apply, rebooked, window_problem
 
 
 @dataclass
@@ -129,7 +129,7 @@ def _upsert(
     if clash is not None:
         return f"overlaps booking {clash.id!r} of room {o.room_id!r}"
     if found is not None:
-        changed = replace(
+        changed = rebooked(
             found,
             room_id=o.room_id,
             start=o.start,
@@ -137,11 +137,8 @@ def _upsert(
             title=o.title,
             organizer=o.organizer,
             series_id=o.uid,
-            updated_at=now,
+            now=now,
         )
-        if changed.room_id != found.room_id and found.status == BookingStatus.CHECKED_IN:
-            # The presence that checked it in was seen in the other room.
-            changed = replace(changed, status=BookingStatus.BOOKED, checked_in_at=None)
         index.put(changed)
         writes.changed[changed.id] = changed
         report.updated += 1

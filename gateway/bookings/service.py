@@ -20,7 +20,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from gateway.bookings.calendar_import import ImportPlan
@@ -38,6 +38,7 @@ from rules.bookings import (
     Transition,
     apply,
     decide,
+    rebooked,
     window_problem,
 )
 
@@ -307,7 +308,7 @@ class Bookings:
     def _change(self, existing: Booking, draft: BookingDraft, now: float) -> Booking:
         self._check_future(draft, now)
         self._refuse_clash(draft.room_id, draft.start, draft.end, existing.id)
-        changed = replace(
+        changed = rebooked(
             existing,
             room_id=draft.room_id,
             start=draft.start,
@@ -315,11 +316,8 @@ class Bookings:
             title=draft.title,
             organizer=draft.organizer,
             series_id=draft.series_id,
-            updated_at=now,
+            now=now,
         )
-        if changed.room_id != existing.room_id and existing.status == BookingStatus.CHECKED_IN:
-            # The presence that checked it in was seen in the other room.
-            changed = replace(changed, status=BookingStatus.BOOKED, checked_in_at=None)
         return self._write(changed)
 
     def _write(self, booking: Booking) -> Booking:
