@@ -1,0 +1,1 @@
+"""Workplace reports computed from the store: utilisation, energy, comfort, service."""
