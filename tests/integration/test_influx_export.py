@@ -59,8 +59,16 @@ def readings(
     ]
 
 
-def arrived(server: VictoriaMetrics, building: str, count: int, timeout: float = 15.0) -> list[Sample]:
-    """Polls the server until `count` samples of `building` are stored; returns them."""
+def arrived(
+    server: VictoriaMetrics,
+    building: str,
+    count: int,
+    timeout: float = 15.0,
+    exporter: InfluxExporter | None = None,
+) -> list[Sample]:
+    """Polls the server until `count` samples of `building` are stored; returns them.
+    On a timeout the failure says how many arrived, what the exporter saw and what
+    the server logged, so a failure on a loaded machine tells its cause."""
     samples: list[Sample] = []
 
     def enough() -> bool:
@@ -68,7 +76,12 @@ def arrived(server: VictoriaMetrics, building: str, count: int, timeout: float =
         samples = server.export(f'{{building="{building}"}}')
         return len(samples) >= count
 
-    wait_until(enough, timeout, f"{count} samples of {building} (have {len(samples)})")
+    def progress() -> str:
+        stats = "" if exporter is None else f"exporter {exporter.stats()}; "
+        running = server.is_running()
+        return f"have {len(samples)}; {stats}server running: {running}; log: {server.log_tail(600)}"
+
+    wait_until(enough, timeout, f"{count} samples of {building}", progress)
     return samples
 
 
@@ -237,7 +250,10 @@ def test_thirty_seconds_of_database_outage_lose_nothing(
         server.start()
         submit_for(1.0)
 
-        samples = arrived(server, building, len(sent), timeout=20.0)
+        # Generous: the whole backlog must arrive, and on a loaded machine the server's
+        # restart and the exporter's next attempt (at most retry_max_delay away) share
+        # two cores with everything else; a pass takes a few seconds.
+        samples = arrived(server, building, len(sent), timeout=60.0, exporter=exporter)
         assert sorted(s.ts_ms for s in samples) == sorted(round(r.ts * 1000) for r in sent)
         wait_until(lambda: exporter.stats().buffered == 0, 10.0, "buffer drained")
         stats = exporter.stats()
