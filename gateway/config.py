@@ -265,6 +265,11 @@ class StorageSection(_Section):
     # acknowledged on arrival.
     history: bool = True
     retention: RetentionSection = RetentionSection()
+    # Back-pressure: at this many messages (or payload bytes) read from the broker and
+    # not yet committed, the gateway stops reading until the history has committed
+    # half of them; the broker holds the rest. Memory stays flat under any overload.
+    max_uncommitted_messages: int = Field(default=10_000, ge=100, le=1_000_000)
+    max_uncommitted_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
 
 
 class InfluxSection(_Section):

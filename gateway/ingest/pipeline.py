@@ -37,8 +37,9 @@ from rules.room_model import RoomState
 log = logging.getLogger("officegw.ingest")
 
 # Takes what one message produced (readings, the room state after it, the device's
-# state after it) and its acknowledgement; the history writer.
-Recorder = Callable[[list[Reading], RoomState | None, DeviceState | None, Ack | None], None]
+# state after it), its acknowledgement and, for a message read from the broker, its
+# payload size (pending until committed: gateway.ingest.backpressure); the history writer.
+Recorder = Callable[[list[Reading], RoomState | None, DeviceState | None, Ack | None, int | None], None]
 
 REJECT_LOG_INTERVAL = 60.0
 TOPIC_CACHE_SIZE = 100_000
@@ -170,7 +171,7 @@ class IngestPipeline:
         with self._serial:
             self._stats.received += 1
             self._handle(message)
-            self._record(message.ack)
+            self._record(message.ack, len(message.payload))
 
     def release_throttled(self) -> int:
         """Applies the last throttled message of every device that sent nothing since;
@@ -180,14 +181,14 @@ class IngestPipeline:
             pending, self._throttled = self._throttled, {}
             for message in pending.values():
                 self._handle(message, admitted=True)
-                self._record(None)
+                self._record(None, None)
             return len(pending)
 
-    def _record(self, ack: Ack | None) -> None:
+    def _record(self, ack: Ack | None, message_bytes: int | None) -> None:
         readings, room, device = self._readings, self._changed_room, self._changed_device
         self._readings, self._changed_room, self._changed_device = [], None, None
         if self._recorder is not None:
-            self._recorder(readings, room, device, ack)
+            self._recorder(readings, room, device, ack, message_bytes)
         elif ack is not None:
             ack()
 
@@ -512,7 +513,7 @@ class IngestPipeline:
                 self._places.pop(room, None)
             if self._recorder is not None:
                 for state in changed:
-                    self._recorder([], state, None, None)
+                    self._recorder([], state, None, None, None)
         log.info(kv("silent devices forgotten", devices=len(devices), rooms=len(rooms), after=after))
         return len(devices), len(rooms)
 

@@ -31,13 +31,14 @@ from gateway.bookings.service import BookingDraft, Bookings, InvalidBooking, Out
 from gateway.clock import Clock, SystemClock
 from gateway.codec import decode_as, dumps
 from gateway.config import RoomConfig, Settings
+from gateway.ingest.backpressure import IngestBacklog
 from gateway.ingest.dead_letters import DeadLetter
 from gateway.ingest.pipeline import IngestPipeline, Route
 from gateway.ingest.stats import IngestStats
 from gateway.live_state import LiveRoom, LiveState
 from gateway.logs import kv
 from gateway.mqtt.topic_filters import TrailingWildcards, is_filter
-from gateway.mqtt.transport import Ack, Transport
+from gateway.mqtt.transport import Ack, InboundMessage, Transport
 from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
 from gateway.push.webhooks import WebhookDispatcher
 from gateway.runtime.gc_schedule import FullCollections
@@ -81,6 +82,10 @@ BOOKING_EVENT_KINDS: dict[BookingStatus, EventKind] = {
 }
 # Of the 5 s a service manager gives us after SIGTERM.
 SHUTDOWN_FLUSH_TIMEOUT = 3.0
+# Reading resumes once half the bound's messages and bytes are committed: a lower
+# mark would leave the writer idle before the next batch arrives, a higher one
+# would stop and start the reader for every batch.
+BACKLOG_RESUME_BELOW = 0.5
 # A room's calendar feed starts this long before now (and ends at the import horizon).
 CALENDAR_FEED_PAST = 7 * 86_400.0
 
@@ -162,11 +167,18 @@ class Gateway:
             on_pause=self._webhook_paused,
             clock=self._clock.now,
         )
+        # What was read from the broker and is not yet committed, bounded (back-pressure).
+        self._backlog = IngestBacklog(
+            settings.storage.max_uncommitted_messages,
+            settings.storage.max_uncommitted_bytes,
+            resume_below=BACKLOG_RESUME_BELOW,
+        )
         self._history = HistoryWriter(
             self._store,
             dumps,
             export=self._committed,
             acknowledge=transport.ack_many,
+            settle=self._backlog.settle,
             max_delay=settings.storage.commit_interval,
             retention=(retention.readings * 86_400, retention.events * 86_400),
         )
@@ -245,12 +257,25 @@ class Gateway:
 
     # What is recorded (each called on the thread that produced it; never blocks)
 
+    def _receive(self, message: InboundMessage) -> None:
+        """The transport's message handler (its network thread): waits at the backlog's
+        bound, so reading stops while the history catches up."""
+        self._backlog.admit(len(message.payload))
+        self._pipeline.handle(message)
+
     def _record_message(
-        self, readings: list[Reading], room: RoomState | None, device: DeviceState | None, ack: Ack | None
+        self,
+        readings: list[Reading],
+        room: RoomState | None,
+        device: DeviceState | None,
+        ack: Ack | None,
+        message_bytes: int | None,
     ) -> None:
         # With storage.history off there are no readings and no acks (paho acknowledged).
         if readings or room is not None or device is not None or ack is not None:
-            self._history.submit(readings, (), room, ack, device)
+            self._history.submit(readings, (), room, ack, device, message_bytes)
+        elif message_bytes is not None:
+            self._backlog.settle(1, message_bytes)  # nothing to commit: no longer pending
 
     def _record_rooms(self, rooms: list[RoomState]) -> None:
         for room in rooms:
@@ -761,6 +786,7 @@ class Gateway:
                 history=lambda: self._history.stats,
                 influx=influx.stats if influx is not None else lambda: None,
                 broker=self.transport.broker_stats,
+                backlog=self._backlog.stats,
             ),
         )
         states = self._room_states
@@ -892,12 +918,14 @@ class Gateway:
         self._webhooks.start()
         if self._room_states is not None:
             self._room_states.start()
-        self.transport.start(self._pipeline.handle, self._on_connection)
+        self.transport.start(self._receive, self._on_connection)
 
     def stop(self) -> None:
         # New messages stay unacknowledged (the broker delivers them next time);
         # what was handled is committed and acknowledged before we disconnect.
         self.transport.pause()
+        # A network thread waiting at the bound must not hold up the shutdown.
+        self._backlog.close()
         self.ticker.stop()
         self._fanout.close_all()
         if self._room_states is not None:

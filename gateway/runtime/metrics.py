@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from gateway.ingest.backpressure import BacklogStats
 from gateway.ingest.stats import IngestStats
 from gateway.mqtt.broker_stats import BrokerStats
 from gateway.storage.history_writer import HistoryStats
@@ -36,6 +37,8 @@ class GaugeSources:
     # The broker's own counters (`Transport.broker_stats`); None: not followed, and
     # no officegw_broker_* metrics at all.
     broker: Callable[[], BrokerStats | None] = lambda: None
+    # What was read from the broker and is not yet committed (back-pressure).
+    backlog: Callable[[], BacklogStats | None] = lambda: None
 
 
 class GatewayCollector(Collector):
@@ -130,6 +133,48 @@ class GatewayCollector(Collector):
         broker = self._gauges.broker()
         if broker is not None:
             yield from _broker_metrics(broker)
+
+        backlog = self._gauges.backlog()
+        if backlog is not None:
+            yield from _backlog_metrics(backlog)
+
+
+def _backlog_metrics(b: BacklogStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    yield GaugeMetricFamily(
+        "officegw_ingest_uncommitted_messages",
+        "Messages read from the broker and not yet committed",
+        value=b.pending_messages,
+    )
+    yield GaugeMetricFamily(
+        "officegw_ingest_uncommitted_bytes",
+        "Payload bytes of messages read from the broker and not yet committed",
+        value=b.pending_bytes,
+    )
+    yield GaugeMetricFamily(
+        "officegw_ingest_uncommitted_limit_messages",
+        "storage.max_uncommitted_messages: reading stops at this many",
+        value=b.max_messages,
+    )
+    yield GaugeMetricFamily(
+        "officegw_ingest_uncommitted_limit_bytes",
+        "storage.max_uncommitted_bytes: reading stops at this many",
+        value=b.max_bytes,
+    )
+    yield CounterMetricFamily(
+        "officegw_ingest_backpressure_pauses",
+        "Times reading from the broker stopped at the bound until the history caught up",
+        value=b.pauses,
+    )
+    yield CounterMetricFamily(
+        "officegw_ingest_backpressure_seconds",
+        "Seconds reading from the broker was stopped at the bound",
+        value=b.paused_seconds,
+    )
+    yield GaugeMetricFamily(
+        "officegw_ingest_backpressure_active",
+        "1 while reading is stopped at the bound",
+        value=int(b.paused_now),
+    )
 
 
 def _history_metrics(h: HistoryStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:

@@ -48,10 +48,19 @@ log = logging.getLogger("officegw.history")
 # Added to the writer thread's niceness (Linux schedules threads one by one).
 WRITER_NICENESS = 10
 Export = Callable[[Sequence[Reading], Sequence[StoredEvent]], None]
+# Told how many messages read from the broker, and how many of their payload bytes,
+# are no longer pending (committed, or given up on while the store fails).
+Settle = Callable[[int, int], None]
 # What one message (or tick) produced: readings, numbered events, a room state, an ack,
-# a device state.
+# a device state, and the payload size of the message read from the broker (None for
+# what the gateway produced itself).
 _Item = tuple[
-    Sequence[Reading], Sequence[tuple[int, StoredEvent]], RoomState | None, Ack | None, DeviceState | None
+    Sequence[Reading],
+    Sequence[tuple[int, StoredEvent]],
+    RoomState | None,
+    Ack | None,
+    DeviceState | None,
+    int | None,
 ]
 
 
@@ -62,9 +71,12 @@ class _Batch:
     rooms: dict[str, RoomState] = field(default_factory=dict)
     devices: dict[str, DeviceState] = field(default_factory=dict)
     acks: list[Ack] = field(default_factory=list)
+    # Messages read from the broker in this batch, and their payload bytes.
+    messages: int = 0
+    message_bytes: int = 0
 
     def add(self, item: _Item) -> None:
-        readings, events, room, ack, device = item
+        readings, events, room, ack, device, size = item
         self.readings.extend(readings)
         self.events.extend(events)
         if room is not None:
@@ -73,6 +85,9 @@ class _Batch:
             self.devices[device.device_id] = device
         if ack is not None:
             self.acks.append(ack)
+        if size is not None:
+            self.messages += 1
+            self.message_bytes += size
 
 
 @dataclass(slots=True)
@@ -104,6 +119,7 @@ class HistoryWriter:
         *,
         export: Export | None = None,
         acknowledge: Callable[[list[Ack]], None] | None = None,
+        settle: Settle | None = None,
         batch_rows: int = 5_000,
         max_delay: float = 0.05,
         buffer_rows: int = 500_000,
@@ -119,6 +135,8 @@ class HistoryWriter:
         self._export = export
         # Sends a batch's acknowledgements in one go (the MQTT transport); else one by one.
         self._acknowledge_all = acknowledge
+        # The ingest backlog's bound (gateway.ingest.backpressure): released per batch.
+        self._settle = settle
         self._batch_rows = batch_rows
         self._max_delay = max_delay
         self._buffer_rows = buffer_rows
@@ -160,9 +178,12 @@ class HistoryWriter:
         room: RoomState | None = None,
         ack: Ack | None = None,
         device: DeviceState | None = None,
+        message_bytes: int | None = None,
     ) -> None:
-        """Queues what one message (or one tick) produced; `ack` runs after it is committed."""
-        self._queue.put((readings, events, room, ack, device))
+        """Queues what one message (or one tick) produced; `ack` runs after it is
+        committed. `message_bytes`: the item is a message read from the broker, of that
+        payload size, pending until committed (see `settle`)."""
+        self._queue.put((readings, events, room, ack, device, message_bytes))
 
     def flush(self, timeout: float) -> bool:
         """Waits until everything submitted so far is committed (or the store failed);
@@ -319,6 +340,7 @@ class HistoryWriter:
                 self._last_checkpoint = started
             self._pending = _Batch()
             self._acknowledge(batch.acks)
+            self._release(batch)
             if self._export is not None and (batch.readings or batch.events):
                 self._export(batch.readings, [event for _, event in batch.events])
 
@@ -356,10 +378,17 @@ class HistoryWriter:
         # keep the rows in memory for the next attempt, within the bound.
         self._acknowledge(batch.acks)
         batch.acks = []
+        # No longer pending either: what is kept is bounded by buffer_rows below.
+        self._release(batch)
         excess = len(batch.readings) - self._buffer_rows
         if excess > 0:
             self.stats.readings_dropped += excess
             del batch.readings[:excess]
+
+    def _release(self, batch: _Batch) -> None:
+        if self._settle is not None and batch.messages:
+            self._settle(batch.messages, batch.message_bytes)
+        batch.messages = batch.message_bytes = 0
 
     def _acknowledge(self, acks: list[Ack]) -> None:
         if self._acknowledge_all is not None:

@@ -45,7 +45,7 @@ class Rig:
             clock=self.clock,
             pseudonymizer=Pseudonymizer(b"k" * 32),
             automation=automation,
-            recorder=lambda readings, room, device, ack: self.recorded.append(room) if room else None,
+            recorder=lambda readings, room, device, ack, size: self.recorded.append(room) if room else None,
             registry=settings.registry,
         )
 

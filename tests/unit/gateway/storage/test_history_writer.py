@@ -172,3 +172,48 @@ def test_a_device_state_is_written_with_its_room_state(tmp_path: Path) -> None:
     assert store.device_states()["orion-pir"][1] == {"ts": T0 + 1, "digest": 2, "last_state": {"co2": 500}}
     assert store.room_states()["orion"]["updated_at"] == T0 + 1
     store.close()
+
+
+def test_messages_from_the_broker_are_settled_once_committed(tmp_path: Path) -> None:
+    """The back-pressure bound is released by what was committed, message by message
+    and byte by byte; what the gateway produced itself never counts."""
+    store = Store(tmp_path / "officegw.db")
+    settled: list[tuple[int, int, int]] = []
+    writer = HistoryWriter(
+        store,
+        dumps,
+        max_delay=0.01,
+        settle=lambda messages, size: settled.append((messages, size, store.count_readings())),
+    )
+    writer.start()
+    try:
+        for i in range(20):
+            writer.submit([reading("co2", i, T0 + i)], message_bytes=100 + i)
+        writer.submit([], room=RoomState("orion", updated_at=T0))  # a tick's room state
+        assert writer.flush(5)
+        assert sum(m for m, _, _ in settled) == 20
+        assert sum(b for _, b, _ in settled) == sum(100 + i for i in range(20))
+        # Each settle came after its batch was in the file.
+        assert all(count >= 1 for _, _, count in settled)
+    finally:
+        writer.stop()
+        store.close()
+
+
+def test_a_failing_store_still_settles_so_live_state_goes_on(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+
+    def commit(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    store.commit = commit  # type: ignore[method-assign]
+    settled: list[int] = []
+    writer = HistoryWriter(store, dumps, max_delay=0.01, settle=lambda n, size: settled.append(n))
+    writer.start()
+    try:
+        for i in range(5):
+            writer.submit([reading("co2", i, T0 + i)], message_bytes=10)
+        wait_until(lambda: sum(settled) == 5, 5, "every message settled despite the failure")
+    finally:
+        writer.stop()
+        store.close()
