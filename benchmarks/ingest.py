@@ -1,11 +1,23 @@
-"""Ingest throughput of the gateway against the ceiling of a do-nothing subscriber.
+"""Ingest throughput of the gateway against do-nothing subscribers: its ceilings.
 
-Both subscribers drain the same backlog through the same private mosquitto:
+Every subscriber drains the same backlog through the same private mosquitto:
 realistic mixed native payloads over 500 rooms, QoS 1, persistent MQTT 5
 sessions. The backlog is published (by two publisher processes) while the
 subscriber is away, so during the timed drain only the broker and the
 subscriber run: the figure is the subscriber's own sustained rate, not the
-publishers'. The gateway's rate is counted from its own /metrics.
+publishers'. Three ceilings, each measured in the same run:
+
+- `ceiling` (the ratio's): the gateway's own MQTT client (`PahoTransport`, with
+  its fast path and manual acknowledgement, acknowledging in batches as the
+  history writer does) with a handler that does nothing;
+- `plain_paho_ceiling`: a plain paho subscriber acknowledging on arrival (the
+  earlier ceiling, which flattered: the gateway reads through a faster client);
+- `mosquitto_sub_ceiling`: mosquitto's C client (`mosquitto_sub`, from the
+  mosquitto-clients package; skipped when not installed, and said so).
+
+The gateway's rate counts readings committed to its history, not messages read:
+a message counts once what it carried is durable (`--count received` for the
+old figure).
 
 Prints one JSON line: gateway_msgs_per_s, ceiling_msgs_per_s, ratio, ...
 """
@@ -16,6 +28,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,6 +48,8 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gateway.mqtt.paho_transport import MqttOptions, PahoTransport
+from gateway.mqtt.transport import Ack, InboundMessage
 from simulators.broker import BrokerProcess, free_port, start_mosquitto
 from simulators.loadgen import devices_for, mixed_messages, rooms_for
 
@@ -144,6 +159,94 @@ def measure_ceiling(
     }
 
 
+def measure_transport_ceiling(
+    broker: BrokerProcess, messages: list[tuple[str, bytes]], publishers: int
+) -> dict[str, float]:
+    """The gateway's MQTT client doing nothing but acknowledging, in batches every
+    50 ms as the history writer commits (storage.commit_interval)."""
+    options = MqttOptions(
+        host=broker.host,
+        port=broker.port,
+        client_id=f"bench-transport-{os.getpid()}",
+        subscriptions=(f"{PREFIX}/#",),
+        status_topic=f"officegw/gateway/bench-transport-{os.getpid()}/availability",
+        manual_ack=True,
+        broker_stats=False,
+    )
+    total = len(messages)
+    count = {"n": 0, "first": 0.0, "last": 0.0}
+    acks: list[Ack] = []
+
+    def on_message(message: InboundMessage) -> None:
+        n = count["n"] + 1
+        count["n"] = n
+        if n == 1:
+            count["first"] = time.perf_counter()
+        if n == total:
+            count["last"] = time.perf_counter()
+        if message.ack is not None:
+            acks.append(message.ack)
+
+    # Create the persistent session with its subscription, then leave.
+    transport = PahoTransport(options)
+    transport.start(lambda message: None)
+    _wait(lambda: transport.connected, 10, "transport ceiling connected")
+    time.sleep(0.5)  # the SUBACK follows the CONNACK
+    transport.stop()
+
+    publish_rate = publish_backlog(broker, messages, publishers)
+    transport = PahoTransport(options)
+    transport.start(on_message)
+    deadline = time.monotonic() + 300
+    while count["n"] < total:
+        if time.monotonic() > deadline:
+            raise TimeoutError("transport ceiling drain did not finish within 300 s")
+        time.sleep(0.05)
+        batch, acks[:] = acks[:], []
+        transport.ack_many(batch)
+    transport.ack_many(acks)
+    transport.stop()
+    return {"msgs_per_s": (total - 1) / (count["last"] - count["first"]), "publish_msgs_per_s": publish_rate}
+
+
+def measure_mosquitto_sub(
+    broker: BrokerProcess, messages: list[tuple[str, bytes]], publishers: int
+) -> dict[str, float] | None:
+    """mosquitto's C client draining the same backlog (None when not installed). Its
+    time runs from its start to its exit after the last message, so it includes the
+    connection (a few ms of a drain of seconds)."""
+    exe = shutil.which("mosquitto_sub")
+    if exe is None:
+        return None
+    client_id = f"bench-c-{os.getpid()}"
+    base = [
+        exe,
+        "-h",
+        broker.host,
+        "-p",
+        str(broker.port),
+        "-V",
+        "mqttv5",
+        "-q",
+        "1",
+        "-c",
+        "-i",
+        client_id,
+        "-x",
+        "3600",
+        "-t",
+        f"{PREFIX}/#",
+    ]
+    # Create the persistent session with its subscription: wait one second, then leave.
+    subprocess.run([*base, "-W", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    publish_rate = publish_backlog(broker, messages, publishers)
+    started = time.perf_counter()
+    subprocess.run(
+        [*base, "-C", str(len(messages)), "-F", "%l"], stdout=subprocess.DEVNULL, check=True, timeout=300
+    )
+    return {"msgs_per_s": len(messages) / (time.perf_counter() - started), "publish_msgs_per_s": publish_rate}
+
+
 def _wait(check: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -206,8 +309,11 @@ def measure_gateway(
     workdir: Path,
     rooms: int,
     extra: dict[str, Any] | None = None,
+    count: str = "committed",
 ) -> dict[str, float]:
-    """The gateway's drain rate; `extra` is merged into its config (section by section)."""
+    """The gateway's drain rate; `extra` is merged into its config (section by section).
+    `count`: "committed" counts a message once what it carried is committed (received
+    less the back-pressure's uncommitted count); "received", once the pipeline took it."""
     port = free_port()
     config = workdir / "officegw.yaml"
     config.write_text(
@@ -236,8 +342,11 @@ def measure_gateway(
     samples: list[tuple[float, float]] = []
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        # Received counts every message the pipeline took, whatever became of it.
+        # Received counts every message the pipeline took, whatever became of it;
+        # of those, the ones still uncommitted (back-pressure's count) are not durable yet.
         received = _metric(gateway.http, "officegw_messages_received_total")
+        if count == "committed":
+            received -= _metric(gateway.http, "officegw_ingest_uncommitted_messages")
         samples.append((time.perf_counter(), received))
         if received >= total:
             break
@@ -267,16 +376,30 @@ def main() -> int:
     )
     parser.add_argument("--rooms", type=int, default=500, help="rooms the messages spread over (default 500)")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes (default 2)")
+    parser.add_argument(
+        "--count",
+        choices=("committed", "received"),
+        default="committed",
+        help="when a gateway message counts: its readings committed (default) or the pipeline took it",
+    )
     args = parser.parse_args()
 
     progress(f"generating {args.messages} mixed payloads over {args.rooms} rooms")
     messages = mixed_messages(args.messages, rooms=args.rooms, prefix=PREFIX)
     with tempfile.TemporaryDirectory(prefix="officegw-bench-") as tmp, start_mosquitto() as broker:
-        progress(f"mosquitto on {broker.url}; ceiling phase (do-nothing paho subscriber)")
-        ceiling = measure_ceiling(broker, messages, args.publishers)
-        progress(f"ceiling {ceiling['msgs_per_s']:.0f} msgs/s; gateway phase")
-        gateway = measure_gateway(broker, messages, args.publishers, Path(tmp), args.rooms)
-        progress(f"gateway {gateway['msgs_per_s']:.0f} msgs/s")
+        progress(f"mosquitto on {broker.url}; ceiling phase (the gateway's MQTT client, doing nothing)")
+        ceiling = measure_transport_ceiling(broker, messages, args.publishers)
+        progress(f"ceiling {ceiling['msgs_per_s']:.0f} msgs/s; plain paho subscriber")
+        plain = measure_ceiling(broker, messages, args.publishers)
+        progress(f"plain paho {plain['msgs_per_s']:.0f} msgs/s; mosquitto_sub")
+        c_client = measure_mosquitto_sub(broker, messages, args.publishers)
+        progress(
+            "mosquitto_sub not installed (mosquitto-clients)"
+            if c_client is None
+            else f"mosquitto_sub {c_client['msgs_per_s']:.0f} msgs/s; gateway phase"
+        )
+        gateway = measure_gateway(broker, messages, args.publishers, Path(tmp), args.rooms, count=args.count)
+        progress(f"gateway {gateway['msgs_per_s']:.0f} msgs/s ({args.count})")
     result = {
         "benchmark": "ingest",
         "mode": "backlog_drain",
@@ -284,9 +407,17 @@ def main() -> int:
         "messages": args.messages,
         "rooms": args.rooms,
         "avg_payload_bytes": round(sum(len(p) for _, p in messages) / len(messages), 1),
+        "count": args.count,
         "gateway_msgs_per_s": round(gateway["msgs_per_s"]),
+        "ceiling": "gateway_mqtt_client_doing_nothing",
         "ceiling_msgs_per_s": round(ceiling["msgs_per_s"]),
         "ratio": round(gateway["msgs_per_s"] / ceiling["msgs_per_s"], 3),
+        "plain_paho_ceiling_msgs_per_s": round(plain["msgs_per_s"]),
+        "ratio_to_plain_paho": round(gateway["msgs_per_s"] / plain["msgs_per_s"], 3),
+        "mosquitto_sub_ceiling_msgs_per_s": None if c_client is None else round(c_client["msgs_per_s"]),
+        "ratio_to_mosquitto_sub": None
+        if c_client is None
+        else round(gateway["msgs_per_s"] / c_client["msgs_per_s"], 3),
         "gateway_rejected": gateway["rejected"],
         "publish_msgs_per_s": round(ceiling["publish_msgs_per_s"]),
     }
