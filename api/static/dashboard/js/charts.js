@@ -25,11 +25,28 @@ function runs(points, maxGap) {
   return out;
 }
 
-function niceRange(low, high, fixed) {
-  if (fixed) return fixed;
-  const pad = low === high ? Math.max(1, Math.abs(low) * 0.05) : (high - low) * 0.08;
-  // Figures that cannot go below zero (power, ppm, people) keep zero as their floor.
-  return [low >= 0 ? Math.max(0, low - pad) : low - pad, high + pad];
+/** A tick spacing of 1, 2 or 5 times a power of ten, about `range / count`. */
+function tickStep(range, count) {
+  const rough = range / count;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const scaled = rough / power;
+  return (scaled <= 1 ? 1 : scaled <= 2 ? 2 : scaled <= 5 ? 5 : 10) * power;
+}
+
+/** The axis: [low, high] widened to round ticks, and the ticks. */
+function axis(low, high, fixed) {
+  if (fixed) return { low: fixed[0], high: fixed[1], ticks: [fixed[0], (fixed[0] + fixed[1]) / 2, fixed[1]] };
+  if (low === high) {
+    const pad = Math.max(1, Math.abs(low) * 0.05);
+    // Figures that cannot go below zero (power, ppm, people) keep zero as their floor.
+    [low, high] = [low >= 0 ? Math.max(0, low - pad) : low - pad, high + pad];
+  }
+  const step = tickStep(high - low, 3);
+  const first = Math.floor(low / step) * step;
+  const last = Math.ceil(high / step) * step;
+  const ticks = [];
+  for (let value = first; value <= last + step / 2; value += step) ticks.push(Number(value.toPrecision(12)));
+  return { low: first, high: last, ticks };
 }
 
 /**
@@ -40,14 +57,14 @@ function niceRange(low, high, fixed) {
 export function timeChart(points, { start, end, step, unit = "", digits = 0, threshold, domain, format, label }) {
   const show = format || ((value) => `${number(value, digits)}${unit ? ` ${unit}` : ""}`);
   // Axis labels without the unit (the caption has it).
-  const tick = format || ((value) => number(value, digits));
+  const tick = format || ((value) => number(value, Number.isInteger(value) ? 0 : digits || 1));
   const lows = points.map((p) => p.min);
   const highs = points.map((p) => p.max);
   if (threshold) {
     lows.push(threshold.value);
     highs.push(threshold.value);
   }
-  const [low, high] = niceRange(Math.min(...lows), Math.max(...highs), domain);
+  const { low, high, ticks } = axis(Math.min(...lows), Math.max(...highs), domain);
   const span = Math.max(1, end - start);
   const x = (t) => LEFT + ((t - start) / span) * (WIDTH - LEFT - RIGHT);
   const y = (v) => TOP + (1 - (v - low) / (high - low)) * (HEIGHT - TOP - BOTTOM);
@@ -66,8 +83,8 @@ export function timeChart(points, { start, end, step, unit = "", digits = 0, thr
   });
   svg.append(s("title", {}, summary));
 
-  // Axes and labels: low, middle and high values; four times.
-  for (const value of [low, (low + high) / 2, high]) {
+  // Axes and labels: round values; four times.
+  for (const value of ticks) {
     svg.append(s("line", { class: "axis", x1: LEFT, x2: WIDTH - RIGHT, y1: y(value), y2: y(value) }));
     svg.append(s("text", { x: LEFT - 4, y: y(value) + 4, "text-anchor": "end" }, tick(value)));
   }
