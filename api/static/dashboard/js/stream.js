@@ -27,9 +27,11 @@ export class SseParser {
 
   push(text) {
     this.buffer += text;
-    const lines = this.buffer.split(/\r\n|\r|\n/);
-    // The last piece has no line end yet (a lone "\r" might still become "\r\n").
-    this.buffer = lines.pop();
+    // A "\r" at the very end may be the first half of "\r\n": wait for what follows.
+    const end = this.buffer.endsWith("\r") ? this.buffer.length - 1 : this.buffer.length;
+    const lines = this.buffer.slice(0, end).split(/\r\n|\r|\n/);
+    // The last piece has no line end yet.
+    this.buffer = lines.pop() + this.buffer.slice(end);
     for (const line of lines) this.line(line);
   }
 
