@@ -156,8 +156,9 @@ def test_every_configured_room_is_on_the_plan(page: Page, site: Site) -> None:
     expect(tile(page, "store")).to_have_attribute("data-occupancy", "unknown")
     expect(tile(page, "store")).to_contain_text("No data")
     expect(page.locator("#floor-title")).to_contain_text(f"{site.building}, floor {FLOOR}")
-    # The simulated people have come in: the floor as it looks in use.
+    # The simulated people have come in and the rules have acted: the floor as it looks in use.
     expect(page.locator('.tile[data-occupancy="occupied"]').first).to_be_visible(timeout=15_000)
+    expect(page.locator("#actions-list li[data-rule]").first).to_contain_text("rule ", timeout=15_000)
     screenshot(page, "dashboard-floor.png")
 
 

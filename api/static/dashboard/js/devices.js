@@ -15,10 +15,16 @@ function flagsOf(device) {
   return flags;
 }
 
-/** Dead letters whose topic is the device's topic or under it (its `/set`, `/availability`). */
-function deadLettersOf(device, letters) {
-  if (!device.topic) return 0;
-  return letters.filter((l) => l.topic === device.topic || l.topic.startsWith(`${device.topic}/`)).length;
+/** Dead letters per device: those on its topic or one level under it (`/availability`, `/set`). */
+function deadLettersByDevice(devices, letters) {
+  const byTopic = new Map(devices.filter((d) => d.topic).map((d) => [d.topic, d.id]));
+  const counts = new Map();
+  for (const letter of letters) {
+    const parent = letter.topic.slice(0, Math.max(0, letter.topic.lastIndexOf("/")));
+    const device = byTopic.get(letter.topic) || byTopic.get(parent);
+    if (device) counts.set(device, (counts.get(device) || 0) + 1);
+  }
+  return counts;
 }
 
 const COLUMNS = [
@@ -53,6 +59,7 @@ export class DevicesPage {
     this.deadNote = section.querySelector("#dead-note");
     this.devices = [];
     this.letters = [];
+    this.offline = new Map();
     this.sort = { key: "online", ascending: true };
     this.search.addEventListener("input", () => this.render());
     this.filter.addEventListener("change", () => this.render());
@@ -84,18 +91,21 @@ export class DevicesPage {
         allPages("v1/dead-letters", "dead_letters", {}, 2).catch(() => []),
       ]);
       this.letters = letters;
-      this.devices = devices.devices.map((d) => ({ ...d, flags: flagsOf(d), dead: deadLettersOf(d, letters) }));
+      const dead = deadLettersByDevice(devices.devices, letters);
+      this.devices = devices.devices.map((d) => ({ ...d, flags: flagsOf(d), dead: dead.get(d.id) || 0 }));
+      this.offline = new Map();
+      for (const d of this.devices) {
+        if (d.online === false) this.offline.set(d.room_id, (this.offline.get(d.room_id) || 0) + 1);
+      }
       this.render();
     } catch (error) {
       this.count.textContent = `Devices ${error.summary}.`;
     }
   }
 
-  /** Offline devices per room, for the floor's tiles. */
+  /** Offline devices per room (as of the last load), for the floor's tiles. */
   offlineByRoom() {
-    const counts = new Map();
-    for (const d of this.devices) if (d.online === false) counts.set(d.room_id, (counts.get(d.room_id) || 0) + 1);
-    return counts;
+    return this.offline;
   }
 
   render() {

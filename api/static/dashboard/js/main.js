@@ -1,5 +1,6 @@
 // The dashboard's composition: state, views, the live stream and the key.
 
+import { RuleActivity } from "./activity.js";
 import { ApiError, api, keys, whenUnauthorized } from "./api.js";
 import { BuildingPanel } from "./building.js";
 import { DevicesPage } from "./devices.js";
@@ -33,6 +34,7 @@ let stream = null;
 let drawer = null;
 let devices = null;
 let panel = null;
+let activity = null;
 let bookingsTimer = null;
 
 // Views and pickers
@@ -105,6 +107,7 @@ function showFloor() {
   state.layoutKey = "";
   renderFloor();
   panel.show(state.building);
+  activity.render();
 }
 
 function tileFor(room) {
@@ -117,10 +120,40 @@ function tileFor(room) {
   return tile;
 }
 
+function floorRooms() {
+  return roomsWhere((r) => r.building === state.building && r.floor === state.floor);
+}
+
+function planOf(room) {
+  return room.plan ? `${room.plan.x},${room.plan.y},${room.plan.w},${room.plan.h}` : "";
+}
+
+function fill(room, offline = devices.offlineByRoom()) {
+  fillTile(tileFor(room), room, { offline: offline.get(room.id) || 0, released: state.released.get(room.id) });
+}
+
+function renderTitle(rooms = floorRooms()) {
+  const occupied = rooms.filter((r) => r.occupancy.state === "occupied").length;
+  el("floor-title").textContent = state.building
+    ? `${state.building}, floor ${state.floor}: ${occupied} of ${rooms.length} rooms occupied`
+    : "No rooms";
+}
+
+let energyTimer = null;
+/** The live energy figures, at most once a second however many rooms change. */
+function renderEnergy() {
+  if (energyTimer) return;
+  energyTimer = setTimeout(() => {
+    energyTimer = null;
+    panel.liveEnergy(roomsWhere((r) => r.building === state.building));
+  }, 1000);
+}
+
+/** The whole floor: its plan when rooms came, went or moved, every tile's content. */
 function renderFloor() {
-  const rooms = roomsWhere((r) => r.building === state.building && r.floor === state.floor);
+  const rooms = floorRooms();
   const key = rooms
-    .map((r) => `${r.id}:${r.plan ? `${r.plan.x},${r.plan.y},${r.plan.w},${r.plan.h}` : ""}`)
+    .map((r) => `${r.id}:${planOf(r)}`)
     .sort()
     .join("|");
   if (key !== state.layoutKey) {
@@ -128,14 +161,9 @@ function renderFloor() {
     layOut(el("plan"), rooms, tileFor);
   }
   const offline = devices.offlineByRoom();
-  for (const room of rooms) {
-    fillTile(tileFor(room), room, { offline: offline.get(room.id) || 0, released: state.released.get(room.id) });
-  }
-  const occupied = rooms.filter((r) => r.occupancy.state === "occupied").length;
-  el("floor-title").textContent = state.building
-    ? `${state.building}, floor ${state.floor}: ${occupied} of ${rooms.length} rooms occupied`
-    : "No rooms";
-  panel.liveEnergy(roomsWhere((r) => r.building === state.building));
+  for (const room of rooms) fill(room, offline);
+  renderTitle(rooms);
+  renderEnergy();
 }
 
 // Data
@@ -176,12 +204,20 @@ function onRoom(room) {
     }
   }
   state.rooms.set(room.id, room);
-  if (!known || known.building !== room.building || known.floor !== room.floor) {
+  const moved = !known || known.building !== room.building || known.floor !== room.floor;
+  if (moved) {
     choosePlace();
     renderPickers();
   }
-  if (room.building === state.building && room.floor === state.floor) renderFloor();
-  else if (room.building === state.building) panel.liveEnergy(roomsWhere((r) => r.building === state.building));
+  if (room.building === state.building && room.floor === state.floor) {
+    // One room changed: its tile alone, unless the plan itself changed.
+    if (moved || planOf(known) !== planOf(room)) renderFloor();
+    else {
+      fill(room);
+      renderTitle();
+    }
+  }
+  if (room.building === state.building) renderEnergy();
   drawer.update(room);
 }
 
@@ -194,11 +230,14 @@ function onEvent(message) {
   if (message.event === "ready") {
     const ready = JSON.parse(message.data);
     state.lastEventId = String(ready.last_id);
+    // The commands before this one, once per connection (after a gap some were missed).
+    activity.load(state.lastEventId);
     return;
   }
   if (message.id === null) return;
   const event = JSON.parse(message.data);
   drawer.event(event);
+  activity.event(event);
   if (event.kind === "alert") panel.alertsChanged();
   if (event.kind.startsWith("booking_")) bookingsChanged();
   if (["command", "occupancy", "override"].includes(event.kind)) panel.reportsChanged();
@@ -324,6 +363,10 @@ function init() {
     alertsList: el("alerts-list"),
     alertsNote: el("alerts-note"),
     roomOf: (id) => state.rooms.get(id),
+  });
+  activity = new RuleActivity(el("actions-list"), {
+    roomOf: (id) => state.rooms.get(id),
+    building: () => state.building,
   });
   el("building-picker").addEventListener("change", (event) => {
     state.building = event.target.value;
