@@ -160,6 +160,11 @@ def test_every_configured_room_is_on_the_plan(page: Page, site: Site) -> None:
     expect(page.locator('.tile[data-occupancy="occupied"]').first).to_be_visible(timeout=15_000)
     expect(page.locator("#actions-list li[data-rule]").first).to_contain_text("rule ", timeout=15_000)
     screenshot(page, "dashboard-floor.png")
+    # A tablet held upright: everything still there, nothing wider than the screen.
+    page.set_viewport_size({"width": 768, "height": 1024})
+    expect(page.locator(".tile")).to_have_count(len(configured))
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.locator(".alerts").bounding_box()["y"] > page.locator("#plan").bounding_box()["y"]  # type: ignore[index]
 
 
 def test_motion_turns_a_tile_occupied_within_two_seconds(

@@ -144,7 +144,7 @@ def test_building_figures_and_alerts(page: Page, keyed: Keyed, publisher: Publis
         # Before the reports API: said plainly, and the live energy figures stand in.
         for name in ("utilization", "no_shows", "saved"):
             expect(page.locator(f'[data-kpi="{name}"]')).to_contain_text("not available")
-        expect(page.locator('[data-kpi="kwh"]')).to_contain_text("kWh")
+        expect(page.locator('[data-kpi="kwh"]')).to_contain_text("Wh")
         expect(page.locator('[data-kpi="kwh"]')).to_contain_text("live")
     else:
         totals = utilization.json()["totals"]
@@ -152,7 +152,7 @@ def test_building_figures_and_alerts(page: Page, keyed: Keyed, publisher: Publis
         expect(kpi.locator(".kpi-value")).to_have_text(shown)
         energy = keyed.api("/v1/reports/energy", group_by="building", bucket="none", building=keyed.mine)
         assert energy.status_code == 200
-        expect(page.locator('[data-kpi="saved"]')).to_contain_text("kWh")
+        expect(page.locator('[data-kpi="saved"]')).to_contain_text("Wh")
 
     alert = keyed.api("/v1/alerts").json()["events"][-1]
     if "state" not in alert:

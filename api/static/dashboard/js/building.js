@@ -4,7 +4,7 @@
 // live room status instead.
 
 import { allPages, api } from "./api.js";
-import { h, kwh, number, replace, when } from "./dom.js";
+import { h, kwh, number, replace, someEnergy, when } from "./dom.js";
 
 const SHOWN_ALERTS = 12;
 
@@ -78,7 +78,7 @@ export class BuildingPanel {
       this.energyFromReports = true;
       const money = (value) => (value === null || value === undefined ? "" : `${number(value, 2)} ${meta.currency || ""}`.trim());
       setKpi(this.kpis, "kwh", kwh(totals.kwh), money(totals.cost));
-      setKpi(this.kpis, "wasted", kwh(totals.kwh_vacant), "lights on in empty rooms", { warn: totals.kwh_vacant > 0 });
+      setKpi(this.kpis, "wasted", kwh(totals.kwh_vacant), "lights on in empty rooms", { warn: someEnergy(totals.kwh_vacant) });
       setKpi(this.kpis, "saved", kwh(totals.saved_kwh), money(totals.saved_cost) || "against the baseline");
     } else {
       this.energyFromReports = false;
@@ -92,7 +92,7 @@ export class BuildingPanel {
     const total = rooms.reduce((sum, r) => sum + (r.energy.kwh_today || 0), 0);
     const wasted = rooms.reduce((sum, r) => sum + (r.energy.kwh_wasted_today || 0), 0);
     setKpi(this.kpis, "kwh", kwh(total), "live room meters, UTC day");
-    setKpi(this.kpis, "wasted", kwh(wasted), "lights on in empty rooms (live)", { warn: wasted > 0 });
+    setKpi(this.kpis, "wasted", kwh(wasted), "lights on in empty rooms (live)", { warn: someEnergy(wasted) });
   }
 
   inBuilding(alert) {

@@ -77,11 +77,16 @@ export function number(value, digits = 0) {
   return Number(value).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-/** kWh with as many digits as a small figure needs. */
+/** Energy: Wh below one kWh (a quiet morning, a demo), kWh with fitting digits above. */
 export function kwh(value) {
   if (value === null || value === undefined) return "–";
-  const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : Math.abs(value) >= 1 ? 2 : 3;
-  return `${number(value, digits)} kWh`;
+  if (Math.abs(value) < 1) return `${number(value * 1000)} Wh`;
+  return `${number(value, Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2)} kWh`;
+}
+
+/** Whether an energy figure shows as more than nothing. */
+export function someEnergy(value) {
+  return value !== null && value !== undefined && value >= 0.0005;
 }
 
 export function startOfToday() {
