@@ -12,6 +12,8 @@ const BUCKETS = 120;
 // Events of the log read back for "recent events" (its newest ones; the room's among them).
 const RECENT_WINDOW = 5000;
 const RECENT_SHOWN = 15;
+// The charts of an open drawer are drawn again this often.
+const CHART_REFRESH_MS = 60_000;
 
 const CHARTS = [
   {
@@ -76,10 +78,13 @@ export class RoomDrawer {
     this.room = null;
     this.opener = null;
     this.explainTimer = null;
+    this.chartTimer = null;
     dialog.querySelector("#drawer-close").addEventListener("click", () => this.close());
     dialog.addEventListener("close", () => {
       this.room = null;
       clearTimeout(this.explainTimer);
+      this.explainTimer = null;
+      clearInterval(this.chartTimer);
       if (this.opener && this.opener.isConnected) this.opener.focus();
       onClose();
     });
@@ -128,6 +133,8 @@ export class RoomDrawer {
     this.loadCharts();
     this.loadBookings();
     this.loadEvents();
+    clearInterval(this.chartTimer);
+    this.chartTimer = setInterval(() => this.loadCharts(), CHART_REFRESH_MS);
   }
 
   close() {

@@ -251,18 +251,23 @@ function onState(connection, detail) {
   const banner = el("banner");
   if (connection === "live") {
     pill.textContent = "Live";
+    pill.title = "";
     banner.hidden = true;
     if (was === "lost") refreshAll();
   } else if (connection === "connecting") {
     pill.textContent = "Connecting…";
   } else if (connection === "lost") {
     pill.textContent = "Connection lost, retrying";
-    banner.hidden = false;
-    replace(
-      banner,
-      `Connection lost, retrying (attempt ${detail.attempt}, ${detail.reason}). ` +
-        "The floor shows the last known state until the gateway answers again.",
-    );
+    pill.title = `attempt ${detail.attempt}: ${detail.reason}`;
+    // Said once when the connection goes (the banner is an alert), not on every retry.
+    if (was !== "lost") {
+      banner.hidden = false;
+      replace(
+        banner,
+        `Connection lost (${detail.reason}), retrying. ` +
+          "The floor shows the last known state until the gateway answers again.",
+      );
+    }
   } else if (connection === "refused") {
     pill.textContent = "Key refused";
     askForKey(detail.status === 403 ? "This key may not follow the live stream." : "The key was refused.");
