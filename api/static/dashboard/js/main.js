@@ -264,7 +264,7 @@ function onState(connection, detail) {
       banner.hidden = false;
       replace(
         banner,
-        `Connection lost (${detail.reason}), retrying. ` +
+        `Connection lost, retrying (${detail.reason}). ` +
           "The floor shows the last known state until the gateway answers again.",
       );
     }
