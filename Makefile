@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || command -v /usr/sbin/mosquitto 2>/dev/null)
 VICTORIA  := $(shell command -v victoria-metrics 2>/dev/null || command -v /usr/bin/victoria-metrics 2>/dev/null)
+CHROMIUM  := $(shell command -v chromium 2>/dev/null || command -v /usr/bin/chromium 2>/dev/null)
 
 .PHONY: demo test bench lint clean
 
@@ -21,7 +22,7 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-demo
 	$(BIN)/officegw demo
 
-test: $(VENV)/.installed-test mosquitto victoria-metrics
+test: $(VENV)/.installed-test mosquitto victoria-metrics chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -61,6 +62,20 @@ ifeq ($(VICTORIA),)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq victoria-metrics >/dev/null; \
 	else \
 		echo "make test needs victoria-metrics (InfluxDB export tests): install it (Debian/Ubuntu: sudo apt-get install victoria-metrics) and run make test again" >&2; \
+		exit 1; \
+	fi
+endif
+
+# The dashboard's browser tests drive Debian's chromium (playwright never downloads a
+# browser here); same policy as mosquitto.
+.PHONY: chromium
+chromium:
+ifeq ($(CHROMIUM),)
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "chromium not found: installing it with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "make test needs chromium (dashboard browser tests): install it (Debian: sudo apt-get install chromium) and run make test again" >&2; \
 		exit 1; \
 	fi
 endif

@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from api.auth import AuthGuard, document_bearer_keys
+from api.dashboard import mount_dashboard
 from api.docs import mount_offline_docs
 from api.errors import validation_error
 from api.limits import AuthBeforeBody, BodyLimit
@@ -82,6 +83,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         webhooks.router,
     ):
         app.include_router(router)
+    mount_dashboard(app)
     if guard.enabled:
         document_bearer_keys(app)
     return app

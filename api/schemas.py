@@ -75,7 +75,19 @@ class RoomDescription(BaseModel):
         }
 
 
+class PlanCellOut(BaseModel):
+    """Where the room sits on its floor's plan, in grid cells from the top left (site config)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+
 class RoomOut(RoomDescription):
+    plan: PlanCellOut | None = Field(
+        description="the room's cells on its floor plan (site config x, y, w, h); null: not placed"
+    )
     bookable: bool
     configured: bool
     occupancy: OccupancyOut
@@ -104,8 +116,10 @@ class RoomOut(RoomDescription):
         c, s = room.config, room.state
         occ, env, lighting = s.occupancy, s.environment, s.lighting
         kwh, wasted = s.kwh_today(now), s.kwh_wasted_today(now)
+        cell = c.plan_cell
         return cls(
             **cls.fields_of(c),
+            plan=None if cell is None else PlanCellOut(x=cell[0], y=cell[1], w=cell[2], h=cell[3]),
             bookable=c.bookable,
             configured=room.configured,
             occupancy=OccupancyOut(

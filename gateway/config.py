@@ -55,6 +55,9 @@ CalendarNames = Annotated[
     BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
 ]
 
+# Floor plans are at most this many grid cells wide and high.
+PLAN_CELLS = 100
+
 RoomType = Literal[
     "meeting", "office", "open", "restroom", "kitchen", "phone_booth", "lobby", "other", "unknown"
 ]
@@ -115,6 +118,49 @@ def _calendar_problems(calendars: Sequence[tuple[object, object]]) -> list[tuple
                 )
             owner.setdefault(key, room_id)
     return problems
+
+
+def _placement_problem(x: object, y: object, w: object, h: object) -> str | None:
+    """A room's place on its floor plan: x and y together, w and h only with them."""
+    if (x is None) != (y is None):
+        return "x and y: give both (the room's column and row on its floor plan) or neither"
+    if x is None and (w is not None or h is not None):
+        return "w and h: need x and y (where the room starts on its floor plan)"
+    return None
+
+
+def _plan_cells(room: Mapping[str, Any]) -> tuple[int, int, int, int] | None:
+    """(x, y, w, h) of a room as written, None when it has no place (or no valid one)."""
+    written = (room.get("x"), room.get("y"), *(1 if room.get(k) is None else room.get(k) for k in ("w", "h")))
+    cells = [v for v in written if isinstance(v, int) and not isinstance(v, bool)]
+    if len(cells) != len(written):
+        return None
+    x, y, w, h = cells
+    if 0 <= x <= PLAN_CELLS and 0 <= y <= PLAN_CELLS and 1 <= w <= PLAN_CELLS and 1 <= h <= PLAN_CELLS:
+        return x, y, w, h
+    return None
+
+
+def _layout_overlaps(rooms: Sequence[Mapping[str, Any]]) -> list[tuple[Loc, str]]:
+    """Rooms of one floor whose cells on the floor plan overlap (the dashboard would
+    draw one over the other): the later room is named, with the one it overlaps."""
+    found: dict[int, str] = {}
+    floors: dict[tuple[str, str], list[tuple[tuple[int, int, int, int], int]]] = {}
+    for index, room in enumerate(rooms):
+        cells = _plan_cells(room)
+        if cells is not None:
+            floors.setdefault((str(room.get("building")), str(room.get("floor"))), []).append((cells, index))
+    for (building, floor), placed in floors.items():
+        placed.sort()  # by x: a room starting right of another's end overlaps none after it
+        for at, ((x, y, w, h), index) in enumerate(placed):
+            for (x2, y2, _, h2), other in placed[at + 1 :]:
+                if x2 >= x + w:
+                    break
+                if y2 < y + h and y < y2 + h2:
+                    first, later = sorted((index, other))
+                    where = f"on the plan of floor {floor} of {building}"
+                    found.setdefault(later, f"overlaps room {rooms[first].get('id')!r} {where}")
+    return [(("rooms", index), found[index]) for index in sorted(found)]
 
 
 def _exposure_problem(host: str, keys: bool) -> str | None:
@@ -341,6 +387,27 @@ class RoomConfig(_Section):
     # Calendar names and addresses that stand for this room in imported calendars
     # (an attendee `mailto:`, the calendar's X-WR-CALNAME, a LOCATION).
     calendar: CalendarNames = []
+    # Where the dashboard draws the room on its floor's plan, in grid cells from the
+    # top left: column x, row y, w columns wide and h rows high (1 when unset).
+    # Rooms without x and y fill the free cells.
+    x: int | None = Field(default=None, ge=0, le=PLAN_CELLS)
+    y: int | None = Field(default=None, ge=0, le=PLAN_CELLS)
+    w: int | None = Field(default=None, ge=1, le=PLAN_CELLS)
+    h: int | None = Field(default=None, ge=1, le=PLAN_CELLS)
+
+    @model_validator(mode="after")
+    def _placed(self) -> RoomConfig:
+        problem = _placement_problem(self.x, self.y, self.w, self.h)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def plan_cell(self) -> tuple[int, int, int, int] | None:
+        """(x, y, w, h) on the floor plan, None for a room placed by the dashboard."""
+        if self.x is None or self.y is None:
+            return None
+        return self.x, self.y, self.w or 1, self.h or 1
 
 
 DeviceKind = Literal["light", "hvac", "lock", "sensor", "switch", "badge_reader"]
@@ -395,6 +462,7 @@ class SiteSection(_Section):
             [room.id for room in self.rooms], [(device.id, device.room) for device in self.devices]
         )
         problems += _calendar_problems([(room.id, room.calendar) for room in self.rooms])
+        problems += _layout_overlaps([room.model_dump() for room in self.rooms])
         if problems:
             raise LocatedProblems(problems)
         return self
@@ -621,6 +689,8 @@ def _cross_checks(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     if isinstance(rooms, list):
         calendars = [(_mapping(room).get("id"), _mapping(room).get("calendar")) for room in rooms]
         problems += [(("site", *loc), reason) for loc, reason in _calendar_problems(calendars)]
+        plans = [_mapping(room) for room in rooms]
+        problems += [(("site", *loc), reason) for loc, reason in _layout_overlaps(plans)]
     for index, device in enumerate(devices):
         dialect, topic = device.get("dialect", "native"), device.get("topic")
         if dialect in DIALECTS and (topic is None or isinstance(topic, str)):

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from api.app import create_app
 from gateway.cli.assembly import build_gateway
@@ -24,6 +25,28 @@ from simulators.publisher import run_floor
 HOST = "127.0.0.1"
 STATUS_EVERY = 10.0
 DEMO_LUX_TARGET = 400.0
+# The demo floor's plan on the dashboard: rows of this many grid cells.
+PLAN_WIDTH = 8
+
+
+def plan_cells(rooms: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """A floor plan for the simulated rooms (site config x, y, w, h): meeting rooms
+    first, sized by seats, then offices, the open area and the restroom; a room that
+    does not fit in its row starts the next one."""
+    kinds = ("meeting", "office", "open", "restroom")
+    ordered = sorted(rooms, key=lambda r: kinds.index(r["type"]) if r["type"] in kinds else len(kinds))
+    cells: dict[str, dict[str, int]] = {}
+    x = y = 0
+    for room in ordered:
+        if room["type"] == "meeting":
+            w = 3 if room["capacity"] >= 10 else 2
+        else:
+            w = 4 if room["type"] == "open" else 2
+        if x + w > PLAN_WIDTH:
+            x, y = 0, y + 1
+        cells[room["id"]] = {"x": x, "y": y, "w": w, "h": 1}
+        x += w
+    return cells
 
 
 def say(message: str) -> None:
@@ -69,6 +92,7 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         # Ten simulated minutes without motion, as in a real office, in demo time.
         vacancy_timeout = max(3.0, 600.0 / args.time_scale)
+        plan = plan_cells(floor.site_rooms())
         settings = settings_from_dict(
             {
                 "gateway": {"id": "demo"},
@@ -77,7 +101,10 @@ def run_demo(args: argparse.Namespace) -> int:
                 "storage": {"path": str(scratch / "officegw.db")},
                 # A lux target per room so daylight dimming has something to aim at.
                 "site": {
-                    "rooms": [{**room, "lux_target": DEMO_LUX_TARGET} for room in floor.site_rooms()],
+                    "rooms": [
+                        {**room, **plan[room["id"]], "lux_target": DEMO_LUX_TARGET}
+                        for room in floor.site_rooms()
+                    ],
                     "devices": floor.site_devices(),
                 },
             }
@@ -93,6 +120,7 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         publisher.start()
 
+        say(f"dashboard {server.url}/  (the floor live: rooms, lights, energy, alerts)")
         say(f"broker   {broker.url} ({broker.kind})")
         say(f"API      {server.url}/v1/rooms")
         say(f"         {server.url}/v1/availability")

@@ -205,6 +205,9 @@ def test_demo_rooms_change_occupancy_within_a_minute(broker: str) -> None:
 
         wait_until(some_room_changed, 60.0, "a room to change between occupied and vacant")
         assert http.get("/v1/availability").status_code == 200
+        # The dashboard's page, and the demo floor laid out on its plan.
+        assert http.get("/").status_code == 200
+        assert all(room["plan"] is not None for room in http.get("/v1/rooms").json()["rooms"])
         # The built-in rules act on the simulated floor: overrides by people at the
         # wall switches, alerts, commands.
         wait_until(
@@ -223,6 +226,7 @@ def test_demo_rooms_change_occupancy_within_a_minute(broker: str) -> None:
     assert proc.returncode == 0, output
     assert f"port {taken_port} is taken" in output
     assert f"API      http://127.0.0.1:{api_port}/v1/rooms" in output
+    assert f"dashboard http://127.0.0.1:{api_port}/ " in output
     assert "Traceback" not in output
 
 

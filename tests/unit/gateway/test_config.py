@@ -334,3 +334,52 @@ def test_push_settings_are_checked_with_their_paths() -> None:
         "push.stream.queue_size: must be >= 10",
         "push.webhooks: retry_max_delay must be >= retry_min_delay",
     ]
+
+
+def test_plan_cells_are_checked(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+site:
+  rooms:
+    - {id: orion, building: hq, floor: 2, x: 0, y: 0, w: 3}
+    - {id: lyra, building: hq, floor: 2, x: 2, y: 0}
+    - {id: vega, building: hq, floor: 2, x: 3}
+    - {id: draco, building: hq, floor: 2, w: 2}
+    - {id: cygnus, building: hq, floor: 2, x: 5, y: 0, h: 0}
+    - {id: auriga, building: hq, floor: 2, x: 1.5, y: 0}
+""",
+    )
+    assert problems(path) == [
+        "site.rooms[1]: overlaps room 'orion' on the plan of floor 2 of hq",
+        "site.rooms[2]: x and y: give both (the room's column and row on its floor plan) or neither",
+        "site.rooms[3]: w and h: need x and y (where the room starts on its floor plan)",
+        "site.rooms[4].h: must be >= 1",
+        "site.rooms[5].x: input should be a valid integer, got a number with a fractional part",
+    ]
+
+
+def test_rooms_side_by_side_and_on_other_floors_do_not_overlap() -> None:
+    settings = settings_from_dict(
+        {
+            "site": {
+                "rooms": [
+                    {"id": "orion", "building": "hq", "floor": 2, "x": 0, "y": 0, "w": 2, "h": 2},
+                    {"id": "lyra", "building": "hq", "floor": 2, "x": 2, "y": 0},
+                    {"id": "vega", "building": "hq", "floor": 2, "x": 0, "y": 2},
+                    {"id": "draco", "building": "hq", "floor": 3, "x": 0, "y": 0},
+                    {"id": "cygnus", "building": "annex", "floor": 2, "x": 1, "y": 1},
+                    {"id": "auriga", "building": "hq", "floor": 2},
+                ]
+            }
+        }
+    )
+    cells = {room.id: room.plan_cell for room in settings.site.rooms}
+    assert cells == {
+        "orion": (0, 0, 2, 2),
+        "lyra": (2, 0, 1, 1),
+        "vega": (0, 2, 1, 1),
+        "draco": (0, 0, 1, 1),
+        "cygnus": (1, 1, 1, 1),
+        "auriga": None,
+    }
