@@ -286,6 +286,12 @@ class GatewayProcess:
             cwd=Path(__file__).resolve().parents[1],
         )
 
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError("gateway not running")
+        return self._proc.pid
+
     def wait_http(self, timeout: float = 30) -> None:
         def up() -> bool:
             try:

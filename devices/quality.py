@@ -7,7 +7,9 @@ device registry keeps one `DeviceQuality` per device and shows `view()`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 
@@ -33,6 +35,24 @@ DEFAULT_QUALITY = QualityParams()
 # Rate is a moving average over about this many seconds.
 _RATE_WINDOW = 10.0
 _OCCUPANCY_FIELDS = ("occupancy", "presence")
+# Message shapes and schemas shared by every device that has them: most devices of a
+# site send one of a few shapes, and a tuple of (name, type) pairs per device was the
+# largest thing a device cost (issue 17: memory per device). Bounded, so made-up
+# shapes cannot grow it: past the bound a device keeps its own copy.
+MAX_SHARED_SHAPES = 10_000
+Shape = tuple[tuple[str, type], ...]
+_shapes: dict[Shape, Shape] = {}
+_schemas: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
+
+
+def _shared_shape(shape: Shape) -> Shape:
+    """One tuple per distinct shape, within the bound."""
+    shared = _shapes.get(shape)
+    if shared is not None:
+        return shared
+    if len(_shapes) < MAX_SHARED_SHAPES:
+        _shapes[shape] = shape
+    return shape
 
 
 class DeviceQuality:
@@ -59,11 +79,12 @@ class DeviceQuality:
         self._rate = 0.0
         self._messages = 0
         self._first_seen: float | None = None
-        self._last_shape: tuple[tuple[str, type], ...] = ()
+        self._last_shape: Shape = ()
         self._occupied_since: float | None = None
         self.throttled = 0
         self.last_throttled: float | None = None
-        self.schema: dict[str, str] = {}
+        # Field -> kind of value; a shared immutable mapping, replaced when it changes.
+        self.schema: Mapping[str, str] = _EMPTY_SCHEMA
         self.drift_fields: tuple[str, ...] = ()
         self.drift_at: float | None = None
 
@@ -113,7 +134,7 @@ class DeviceQuality:
         # (a tuple of (name, type) pairs) before looking field by field.
         shape = tuple((name, type(value)) for name, value in fields.items())
         if shape != self._last_shape:
-            self._last_shape = shape
+            self._last_shape = _shared_shape(shape)
             self._check_schema(fields, now, learning)
         for name in _OCCUPANCY_FIELDS:
             value = fields.get(name)
@@ -124,6 +145,7 @@ class DeviceQuality:
 
     def _check_schema(self, fields: dict[str, Any], now: float, learning: bool) -> None:
         new: list[str] = []
+        schema: dict[str, str] | None = None
         for name, value in fields.items():
             kind = _kind(value)
             known = self.schema.get(name)
@@ -131,7 +153,11 @@ class DeviceQuality:
                 continue
             if not learning:
                 new.append(name if known is None else f"{name}:{known}->{kind}")
-            self.schema[name] = kind
+            if schema is None:
+                schema = dict(self.schema)
+            schema[name] = kind
+        if schema is not None:
+            self.schema = _shared_schema(schema)
         if new:
             self.drift_fields = tuple(sorted({*self.drift_fields, *new}))
             self.drift_at = now
@@ -176,3 +202,17 @@ def _kind(value: Any) -> str:
     if value is None:
         return "null"
     return type(value).__name__
+
+
+def _shared_schema(schema: dict[str, str]) -> Mapping[str, str]:
+    """One read-only mapping per distinct schema, within the bound."""
+    key = tuple(sorted(schema.items()))
+    shared = _schemas.get(key)
+    if shared is None:
+        shared = MappingProxyType(schema)
+        if len(_schemas) < MAX_SHARED_SHAPES:
+            _schemas[key] = shared
+    return shared
+
+
+_EMPTY_SCHEMA: Mapping[str, str] = MappingProxyType({})

@@ -53,7 +53,8 @@ class DeviceView:
 class _DeviceRecord:
     spec: DeviceSpec
     configured: bool
-    capabilities: set[str] = field(default_factory=set)
+    # Shared between devices with the same capabilities (see `_shared_capabilities`).
+    capabilities: frozenset[str] = frozenset()
     online: bool | None = None
     last_seen: float | None = None
     battery: float | None = None
@@ -242,7 +243,7 @@ class DeviceRegistry:
 
     def capabilities_of(self, device_id: str) -> frozenset[str]:
         record = self._devices.get(device_id)
-        return frozenset(record.capabilities) if record else frozenset()
+        return record.capabilities if record else frozenset()
 
     def dialect_of(self, device_id: str) -> str | None:
         record = self._devices.get(device_id)
@@ -288,7 +289,7 @@ class DeviceRegistry:
         if live and _sees_someone(fields):
             self._seen_someone.setdefault(record.spec.room_id, {})[device_id] = now
         if not record.capabilities.issuperset(fields.keys() & VOCABULARY):
-            record.capabilities.update(fields.keys() & VOCABULARY)
+            record.capabilities = _shared_capabilities(record.capabilities | (fields.keys() & VOCABULARY))
             self._changed()  # new capabilities may change the device's kind
         if payload.battery is not None:
             record.battery = payload.battery
@@ -325,7 +326,7 @@ class DeviceRegistry:
         record.last_state = {**state, **record.last_state}
         new = state.keys() & VOCABULARY
         if not record.capabilities.issuperset(new):
-            record.capabilities.update(new)
+            record.capabilities = _shared_capabilities(record.capabilities | new)
             self._changed()
         battery = state.get("battery")
         if record.battery is None and isinstance(battery, int | float) and not isinstance(battery, bool):
@@ -377,3 +378,19 @@ class DeviceRegistry:
             if q.may_be_stuck(now, p):
                 counts["stuck"] += q.stuck(now, self._corroborated_at(record), p)
         return counts
+
+
+# Capability sets are subsets of VOCABULARY and most devices share one of a few: one
+# frozenset per distinct set (a set per device cost 216 bytes of each device's ~3 KB).
+# Bounded by what a site's devices report; capped all the same.
+_MAX_SHARED_CAPABILITIES = 10_000
+_capability_sets: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _shared_capabilities(capabilities: frozenset[str]) -> frozenset[str]:
+    shared = _capability_sets.get(capabilities)
+    if shared is not None:
+        return shared
+    if len(_capability_sets) < _MAX_SHARED_CAPABILITIES:
+        _capability_sets[capabilities] = capabilities
+    return capabilities

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,9 @@ def parse_topic(topic: str, prefix: str) -> NativeTopic | None:
     problem = identity.invalid_segment({"building": building, "floor": floor, "room": room, "device": device})
     if problem is not None:
         raise DecodeError(RejectReason.INVALID_TOPIC, problem)
-    return NativeTopic(building, floor, room, device, kind)
+    # Every device of a room repeats its building, floor and room: one string each
+    # for all of them (the topic cache holds a parsed topic per device).
+    return NativeTopic(sys.intern(building), sys.intern(floor), sys.intern(room), device, kind)
 
 
 def state_topic(prefix: str, building: str, floor: str, room: str, device: str) -> str:

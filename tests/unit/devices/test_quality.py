@@ -71,3 +71,27 @@ def test_view_reports_every_flag() -> None:
     assert view["flooding"] is False
     assert view["schema_drift"] is None
     assert q.view(T0, battery=50.0, corroborated_at=None, p=P)["battery_low"] is False
+
+
+def test_devices_with_the_same_messages_share_shape_and_schema_but_not_flags() -> None:
+    """Memory per device (issue 17): one shape and one schema object for every device
+    that sends the same fields; drift is still each device's own."""
+    a, b = DeviceQuality(), DeviceQuality()
+    for q in (a, b):
+        for i in range(5):
+            q.observe({"temperature": 21.0, "humidity": 40.0}, T0 + i * 30, P)
+    assert a.schema is b.schema
+    assert a.schema == {"temperature": "number", "humidity": "number"}
+    a.observe({"temperature": 21.0, "co2": 500}, T0 + 4000, P)  # learnt by then: drift
+    assert a.drift_fields == ("co2",)
+    assert b.drift_fields == ()
+    assert "co2" not in b.schema
+
+
+def test_made_up_shapes_do_not_grow_the_shared_table_past_its_bound() -> None:
+    from devices import quality
+
+    for i in range(quality.MAX_SHARED_SHAPES + 50):
+        DeviceQuality().observe({f"field{i}": 1}, T0, P)
+    assert len(quality._shapes) <= quality.MAX_SHARED_SHAPES
+    assert len(quality._schemas) <= quality.MAX_SHARED_SHAPES
