@@ -330,7 +330,10 @@ class Discovery:
         if existing is not None and existing[0].room_id == placement.room:
             live.devices.update_discovered(spec, device.capabilities)
         else:
+            said: dict[str, Any] = {}
             if existing is not None:
+                # What it said comes along (its evidence in the old room does not).
+                said = live.devices.last_state_of(device.id)
                 self._unmap(device.id, now, outcome, pending)
                 log.info(kv("discovered device moved", device=device.id, room=placement.room))
             else:
@@ -338,6 +341,8 @@ class Discovery:
                     kv("discovered device mapped", device=device.id, room=placement.room, rule=placement.rule)
                 )
             live.add_discovered(spec, device.capabilities, where, now)
+            if said:
+                live.devices.restore_last_state(device.id, said)
             outcome.rooms.setdefault(placement.room, live.state_of(placement.room))
         self._route_device(device, placement.room, pending)
 

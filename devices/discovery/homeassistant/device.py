@@ -98,7 +98,11 @@ def assemble(key: str, entities: list[Entity]) -> AnnouncedDevice:
             dialect = route_dialect(availability=availability_decoder(entry))
             routes.append(TopicRoute(entry.topic, TopicKind.AVAILABILITY, dialect))
     first = entities[0]
-    name = next((entity.device_name for entity in entities if entity.device_name), None) or first.label
+    name = (
+        next((entity.device_name for entity in entities if entity.device_name), None)
+        or next((entity.name for entity in entities if entity.name), None)
+        or first.label
+    )
     area = next((entity.area for entity in entities if entity.area), None)
     commands = [e.commands for e in (owner_of_state, climate) if e is not None and e.commands is not None]
     capabilities = frozenset(taken) | (
@@ -116,7 +120,9 @@ def assemble(key: str, entities: list[Entity]) -> AnnouncedDevice:
         kind=kind_of(kinds),
         capabilities=capabilities,
         routes=tuple(routes),
-        hints=PlacementHints(name, (key, *(e.label for e in entities)), (), area),
+        hints=PlacementHints(
+            name, (key, *(e.label for e in entities), *(e.name for e in entities if e.name)), (), area
+        ),
         fingerprint=",".join(f"{entity.key}={entity.digest:08x}" for entity in entities),
         commander=_commander(commands) if commands else None,
         problems=tuple(problems),

@@ -72,6 +72,8 @@ class Entity:
     key: str
     component: str
     label: str
+    # The entity's own `name` (Tasmota and Zigbee2MQTT name devices through it).
+    name: str | None
     device_key: str
     device_name: str | None
     area: str | None
@@ -201,6 +203,7 @@ def _entity(
         key=key,
         component=component,
         label=label,
+        name=config.get("name") if isinstance(config.get("name"), str) else None,
         device_key=_device_key(device, unique_id, node_id, object_id),
         device_name=name,
         area=area,
