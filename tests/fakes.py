@@ -113,6 +113,9 @@ class FakeTransport:
             for topic in topics:
                 self.subscribed.pop(topic, None)
 
+    def subscriptions_pending(self) -> int:
+        return 0
+
     def ack_many(self, acks: Sequence[Ack]) -> None:
         for ack in acks:
             if not isinstance(ack, RecordingAck):

@@ -193,10 +193,13 @@ class Discovery:
                 self._release(device_id, now, outcome, pending)
             for device in changes.upserted:
                 self._map(device, now, outcome, pending)
-        if pending.unsubscribe:
-            self._unsubscribe(sorted(pending.unsubscribe))
-        if pending.subscribe:
-            self._subscribe(sorted(pending.subscribe))
+            # Still under the lock: whoever sees a device mapped also sees its topics
+            # subscribed (or pending, `Transport.subscriptions_pending`). On the ingest
+            # thread no message can come in between: they are handled on it too.
+            if pending.unsubscribe:
+                self._unsubscribe(sorted(pending.unsubscribe))
+            if pending.subscribe:
+                self._subscribe(sorted(pending.subscribe))
         return outcome
 
     def _release(self, holder: str, now: float, outcome: Outcome, pending: _Pending) -> None:

@@ -162,6 +162,8 @@ class PahoTransport:
         # connection was up, to unsubscribe from once one is (the session keeps them).
         self._subscriptions: dict[str, None] = dict.fromkeys(options.subscriptions)
         self._to_unsubscribe: set[str] = set()
+        # SUBSCRIBE packet id -> topics in it, until the broker acknowledges it.
+        self._unacknowledged: dict[int, int] = {}
         self._subscriptions_lock = threading.Lock()
         self._client = self._build_client()
 
@@ -267,7 +269,7 @@ class PahoTransport:
             self._to_unsubscribe.difference_update(new)
         if new and self.connected:
             for chunk in _chunks(new):
-                self._client.subscribe([(topic, 1) for topic in chunk])
+                self._subscribe_chunk(self._client, chunk)
 
     def unsubscribe(self, topics: Collection[str]) -> None:
         with self._subscriptions_lock:
@@ -279,6 +281,16 @@ class PahoTransport:
                 return
         for chunk in _chunks(gone):
             self._client.unsubscribe(chunk)
+
+    def _subscribe_chunk(self, client: mqtt.Client, topics: list[str]) -> None:
+        result, mid = client.subscribe([(topic, 1) for topic in topics])
+        if result == mqtt.MQTT_ERR_SUCCESS and mid is not None:
+            with self._subscriptions_lock:
+                self._unacknowledged[mid] = len(topics)
+
+    def subscriptions_pending(self) -> int:
+        with self._subscriptions_lock:
+            return sum(self._unacknowledged.values())
 
     @property
     def subscriptions(self) -> tuple[str, ...]:
@@ -317,8 +329,10 @@ class PahoTransport:
         with self._subscriptions_lock:
             topics, stale = list(self._subscriptions), list(self._to_unsubscribe)
             self._to_unsubscribe.clear()
+        with self._subscriptions_lock:
+            self._unacknowledged.clear()  # a new connection: those are sent again below
         for chunk in _chunks(topics):
-            client.subscribe([(topic, 1) for topic in chunk])
+            self._subscribe_chunk(client, chunk)
         for chunk in _chunks(stale):
             client.unsubscribe(chunk)
         if self._broker is not None and self._broker_sub_closes < BROKER_STATS_MAX_CLOSES:
@@ -368,6 +382,8 @@ class PahoTransport:
         reason_codes: list[ReasonCode],
         properties: Properties | None,
     ) -> None:
+        with self._subscriptions_lock:
+            self._unacknowledged.pop(mid, None)
         if mid != self._broker_sub_mid:
             return
         self._broker_sub_mid = None

@@ -57,6 +57,9 @@ class Transport(Protocol):
     def unsubscribe(self, topics: Collection[str]) -> None:
         """Drops subscriptions added by `subscribe` (a device left or was renamed)."""
 
+    def subscriptions_pending(self) -> int:
+        """Topics subscribed to and not yet acknowledged by the broker."""
+
     def ack_many(self, acks: Sequence[Ack]) -> None:
         """Acknowledges many messages at once (the history writer's committed batch)."""
 

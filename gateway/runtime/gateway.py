@@ -779,6 +779,7 @@ class Gateway:
                 history=lambda: self._history.stats,
                 influx=influx.stats if influx is not None else lambda: None,
                 broker=self.transport.broker_stats,
+                subscriptions_pending=self.transport.subscriptions_pending,
             ),
         )
         states = self._room_states

@@ -36,6 +36,8 @@ class GaugeSources:
     # The broker's own counters (`Transport.broker_stats`); None: not followed, and
     # no officegw_broker_* metrics at all.
     broker: Callable[[], BrokerStats | None] = lambda: None
+    # Subscriptions sent and not yet acknowledged by the broker (`Transport.subscriptions_pending`).
+    subscriptions_pending: Callable[[], int] = lambda: 0
 
 
 class GatewayCollector(Collector):
@@ -89,6 +91,13 @@ class GatewayCollector(Collector):
             "officegw_mqtt_connected",
             "1 while the broker connection is up",
             value=int(self._gauges.connected()),
+        )
+        yield GaugeMetricFamily(
+            "officegw_mqtt_subscriptions_pending",
+            "Topic subscriptions sent and not yet acknowledged by the broker (discovered devices' "
+            "topics are subscribed at run time; a message published before the acknowledgement may "
+            "not be delivered)",
+            value=self._gauges.subscriptions_pending(),
         )
         used = GaugeMetricFamily(
             "officegw_room_energy_kwh_today", "Lighting energy used today (UTC day)", labels=["room"]
