@@ -243,7 +243,8 @@ class Discovery:
                 device, "refused", _why(placement, f"id {device.id} names a configured device"), building
             )
             return
-        holder = self._claim(device)
+        evict: list[str] = []
+        holder = self._claim(device, evict)
         if holder is not None:
             self._unmap(device.id, now, outcome, pending)
             if holder[0]:
@@ -257,12 +258,22 @@ class Discovery:
                 outcome.refused.append((RejectReason.REGISTRY_FULL, f"{device.id}: {problem}"))
                 self._set(device, "refused", _why(placement, problem), building)
                 return
+        for loser in evict:
+            # Zigbee2MQTT's own list over Home Assistant discovery of the same device.
+            self._unmap(loser, now, outcome, pending)
+            entry = self._status[loser]
+            why = f"{device.id} holds its topics ({device.source} comes first)"
+            self._status[loser] = DiscoveredDevice(
+                entry.device, "superseded", entry.room_id, entry.building, entry.rule, why
+            )
+            self._blocking.setdefault(device.id, set()).add(loser)
         self._set(device, "mapped", placement, building)
         self._register(device, placement, existing, (building, floor), now, outcome, pending)
 
-    def _claim(self, device: AnnouncedDevice) -> tuple[str, str, str] | None:
-        """Frees the device's state and command topics of lower-ranked discovered
-        devices; (holder, status, why) when a topic is not the device's to take."""
+    def _claim(self, device: AnnouncedDevice, evict: list[str]) -> tuple[str, str, str] | None:
+        """Whether the device may take its state and command topics: (holder, status,
+        why) when a topic is not its to take; else None, with the lower-ranked
+        discovered devices that hold one of them added to `evict`."""
         for route in device.routes:
             if route.kind is TopicKind.AVAILABILITY:
                 continue
@@ -282,6 +293,8 @@ class Discovery:
             other = self._status.get(owner.device_id)
             if other is not None and _RANK.get(other.device.source, 0) >= _RANK.get(device.source, 0):
                 return owner.device_id, "superseded", f"topic {route.topic} is {owner.device_id}'s"
+            if owner.device_id not in evict:
+                evict.append(owner.device_id)
         return None
 
     def _topic_problem(self, topic: str) -> str | None:

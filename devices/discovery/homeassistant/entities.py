@@ -178,6 +178,11 @@ def _entity(
     key: str, component: str, node_id: str | None, object_id: str, raw: dict[str, Any], digest: int
 ) -> Entity:
     config = _expand(raw, ABBREVIATIONS)
+    if isinstance(config.get("availability"), list):
+        config["availability"] = [
+            _expand(entry, ABBREVIATIONS) if isinstance(entry, dict) else entry
+            for entry in config["availability"]
+        ]
     _substitute_base(config)
     device = config.get("device")
     device = _expand(device, DEVICE_ABBREVIATIONS) if isinstance(device, dict) else {}
