@@ -10,8 +10,8 @@ import pytest
 
 from devices.dialects import DIALECTS
 from devices.dialects.base import Dialect, TopicKind
-from devices.discovery.catalog import Catalog
 from devices.dialects.native import parse_topic
+from devices.discovery.catalog import Catalog
 from gateway.config import SiteSection
 from simulators.dialect_devices import retained
 from simulators.floor import Message, VirtualFloor
