@@ -130,8 +130,11 @@ class Discovery:
         self._status: dict[str, DiscoveredDevice] = {}
         # Mapped device -> the topics routed for it (state and command; availability apart).
         self._topics: dict[str, tuple[str, ...]] = {}
-        # Availability topic -> the devices whose announcements name it.
+        # Availability topic -> the devices whose announcements name it, and back.
         self._availability: dict[str, set[str]] = {}
+        self._availability_of: dict[str, set[str]] = {}
+        # The rooms, read once per announcement (None: read them again).
+        self._directory: RoomDirectory | None = None
         # Device -> devices waiting for a topic it holds.
         self._blocking: dict[str, set[str]] = {}
         self._saved_version = -1
@@ -186,6 +189,7 @@ class Discovery:
         outcome = Outcome()
         pending = _Pending()
         with self._live.lock, self._lock:
+            self._directory = None
             for device_id in changes.removed:
                 self._unmap(device_id, now, outcome, pending)
                 self._status.pop(device_id, None)
@@ -223,7 +227,9 @@ class Discovery:
                 device, "nothing_to_read", Placement(None, "none", "no entity it announces can be read")
             )
             return
-        directory = RoomDirectory(RoomRef(*ref) for ref in self._live.room_refs())
+        if self._directory is None:
+            self._directory = RoomDirectory(RoomRef(*ref) for ref in self._live.room_refs())
+        directory = self._directory
         placement = place(device.hints, self._rules, directory, source=device.source)
         if placement.room is None:
             self._unmap(device.id, now, outcome, pending)
@@ -356,6 +362,8 @@ class Discovery:
                 log.info(
                     kv("discovered device mapped", device=device.id, room=placement.room, rule=placement.rule)
                 )
+            if live.room_config(placement.room) is None:
+                self._directory = None  # a room it creates: placement reads the rooms again
             live.add_discovered(spec, device.capabilities, where, now)
             if said:
                 live.devices.restore_last_state(device.id, said)
@@ -376,13 +384,18 @@ class Discovery:
             self._routes.remove([topic])
             pending.drop(topic)
         self._topics[device.id] = tuple(routed)
-        wanted = {route.topic: route for route in device.routes if route.kind is TopicKind.AVAILABILITY}
-        for topic in [t for t, ids in self._availability.items() if device.id in ids and t not in wanted]:
+        wanted = {route.topic for route in device.routes if route.kind is TopicKind.AVAILABILITY}
+        had = self._availability_of.get(device.id, set())
+        for topic in had - wanted:
             self._availability[topic].discard(device.id)
             self._follow_availability(topic, pending)
         for topic in wanted:
             self._availability.setdefault(topic, set()).add(device.id)
             self._follow_availability(topic, pending)
+        if wanted:
+            self._availability_of[device.id] = wanted
+        else:
+            self._availability_of.pop(device.id, None)
 
     def _follow_availability(self, topic: str, pending: _Pending) -> None:
         """Routes an availability topic to the one device that announces it, or to none."""
@@ -411,7 +424,7 @@ class Discovery:
         for topic in self._topics.pop(device_id, ()):
             self._routes.remove([topic])
             pending.drop(topic)
-        for topic in [t for t, ids in self._availability.items() if device_id in ids]:
+        for topic in sorted(self._availability_of.pop(device_id, ())):
             self._availability[topic].discard(device_id)
             self._follow_availability(topic, pending)
         spec = self._live.devices.spec_of(device_id)
