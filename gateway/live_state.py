@@ -37,6 +37,8 @@ class LiveState:
         self._lock = threading.Lock()
         self._configs: dict[str, RoomConfig] = {room.id: room for room in settings.site.rooms}
         self._configured = frozenset(self._configs)
+        # Bumped when a room is added or forgotten: caches of the room list compare it.
+        self.rooms_version = 0
         # Auto-registered rooms -> when a message for the room last came (forgetting).
         self._auto_heard: dict[str, float] = {}
         self._states: dict[str, RoomState] = {room_id: RoomState(room_id) for room_id in self._configs}
@@ -75,6 +77,7 @@ class LiveState:
         if room_id in self._configs:
             return
         config = RoomConfig(id=room_id, building=building, floor=floor, type="unknown")
+        self.rooms_version += 1
         self._configs[room_id] = config
         self._states[room_id] = RoomState(room_id)
         self._params[room_id] = self._fusion_params(config)
@@ -140,6 +143,8 @@ class LiveState:
             for room_id, heard in self._auto_heard.items()
             if now - heard > after and not self.devices.has_room(room_id)
         ]
+        if rooms:
+            self.rooms_version += 1
         for room_id in rooms:
             del (
                 self._auto_heard[room_id],

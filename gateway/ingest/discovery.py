@@ -133,8 +133,8 @@ class Discovery:
         # Availability topic -> the devices whose announcements name it, and back.
         self._availability: dict[str, set[str]] = {}
         self._availability_of: dict[str, set[str]] = {}
-        # The rooms, read once per announcement (None: read them again).
-        self._directory: RoomDirectory | None = None
+        # The rooms by every text that names them, as of `LiveState.rooms_version`.
+        self._directory: tuple[int, RoomDirectory] | None = None
         # Device -> devices waiting for a topic it holds.
         self._blocking: dict[str, set[str]] = {}
         self._saved_version = -1
@@ -189,7 +189,6 @@ class Discovery:
         outcome = Outcome()
         pending = _Pending()
         with self._live.lock, self._lock:
-            self._directory = None
             for device_id in changes.removed:
                 self._unmap(device_id, now, outcome, pending)
                 self._status.pop(device_id, None)
@@ -227,9 +226,10 @@ class Discovery:
                 device, "nothing_to_read", Placement(None, "none", "no entity it announces can be read")
             )
             return
-        if self._directory is None:
-            self._directory = RoomDirectory(RoomRef(*ref) for ref in self._live.room_refs())
-        directory = self._directory
+        version = self._live.rooms_version
+        if self._directory is None or self._directory[0] != version:
+            self._directory = (version, RoomDirectory(RoomRef(*ref) for ref in self._live.room_refs()))
+        directory = self._directory[1]
         placement = place(device.hints, self._rules, directory, source=device.source)
         if placement.room is None:
             self._unmap(device.id, now, outcome, pending)
@@ -362,8 +362,6 @@ class Discovery:
                 log.info(
                     kv("discovered device mapped", device=device.id, room=placement.room, rule=placement.rule)
                 )
-            if live.room_config(placement.room) is None:
-                self._directory = None  # a room it creates: placement reads the rooms again
             live.add_discovered(spec, device.capabilities, where, now)
             if said:
                 live.devices.restore_last_state(device.id, said)
