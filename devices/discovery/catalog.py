@@ -81,6 +81,8 @@ class Catalog:
 
     def bridge_devices(self, base: str, topic: str, payload: bytes) -> Changes:
         """A `<base>/bridge/devices` message (raises DecodeError for a bad one)."""
+        if self._raw.get(topic) == payload:
+            return Changes()  # the broker replaying it (retained): not even parsed again
         devices, notes = zigbee2mqtt_bridge.parse_devices(payload)
         bridge = self._bridges.setdefault(base, _Bridge())
         gone = set(bridge.devices) - {device.ieee for device in devices}
@@ -90,6 +92,8 @@ class Catalog:
 
     def bridge_groups(self, base: str, topic: str, payload: bytes) -> Changes:
         """A `<base>/bridge/groups` message: groups can place members in rooms."""
+        if self._raw.get(topic) == payload:
+            return Changes()
         groups = zigbee2mqtt_bridge.parse_groups(payload)
         bridge = self._bridges.setdefault(base, _Bridge())
         bridge.groups = groups
@@ -116,6 +120,8 @@ class Catalog:
     def ha_config(self, prefix: str, topic: str, payload: bytes) -> Changes:
         """A discovery config (empty: the entities it announced are removed). Raises
         DecodeError for a bad config, or `registry_full` past the entity limits."""
+        if payload and self._raw.get(topic) == payload:
+            return Changes()
         entities = homeassistant.parse_config(topic, prefix, payload)
         old_keys = self._keys_of_topic.get(topic, ())
         if len(self._entities) - len(old_keys) + len(entities) > self._max_entities:
