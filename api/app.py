@@ -21,6 +21,7 @@ from api.routes import (
     calendar,
     control,
     devices,
+    discovery,
     events,
     health,
     rooms,
@@ -72,6 +73,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     for router in (
         rooms.router,
         devices.router,
+        discovery.router,
         availability.router,
         bookings.router,
         calendar.router,

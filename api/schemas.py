@@ -176,6 +176,27 @@ class DeviceQualityOut(BaseModel):
     battery_low: bool
 
 
+class UnsupportedOut(BaseModel):
+    entity: str = Field(description="the announced entity (unique_id, or node/object id; friendly name)")
+    what: str = Field(description="the part not mapped: a template, a unit, a second state, ...")
+    detail: str
+    template: str | None = Field(default=None, description="the template as announced, when one was at fault")
+
+
+class DeviceMappingOut(BaseModel):
+    """How a device that announced itself was mapped (null for configured and native devices)."""
+
+    source: Literal["zigbee2mqtt", "homeassistant"]
+    name: str = Field(description="its friendly name (Zigbee2MQTT) or device name (Home Assistant)")
+    rule: Literal["config_rule", "suggested_area", "name", "group"] = Field(
+        description="what placed it: a discovery.rooms rule, its suggested_area, the room level of its "
+        "name, or a Zigbee2MQTT group"
+    )
+    detail: str
+    unsupported: list[UnsupportedOut] = Field(description="parts of its announcements not mapped, and why")
+    ignored: list[str] = Field(description="entities outside the vocabulary (linkquality, RSSI, ...)")
+
+
 class DeviceOut(BaseModel):
     id: str
     name: str | None
@@ -190,6 +211,9 @@ class DeviceOut(BaseModel):
     battery: float | None
     last_state: dict[str, Any]
     quality: DeviceQualityOut
+    mapping: DeviceMappingOut | None = Field(
+        default=None, description="for a device mapped from its own announcements: how (configured: false)"
+    )
 
     @classmethod
     def of(cls, view: DeviceView) -> DeviceOut:
@@ -209,6 +233,7 @@ class DeviceOut(BaseModel):
             quality=DeviceQualityOut(
                 **{**view.quality, "schema_drift_at": as_time(view.quality["schema_drift_at"])}
             ),
+            mapping=DeviceMappingOut.model_validate(view.mapping) if view.mapping is not None else None,
         )
 
 
@@ -266,6 +291,37 @@ class RoomMetrics(BaseModel):
 
 class DeviceList(BaseModel):
     devices: list[DeviceOut]
+    count: int
+
+
+AnnouncedStatus = Literal["mapped", "unplaced", "other_shard", "refused", "superseded", "nothing_to_read"]
+
+
+class AnnouncedOut(BaseModel):
+    """A device that announced itself, and what the gateway made of it."""
+
+    id: str
+    source: Literal["zigbee2mqtt", "homeassistant"]
+    name: str
+    topic: str = Field(description="its state topic")
+    kind: str
+    capabilities: list[str] = Field(description="vocabulary fields its announcements say it reports")
+    status: AnnouncedStatus = Field(
+        description="mapped: in /v1/devices; unplaced: no rule, name, group or area names a room; "
+        "other_shard: its room is in a building another gateway serves; refused: a registry limit, an id "
+        "or topic of a configured device, or a name that contradicts a known room; superseded: another "
+        "announcement of the same device (Zigbee2MQTT's own list over Home Assistant discovery) holds its "
+        "topic; nothing_to_read: no entity it announces can be read"
+    )
+    room_id: str | None
+    rule: str = Field(description="what placed it (or tried to)")
+    detail: str = Field(description="why it is where it is, or why not")
+    unsupported: list[UnsupportedOut]
+    ignored: list[str]
+
+
+class AnnouncedList(BaseModel):
+    devices: list[AnnouncedOut]
     count: int
 
 

@@ -10,6 +10,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from devices.discovery.model import Commander, DiscoveryInfo
 from devices.fields import DevicePayload
 from devices.quality import DEFAULT_QUALITY, DeviceQuality, QualityParams, battery_low
 
@@ -30,6 +31,10 @@ class DeviceSpec:
     rated_watts: float | None = None
     # "mains" or "battery"; None: battery if the device ever reports a battery level.
     power_source: str | None = None
+    # Set for a device mapped from its own announcements (devices/discovery/): how it
+    # was mapped, and how it takes commands when its dialect's own way does not do.
+    discovery: DiscoveryInfo | None = None
+    commander: Commander | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,8 @@ class DeviceView:
     battery: float | None
     last_state: dict[str, Any]
     quality: dict[str, Any]
+    # How a discovered device was mapped (DiscoveryInfo.as_dict); None for others.
+    mapping: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -95,6 +102,7 @@ class _DeviceRecord:
             battery=self.battery,
             last_state=dict(self.last_state),
             quality=quality,
+            mapping=self.spec.discovery.as_dict() if self.spec.discovery is not None else None,
         )
 
 
@@ -185,23 +193,63 @@ class DeviceRegistry:
         gone = [
             record
             for record in self._devices.values()
-            if not record.configured and (record.heard_at is None or now - record.heard_at > after)
+            if not record.configured
+            and record.spec.discovery is None
+            and (record.heard_at is None or now - record.heard_at > after)
         ]
         for record in gone:
-            device_id, room_id = record.spec.id, record.spec.room_id
-            del self._devices[device_id]
-            members = self._by_room.get(room_id, [])
-            members.remove(record)
-            if not members:
-                self._by_room.pop(room_id, None)
-            seen = self._seen_someone.get(room_id)
-            if seen is not None:
-                seen.pop(device_id, None)
-                if not seen:
-                    del self._seen_someone[room_id]
+            self._drop(record)
         if gone:
             self._changed()
         return [(record.spec.id, record.spec.room_id) for record in gone]
+
+    def _drop(self, record: _DeviceRecord) -> None:
+        device_id, room_id = record.spec.id, record.spec.room_id
+        del self._devices[device_id]
+        members = self._by_room.get(room_id, [])
+        members.remove(record)
+        if not members:
+            self._by_room.pop(room_id, None)
+        seen = self._seen_someone.get(room_id)
+        if seen is not None:
+            seen.pop(device_id, None)
+            if not seen:
+                del self._seen_someone[room_id]
+
+    def add_discovered(self, spec: DeviceSpec, capabilities: Collection[str]) -> None:
+        """Registers a device mapped from its announcements (`spec.discovery` set), with
+        the capabilities they announce; it counts as auto-registered (`auto_count`)
+        but is never forgotten for silence: it goes when its announcements say so."""
+        record = _DeviceRecord(
+            spec, configured=False, capabilities=_shared_capabilities(frozenset(capabilities) & VOCABULARY)
+        )
+        self._devices[spec.id] = record
+        self._by_room.setdefault(spec.room_id, []).append(record)
+        self._changed()
+
+    def update_discovered(self, spec: DeviceSpec, capabilities: Collection[str]) -> None:
+        """A discovered device announced again in the same room (renamed, new topics,
+        new kind): what it said so far is kept."""
+        record = self._devices[spec.id]
+        assert record.spec.room_id == spec.room_id, "a device that changes room is removed and added"
+        record.spec = spec
+        announced = frozenset(capabilities) & VOCABULARY
+        record.capabilities = _shared_capabilities(record.capabilities | announced)
+        self._changed()
+
+    def remove(self, device_id: str) -> str | None:
+        """Drops a device that is not configured (a discovered one that left); returns
+        its room, None when there was no such device."""
+        record = self._devices.get(device_id)
+        if record is None or record.configured:
+            return None
+        self._drop(record)
+        self._changed()
+        return record.spec.room_id
+
+    def commander_of(self, device_id: str) -> Commander | None:
+        record = self._devices.get(device_id)
+        return record.spec.commander if record else None
 
     def fields_problem(self, device_id: str, fields: Collection[str], max_fields: int) -> str | None:
         """Why keeping `fields` as part of the device's last state would take it past

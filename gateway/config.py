@@ -605,6 +605,97 @@ class WebhooksSection(_Section):
         return self
 
 
+def _enabled_flag(value: Any) -> Any:
+    """`zigbee2mqtt: true` is short for `zigbee2mqtt: {enabled: true}` (and false for off)."""
+    return {"enabled": value} if isinstance(value, bool) else value
+
+
+class Zigbee2mqttDiscovery(_Section):
+    # Read `<base_topic>/bridge/devices` (and `/bridge/groups`) and map the devices.
+    enabled: bool = True
+    base_topic: str = Field(default="zigbee2mqtt", min_length=1, pattern=TOPIC_PREFIX_PATTERN)
+
+
+class HomeAssistantDiscovery(_Section):
+    # Read Home Assistant discovery configs under `<prefix>/` and map the devices.
+    enabled: bool = True
+    prefix: str = Field(default="homeassistant", min_length=1, pattern=TOPIC_PREFIX_PATTERN)
+
+
+class RoomRuleConfig(_Section):
+    """A room for discovered devices: exactly one of `pattern` (a device's name or id),
+    `group` (a Zigbee2MQTT group) or `area` (a Home Assistant suggested_area); globs."""
+
+    pattern: str | None = Field(default=None, min_length=1, max_length=200)
+    group: str | None = Field(default=None, min_length=1, max_length=200)
+    area: str | None = Field(default=None, min_length=1, max_length=200)
+    room: Identifier
+
+    @model_validator(mode="after")
+    def _one_match(self) -> RoomRuleConfig:
+        given = [name for name in ("pattern", "group", "area") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of pattern, group or area")
+        return self
+
+    @property
+    def field(self) -> Literal["pattern", "group", "area"]:
+        return "pattern" if self.pattern is not None else "group" if self.group is not None else "area"
+
+    @property
+    def text(self) -> str:
+        return self.pattern or self.group or self.area or ""
+
+
+class DiscoverySection(_Section):
+    """Devices that announce themselves (devices/discovery/), mapped without a config entry."""
+
+    zigbee2mqtt: Annotated[Zigbee2mqttDiscovery, BeforeValidator(_enabled_flag)] = Zigbee2mqttDiscovery(
+        enabled=False
+    )
+    homeassistant: Annotated[HomeAssistantDiscovery, BeforeValidator(_enabled_flag)] = HomeAssistantDiscovery(
+        enabled=False
+    )
+    rooms: list[RoomRuleConfig] = []
+    # Home Assistant entities kept at most (past it, configs are refused: registry_full);
+    # discovered devices also count against registry.max_auto_devices.
+    max_entities: int = Field(default=20_000, ge=0, le=1_000_000)
+    # Largest bridge/devices message read (a big Zigbee network's list runs to MBs).
+    max_payload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+    @property
+    def enabled(self) -> bool:
+        return self.zigbee2mqtt.enabled or self.homeassistant.enabled
+
+
+def _discovery_problems(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    """Rules naming rooms the site does not have, and discovery topics that overlap
+    the native topic prefix (a discovered device could then take a native topic)."""
+    problems: list[tuple[Loc, str]] = []
+    discovery = _mapping(data.get("discovery"))
+    rooms = _mapping(data.get("site")).get("rooms", [])
+    known = {_mapping(room).get("id") for room in rooms} if isinstance(rooms, list) else None
+    for index, rule in enumerate(_list(discovery.get("rooms"))):
+        room = _mapping(rule).get("room")
+        if known is not None and isinstance(room, str) and room not in known:
+            problems.append((("discovery", "rooms", index, "room"), f"unknown room {room!r}"))
+    prefix = _mapping(data.get("mqtt")).get("topic_prefix", MqttSection().topic_prefix)
+    for section, key in (("zigbee2mqtt", "base_topic"), ("homeassistant", "prefix")):
+        value = _mapping(discovery.get(section)).get(key)
+        if isinstance(value, str) and isinstance(prefix, str) and _overlap(value, prefix):
+            problems.append(
+                (
+                    ("discovery", section, key),
+                    f"must not be mqtt.topic_prefix {prefix!r} or under or above it",
+                )
+            )
+    return problems
+
+
+def _overlap(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
 class PushSection(_Section):
     """What the gateway pushes out: retained room state, the event stream, webhooks."""
 
@@ -635,6 +726,7 @@ class Settings(BaseSettings):
     registry: RegistrySection = RegistrySection()
     bookings: BookingsSection = BookingsSection()
     push: PushSection = PushSection()
+    discovery: DiscoverySection = DiscoverySection()
 
     @classmethod
     def settings_customise_sources(
@@ -653,6 +745,19 @@ class Settings(BaseSettings):
         problem = _exposure_problem(self.api.host, bool(self.api.keys))
         if problem is not None:
             raise LocatedProblems([(("api", "host"), problem)])
+        return self
+
+    @model_validator(mode="after")
+    def _discovery_consistent(self) -> Settings:
+        problems = _discovery_problems(
+            {
+                "discovery": self.discovery.model_dump(),
+                "site": {"rooms": [{"id": room.id} for room in self.site.rooms]},
+                "mqtt": {"topic_prefix": self.mqtt.topic_prefix},
+            }
+        )
+        if problems:
+            raise LocatedProblems(problems)
         return self
 
     def booking_policy_for(self, room: RoomConfig | None) -> BookingPolicy:
@@ -705,6 +810,7 @@ def _cross_checks(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
             problems.append((("api", "host"), problem))
     if isinstance(data.get("influxdb"), dict):
         problems += [(("influxdb",), problem) for problem in _influx_problems(data["influxdb"])]
+    problems += _discovery_problems(data)
     return problems
 
 
@@ -762,6 +868,10 @@ WORDS = Vocabulary(
             StateTopicSection,
             StreamSection,
             WebhooksSection,
+            DiscoverySection,
+            Zigbee2mqttDiscovery,
+            HomeAssistantDiscovery,
+            RoomRuleConfig,
         )
         for name in model.model_fields
     ),

@@ -7,7 +7,7 @@ frozen, so a reader only needs the lock to take a consistent set of references.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,8 @@ class LiveState:
         self._lock = threading.Lock()
         self._configs: dict[str, RoomConfig] = {room.id: room for room in settings.site.rooms}
         self._configured = frozenset(self._configs)
+        # Bumped when a room is added or forgotten: caches of the room list compare it.
+        self.rooms_version = 0
         # Auto-registered rooms -> when a message for the room last came (forgetting).
         self._auto_heard: dict[str, float] = {}
         self._states: dict[str, RoomState] = {room_id: RoomState(room_id) for room_id in self._configs}
@@ -75,10 +77,38 @@ class LiveState:
         if room_id in self._configs:
             return
         config = RoomConfig(id=room_id, building=building, floor=floor, type="unknown")
+        self.rooms_version += 1
         self._configs[room_id] = config
         self._states[room_id] = RoomState(room_id)
         self._params[room_id] = self._fusion_params(config)
         self._auto_heard[room_id] = now
+
+    def add_discovered(
+        self, spec: DeviceSpec, capabilities: Collection[str], place: tuple[str, str] | None, now: float
+    ) -> None:
+        """Registers a device mapped from its announcements; `place` (building, floor)
+        creates its room when the room is new (call with the lock held)."""
+        if spec.room_id not in self._configs:
+            assert place is not None, "a new room needs its building and floor"
+            self.ensure_room(spec.room_id, place[0], place[1], now)
+        self.devices.add_discovered(spec, capabilities)
+
+    def remove_device(self, device_id: str, now: float) -> RoomState | None:
+        """Drops a discovered device and what it said in its room; the room's new state
+        when that changed it (call with the lock held)."""
+        room_id = self.devices.remove(device_id)
+        state = self._states.get(room_id) if room_id is not None else None
+        if state is None:
+            return None
+        new = room_model.rename_devices(state, lambda device: None if device == device_id else device, now)
+        if new is state:
+            return None
+        self._states[new.room_id] = new
+        return new
+
+    def room_refs(self) -> list[tuple[str, str | None, str, str]]:
+        """(id, name, building, floor) of every room (safe without the lock)."""
+        return [(c.id, c.name, c.building, c.floor) for c in list(self._configs.values())]
 
     @property
     def auto_room_count(self) -> int:
@@ -113,6 +143,8 @@ class LiveState:
             for room_id, heard in self._auto_heard.items()
             if now - heard > after and not self.devices.has_room(room_id)
         ]
+        if rooms:
+            self.rooms_version += 1
         for room_id in rooms:
             del (
                 self._auto_heard[room_id],

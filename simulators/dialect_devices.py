@@ -16,6 +16,11 @@ what the gateway makes of it.
   when on, the bare `stat/<t>/POWER` `OFF` when off, and `tele/<t>/SENSOR` with
   `ENERGY` (`Power` W, `Total` kWh); `tele/<t>/LWT` `Online`/`Offline`; commands
   on `cmnd/<t>/POWER` and `cmnd/<t>/Dimmer` (0-100 %).
+- Home Assistant discovery (`homeassistant`): the first room's air sensor is a
+  Tasmota with SetOption19 that announces itself (`announcements`: retained
+  `<prefix>/sensor/<id>_<reading>/config`, its room as `suggested_area`) instead of
+  being in the site config; it reports `tele/<t>/SENSOR` with an `SCD30` (CO2,
+  temperature, humidity) and a `BH1750` (illuminance), and has no battery.
 
 Which device speaks what is fixed by the room's position on the floor, so a mixed
 floor has the same rooms, people and readings as a native one of the same seed.
@@ -33,7 +38,7 @@ from typing import Any, Literal
 import orjson
 
 Message = tuple[str, bytes]
-DialectName = Literal["native", "zigbee2mqtt", "tasmota"]
+DialectName = Literal["native", "zigbee2mqtt", "tasmota", "homeassistant"]
 MIXES = ("native", "mixed")
 
 _Z2M_BASE = "zigbee2mqtt"
@@ -53,6 +58,8 @@ _ZIGBEE_SENSORS: Mapping[str, DialectName] = {
     "door": "zigbee2mqtt",
     "lock": "zigbee2mqtt",
 }
+# One device of a mixed floor announces itself (the first room's air sensor).
+_ANNOUNCED: Mapping[str, DialectName] = {"env": "homeassistant"}
 _MIXED: tuple[Mapping[str, DialectName], ...] = (
     {},
     {**_ZIGBEE_SENSORS, "light": "tasmota"},
@@ -73,7 +80,14 @@ class Speaker:
     def site_fields(self) -> dict[str, str]:
         return {} if self.dialect == "native" else {"dialect": self.dialect, "topic": self.topic}
 
+    @property
+    def announced(self) -> bool:
+        """Maps itself by discovery: not in the site config."""
+        return self.dialect == "homeassistant"
+
     def command_topics(self) -> tuple[str, ...]:
+        if self.announced:
+            return ()
         if self.dialect == "tasmota":
             return f"cmnd/{self.topic}/POWER", f"cmnd/{self.topic}/Dimmer"
         return (f"{self.topic}/set",)
@@ -95,6 +109,8 @@ def speakers(
     out: dict[str, Speaker] = {}
     for index, (room, kinds) in enumerate(rooms):
         plan = _MIXED[index % len(_MIXED)] if mix == "mixed" else {}
+        if mix == "mixed" and index == 0:
+            plan = {**plan, **_ANNOUNCED}
         for kind in kinds:
             device = f"{room}-{kind}"
             dialect = plan.get(kind, "native")
@@ -102,7 +118,7 @@ def speakers(
             if dialect == "zigbee2mqtt":
                 # Friendly names group by building and floor, like Zigbee2MQTT's `a/b/c` names.
                 topic = f"{_Z2M_BASE}/{building}/{floor}/{room} {_Z2M_NAMES[kind]}"
-            elif dialect == "tasmota":
+            elif dialect in ("tasmota", "homeassistant"):
                 topic = f"tasmota_{building}_{floor}_{room}_{kind}"
             else:
                 topic = native
@@ -111,12 +127,17 @@ def speakers(
 
 
 def retained(topic: str) -> bool:
-    """Availability is retained (the broker answers for a device that is gone)."""
-    return topic.endswith("/availability") or (topic.startswith("tele/") and topic.endswith("/LWT"))
+    """Availability and announcements are retained (the broker answers for a device
+    that is gone, and tells a gateway that connects later what is there)."""
+    return (
+        topic.endswith("/availability")
+        or (topic.startswith("tele/") and topic.endswith("/LWT"))
+        or ("/sensor/" in topic and topic.endswith("/config"))
+    )
 
 
 def availability(speaker: Speaker, online: bool) -> Message:
-    if speaker.dialect == "tasmota":
+    if speaker.dialect in ("tasmota", "homeassistant"):
         return f"tele/{speaker.topic}/LWT", b"Online" if online else b"Offline"
     word = "online" if online else "offline"
     if speaker.dialect == "zigbee2mqtt":
@@ -132,7 +153,59 @@ def report(speaker: Speaker, payload: bytes) -> list[Message]:
     ts = fields.pop("ts")
     if speaker.dialect == "zigbee2mqtt":
         return [(speaker.topic, orjson.dumps(_zigbee2mqtt(speaker, fields, ts)))]
+    if speaker.announced:
+        return _announced_sensor(speaker, fields, ts)
     return _tasmota(speaker, fields, ts)
+
+
+# What the announced air sensor reads, as (field, device_class, unit, template).
+_ANNOUNCED_READINGS = (
+    ("co2", "carbon_dioxide", "ppm", "{{value_json['SCD30'].CarbonDioxide}}"),
+    ("temperature", "temperature", "°C", "{{value_json['SCD30'].Temperature}}"),
+    ("humidity", "humidity", "%", "{{value_json['SCD30'].Humidity}}"),
+    ("illuminance", "illuminance", "lx", "{{value_json['BH1750'].Illuminance}}"),
+)
+
+
+def announcements(speaker: Speaker, prefix: str, room: str) -> list[Message]:
+    """A Tasmota's Home Assistant discovery configs (SetOption19), one per reading, in
+    its abbreviated form, with its room as suggested_area."""
+    out: list[Message] = []
+    for field, device_class, unit, template in _ANNOUNCED_READINGS:
+        config = {
+            "name": f"{speaker.device} {field}",
+            "stat_t": f"tele/{speaker.topic}/SENSOR",
+            "avty_t": f"tele/{speaker.topic}/LWT",
+            "pl_avail": "Online",
+            "pl_not_avail": "Offline",
+            "uniq_id": f"{speaker.topic}_{field}",
+            "dev": {"ids": [speaker.topic], "name": speaker.device, "sa": room},
+            "unit_of_meas": unit,
+            "dev_cla": device_class,
+            "val_tpl": template,
+        }
+        out.append((f"{prefix}/sensor/{speaker.topic}_{field}/config", orjson.dumps(config)))
+    return out
+
+
+def _announced_sensor(speaker: Speaker, fields: dict[str, Any], ts: float) -> list[Message]:
+    scd30 = {
+        name: fields[field]
+        for field, name in (
+            ("co2", "CarbonDioxide"),
+            ("temperature", "Temperature"),
+            ("humidity", "Humidity"),
+        )
+        if field in fields
+    }
+    body: dict[str, Any] = {"Time": datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S")}
+    if scd30:
+        body["SCD30"] = scd30
+    if "illuminance" in fields:
+        body["BH1750"] = {"Illuminance": fields["illuminance"]}
+    if len(body) == 1:
+        return []  # a battery level: this one is mains powered
+    return [(f"tele/{speaker.topic}/SENSOR", orjson.dumps(body))]
 
 
 def _zigbee2mqtt(speaker: Speaker, fields: dict[str, Any], ts: float) -> dict[str, Any]:

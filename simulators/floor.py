@@ -70,10 +70,12 @@ class VirtualFloor:
         prefix: str = "office",
         start_hour: float | None = 9.0,  # None: follow the UTC hour of the first step
         dialects: str = "native",  # or "mixed": some devices speak Zigbee2MQTT or Tasmota
+        discovery_prefix: str = "homeassistant",  # where an announced device announces itself
     ) -> None:
         if rooms < 1 or time_scale <= 0:
             raise ValueError("rooms must be >= 1 and time_scale > 0")
         self.building, self.floor, self.prefix = building, str(floor), prefix
+        self.discovery_prefix = discovery_prefix
         self.time_scale = time_scale
         # A fixed start hour by default: a demo started at 3 a.m. still shows a busy office.
         self._start_hour = start_hour
@@ -114,9 +116,25 @@ class VirtualFloor:
         ]
 
     def site_devices(self) -> list[dict[str, Any]]:
+        """The devices the site config lists (those that announce themselves are not)."""
         return [
             {"id": dev, "room": rid, **self._speakers[dev].site_fields()}
             for dev, (rid, _) in self._devices.items()
+            if not self._speakers[dev].announced
+        ]
+
+    def announced_devices(self) -> list[str]:
+        """Ids of the devices that announce themselves (as the floor knows them)."""
+        return [dev for dev in self._devices if self._speakers[dev].announced]
+
+    def announcements(self) -> list[Message]:
+        """Discovery configs of the devices that announce themselves (retained; publish
+        them before the first step)."""
+        return [
+            message
+            for dev, (rid, _) in self._devices.items()
+            if self._speakers[dev].announced
+            for message in dialect_devices.announcements(self._speakers[dev], self.discovery_prefix, rid)
         ]
 
     def command_topics(self) -> list[str]:

@@ -58,6 +58,10 @@ def run_floor(
     sent, last = 0, None
     started = reported = time.time()
     try:
+        # Devices that map themselves say what they are first (retained).
+        for topic, payload in floor.announcements():
+            last = client.publish(topic, payload, qos=1, retain=True)
+            sent += 1
         while True:
             now = time.time()
             batch = floor.step(now)

@@ -10,7 +10,7 @@ MQTT network thread would) and reads back what the gateway published. Time is
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +77,8 @@ class FakeTransport:
         # Delivered after `pause`: never handed on, never acknowledged (redelivered
         # after the next start, with a real broker).
         self.held_back: list[InboundMessage] = []
+        # Topics added by `subscribe` and not dropped since, in order.
+        self.subscribed: dict[str, None] = {}
 
     # Transport
 
@@ -101,6 +103,18 @@ class FakeTransport:
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         with self._lock:
             self.published.append(Published(topic, payload, qos, retain))
+
+    def subscribe(self, topics: Collection[str]) -> None:
+        with self._lock:
+            self.subscribed.update(dict.fromkeys(topics))
+
+    def unsubscribe(self, topics: Collection[str]) -> None:
+        with self._lock:
+            for topic in topics:
+                self.subscribed.pop(topic, None)
+
+    def subscriptions_pending(self) -> int:
+        return 0
 
     def ack_many(self, acks: Sequence[Ack]) -> None:
         for ack in acks:

@@ -349,8 +349,18 @@ class Automation:
         if topic is None:
             log.warning(kv("command dropped: device has no topic", device=item.device_id))
             return
-        dialect = DIALECTS[self._live.devices.dialect_of(item.device_id) or "native"]
-        for command_topic, payload in dialect.command(topic, item.payload):
+        commander = self._live.devices.commander_of(item.device_id)
+        if commander is not None:
+            # A discovered device says in its announcements how it takes commands.
+            messages = commander(item.payload)
+        else:
+            dialect = DIALECTS.get(self._live.devices.dialect_of(item.device_id) or "native")
+            if dialect is None:
+                # Discovered without a command topic: nothing carries a command to it.
+                log.warning(kv("command dropped: device announces no command topic", device=item.device_id))
+                return
+            messages = dialect.command(topic, item.payload)
+        for command_topic, payload in messages:
             self._publish(command_topic, payload)
         self.commands_sent += 1
         self._events.append(

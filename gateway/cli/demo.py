@@ -107,6 +107,10 @@ def run_demo(args: argparse.Namespace) -> int:
                     ],
                     "devices": floor.site_devices(),
                 },
+                # A mixed floor has a device that announces itself (Home Assistant discovery).
+                "discovery": {"homeassistant": {"prefix": floor.discovery_prefix}}
+                if floor.announced_devices()
+                else {},
             }
         )
         gateway = build_gateway(settings, manage_gc=True)
@@ -127,7 +131,12 @@ def run_demo(args: argparse.Namespace) -> int:
         say(f"docs     {server.url}/docs")
         say(f"metrics  {server.url}/metrics")
         dialects = Counter(d.get("dialect", "native") for d in floor.site_devices())
-        say(f"devices  {', '.join(f'{n} {name}' for name, n in sorted(dialects.items()))}")
+        announced = len(floor.announced_devices())
+        listed = ", ".join(f"{n} {name}" for name, n in sorted(dialects.items()))
+        say(
+            f"devices  {listed}"
+            + (f", {announced} announced (Home Assistant discovery)" if announced else "")
+        )
         say(
             f"simulating {len(floor.rooms)} rooms at {args.time_scale:g}x "
             f"(vacancy timeout {vacancy_timeout:g} s); Ctrl-C to stop"

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from devices import identity
 from devices.credentials import is_credential_key, redact_text, scrub
@@ -26,10 +26,10 @@ from gateway.automation.runner import Automation
 from gateway.clock import Clock
 from gateway.config import RegistrySection
 from gateway.ingest.dead_letters import DeadLetters
+from gateway.ingest.routes import RouteTable
 from gateway.ingest.stats import IngestStats
 from gateway.live_state import LiveState
 from gateway.logs import Throttle, kv
-from gateway.mqtt.topic_filters import TrailingWildcards, is_filter
 from gateway.mqtt.transport import Ack, InboundMessage
 from gateway.storage.records import DeviceState, Reading, readings_from
 from rules.room_model import RoomState
@@ -96,6 +96,29 @@ def mapped_routes(devices: Iterable[tuple[str, str, str | None, str]]) -> dict[s
     return routes
 
 
+class Announcements(Protocol):
+    """What the pipeline needs of device discovery (gateway/ingest/discovery.py)."""
+
+    def handles(self, topic: str) -> bool: ...
+
+    def handle(self, message: InboundMessage, now: float) -> AnnouncementOutcome: ...
+
+    def retry(self, now: float) -> AnnouncementOutcome: ...
+
+
+class AnnouncementOutcome(Protocol):
+    """What one announcement did: room states to record, refusals to count, devices dropped."""
+
+    @property
+    def rooms(self) -> Mapping[str, RoomState]: ...
+
+    @property
+    def refused(self) -> list[tuple[str, str]]: ...
+
+    @property
+    def removed(self) -> list[str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class NativePlace:
     """A native topic with the room and device it belongs to (cached per topic)."""
@@ -115,11 +138,12 @@ class IngestPipeline:
         clock: Clock,
         pseudonymizer: Pseudonymizer,
         automation: Automation | None = None,
-        routes: Mapping[str, Route] | None = None,
+        routes: RouteTable[Route] | Mapping[str, Route] | None = None,
         reconnect_grace: float = 0.0,
         recorder: Recorder | None = None,
         record_readings: bool = True,
         registry: RegistrySection | None = None,
+        announcements: Announcements | None = None,
     ) -> None:
         self._prefix = topic_prefix
         self._live = live
@@ -141,11 +165,13 @@ class IngestPipeline:
         # Devices publish on the same few topics over and over: parse, check and
         # register each once (cleared when devices or rooms are forgotten).
         self._topics: dict[str, NativePlace] = {}
-        routes = routes or {}
-        self._routes: dict[str, Route] = {t: r for t, r in routes.items() if not is_filter(t)}
-        # Filters of devices whose topics cannot be listed (Homie), tried after the
-        # exact routes and the native cache, so those paths cost nothing more.
-        self._filters = TrailingWildcards({t: r for t, r in routes.items() if is_filter(t)})
+        table = routes if isinstance(routes, RouteTable) else RouteTable(routes or {})
+        # Exact topics first (one dict lookup); filters of devices whose topics cannot
+        # be listed (Homie) after the native cache, so those paths cost nothing more.
+        # Both change at run time as discovered devices come and go.
+        self._routes = table.exact
+        self._filters = table.filters
+        self._announcements = announcements
         # Flood protection: per topic, the newest message throttled since the last
         # admitted one; applied by `release_throttled` if the device then goes quiet,
         # so the state always ends on what the device said last. By topic, not by
@@ -244,6 +270,9 @@ class IngestPipeline:
             if route is not None:
                 self._process_mapped(message, route, admitted)
                 return
+            if self._announcements is not None and self._announcements.handles(message.topic):
+                self._process_announcement(message)
+                return
             topic = native.parse_topic(message.topic, self._prefix)
             if topic is None:
                 raise DecodeError(RejectReason.UNKNOWN_TOPIC, "not a device topic of the native scheme")
@@ -300,6 +329,24 @@ class IngestPipeline:
                 self._live.heard(route.room_id, route.device_id, self._clock.now())
                 self._apply(route.room_id, route.device_id, payload, message)
         self._stats.accepted += 1
+
+    def _process_announcement(self, message: InboundMessage) -> None:
+        """A device announcing itself (discovery): devices mapped, moved or dropped."""
+        assert self._announcements is not None
+        outcome = self._announcements.handle(message, self._clock.now())
+        self._after_announcements(outcome)
+        for reason, detail in outcome.refused:
+            self._reject(message, reason, detail)
+        if not outcome.refused:
+            self._stats.accepted += 1
+
+    def _after_announcements(self, outcome: AnnouncementOutcome) -> None:
+        for device in outcome.removed:
+            self._last_device_time.pop(device, None)
+            self._restored.pop(device, None)
+        if self._recorder is not None:
+            for state in outcome.rooms.values():
+                self._recorder([], state, None, None, None)
 
     def _order(self, device_id: str, ts: float, message: InboundMessage, now: float) -> str:
         """ "apply", "late" (older than a reading already applied: it goes into the
@@ -498,6 +545,7 @@ class IngestPipeline:
             return 0, 0
         after = self._registry.forget_after
         self._next_sweep = now + min(FORGET_SWEEP_INTERVAL, max(after / 10, 0.5))
+        self.retry_announced()
         with self._serial:
             with self._live.lock:
                 rooms, devices, changed = self._live.forget_silent(now, after)
@@ -516,6 +564,14 @@ class IngestPipeline:
                     self._recorder([], state, None, None, None)
         log.info(kv("silent devices forgotten", devices=len(devices), rooms=len(rooms), after=after))
         return len(devices), len(rooms)
+
+    def retry_announced(self) -> None:
+        """Places announced devices that no room took yet (rooms appear at run time);
+        the ticker's sweep calls this as often as it looks for silent devices."""
+        if self._announcements is None:
+            return
+        with self._serial:
+            self._after_announcements(self._announcements.retry(self._clock.now()))
 
     def _fields_to_keep(self, payload: DevicePayload) -> dict[str, Any]:
         # Straight from the validated attributes: model_dump would cost as much as

@@ -20,7 +20,7 @@ import logging
 import re
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -124,6 +124,15 @@ class PendingAck:
         self.transport.ack_many([self])
 
 
+# Topics per SUBSCRIBE packet: a discovered site can follow thousands of topics,
+# and brokers cap a packet's size.
+SUBSCRIBE_CHUNK = 500
+
+
+def _chunks(topics: Sequence[str]) -> list[list[str]]:
+    return [list(topics[i : i + SUBSCRIBE_CHUNK]) for i in range(0, len(topics), SUBSCRIBE_CHUNK)]
+
+
 def _not_started(message: InboundMessage) -> None:
     raise RuntimeError("PahoTransport: a message arrived before start()")
 
@@ -148,6 +157,14 @@ class PahoTransport:
         self._broker_sub_closes = 0
         self._broker_said: set[str] = set()  # what we logged once: "refused", "silent"
         self._broker_watch: threading.Timer | None = None
+        # What the gateway follows now: the configured filters, then the topics of
+        # discovered devices, in the order added; and topics dropped while no
+        # connection was up, to unsubscribe from once one is (the session keeps them).
+        self._subscriptions: dict[str, None] = dict.fromkeys(options.subscriptions)
+        self._to_unsubscribe: set[str] = set()
+        # SUBSCRIBE packet id -> topics in it, until the broker acknowledges it.
+        self._unacknowledged: dict[int, int] = {}
+        self._subscriptions_lock = threading.Lock()
         self._client = self._build_client()
 
     @property
@@ -245,6 +262,41 @@ class PahoTransport:
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         self._client.publish(topic, payload, qos=qos, retain=retain)
 
+    def subscribe(self, topics: Collection[str]) -> None:
+        with self._subscriptions_lock:
+            new = [topic for topic in topics if topic not in self._subscriptions]
+            self._subscriptions.update(dict.fromkeys(new))
+            self._to_unsubscribe.difference_update(new)
+        if new and self.connected:
+            for chunk in _chunks(new):
+                self._subscribe_chunk(self._client, chunk)
+
+    def unsubscribe(self, topics: Collection[str]) -> None:
+        with self._subscriptions_lock:
+            gone = [topic for topic in topics if topic in self._subscriptions]
+            for topic in gone:
+                del self._subscriptions[topic]
+            if not self.connected:
+                self._to_unsubscribe.update(gone)
+                return
+        for chunk in _chunks(gone):
+            self._client.unsubscribe(chunk)
+
+    def _subscribe_chunk(self, client: mqtt.Client, topics: list[str]) -> None:
+        result, mid = client.subscribe([(topic, 1) for topic in topics])
+        if result == mqtt.MQTT_ERR_SUCCESS and mid is not None:
+            with self._subscriptions_lock:
+                self._unacknowledged[mid] = len(topics)
+
+    def subscriptions_pending(self) -> int:
+        with self._subscriptions_lock:
+            return sum(self._unacknowledged.values())
+
+    @property
+    def subscriptions(self) -> tuple[str, ...]:
+        with self._subscriptions_lock:
+            return tuple(self._subscriptions)
+
     def broker_stats(self) -> BrokerStats | None:
         """The broker's counters as last seen; None with `broker_stats` off."""
         return self._broker.stats() if self._broker is not None else None
@@ -274,7 +326,15 @@ class PahoTransport:
             log.warning(kv("mqtt connect refused", reason=str(reason_code)))
             return
         o = self._options
-        client.subscribe([(topic, 1) for topic in o.subscriptions])
+        with self._subscriptions_lock:
+            topics, stale = list(self._subscriptions), list(self._to_unsubscribe)
+            self._to_unsubscribe.clear()
+        with self._subscriptions_lock:
+            self._unacknowledged.clear()  # a new connection: those are sent again below
+        for chunk in _chunks(topics):
+            self._subscribe_chunk(client, chunk)
+        for chunk in _chunks(stale):
+            client.unsubscribe(chunk)
         if self._broker is not None and self._broker_sub_closes < BROKER_STATS_MAX_CLOSES:
             # QoS 0, as the broker publishes them: never queued for us while we are away.
             _, self._broker_sub_mid = client.subscribe([(topic, 0) for topic in broker_stats.TOPICS])
@@ -285,7 +345,7 @@ class PahoTransport:
                 host=o.host,
                 port=o.port,
                 session_present=flags.session_present,
-                subscriptions=",".join(o.subscriptions),
+                subscriptions=len(topics),
             )
         )
         self._generation += 1
@@ -322,6 +382,8 @@ class PahoTransport:
         reason_codes: list[ReasonCode],
         properties: Properties | None,
     ) -> None:
+        with self._subscriptions_lock:
+            self._unacknowledged.pop(mid, None)
         if mid != self._broker_sub_mid:
             return
         self._broker_sub_mid = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,6 +49,16 @@ class Transport(Protocol):
     def stop(self) -> None: ...
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
+
+    def subscribe(self, topics: Collection[str]) -> None:
+        """Adds subscriptions (discovered devices' topics): sent now when connected, and
+        again on every connect, with those the connection started with."""
+
+    def unsubscribe(self, topics: Collection[str]) -> None:
+        """Drops subscriptions added by `subscribe` (a device left or was renamed)."""
+
+    def subscriptions_pending(self) -> int:
+        """Topics subscribed to and not yet acknowledged by the broker."""
 
     def ack_many(self, acks: Sequence[Ack]) -> None:
         """Acknowledges many messages at once (the history writer's committed batch)."""

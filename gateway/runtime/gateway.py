@@ -33,11 +33,12 @@ from gateway.codec import decode_as, dumps
 from gateway.config import RoomConfig, Settings
 from gateway.ingest.backpressure import IngestBacklog
 from gateway.ingest.dead_letters import DeadLetter
+from gateway.ingest.discovery import DiscoveredDevice, Discovery, DiscoveryCollector
 from gateway.ingest.pipeline import IngestPipeline, Route
+from gateway.ingest.routes import RouteTable
 from gateway.ingest.stats import IngestStats
 from gateway.live_state import LiveRoom, LiveState
 from gateway.logs import kv
-from gateway.mqtt.topic_filters import TrailingWildcards, is_filter
 from gateway.mqtt.transport import Ack, InboundMessage, Transport
 from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
 from gateway.push.webhooks import WebhookDispatcher
@@ -205,10 +206,21 @@ class Gateway:
             next_booking=self._bookings.next_start,
         )
         key = settings.gateway.pseudonym_key or secrets.token_hex(32)
-        mapped = routes(settings)
-        # Which room a mapped device's topic belongs to, for scoping dead letters.
-        self._mapped_exact = {topic: r for topic, r in mapped.items() if not is_filter(topic)}
-        self._mapped_filters = TrailingWildcards({t: r for t, r in mapped.items() if is_filter(t)})
+        # Topics of devices mapped by the config, and of discovered ones as they come
+        # and go; also which room a topic belongs to, for scoping dead letters.
+        self._routes: RouteTable[Route] = RouteTable(routes(settings))
+        self._discovery = (
+            Discovery(
+                settings,
+                live=self._live,
+                routes=self._routes,
+                subscribe=transport.subscribe,
+                unsubscribe=transport.unsubscribe,
+                automation=self._automation,
+            )
+            if settings.discovery.enabled
+            else None
+        )
         # Kinds the site config gives; other devices' kinds are inferred from their reports.
         self._configured_kinds = {d.id: d.kind for d in settings.site.devices if d.kind is not None}
         self._pipeline = IngestPipeline(
@@ -218,7 +230,8 @@ class Gateway:
             clock=self._clock,
             pseudonymizer=Pseudonymizer(key.encode()),
             automation=self._automation,
-            routes=mapped,
+            routes=self._routes,
+            announcements=self._discovery,
             reconnect_grace=settings.quality.reconnect_grace,
             recorder=self._record_message,
             record_readings=settings.storage.history,
@@ -364,6 +377,11 @@ class Gateway:
     def device(self, device_id: str) -> DeviceView | None:
         return self._live.device_view(device_id, self._clock.now())
 
+    def discovered(self) -> list[DiscoveredDevice]:
+        """Every device announced by discovery and what became of it (empty with
+        discovery off)."""
+        return self._discovery.report() if self._discovery is not None else []
+
     def explain_occupancy(self, room_id: str) -> dict[str, Any] | None:
         """The evidence, timers and reasoning behind the room's occupancy (instants in
         epoch seconds); None for a room never seen."""
@@ -498,7 +516,7 @@ class Gateway:
         native topic its building level and the buildings of the room and device it
         names, when those are known (a topic naming a room of another building belongs
         to both). Empty for a topic of no building (the bare topic prefix)."""
-        route: Route | None = self._mapped_exact.get(topic) or self._mapped_filters.match(topic)
+        route: Route | None = self._routes.get(topic)
         if route is not None:
             room = self._live.room_config(route.room_id)
             return frozenset() if room is None else frozenset({room.building})
@@ -787,6 +805,7 @@ class Gateway:
                 influx=influx.stats if influx is not None else lambda: None,
                 broker=self.transport.broker_stats,
                 backlog=self._backlog.stats,
+                subscriptions_pending=self.transport.subscriptions_pending,
             ),
         )
         states = self._room_states
@@ -801,6 +820,8 @@ class Gateway:
             )
         )
         registry.register(BookingsCollector(self._bookings))
+        if self._discovery is not None:
+            registry.register(DiscoveryCollector(self._discovery))
         return registry
 
     def _webhook_counts(self) -> tuple[int, int, int] | None:
@@ -849,12 +870,17 @@ class Gateway:
             rooms = self._live.export()
             memory = self._automation.memory
             actuator = self._automation.actuator.export()
-        return {
+        captured = {
             "auto_rooms": rooms["auto_rooms"],
             "rule_memory": memory.to_dict(),
             "actuator": actuator,
             "device_id_scheme": identity.ID_SCHEME,
         }
+        # Announcements only when they changed: the snapshot keeps a key not saved again.
+        announcements = self._discovery.export() if self._discovery is not None else None
+        if announcements is not None:
+            captured["discovery"] = announcements
+        return captured
 
     def _restore(self) -> None:
         saved = self._store.load_snapshot()
@@ -871,6 +897,13 @@ class Gateway:
         ]
         with self._live.lock:
             restored = self._live.restore(states, saved.get("auto_rooms", []), self._clock.now())
+        if self._discovery is not None and isinstance(saved.get("discovery"), dict):
+            # Before the broker connection opens: what discovered devices published
+            # meanwhile (queued in the session) must find their routes.
+            announced = self._discovery.restore(saved["discovery"], self._clock.now())
+            for state in announced.rooms.values():
+                self._history.submit((), (), state)
+        with self._live.lock:
             self._pipeline.restore_devices(devices)
             if "rule_memory" in saved:
                 self._automation.memory = RuleMemory.from_dict(saved["rule_memory"])

@@ -39,6 +39,8 @@ class GaugeSources:
     broker: Callable[[], BrokerStats | None] = lambda: None
     # What was read from the broker and is not yet committed (back-pressure).
     backlog: Callable[[], BacklogStats | None] = lambda: None
+    # Subscriptions sent and not yet acknowledged by the broker (`Transport.subscriptions_pending`).
+    subscriptions_pending: Callable[[], int] = lambda: 0
 
 
 class GatewayCollector(Collector):
@@ -92,6 +94,13 @@ class GatewayCollector(Collector):
             "officegw_mqtt_connected",
             "1 while the broker connection is up",
             value=int(self._gauges.connected()),
+        )
+        yield GaugeMetricFamily(
+            "officegw_mqtt_subscriptions_pending",
+            "Topic subscriptions sent and not yet acknowledged by the broker (discovered devices' "
+            "topics are subscribed at run time; a message published before the acknowledgement may "
+            "not be delivered)",
+            value=self._gauges.subscriptions_pending(),
         )
         used = GaugeMetricFamily(
             "officegw_room_energy_kwh_today", "Lighting energy used today (UTC day)", labels=["room"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from devices.dialects.native import TopicKind
 from gateway.config import Settings
+from gateway.ingest.discovery import announcement_topics
 from gateway.ingest.pipeline import Route, mapped_routes
 from gateway.mqtt.paho_transport import MqttOptions
 
@@ -19,13 +20,16 @@ def event_topic(kind: str, building: str, room_id: str) -> str:
 
 
 def subscriptions(settings: Settings) -> tuple[str, ...]:
-    """Native topics of the gateway's buildings, plus the exact topics of mapped devices."""
+    """Native topics of the gateway's buildings, the exact topics of mapped devices and
+    the announcement topics of discovery; discovered devices' topics are added at run
+    time (gateway/ingest/discovery.py)."""
     prefix = settings.mqtt.topic_prefix
     buildings = settings.gateway.buildings
     native = [f"{prefix}/{b}/#" for b in buildings] if buildings else [f"{prefix}/#"]
     return (
         *native,
         *(topic for topic, route in routes(settings).items() if route.kind is not TopicKind.COMMAND),
+        *announcement_topics(settings),
     )
 
 

@@ -1,5 +1,6 @@
-"""A mixed floor (native + Zigbee2MQTT + Tasmota devices) through the real broker and a
-real gateway: its rooms look the same as those of the all-native floor of the same seed.
+"""A mixed floor (native + Zigbee2MQTT + Tasmota devices, and one that announces itself
+by Home Assistant discovery) through the real broker and a real gateway: its rooms
+look the same as those of the all-native floor of the same seed.
 
 The floor is stepped in virtual time by the test, every message is published and
 counted in before the next step, so both runs feed their gateway the same story in
@@ -71,7 +72,15 @@ def rooms(gw: RunningGateway) -> dict[str, dict[str, Any]]:
 
 def run(broker: BrokerProcess, publisher: Publisher, tmp_path: Path, building: str, dialects: str) -> Any:
     prefix = unique_prefix()
-    floor = VirtualFloor(building=building, rooms=9, seed=3, time_scale=60, prefix=prefix, dialects=dialects)
+    floor = VirtualFloor(
+        building=building,
+        rooms=9,
+        seed=3,
+        time_scale=60,
+        prefix=prefix,
+        dialects=dialects,
+        discovery_prefix=f"{prefix}-homeassistant",
+    )
     no_rules = tmp_path / f"no-rules-{dialects}.yaml"
     no_rules.write_text("rules: []\n")
     gw = start_gateway(
@@ -79,12 +88,20 @@ def run(broker: BrokerProcess, publisher: Publisher, tmp_path: Path, building: s
         {
             "mqtt": {"topic_prefix": prefix},
             "site": {"rooms": floor.site_rooms(), "devices": floor.site_devices()},
+            "discovery": {"homeassistant": {"prefix": floor.discovery_prefix}},
             "rules": str(no_rules),
         },
     )
     devices = DeviceSide(broker, floor.command_topics())
     try:
         sent, start = 0, time.time() - SCENARIO
+        # Devices that announce themselves do so first; their topics are subscribed
+        # once the announcements are read (and the broker acknowledged them).
+        for topic, payload in floor.announcements():
+            publisher.publish(topic, payload, retain=True)
+            sent += 1
+        wait_until(lambda count=sent: gw.metric("officegw_messages_accepted_total") == count, 5.0)
+        wait_until(lambda: gw.metric("officegw_mqtt_subscriptions_pending") == 0, 5.0, "subscriptions")
 
         def taken_in(count: int) -> bool:
             return gw.metric("officegw_messages_accepted_total") == count
