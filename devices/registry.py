@@ -30,6 +30,8 @@ class DeviceSpec:
     rated_watts: float | None = None
     # "mains" or "battery"; None: battery if the device ever reports a battery level.
     power_source: str | None = None
+    # The channel of a multi-channel device the entry stands for (Shelly's `switch:1`).
+    channel: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ class LiveState:
                     d.kind,
                     d.rated_watts,
                     d.power_source,
+                    d.channel,
                 )
                 for d in settings.site.devices
             ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,7 +133,9 @@ def routes(topic: str) -> dict[str, TopicKind]:
     }
 
 
-def command(topic: str, payload: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+def command(
+    topic: str, payload: Mapping[str, Any], reported: Collection[str] = ()
+) -> list[tuple[str, bytes]]:
     return [(f"{topic}/set", orjson.dumps(dict(payload)))]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from devices.dialects import DIALECTS
+from devices.dialects import DIALECTS, dialect_for
 from gateway.automation.actuator import ActuationPolicy, Actuator, Decision, Outgoing
 from gateway.automation.event_log import EventLog
 from gateway.config import RoomConfig, Settings
@@ -349,8 +349,10 @@ class Automation:
         if topic is None:
             log.warning(kv("command dropped: device has no topic", device=item.device_id))
             return
-        dialect = DIALECTS[self._live.devices.dialect_of(item.device_id) or "native"]
-        for command_topic, payload in dialect.command(topic, item.payload):
+        known = self._live.devices.spec_of(item.device_id)
+        dialect = dialect_for(known[0].dialect, known[0].channel) if known else DIALECTS["native"]
+        reported = self._live.devices.capabilities_of(item.device_id)
+        for command_topic, payload in dialect.command(topic, item.payload, reported):
             self._publish(command_topic, payload)
         self.commands_sent += 1
         self._events.append(
