@@ -43,6 +43,8 @@ class DeviceView:
     topic: str | None
     kind: str
     configured: bool
+    # The channel of a multi-channel device the entry stands for (Shelly), else None.
+    channel: int | None
     capabilities: tuple[str, ...]
     online: bool | None
     last_seen: float | None
@@ -90,6 +92,7 @@ class _DeviceRecord:
             topic=self.spec.topic,
             kind=self.kind,
             configured=self.configured,
+            channel=self.spec.channel,
             capabilities=tuple(sorted(self.capabilities)),
             online=self.online,
             last_seen=self.last_seen,
