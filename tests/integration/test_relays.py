@@ -166,7 +166,8 @@ def test_shelly_pro_dimmer_two_channels_in_two_rooms(
         assert (
             gw.http.post("/v1/devices/lyra-light/commands", json={"state": "ON"}).json()["outcome"] == "sent"
         )
-        assert gw.http.post("/v1/rooms/orion/lights", json={"on": True, "brightness_pct": 60}).status_code == 200
+        dim = gw.http.post("/v1/rooms/orion/lights", json={"on": True, "brightness_pct": 60})
+        assert dim.status_code == 200, dim.text
         wait_until(lambda: len(listener.received) >= 2, 2.0, "two RPC frames")
         frames = sorted(
             (orjson.loads(body)["params"]["id"], orjson.loads(body)) for _, body in listener.received
