@@ -203,6 +203,8 @@ class DeviceOut(BaseModel):
     room_id: str
     dialect: str
     topic: str | None
+    # The channel of a multi-channel device (a Shelly's `switch:1`) the entry stands for.
+    channel: int | None
     kind: str
     configured: bool
     capabilities: list[str]
@@ -223,6 +225,7 @@ class DeviceOut(BaseModel):
             room_id=view.room_id,
             dialect=view.dialect,
             topic=view.topic,
+            channel=view.channel,
             kind=view.kind,
             configured=view.configured,
             capabilities=list(view.capabilities),

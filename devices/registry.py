@@ -31,6 +31,8 @@ class DeviceSpec:
     rated_watts: float | None = None
     # "mains" or "battery"; None: battery if the device ever reports a battery level.
     power_source: str | None = None
+    # The channel of a multi-channel device the entry stands for (Shelly's `switch:1`).
+    channel: int | None = None
     # Set for a device mapped from its own announcements (devices/discovery/): how it
     # was mapped, and how it takes commands when its dialect's own way does not do.
     discovery: DiscoveryInfo | None = None
@@ -46,6 +48,8 @@ class DeviceView:
     topic: str | None
     kind: str
     configured: bool
+    # The channel of a multi-channel device the entry stands for (Shelly), else None.
+    channel: int | None
     capabilities: tuple[str, ...]
     online: bool | None
     last_seen: float | None
@@ -96,6 +100,7 @@ class _DeviceRecord:
             topic=self.spec.topic,
             kind=self.kind,
             configured=self.configured,
+            channel=self.spec.channel,
             capabilities=tuple(sorted(self.capabilities)),
             online=self.online,
             last_seen=self.last_seen,

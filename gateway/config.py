@@ -70,12 +70,36 @@ Role = Literal["viewer", "booking", "operator", "admin"]
 # raw config can still be read: every problem shows in one pass.
 
 
-def _topic_problem(dialect: str, topic: str | None) -> str | None:
+def _topic_problem(dialect: str, topic: str | None, channel: object = None) -> str | None:
     if dialect != "native" and not topic:
         return f"topic: required for dialect {dialect!r} (e.g. zigbee2mqtt/<friendly name>)"
     if topic is not None and ("+" in topic or "#" in topic):
         return "topic: must not contain MQTT wildcards (+ or #)"
+    if channel is not None and DIALECTS[dialect].channel is None:
+        with_channels = ", ".join(sorted(name for name, d in DIALECTS.items() if d.channel is not None))
+        return f"channel: dialect {dialect!r} has no channels (only {with_channels})"
     return None
+
+
+def _shared_topics(devices: Sequence[Mapping[str, Any]]) -> list[tuple[Loc, str]]:
+    """Two entries may map the same topic only as different channels of one device
+    (a Shelly Pro 2PM's `channel: 0` and `channel: 1`): anything else would have one
+    device's messages applied to two."""
+    problems: list[tuple[Loc, str]] = []
+    owner: dict[tuple[str, object], object] = {}
+    for index, device in enumerate(devices):
+        dialect, topic, channel = device.get("dialect", "native"), device.get("topic"), device.get("channel")
+        if dialect == "native" or not isinstance(topic, str) or dialect not in DIALECTS:
+            continue
+        if not isinstance(channel, int | None):
+            continue  # reported by the field's own check
+        key = (topic, channel if channel is not None or DIALECTS[dialect].channel is None else 0)
+        if key in owner:
+            which = "topic" if key[1] is None else f"topic and channel {key[1]}"
+            problems.append((("devices", index, "topic"), f"{which} already mapped by device {owner[key]!r}"))
+        else:
+            owner[key] = device.get("id")
+    return problems
 
 
 def _site_references(
@@ -425,10 +449,13 @@ class DeviceConfig(_Section):
     rated_watts: float | None = Field(default=None, gt=0, le=100_000)
     # Decides the last-seen timeout; inferred from reported battery levels when unset.
     power_source: Literal["mains", "battery"] | None = None
+    # The channel this entry stands for, for dialects whose devices have several
+    # (Shelly: the id of its `switch:N`, `light:N`, `temperature:N`, ... components; 0 when unset).
+    channel: int | None = Field(default=None, ge=0, le=65_535)
 
     @model_validator(mode="after")
     def _mapped_by_topic(self) -> DeviceConfig:
-        problem = _topic_problem(self.dialect, self.topic)
+        problem = _topic_problem(self.dialect, self.topic, self.channel)
         if problem is not None:
             raise ValueError(problem)
         return self
@@ -461,6 +488,7 @@ class SiteSection(_Section):
         problems = _site_references(
             [room.id for room in self.rooms], [(device.id, device.room) for device in self.devices]
         )
+        problems += _shared_topics([device.model_dump() for device in self.devices])
         problems += _calendar_problems([(room.id, room.calendar) for room in self.rooms])
         problems += _layout_overlaps([room.model_dump() for room in self.rooms])
         if problems:
@@ -799,9 +827,10 @@ def _cross_checks(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     for index, device in enumerate(devices):
         dialect, topic = device.get("dialect", "native"), device.get("topic")
         if dialect in DIALECTS and (topic is None or isinstance(topic, str)):
-            problem = _topic_problem(dialect, topic)
+            problem = _topic_problem(dialect, topic, device.get("channel"))
             if problem is not None:
                 problems.append((("site", "devices", index), problem))
+    problems += [(("site", *loc), reason) for loc, reason in _shared_topics(devices)]
     api = _mapping(data.get("api"))
     host, keys = api.get("host", ApiSection().host), api.get("keys", [])
     if isinstance(host, str) and isinstance(keys, list):

@@ -56,6 +56,7 @@ class LiveState:
                     d.kind,
                     d.rated_watts,
                     d.power_source,
+                    channel=d.channel,
                 )
                 for d in settings.site.devices
             ),

@@ -16,6 +16,18 @@ what the gateway makes of it.
   when on, the bare `stat/<t>/POWER` `OFF` when off, and `tele/<t>/SENSOR` with
   `ENERGY` (`Power` W, `Total` kWh); `tele/<t>/LWT` `Online`/`Offline`; commands
   on `cmnd/<t>/POWER` and `cmnd/<t>/Dimmer` (0-100 %).
+- Shelly (a Dimmer Gen3 for the light, and an H&T Gen3 on the wall), on a topic
+  prefix that is not the device id (`shellies/<building>/<floor>/<room>-dimmer`),
+  in frames whose `src` is the device id: the dimmer publishes its whole
+  `light:0` status on `<p>/status/light:0` (`output`, `brightness` in %, always
+  there, on or off, `apower` W, `aenergy.total` Wh) and takes `Light.Set` RPC
+  frames on `<p>/rpc` (a `Switch.Set` it has no switch for is dropped, as the
+  device answers it with an error); the H&T sends a `NotifyFullStatus` frame on
+  `<p>/events/rpc` at each reading (`temperature:0`, `humidity:0`, and
+  `devicepower:0` with a battery level), as it does at each wake-up. Availability
+  is `<p>/online` `true`/`false`. An H&T measures no CO2 or light: in a room that
+  has one, the Zigbee air sensor keeps CO2 and illuminance and the H&T, a device
+  of its own (`<room>-ht`), takes temperature and humidity.
 - Home Assistant discovery (`homeassistant`): the first room's air sensor is a
   Tasmota with SetOption19 that announces itself (`announcements`: retained
   `<prefix>/sensor/<id>_<reading>/config`, its room as `suggested_area`) instead of
@@ -31,14 +43,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
 
 Message = tuple[str, bytes]
-DialectName = Literal["native", "zigbee2mqtt", "tasmota", "homeassistant"]
+DialectName = Literal["native", "zigbee2mqtt", "tasmota", "shelly", "homeassistant"]
 MIXES = ("native", "mixed")
 
 _Z2M_BASE = "zigbee2mqtt"
@@ -49,9 +61,13 @@ _Z2M_NAMES = {
     "lock": "door lock",
     "light": "ceiling light",
 }
-# A mixed floor, room by room in turn: every third room stays native; the others get
-# Zigbee sensors and a light on a Tasmota dimmer or a Zigbee bulb. People counters and
-# badge readers have no Zigbee2MQTT or Tasmota family here: they stay native.
+_SHELLY_BASE = "shellies"
+_SHELLY_DIMMER = 100  # % a simulated Shelly dimmer is at before anyone set a level
+_HT_FIELDS = ("temperature", "humidity")
+# A mixed floor, room by room in turn: every fourth room stays native; the others get
+# Zigbee sensors and a light on a Tasmota dimmer, a Zigbee bulb or a Shelly dimmer
+# (with a Shelly H&T next to the Zigbee air sensor). People counters and badge readers
+# have no Zigbee2MQTT, Tasmota or Shelly family here: they stay native.
 _ZIGBEE_SENSORS: Mapping[str, DialectName] = {
     "pir": "zigbee2mqtt",
     "env": "zigbee2mqtt",
@@ -64,6 +80,7 @@ _MIXED: tuple[Mapping[str, DialectName], ...] = (
     {},
     {**_ZIGBEE_SENSORS, "light": "tasmota"},
     {**_ZIGBEE_SENSORS, "light": "zigbee2mqtt"},
+    {**_ZIGBEE_SENSORS, "light": "shelly"},
 )
 
 
@@ -75,7 +92,11 @@ class Speaker:
     kind: str
     dialect: DialectName
     topic: str  # the device's topic in its dialect: what the site config maps
-    native_topic: str
+    native_topic: str  # "" for a device the floor does not know (a companion)
+    # A second device taking some of this one's readings (the H&T next to an air sensor).
+    companion: Speaker | None = None
+    # What the device keeps between reports (a Shelly dimmer's last level).
+    memory: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def site_fields(self) -> dict[str, str]:
         return {} if self.dialect == "native" else {"dialect": self.dialect, "topic": self.topic}
@@ -90,7 +111,14 @@ class Speaker:
             return ()
         if self.dialect == "tasmota":
             return f"cmnd/{self.topic}/POWER", f"cmnd/{self.topic}/Dimmer"
+        if self.dialect == "shelly":
+            return () if self.kind == "ht" else (f"{self.topic}/rpc",)
         return (f"{self.topic}/set",)
+
+    def src(self) -> str:
+        """A Shelly's device id (the frames' `src`): model and a MAC-like number."""
+        model = "shellyhtg3" if self.kind == "ht" else "shellydimmerg3"
+        return f"{model}-{zlib.crc32(self.device.encode()):012x}"
 
 
 def speakers(
@@ -120,10 +148,21 @@ def speakers(
                 topic = f"{_Z2M_BASE}/{building}/{floor}/{room} {_Z2M_NAMES[kind]}"
             elif dialect in ("tasmota", "homeassistant"):
                 topic = f"tasmota_{building}_{floor}_{room}_{kind}"
+            elif dialect == "shelly":
+                topic = f"{_SHELLY_BASE}/{building}/{floor}/{room}-dimmer"
             else:
                 topic = native
-            out[device] = Speaker(device, kind, dialect, topic, native)
+            companion = None
+            if kind == "env" and plan.get("light") == "shelly":
+                ht = f"{room}-ht"
+                companion = Speaker(ht, "ht", "shelly", f"{_SHELLY_BASE}/{building}/{floor}/{ht}", "")
+            out[device] = Speaker(device, kind, dialect, topic, native, companion)
     return out
+
+
+def companions(speakers: Mapping[str, Speaker]) -> dict[str, Speaker]:
+    """Host device id -> its companion, for the devices that have one."""
+    return {device: s.companion for device, s in speakers.items() if s.companion is not None}
 
 
 def retained(topic: str) -> bool:
@@ -132,6 +171,7 @@ def retained(topic: str) -> bool:
     return (
         topic.endswith("/availability")
         or (topic.startswith("tele/") and topic.endswith("/LWT"))
+        or (topic.startswith(f"{_SHELLY_BASE}/") and topic.endswith("/online"))
         or ("/sensor/" in topic and topic.endswith("/config"))
     )
 
@@ -139,6 +179,8 @@ def retained(topic: str) -> bool:
 def availability(speaker: Speaker, online: bool) -> Message:
     if speaker.dialect in ("tasmota", "homeassistant"):
         return f"tele/{speaker.topic}/LWT", b"Online" if online else b"Offline"
+    if speaker.dialect == "shelly":
+        return f"{speaker.topic}/online", b"true" if online else b"false"
     word = "online" if online else "offline"
     if speaker.dialect == "zigbee2mqtt":
         return f"{speaker.topic}/availability", orjson.dumps({"state": word})
@@ -151,10 +193,20 @@ def report(speaker: Speaker, payload: bytes) -> list[Message]:
         return [(speaker.topic, payload)]
     fields: dict[str, Any] = orjson.loads(payload)
     ts = fields.pop("ts")
+    out: list[Message] = []
+    if speaker.companion is not None:
+        # The companion's readings, and a battery level for each.
+        shared = {k: fields.pop(k) for k in _HT_FIELDS if k in fields}
+        shared |= {"battery": fields["battery"]} if "battery" in fields else {}
+        out += _shelly_ht(speaker.companion, shared, ts) if shared else []
+        if not fields:
+            return out
     if speaker.dialect == "zigbee2mqtt":
-        return [(speaker.topic, orjson.dumps(_zigbee2mqtt(speaker, fields, ts)))]
+        return [(speaker.topic, orjson.dumps(_zigbee2mqtt(speaker, fields, ts))), *out]
     if speaker.announced:
-        return _announced_sensor(speaker, fields, ts)
+        return [*_announced_sensor(speaker, fields, ts), *out]
+    if speaker.dialect == "shelly":
+        return _shelly_dimmer(speaker, fields, ts)
     return _tasmota(speaker, fields, ts)
 
 
@@ -171,20 +223,20 @@ def announcements(speaker: Speaker, prefix: str, room: str) -> list[Message]:
     """A Tasmota's Home Assistant discovery configs (SetOption19), one per reading, in
     its abbreviated form, with its room as suggested_area."""
     out: list[Message] = []
-    for field, device_class, unit, template in _ANNOUNCED_READINGS:
+    for reading, device_class, unit, template in _ANNOUNCED_READINGS:
         config = {
-            "name": f"{speaker.device} {field}",
+            "name": f"{speaker.device} {reading}",
             "stat_t": f"tele/{speaker.topic}/SENSOR",
             "avty_t": f"tele/{speaker.topic}/LWT",
             "pl_avail": "Online",
             "pl_not_avail": "Offline",
-            "uniq_id": f"{speaker.topic}_{field}",
+            "uniq_id": f"{speaker.topic}_{reading}",
             "dev": {"ids": [speaker.topic], "name": speaker.device, "sa": room},
             "unit_of_meas": unit,
             "dev_cla": device_class,
             "val_tpl": template,
         }
-        out.append((f"{prefix}/sensor/{speaker.topic}_{field}/config", orjson.dumps(config)))
+        out.append((f"{prefix}/sensor/{speaker.topic}_{reading}/config", orjson.dumps(config)))
     return out
 
 
@@ -236,8 +288,52 @@ def _tasmota(speaker: Speaker, fields: dict[str, Any], ts: float) -> list[Messag
     return out
 
 
+def _shelly_dimmer(speaker: Speaker, fields: dict[str, Any], ts: float) -> list[Message]:
+    if "brightness" in fields:
+        speaker.memory["brightness"] = round(fields["brightness"] * 100 / 254)
+    status = {
+        "id": 0,
+        "source": "init",
+        "output": fields.get("state") == "ON",
+        "brightness": speaker.memory.get("brightness", _SHELLY_DIMMER),
+        "temperature": {"tC": 41.5, "tF": 106.7},  # the dimmer's own heat
+        "aenergy": {
+            "total": round(fields.get("energy", 0.0) * 1000, 3),  # Wh
+            "by_minute": [0.0, 0.0, 0.0],
+            "minute_ts": int(ts) // 60 * 60,
+        },
+        "apower": fields.get("power", 0.0),
+        "current": round(fields.get("power", 0.0) / 230, 3),
+        "voltage": 230.0,
+    }
+    return [(f"{speaker.topic}/status/light:0", orjson.dumps(status))]
+
+
+def _shelly_ht(speaker: Speaker, fields: dict[str, Any], ts: float) -> list[Message]:
+    params: dict[str, Any] = {"ts": round(ts, 2)}
+    if "battery" in fields:
+        volts = round(4.8 + 1.2 * fields["battery"] / 100, 2)  # four AA cells
+        power = {
+            "id": 0,
+            "battery": {"V": volts, "percent": fields["battery"]},
+            "external": {"present": False},
+        }
+        params["devicepower:0"] = power
+    if "humidity" in fields:
+        params["humidity:0"] = {"id": 0, "rh": fields["humidity"]}
+    if "temperature" in fields:
+        celsius = fields["temperature"]
+        params["temperature:0"] = {"id": 0, "tC": celsius, "tF": round(celsius * 9 / 5 + 32, 1)}
+    # A wake-up for a reading sends the whole status; a battery report alone is a change.
+    method = "NotifyFullStatus" if "temperature" in fields else "NotifyStatus"
+    frame = {"src": speaker.src(), "dst": f"{speaker.topic}/events", "method": method, "params": params}
+    return [(f"{speaker.topic}/events/rpc", orjson.dumps(frame))]
+
+
 def command(speaker: Speaker, topic: str, payload: bytes) -> dict[str, Any] | None:
     """A command on one of the device's command topics, as a native command; None if unreadable."""
+    if speaker.dialect == "shelly":
+        return _shelly_command(payload)
     if speaker.dialect == "tasmota":
         word = payload.strip().upper()
         if topic.endswith("/POWER"):
@@ -251,3 +347,21 @@ def command(speaker: Speaker, topic: str, payload: bytes) -> dict[str, Any] | No
     except orjson.JSONDecodeError:
         return None
     return cmd if isinstance(cmd, dict) else None
+
+
+def _shelly_command(payload: bytes) -> dict[str, Any] | None:
+    """A `Light.Set` RPC frame for light 0; anything else is refused by the dimmer."""
+    try:
+        frame = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    params = frame.get("params") if isinstance(frame, dict) else None
+    if not isinstance(params, dict) or frame.get("method") != "Light.Set" or params.get("id") != 0:
+        return None
+    cmd: dict[str, Any] = {}
+    if isinstance(params.get("on"), bool):
+        cmd["state"] = "ON" if params["on"] else "OFF"
+    level = params.get("brightness")
+    if type(level) is int and 0 <= level <= 100:
+        cmd["brightness"] = round(level * 254 / 100)
+    return cmd or None

@@ -11,8 +11,10 @@ event handler, so the message sequence for a seed does not depend on how often
 `step` is called.
 
 Devices speak native by default; with `dialects="mixed"` a fixed share of them speak
-Zigbee2MQTT or Tasmota instead (`dialect_devices.py`): the floor still thinks in
-native messages and has them translated on the way out, so the story is the same.
+Zigbee2MQTT, Tasmota or Shelly instead (`dialect_devices.py`): the floor still thinks
+in native messages and has them translated on the way out, so the story is the same
+(a room with a Shelly H&T has its temperature and humidity from it, a device of its
+own, and the rest from its air sensor).
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class VirtualFloor:
         time_scale: float = 1.0,
         prefix: str = "office",
         start_hour: float | None = 9.0,  # None: follow the UTC hour of the first step
-        dialects: str = "native",  # or "mixed": some devices speak Zigbee2MQTT or Tasmota
+        dialects: str = "native",  # or "mixed": some devices speak Zigbee2MQTT, Tasmota or Shelly
         discovery_prefix: str = "homeassistant",  # where an announced device announces itself
     ) -> None:
         if rooms < 1 or time_scale <= 0:
@@ -88,6 +90,7 @@ class VirtualFloor:
             dialects, building, self.floor, [(r.id, r.kinds) for r in self.rooms], self.topic
         )
         self._mixed = any(s.dialect != "native" for s in self._speakers.values())
+        self._companions = dialect_devices.companions(self._speakers)
         self._by_native = {s.native_topic: s for s in self._speakers.values()}
         self._by_command = {t: s for s in self._speakers.values() for t in s.command_topics()}
         self._battery = {
@@ -116,12 +119,16 @@ class VirtualFloor:
         ]
 
     def site_devices(self) -> list[dict[str, Any]]:
-        """The devices the site config lists (those that announce themselves are not)."""
-        return [
-            {"id": dev, "room": rid, **self._speakers[dev].site_fields()}
-            for dev, (rid, _) in self._devices.items()
-            if not self._speakers[dev].announced
-        ]
+        """The devices the site config lists (those that announce themselves are not),
+        with the companions some of them have (a Shelly H&T next to an air sensor)."""
+        out = []
+        for dev, (rid, _) in self._devices.items():
+            if not self._speakers[dev].announced:
+                out.append({"id": dev, "room": rid, **self._speakers[dev].site_fields()})
+            if dev in self._companions:
+                companion = self._companions[dev]
+                out.append({"id": companion.device, "room": rid, **companion.site_fields()})
+        return out
 
     def announced_devices(self) -> list[str]:
         """Ids of the devices that announce themselves (as the floor knows them)."""
@@ -150,7 +157,12 @@ class VirtualFloor:
 
     def availability_messages(self, status: str) -> list[Message]:
         """Every device's availability, `status` "online" or "offline", in its dialect."""
-        return [dialect_devices.availability(s, status == "online") for s in self._speakers.values()]
+        online = status == "online"
+        return [
+            dialect_devices.availability(speaker, online)
+            for host in self._speakers.values()
+            for speaker in (host, *((host.companion,) if host.companion is not None else ()))
+        ]
 
     def step(self, now: float) -> list[Message]:
         """Messages due since the last step (the first step announces and reports every device)."""

@@ -1,8 +1,9 @@
 """Replay a `VirtualFloor` over MQTT in real time: the simulators' only I/O edge.
 
 paho types stay in this module. The floor's command topics (`/set`, and `cmnd/...`
-for Tasmota devices on a mixed floor) are subscribed too, so a light the gateway
-switches off reports OFF, as a real device would.
+for Tasmota devices and `<prefix>/rpc` for Shelly devices on a mixed floor) are
+subscribed too, so a light the gateway switches off reports OFF, as a real device
+would.
 
     python -m simulators.publisher --host 127.0.0.1 --port 1883 --time-scale 60
     python -m simulators.publisher --dialects mixed --print-site   # the site config to map it
@@ -156,7 +157,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m simulators.publisher",
         description="Simulate one office floor (people, PIR, env sensors, lights, counters, "
         "doors, badge readers) and publish its devices over MQTT, in the native dialect or, "
-        "with --dialects mixed, partly as Zigbee2MQTT and Tasmota devices.",
+        "with --dialects mixed, partly as Zigbee2MQTT, Tasmota and Shelly devices.",
     )
     p.add_argument("--host", default="127.0.0.1", help="MQTT broker host (default: %(default)s)")
     p.add_argument("--port", type=int, default=1883, help="MQTT broker port (default: %(default)s)")
@@ -182,7 +183,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=MIXES,
         default="native",
         help="native: every device on the native topics; mixed: some rooms' sensors, locks and "
-        "lights speak Zigbee2MQTT or Tasmota (--print-site shows the mapping) (default: %(default)s)",
+        "lights speak Zigbee2MQTT, Tasmota or Shelly (--print-site shows the mapping) (default: %(default)s)",
     )
     p.add_argument("--mqtt311", action="store_true", help="speak MQTT 3.1.1 instead of 5")
     p.add_argument(

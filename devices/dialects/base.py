@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -44,18 +44,25 @@ class Dialect:
     - `decode_state` / `decode_availability`: its messages in the native vocabulary;
       both raise `DecodeError` with a `RejectReason`. `decode_availability` returns
       None for a message that changes nothing.
-    - `command(topic, payload)`: the messages that carry a native command
-      (`{"state": "OFF"}`) to the device.
+    - `command(topic, payload, reported)`: the messages that carry a native command
+      (`{"state": "OFF"}`) to the device; `reported` holds the vocabulary fields the
+      device has reported so far, for families whose command depends on what the
+      device is (a Shelly dimmer's `Light.Set` against a relay's `Switch.Set`).
     - `decode_topic`: set by dialects whose topics each carry one value (Homie), so
       the topic says which field the payload is; used instead of `decode_state`.
       It gets the device's own `memory` (what earlier messages taught, such as a
       self-description), the topic below the device's `topic` and the payload, and
       returns None for a message with nothing to apply (ignored, not rejected).
+    - `channel`: set by families whose devices have numbered channels that the site
+      config maps one entry each (Shelly's `switch:0`, `switch:1`, ... with
+      `channel: N`): the dialect of the entries of channel N. Without it, a device
+      entry cannot name a channel.
     """
 
     name: str
     routes: Callable[[str], dict[str, TopicKind]]
     decode_state: Callable[[bytes], DevicePayload]
     decode_availability: Callable[[bytes], bool | None]
-    command: Callable[[str, Mapping[str, Any]], list[tuple[str, bytes]]]
+    command: Callable[[str, Mapping[str, Any], Collection[str]], list[tuple[str, bytes]]]
     decode_topic: TopicDecoder | None = None
+    channel: Callable[[int], Dialect] | None = None

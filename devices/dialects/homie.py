@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Collection, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -301,7 +301,9 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def command(topic: str, payload: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+def command(
+    topic: str, payload: Mapping[str, Any], reported: Collection[str] = ()
+) -> list[tuple[str, bytes]]:
     messages: list[tuple[str, bytes]] = []
     state = payload.get("state")
     if state in ("ON", "OFF"):

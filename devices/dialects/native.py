@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,7 +136,9 @@ def routes(topic: str) -> dict[str, TopicKind]:
     }
 
 
-def command(topic: str, payload: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+def command(
+    topic: str, payload: Mapping[str, Any], reported: Collection[str] = ()
+) -> list[tuple[str, bytes]]:
     return [(f"{topic}/set", orjson.dumps(dict(payload)))]
 
 

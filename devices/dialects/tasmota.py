@@ -16,7 +16,7 @@ Commands go to `cmnd/<t>/POWER` (`ON`/`OFF`) and `cmnd/<t>/Dimmer` (0-100).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from devices.dialects.base import Dialect, TopicKind
@@ -77,7 +77,9 @@ def translate(raw: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def command(topic: str, payload: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+def command(
+    topic: str, payload: Mapping[str, Any], reported: Collection[str] = ()
+) -> list[tuple[str, bytes]]:
     messages: list[tuple[str, bytes]] = []
     if payload.get("state") in ("ON", "OFF"):
         messages.append((f"cmnd/{topic}/POWER", str(payload["state"]).encode()))

@@ -30,7 +30,7 @@ Payloads, availability and commands are the `zigbee2mqtt` dialect's
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -304,7 +304,9 @@ def _dialect_for(topic: str, renames: dict[str, str]) -> tuple[Dialect, Commande
     def decode_state(payload: bytes) -> DevicePayload:
         return decode_translated(payload, translate)
 
-    def command(device_topic: str, payload: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    def command(
+        device_topic: str, payload: Mapping[str, Any], reported: Collection[str] = ()
+    ) -> list[tuple[str, bytes]]:
         body: dict[str, Any] = {}
         for key, value in payload.items():
             if key == "mode":

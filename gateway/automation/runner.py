@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from devices.dialects import DIALECTS
+from devices.dialects import DIALECTS, dialect_for
 from gateway.automation.actuator import ActuationPolicy, Actuator, Decision, Outgoing
 from gateway.automation.event_log import EventLog
 from gateway.config import RoomConfig, Settings
@@ -354,12 +354,16 @@ class Automation:
             # A discovered device says in its announcements how it takes commands.
             messages = commander(item.payload)
         else:
-            dialect = DIALECTS.get(self._live.devices.dialect_of(item.device_id) or "native")
-            if dialect is None:
+            known = self._live.devices.spec_of(item.device_id)
+            spec = known[0] if known else None
+            name = spec.dialect if spec is not None else "native"
+            if name not in DIALECTS:
                 # Discovered without a command topic: nothing carries a command to it.
                 log.warning(kv("command dropped: device announces no command topic", device=item.device_id))
                 return
-            messages = dialect.command(topic, item.payload)
+            dialect = dialect_for(name, spec.channel if spec is not None else None)
+            reported = self._live.devices.capabilities_of(item.device_id)
+            messages = dialect.command(topic, item.payload, reported)
         for command_topic, payload in messages:
             self._publish(command_topic, payload)
         self.commands_sent += 1

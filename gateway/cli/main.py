@@ -70,9 +70,10 @@ def _parser() -> argparse.ArgumentParser:
         "--dialects",
         choices=MIXES,
         default="native",
-        help="native: every simulated device on officegw's own topics (default); mixed: a third of "
-        "the rooms stay native, the others get Zigbee2MQTT sensors and locks and a Zigbee2MQTT "
-        "or Tasmota light, mapped by the site config; the rooms look the same either way",
+        help="native: every simulated device on officegw's own topics (default); mixed: a quarter of "
+        "the rooms stay native, the others get Zigbee2MQTT sensors and locks and a Zigbee2MQTT, "
+        "Tasmota or Shelly light (with a Shelly H&T next to the air sensor), mapped by the site "
+        "config; the rooms look the same either way",
     )
     demo.add_argument("--mqtt-port", type=int, default=1883, help="preferred broker port (default 1883)")
     demo.add_argument("--api-port", type=int, default=8000, help="preferred API port (default 8000)")

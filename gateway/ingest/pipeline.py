@@ -12,13 +12,13 @@ import math
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from devices import identity
 from devices.credentials import is_credential_key, redact_text, scrub
-from devices.dialects import DIALECTS, native
+from devices.dialects import dialect_for, native
 from devices.dialects.base import DecodeError, Dialect, TopicKind
 from devices.fields import DevicePayload, RejectReason
 from devices.pseudonym import Pseudonymizer
@@ -81,18 +81,28 @@ class Route:
     # (one dict per device, shared by its routes), for dialects that decode by topic.
     base: str = ""
     memory: dict[str, Any] = field(default_factory=dict, compare=False)
+    # Other entries on the same topic: the other channels of one device (a Shelly's
+    # `events/rpc` and `online` speak for all of them). Each gets the message too.
+    siblings: tuple[Route, ...] = ()
 
 
-def mapped_routes(devices: Iterable[tuple[str, str, str | None, str]]) -> dict[str, Route]:
-    """Exact topics of devices the site config maps, from (id, room, topic, dialect)."""
+def mapped_routes(
+    devices: Iterable[tuple[str, str, str | None, str]], channels: Mapping[str, int] | None = None
+) -> dict[str, Route]:
+    """Exact topics of devices the site config maps, from (id, room, topic, dialect) and
+    the channel of each device that names one (`channels`: device id -> channel)."""
     routes: dict[str, Route] = {}
     for device_id, room_id, topic, name in devices:
         if name == "native" or topic is None:
             continue
-        dialect = DIALECTS[name]
+        dialect = dialect_for(name, (channels or {}).get(device_id))
         memory: dict[str, Any] = {}
         for route_topic, kind in dialect.routes(topic).items():
-            routes[route_topic] = Route(device_id, room_id, kind, dialect, topic, memory)
+            route = Route(device_id, room_id, kind, dialect, topic, memory)
+            first = routes.get(route_topic)
+            routes[route_topic] = (
+                route if first is None else replace(first, siblings=(*first.siblings, route))
+            )
     return routes
 
 
@@ -172,11 +182,13 @@ class IngestPipeline:
         self._routes = table.exact
         self._filters = table.filters
         self._announcements = announcements
-        # Flood protection: per topic, the newest message throttled since the last
-        # admitted one; applied by `release_throttled` if the device then goes quiet,
-        # so the state always ends on what the device said last. By topic, not by
-        # device: a device may say different things on different topics (Homie).
-        self._throttled: dict[str, InboundMessage] = {}
+        # Flood protection: per topic and device, the newest message throttled since the
+        # last admitted one (with the mapped route it came on); applied by
+        # `release_throttled` if the device then goes quiet, so the state always ends on
+        # what the device said last. By topic, not by device alone: a device may say
+        # different things on different topics (Homie); and by device too, as a topic
+        # may speak for several (the channels of a Shelly).
+        self._throttled: dict[tuple[str, str], tuple[InboundMessage, Route | None]] = {}
         # The MQTT thread and the ticker (releasing throttled messages) both process.
         self._serial = threading.Lock()
         self._reconnect_grace = reconnect_grace
@@ -196,7 +208,13 @@ class IngestPipeline:
         rejected message too, in order, so the broker never redelivers junk)."""
         with self._serial:
             self._stats.received += 1
-            self._handle(message)
+            route = self._routes.get(message.topic)
+            if route is not None and route.siblings:
+                # Recorded one entry after the other, acknowledged with the last.
+                for sibling in route.siblings:
+                    self._handle(message, route=sibling)
+                    self._record(None, None)
+            self._handle(message, route=route)
             self._record(message.ack, len(message.payload))
 
     def release_throttled(self) -> int:
@@ -205,8 +223,8 @@ class IngestPipeline:
         were acknowledged when throttled: a crash before this loses only them.)"""
         with self._serial:
             pending, self._throttled = self._throttled, {}
-            for message in pending.values():
-                self._handle(message, admitted=True)
+            for message, route in pending.values():
+                self._handle(message, admitted=True, route=route)
                 self._record(None, None)
             return len(pending)
 
@@ -234,23 +252,28 @@ class IngestPipeline:
         protection rests for `reconnect_grace` seconds."""
         self._grace_until = self._clock.now() + self._reconnect_grace
 
-    def _admit(self, device_id: str, message: InboundMessage, admitted: bool) -> bool:
+    def _admit(
+        self, device_id: str, message: InboundMessage, admitted: bool, route: Route | None = None
+    ) -> bool:
         """Flood protection: whether to process the message now."""
         if admitted:
             return True
         now = self._clock.now()
+        key = (message.topic, device_id)
         if now < self._grace_until or self._live.devices.admit(device_id, now):
             # Newer than anything held back on this topic.
-            self._throttled.pop(message.topic, None)
+            self._throttled.pop(key, None)
             return True
         self._stats.throttled += 1
-        if len(self._throttled) < MAX_THROTTLED_TOPICS or message.topic in self._throttled:
-            self._throttled[message.topic] = message
+        if len(self._throttled) < MAX_THROTTLED_TOPICS or key in self._throttled:
+            self._throttled[key] = (message, route)
         return False
 
-    def _handle(self, message: InboundMessage, admitted: bool = False) -> None:
+    def _handle(self, message: InboundMessage, admitted: bool = False, route: Route | None = None) -> None:
+        """`route`: the exact route of a mapped device the message came on (`handle` looks
+        it up once); None for any other topic."""
         try:
-            self._process(message, admitted)
+            self._process(message, admitted, route)
         except DecodeError as exc:
             self._reject(message, exc.reason, exc.detail)
         except Exception as exc:
@@ -259,8 +282,7 @@ class IngestPipeline:
             self._stats.handler_errors += 1
             self._reject(message, RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:300], exc)
 
-    def _process(self, message: InboundMessage, admitted: bool) -> None:
-        route = self._routes.get(message.topic)
+    def _process(self, message: InboundMessage, admitted: bool, route: Route | None) -> None:
         if route is not None:
             self._process_mapped(message, route, admitted)
             return
@@ -313,7 +335,7 @@ class IngestPipeline:
                 self._live.heard(route.room_id, route.device_id, self._clock.now())
                 self._set_online(route.room_id, route.device_id, online)
         else:
-            if not self._admit(route.device_id, message, admitted):
+            if not self._admit(route.device_id, message, admitted, route):
                 return
             decode_topic = route.dialect.decode_topic
             if decode_topic is None:

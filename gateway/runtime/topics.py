@@ -37,10 +37,10 @@ def routes(settings: Settings) -> dict[str, Route]:
     """Topics of devices the config maps to rooms (non-native dialects), in this shard."""
     building_of = {room.id: room.building for room in settings.site.rooms}
     shard = set(settings.gateway.buildings)
+    devices = [d for d in settings.site.devices if not shard or building_of[d.room] in shard]
     return mapped_routes(
-        (d.id, d.room, d.topic, d.dialect)
-        for d in settings.site.devices
-        if not shard or building_of[d.room] in shard
+        ((d.id, d.room, d.topic, d.dialect) for d in devices),
+        {d.id: d.channel for d in devices if d.channel is not None},
     )
 
 

@@ -253,12 +253,17 @@ def test_demo_with_mixed_dialects_serves_rooms_from_every_dialect() -> None:
             if len(rooms) < 9 or any(r["environment"]["co2_ppm"] is None for r in rooms):
                 return set()
             seen = {d["dialect"] for d in devices if d["online"] and d["last_state"]}
-            return seen if seen == {"native", "zigbee2mqtt", "tasmota", "homeassistant"} else set()
+            shelly = [d["last_state"] for d in devices if d["dialect"] == "shelly" and d["online"]]
+            # A Shelly dimmer (a level) and an H&T (temperature, humidity) among them.
+            if not any("brightness" in s for s in shelly) or not any("humidity" in s for s in shelly):
+                return set()
+            want = {"native", "zigbee2mqtt", "tasmota", "shelly", "homeassistant"}
+            return seen if seen == want else set()
 
         wait_until(
             reporting,
             20.0,
-            "rooms with readings from native, Zigbee2MQTT and Tasmota devices and an announced one",
+            "rooms with readings from native, Zigbee2MQTT, Tasmota and Shelly devices and an announced one",
         )
         lights = http.get("/v1/rooms").json()["rooms"]
         assert all(room["lighting"]["on"] is not None for room in lights)
@@ -267,7 +272,8 @@ def test_demo_with_mixed_dialects_serves_rooms_from_every_dialect() -> None:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, output
-    assert "devices  " in output and "tasmota" in output and "announced (Home Assistant discovery)" in output
+    assert "devices  " in output and "tasmota" in output and "shelly" in output
+    assert "announced (Home Assistant discovery)" in output
     assert "Traceback" not in output
 
 

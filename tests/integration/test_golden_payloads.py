@@ -3,13 +3,14 @@
 Every line of tests/fixtures/payloads/*.jsonl (but homie5.jsonl, which test_homie.py
 drives) is published byte for byte on its topic, for a device mapped with the line's
 dialect; the device's state must then hold what the line expects (or the message must
-be rejected and counted). Adding a line adds a case; the folder's README says where
-each file comes from.
+be rejected and counted, or ignored: counted as saying nothing to the device). Adding
+a line adds a case; the folder's README says where each file comes from.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +18,13 @@ from typing import Any
 
 import pytest
 
+from devices.fields import RejectReason
 from simulators.broker import BrokerProcess
 from tests.support import Publisher, RunningGateway, start_gateway, wait_until
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
+# What follows a Shelly's topic prefix (which may hold slashes: `shellies/plus1pm`).
+SHELLY_TAIL = re.compile(r"(/status/[a-z]+:\d+|/events/rpc|/online)$")
 
 
 def golden() -> list[dict[str, Any]]:
@@ -44,8 +48,9 @@ def split(line: dict[str, Any]) -> tuple[str, str, str]:
         device, _, tail = rest.rpartition("/")
         return head + "/", device, "/" + tail
     if dialect == "shelly":
-        device, _, tail = topic.partition("/")
-        return "", device, "/" + tail
+        tail = SHELLY_TAIL.search(topic)
+        assert tail is not None, f"not a Shelly topic: {topic}"
+        return "", topic[: tail.start()], tail.group(1)
     device = topic.removesuffix("/availability")
     return "", device, topic[len(device) :]
 
@@ -54,15 +59,22 @@ def split(line: dict[str, Any]) -> tuple[str, str, str]:
 def golden_gateway(mqtt_broker: BrokerProcess) -> Iterator[tuple[RunningGateway, str]]:
     # Device topics of our own, so no other test's retained messages leak in.
     tag = uuid.uuid4().hex[:8]
-    devices = {(line["dialect"], split(line)[1]) for line in golden()}
+    devices = {(line["dialect"], split(line)[1], line.get("channel", 0)) for line in golden()}
     gw = start_gateway(
         mqtt_broker,
         {
             "site": {
                 "rooms": [{"id": "lab", "building": "hq", "floor": 1}],
                 "devices": [
-                    {"id": device_id(dialect, t), "room": "lab", "dialect": dialect, "topic": f"{tag}-{t}"}
-                    for dialect, t in sorted(devices)
+                    {
+                        "id": device_id(dialect, t, channel),
+                        "room": "lab",
+                        "dialect": dialect,
+                        "topic": f"{tag}-{t}",
+                        # The channel of a Shelly this entry stands for (`channel` of the line).
+                        **({"channel": channel} if channel else {}),
+                    }
+                    for dialect, t, channel in sorted(devices)
                 ],
             }
         },
@@ -73,8 +85,13 @@ def golden_gateway(mqtt_broker: BrokerProcess) -> Iterator[tuple[RunningGateway,
         gw.stop()
 
 
-def device_id(dialect: str, topic: str) -> str:
-    return f"{dialect}-{uuid.uuid5(uuid.NAMESPACE_URL, topic).hex[:12]}"
+def rejections(gw: RunningGateway) -> float:
+    return sum(gw.metric("officegw_messages_rejected_total", f'reason="{r}"') for r in RejectReason.ALL)
+
+
+def device_id(dialect: str, topic: str, channel: int = 0) -> str:
+    name = topic if not channel else f"{topic}#{channel}"
+    return f"{dialect}-{uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:12]}"
 
 
 @pytest.mark.parametrize("line", golden(), ids=lambda line: f"{line['file']}:{line['device'][:40]}")
@@ -84,7 +101,7 @@ def test_golden_payload(
     gw, tag = golden_gateway
     head, device_topic, tail = split(line)
     topic = f"{head}{tag}-{device_topic}{tail}"
-    device = device_id(line["dialect"], device_topic)
+    device = device_id(line["dialect"], device_topic, line.get("channel", 0))
     expect = line["expect"]
     assert line.get("source"), "every golden payload names where it was published"
 
@@ -97,6 +114,15 @@ def test_golden_payload(
             2.0,
             "rejection counted",
         )
+        return
+
+    if "ignored" in expect:  # nothing in it for the device: neither applied nor rejected
+        ignored, rejected = gw.metric("officegw_messages_ignored_total"), rejections(gw)
+        publisher.publish(topic, line["payload"].encode())
+        wait_until(
+            lambda: gw.metric("officegw_messages_ignored_total") == ignored + 1, 2.0, "message ignored"
+        )
+        assert rejections(gw) == rejected
         return
 
     if "availability" in expect:

@@ -1,12 +1,12 @@
-"""A mixed floor (native + Zigbee2MQTT + Tasmota devices, and one that announces itself
-by Home Assistant discovery) through the real broker and a real gateway: its rooms
+"""A mixed floor (native + Zigbee2MQTT + Tasmota + Shelly devices, and one that announces
+itself by Home Assistant discovery) through the real broker and a real gateway: its rooms
 look the same as those of the all-native floor of the same seed.
 
 The floor is stepped in virtual time by the test, every message is published and
 counted in before the next step, so both runs feed their gateway the same story in
 the same order; the rules are off so nothing but the story moves the rooms. Then
 every room's lights are set over the API, and the simulated devices obey in their
-own dialect (`/set`, `cmnd/<t>/Dimmer`).
+own dialect (`/set`, `cmnd/<t>/Dimmer`, a Shelly's `Light.Set` on `<prefix>/rpc`).
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ def test_print_site(capsys: pytest.CaptureFixture[str]) -> None:
 def test_print_site_maps_a_mixed_floor(capsys: pytest.CaptureFixture[str]) -> None:
     assert publisher.main(["--print-site", "--dialects", "mixed", "--rooms", "6"]) == 0
     site = orjson.loads(capsys.readouterr().out)
-    assert {d.get("dialect", "native") for d in site["devices"]} == {"native", "zigbee2mqtt", "tasmota"}
+    dialects = {d.get("dialect", "native") for d in site["devices"]}
+    assert dialects == {"native", "zigbee2mqtt", "tasmota", "shelly"}
     assert all(d["topic"] for d in site["devices"] if "dialect" in d)
 
 
@@ -162,3 +163,39 @@ def test_a_mixed_floor_obeys_commands_in_its_devices_dialects(broker: tuple[str,
         runner.join(10)
     assert not runner.is_alive()
     assert dimmed, "the Tasmota light did not obey cmnd/<t>/Dimmer"
+
+
+def test_a_mixed_floor_shelly_dimmer_obeys_light_set(broker: tuple[str, int]) -> None:
+    host, port = broker
+    building = f"hq{uuid.uuid4().hex[:6]}"  # Shelly prefixes carry it: nothing retained leaks in
+    floor = VirtualFloor(building=building, rooms=6, seed=4, time_scale=600, dialects="mixed")
+    p = next(
+        d["topic"]
+        for d in floor.site_devices()
+        if d.get("dialect") == "shelly" and d["id"].endswith("-light")
+    )
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=publisher.run_floor, args=(floor, host, port), kwargs={"stop": stop}, daemon=True
+    )
+    dimmed = False
+    set_33 = {
+        "id": 1,
+        "src": "test",
+        "method": "Light.Set",
+        "params": {"id": 0, "on": True, "brightness": 33},
+    }
+    try:
+        with subscriber(host, port, f"{p}/#") as (watcher, inbox):
+            runner.start()
+            for topic, payload, _ in receive(inbox, time.monotonic() + 8):
+                if (topic, payload) == (f"{p}/online", b"true"):
+                    watcher.publish(f"{p}/rpc", orjson.dumps(set_33), qos=1)
+                if topic == f"{p}/status/light:0" and orjson.loads(payload)["brightness"] == 33:
+                    dimmed = orjson.loads(payload)["output"] is True
+                    break
+    finally:
+        stop.set()
+        runner.join(10)
+    assert not runner.is_alive()
+    assert dimmed, "the Shelly dimmer did not obey Light.Set on <prefix>/rpc"

@@ -10,7 +10,7 @@ JSON parsed once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,7 +241,9 @@ def _no_routes(topic: str) -> dict[str, TopicKind]:
     return {}
 
 
-def _no_command(topic: str, payload: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+def _no_command(
+    topic: str, payload: Mapping[str, Any], reported: Collection[str] = ()
+) -> list[tuple[str, bytes]]:
     return []
 
 

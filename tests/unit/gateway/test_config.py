@@ -97,6 +97,44 @@ site:
     ]
 
 
+def test_shelly_channels(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+site:
+  rooms: [{id: orion, building: hq, floor: 2}, {id: lyra, building: hq, floor: 2}]
+  devices:
+    - {id: orion-light, room: orion, dialect: shelly, topic: shellies/pro2pm}
+    - {id: lyra-light, room: lyra, dialect: shelly, topic: shellies/pro2pm, channel: 1}
+""",
+    )
+    devices = load_settings(path).site.devices
+    assert [(d.id, d.channel) for d in devices] == [("orion-light", None), ("lyra-light", 1)]
+
+
+def test_channels_are_shelly_only_and_never_shared(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+site:
+  rooms: [{id: orion, building: hq, floor: 2}]
+  devices:
+    - {id: bulb, room: orion, dialect: zigbee2mqtt, topic: zigbee2mqtt/bulb, channel: 1}
+    - {id: relay-a, room: orion, dialect: shelly, topic: shelly1}
+    - {id: relay-b, room: orion, dialect: shelly, topic: shelly1, channel: 0}
+    - {id: relay-c, room: orion, dialect: shelly, topic: shelly1, channel: -1}
+    - {id: plug, room: orion, dialect: tasmota, topic: plug}
+    - {id: plug-again, room: orion, dialect: tasmota, topic: plug}
+""",
+    )
+    assert problems(path) == [
+        "site.devices[0]: channel: dialect 'zigbee2mqtt' has no channels (only shelly)",
+        "site.devices[2].topic: topic and channel 0 already mapped by device 'relay-a'",
+        "site.devices[3].channel: must be >= 0",
+        "site.devices[5].topic: topic already mapped by device 'plug'",
+    ]
+
+
 def test_duplicates_and_unknown_rooms(tmp_path: Path) -> None:
     path = write(
         tmp_path,
