@@ -262,11 +262,13 @@ class InfluxExporter:
                 line=rows[0][1][:200],
             )
             return
-        self._buffer.remove(rows)
+        # Counted before the rows leave the buffer: the server has them now, and a
+        # reader of `stats()` must never see them neither buffered nor exported.
         with self._lock:
             self._exported += len(rows)
             self._last_success_at = time.time()
             self._healthy = True
+        self._buffer.remove(rows)
 
     def _write(self, write_api: WriteApi, lines: list[str]) -> None:
         try:
