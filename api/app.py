@@ -15,6 +15,7 @@ from api.limits import AuthBeforeBody, BodyLimit
 from api.methods import method_not_allowed
 from api.query import one_value_each
 from api.routes import (
+    alerts,
     availability,
     bookings,
     calendar,
@@ -76,6 +77,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         calendar.router,
         control.router,
         events.router,
+        alerts.router,
         rules.router,
         health.router,
         stream.router,
