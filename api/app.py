@@ -25,6 +25,7 @@ from api.routes import (
     health,
     rooms,
     rules,
+    service_report,
     stream,
     webhooks,
 )
@@ -82,6 +83,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         health.router,
         stream.router,
         webhooks.router,
+        service_report.router,
     ):
         app.include_router(router)
     if guard.enabled:

@@ -41,6 +41,8 @@ from gateway.mqtt.topic_filters import TrailingWildcards, is_filter
 from gateway.mqtt.transport import Ack, Transport
 from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
 from gateway.push.webhooks import WebhookDispatcher
+from gateway.reports.builders import ReportBuilder
+from gateway.reports.table import Report, ReportWindow
 from gateway.runtime.gc_schedule import FullCollections
 from gateway.runtime.metrics import GaugeSources, build_registry
 from gateway.runtime.migrations import migrate_device_ids
@@ -584,6 +586,11 @@ class Gateway:
         aligned to multiples of `step` since the epoch, that has readings of
         `metric` (a recorded field name) in the room within [since, until)."""
         return self._store.history(room_id, metric, since, until, step)
+
+    # Reports (computed from the store; the store's lock is held per query, not per report)
+
+    def report(self, builder: ReportBuilder, window: ReportWindow) -> Report:
+        return builder(self._store, window, self.settings)
 
     # The event stream (GET /v1/stream)
 

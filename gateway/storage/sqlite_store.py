@@ -320,6 +320,12 @@ class Store:
             rows = self._db.execute("SELECT key, value FROM snapshot").fetchall()
         return {key: orjson.loads(value) for key, value in rows}
 
+    def snapshot_entry(self, key: str) -> Any:
+        """One document of the snapshot (None when it has none), without reading the others."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM snapshot WHERE key = ?", (key,)).fetchone()
+        return None if row is None else orjson.loads(row[0])
+
     def room_states(self) -> dict[str, Any]:
         with self._lock:
             rows = self._db.execute("SELECT room, state FROM room_states").fetchall()

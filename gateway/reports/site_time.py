@@ -1,0 +1,43 @@
+"""Report windows and buckets in the site's time zone: hours, days and weeks as people
+there live them (a day is 23 or 25 hours long when the clocks change).
+
+Buckets are keyed by their start as epoch seconds, never by local wall-clock time:
+the hour repeated when clocks go back is two buckets, which two local datetimes that
+differ only in `fold` would not tell apart (they compare equal).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from gateway.reports.table import Bucket
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone)
+
+
+def start_of_day(ts: float, zone: ZoneInfo) -> float:
+    """The start of the site's day that holds `ts`."""
+    return local_midnight(datetime.fromtimestamp(ts, zone).date(), zone).timestamp()
+
+
+def bucket_of(ts: float, bucket: Bucket, zone: ZoneInfo) -> float | None:
+    """The start (epoch seconds) of the bucket holding `ts`; None for Bucket.NONE."""
+    if bucket is Bucket.NONE:
+        return None
+    local = datetime.fromtimestamp(ts, zone)
+    if bucket is Bucket.HOUR:
+        # Whole-hour offsets or not, the local hour starts at minute 0.
+        return local.replace(minute=0, second=0, microsecond=0).timestamp()
+    day = local.date()
+    if bucket is Bucket.WEEK:
+        # ISO weeks: Monday to Sunday.
+        day -= timedelta(days=day.weekday())
+    return local_midnight(day, zone).timestamp()
+
+
+def bucket_label(start: float | None, zone: ZoneInfo) -> datetime | None:
+    """A bucket's start as the report shows it: local time with its UTC offset."""
+    return None if start is None else datetime.fromtimestamp(start, zone)
