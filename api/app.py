@@ -23,6 +23,7 @@ from api.routes import (
     devices,
     events,
     health,
+    report_archive,
     rooms,
     rules,
     service_report,
@@ -84,6 +85,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         stream.router,
         webhooks.router,
         service_report.router,
+        report_archive.router,
     ):
         app.include_router(router)
     if guard.enabled:

@@ -41,12 +41,14 @@ from gateway.mqtt.topic_filters import TrailingWildcards, is_filter
 from gateway.mqtt.transport import Ack, Transport
 from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
 from gateway.push.webhooks import WebhookDispatcher
-from gateway.reports.builders import ReportBuilder
+from gateway.reports.archive import ArchivedFile, ArchiveEntry, ReportArchive, archive_url
+from gateway.reports.builders import ARCHIVED, ReportBuilder
 from gateway.reports.table import Report, ReportWindow
 from gateway.runtime.gc_schedule import FullCollections
 from gateway.runtime.metrics import GaugeSources, build_registry
 from gateway.runtime.migrations import migrate_device_ids
 from gateway.runtime.push_metrics import PushCollector, PushSources
+from gateway.runtime.report_scheduler import ReportScheduler
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
@@ -144,6 +146,7 @@ class Gateway:
         clock: Clock | None = None,
         manage_gc: bool = False,
         room_status: RoomRenderer | None = None,
+        report_builders: Sequence[tuple[str, ReportBuilder]] = ARCHIVED,
     ) -> None:
         self.settings = settings
         self._clock: Clock = clock or SystemClock()
@@ -247,6 +250,16 @@ class Gateway:
             if room_status is not None
             else None
         )
+        self._archive = ReportArchive(settings.reports.archive_path(settings.storage.path))
+        self._report_scheduler = ReportScheduler(
+            settings,
+            self._store,
+            self._archive,
+            report_builders,
+            clock=self._clock,
+            buildings=self._report_buildings,
+            announce=self._report_archived,
+        )
 
     # What is recorded (each called on the thread that produced it; never blocks)
 
@@ -330,6 +343,39 @@ class Gateway:
         log.info(
             kv(kind.replace("_", " "), booking=booking.id, room=booking.room_id, reason=transition.reason)
         )
+
+    def _report_buildings(self) -> list[str]:
+        """The buildings scheduled reports are written for: those of this gateway's shard
+        (every building it knows of rooms in, without one)."""
+        shard = set(self.settings.gateway.buildings)
+        known = {room.config.building for room in self._live.rooms()}
+        return sorted(known & shard if shard else known)
+
+    def _report_archived(self, entry: ArchiveEntry) -> None:
+        """A building's reports for a period were archived: logged as a `report` event
+        (so on the stream and webhooks) and published on MQTT."""
+        data = {
+            "building": entry.building,
+            "period": entry.period,
+            "label": entry.label,
+            "archive": entry.id,
+            "start": _iso(entry.start),
+            "end": _iso(entry.end),
+            "files": [
+                {"name": f.name, "format": f.format, "bytes": f.bytes, "url": archive_url(entry, f.name)}
+                for f in entry.files
+            ],
+        }
+        event = self._events.append(self._clock.now(), "report", None, **data)
+        payload = {
+            "seq": event.seq,
+            "kind": "report",
+            "at": _iso(event.at),
+            "room_id": None,
+            "floor": None,
+            **data,
+        }
+        self._publish(event_topic("report", entry.building, entry.label), dumps(payload))
 
     # What the API may ask and command. Each method takes the locks it needs and
     # releases them before returning: callers never hold a lock of the gateway nor
@@ -591,6 +637,14 @@ class Gateway:
 
     def report(self, builder: ReportBuilder, window: ReportWindow) -> Report:
         return builder(self._store, window, self.settings)
+
+    def archived_reports(self, buildings: frozenset[str] | None) -> list[ArchiveEntry]:
+        """The scheduled reports written so far (of `buildings`; None: all), newest first."""
+        return self._archive.entries(buildings)
+
+    def archived_file(self, building: str, label: str, name: str) -> tuple[Path, ArchivedFile] | None:
+        """One archived file, if the archive of that building and period lists it."""
+        return self._archive.file(building, label, name)
 
     # The event stream (GET /v1/stream)
 
@@ -974,6 +1028,7 @@ class Gateway:
         self._webhooks.start()
         if self._room_states is not None:
             self._room_states.start()
+        self._report_scheduler.start()
         self.transport.start(self._pipeline.handle, self._on_connection)
 
     def stop(self) -> None:
@@ -981,6 +1036,7 @@ class Gateway:
         # what was handled is committed and acknowledged before we disconnect.
         self.transport.pause()
         self.ticker.stop()
+        self._report_scheduler.stop()
         self._fanout.close_all()
         if self._room_states is not None:
             self._room_states.stop()
