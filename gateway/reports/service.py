@@ -119,9 +119,11 @@ def service_report(
     rooms = places_kept(places, window)
     by_kind = window.group_by is GroupBy.DEVICE_KIND
 
+    start, end = window.start.timestamp(), window.end.timestamp()
+
     def key(room: str | None, kind: str | None, ts: float) -> _Key | None:
         place = rooms.get(room) if room is not None else None
-        if place is None:
+        if place is None or not start <= ts < end:
             return None
         group = (("device_kind", kind or UNKNOWN_KIND),) if by_kind else group_of(place, window.group_by)
         return group, bucket_of(ts, window.bucket, zone)
