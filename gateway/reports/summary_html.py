@@ -10,10 +10,11 @@ that comes from data is escaped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
+from gateway.reports.site_time import local_midnight
 from gateway.reports.table import Figure, Report
 
 # The figures charted per report (those it has; else its first numeric column).
@@ -22,6 +23,12 @@ HEADLINES: Mapping[str, tuple[str, ...]] = {
     "energy": ("kwh", "saved_kwh"),
     "comfort": ("temperature_in_band_pct", "co2_in_band_pct"),
     "service": ("confirm_p95_ms", "alerts"),
+}
+# Headings of the lists reports carry in their meta (others: the key's own name).
+META_TITLES: Mapping[str, str] = {
+    "by_device_kind": "Commands by device kind",
+    "repeated": "Rooms with repeated alerts",
+    "savings_by_rule": "Savings by rule",
 }
 CHART_WIDTH, CHART_HEIGHT, AXIS = 640, 150, 28
 # Lists in a report's meta longer than this are cut (the CSV files have everything).
@@ -61,8 +68,9 @@ def render_summary(
         f'<p class="sub">{first:%a %d %b %Y %H:%M} to {last:%a %d %b %Y %H:%M} ({escape(timezone)}); '
         f"made {made:%d %b %Y %H:%M} by officegw</p>",
     ]
+    days = _days(start, end, zone)
     for report in reports:
-        parts.append(_report_section(report, zone))
+        parts.append(_report_section(report, days))
     if files:
         parts.append("<h2>Files</h2><ul class=files>")
         parts += [f'<li><a href="{escape(name)}">{escape(name)}</a></li>' for name in files]
@@ -71,7 +79,7 @@ def render_summary(
     return "\n".join(parts)
 
 
-def _report_section(report: Report, zone: ZoneInfo) -> str:
+def _report_section(report: Report, days: Sequence[datetime]) -> str:
     parts = [f"<h2>{escape(report.name.capitalize())}</h2>", "<table>"]
     parts += [
         f"<tr><th>{escape(_label(name))}</th><td class=n>{escape(_text(report.totals.get(name)))}</td></tr>"
@@ -79,20 +87,34 @@ def _report_section(report: Report, zone: ZoneInfo) -> str:
     ]
     parts.append("</table>")
     for figure in _headlines(report):
-        points = [
-            (row.bucket_start, value)
-            for row in report.rows
-            if row.bucket_start is not None
-            and isinstance(value := row.figures.get(figure), int | float)
-            and not isinstance(value, bool)
-        ]
-        if points:
+        # Per day of the period; a day without a row (or a value) gets no bar.
+        values: dict[float, float] = {}
+        for row in report.rows:
+            value = row.figures.get(figure)
+            if (
+                row.bucket_start is not None
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
+            ):
+                values[row.bucket_start.timestamp()] = float(value)
+        if values:
             parts.append(f"<h3>{escape(_label(figure))}</h3>")
-            parts.append(bar_chart([(f"{start:%a %d}", float(v)) for start, v in points], _label(figure)))
+            points = [(f"{day:%a %d}", values.get(day.timestamp())) for day in days]
+            parts.append(bar_chart(points, _label(figure)))
     for key, value in report.meta.items():
         if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-            parts.append(_list_table(key, value))
+            parts.append(_list_table(META_TITLES.get(key, _label(key)), value))
     return "\n".join(parts)
+
+
+def _days(start: float, end: float, zone: ZoneInfo) -> list[datetime]:
+    """The local midnights from `start` to before `end` (the summary's reports are by day)."""
+    day = datetime.fromtimestamp(start, zone).date()
+    days = []
+    while (midnight := local_midnight(day, zone)).timestamp() < end:
+        days.append(midnight)
+        day += timedelta(days=1)
+    return days
 
 
 def _headlines(report: Report) -> list[str]:
@@ -107,9 +129,9 @@ def _headlines(report: Report) -> list[str]:
     return numeric[:1]
 
 
-def _list_table(key: str, items: list[dict[str, object]]) -> str:
+def _list_table(title: str, items: list[dict[str, object]]) -> str:
     columns = list(dict.fromkeys(name for item in items for name in item))
-    parts = [f"<h3>{escape(_label(key))}</h3>", "<table><tr>"]
+    parts = [f"<h3>{escape(title)}</h3>", "<table><tr>"]
     parts += [f"<th>{escape(_label(c))}</th>" for c in columns]
     parts.append("</tr>")
     for item in items[:MAX_LIST_ROWS]:
@@ -121,9 +143,10 @@ def _list_table(key: str, items: list[dict[str, object]]) -> str:
     return "\n".join(parts)
 
 
-def bar_chart(points: Sequence[tuple[str, float]], title: str) -> str:
-    """An inline SVG bar chart of (label, value >= 0) points, labelled every few bars."""
-    top = max((value for _, value in points), default=0.0)
+def bar_chart(points: Sequence[tuple[str, float | None]], title: str) -> str:
+    """An inline SVG bar chart of (label, value >= 0 or None: no bar) points, labelled
+    every few bars."""
+    top = max((value for _, value in points if value is not None), default=0.0)
     scale = top if top > 0 else 1.0
     n = len(points)
     slot = (CHART_WIDTH - AXIS) / max(n, 1)
@@ -137,13 +160,14 @@ def bar_chart(points: Sequence[tuple[str, float]], title: str) -> str:
         f'<line x1="{AXIS}" y1="{plot}" x2="{CHART_WIDTH}" y2="{plot}" stroke="#999"/>',
     ]
     for i, (label, value) in enumerate(points):
-        height = max(0.0, value) / scale * (plot - 4)
         x = AXIS + i * slot
-        tip = f"{escape(label)}: {escape(_text(value))}"
-        shapes.append(
-            f'<rect class="bar" x="{x + slot * 0.15:.1f}" y="{plot - height:.1f}" '
-            f'width="{slot * 0.7:.1f}" height="{height:.1f}"><title>{tip}</title></rect>'
-        )
+        if value is not None:
+            height = max(0.0, value) / scale * (plot - 4)
+            tip = f"{escape(label)}: {escape(_text(value))}"
+            shapes.append(
+                f'<rect class="bar" x="{x + slot * 0.15:.1f}" y="{plot - height:.1f}" '
+                f'width="{slot * 0.7:.1f}" height="{height:.1f}"><title>{tip}</title></rect>'
+            )
         if i % every == 0:
             y = CHART_HEIGHT - 4
             shapes.append(f'<text x="{x + slot / 2:.1f}" y="{y}" text-anchor="middle">{escape(label)}</text>')

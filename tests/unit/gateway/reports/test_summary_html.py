@@ -86,6 +86,11 @@ def test_charts_per_headline_figure_with_a_bar_per_day_that_has_a_value() -> Non
     assert [chart.count("<rect") for chart in charts] == [1, 2, 1]
     assert 'aria-label="confirm p95 ms"' in charts[0]
     assert "Mon 23: 250" in charts[0]
+    # Every day of the week on the axis, with a bar or without.
+    assert re.findall(r">((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d\d)</text>", charts[1]) == [
+        "Mon 23", "Tue 24", "Wed 25", "Thu 26", "Fri 27", "Sat 28", "Sun 29",
+    ]  # fmt: skip
+    assert "Rooms with repeated alerts" in html
 
 
 def test_totals_and_meta_lists_are_shown_and_data_is_escaped() -> None:
