@@ -149,6 +149,9 @@ def acknowledge_alert(
         view = gateway.acknowledge_alert(alert_id, actor=_actor(who), note=body.note if body else None)
     except AlreadyResolved as exc:
         raise _already_resolved(exc) from None
+    except LookupError:
+        # Deleted by retention since `_visible` found it.
+        raise HTTPException(404, detail="alert not found") from None
     return AlertOut.of(view)
 
 
@@ -166,4 +169,7 @@ def resolve_alert(
         view = gateway.resolve_alert(alert_id, actor=_actor(who), note=body.note if body else None)
     except AlreadyResolved as exc:
         raise _already_resolved(exc) from None
+    except LookupError:
+        # Deleted by retention since `_visible` found it.
+        raise HTTPException(404, detail="alert not found") from None
     return AlertOut.of(view)
