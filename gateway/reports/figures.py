@@ -14,7 +14,18 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     """
     if not values:
         return None
+    return _ranked(sorted(values), q)
+
+
+def percentiles(values: Sequence[float], *qs: float) -> tuple[float | None, ...]:
+    """Several percentiles of the same values, sorting them once."""
+    if not values:
+        return tuple(None for _ in qs)
     ordered = sorted(values)
+    return tuple(_ranked(ordered, q) for q in qs)
+
+
+def _ranked(ordered: Sequence[float], q: float) -> float:
     rank = (len(ordered) - 1) * q / 100
     low = math.floor(rank)
     high = min(low + 1, len(ordered) - 1)

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from gateway.config import Settings
-from gateway.reports.figures import percentile, rounded
+from gateway.reports.figures import percentiles, rounded
 from gateway.reports.places import RoomPlace, group_of, places_kept, room_places
-from gateway.reports.site_time import bucket_label, bucket_of
+from gateway.reports.site_time import Buckets, bucket_label
 from gateway.reports.table import Figure, GroupBy, Report, ReportRow, ReportWindow
 from gateway.storage import service_records
 from gateway.storage.service_records import AlertRecord, Confirmation, SentCommand
@@ -66,25 +66,28 @@ class _Tally:
     alerts: list[AlertRecord] = field(default_factory=list)
 
     def figures(self, *, with_alerts: bool = True) -> dict[str, Figure]:
+        p50, p95 = percentiles(self.confirm_ms, 50, 95)
         figures: dict[str, Figure] = {
             "commands": self.commands,
             "confirmed": len(self.confirm_ms),
-            "confirm_p50_ms": rounded(percentile(self.confirm_ms, 50)),
-            "confirm_p95_ms": rounded(percentile(self.confirm_ms, 95)),
+            "confirm_p50_ms": rounded(p50),
+            "confirm_p95_ms": rounded(p95),
         }
         if not with_alerts:
             return figures | dict.fromkeys(ALERT_COLUMNS)
         acked = [a.acked_at - a.at for a in self.alerts if a.acked_at is not None]
         resolved = [a.resolved_at - a.at for a in self.alerts if a.resolved_at is not None]
         repeats = len(self.alerts) - len({(a.room, a.rule) for a in self.alerts})
+        ack50, ack95 = percentiles(acked, 50, 95)
+        resolve50, resolve95 = percentiles(resolved, 50, 95)
         return figures | {
             "alerts": len(self.alerts),
             "acked": len(acked),
-            "ack_p50_s": rounded(percentile(acked, 50)),
-            "ack_p95_s": rounded(percentile(acked, 95)),
+            "ack_p50_s": rounded(ack50),
+            "ack_p95_s": rounded(ack95),
             "resolved": len(resolved),
-            "resolve_p50_s": rounded(percentile(resolved, 50)),
-            "resolve_p95_s": rounded(percentile(resolved, 95)),
+            "resolve_p50_s": rounded(resolve50),
+            "resolve_p95_s": rounded(resolve95),
             "repeated_alerts": repeats,
         }
 
@@ -98,9 +101,10 @@ def confirm_within(settings: Settings) -> float:
 
 def build_service(store: Store, window: ReportWindow, settings: Settings) -> Report:
     start, end = window.start.timestamp(), window.end.timestamp()
+    commands, confirmations = service_records.commands(store, start, end, confirm_within(settings))
     return service_report(
-        service_records.sent_commands(store, start, end),
-        service_records.confirmations(store, start, end, confirm_within(settings)),
+        commands,
+        confirmations,
         service_records.alerts(store, start, end),
         room_places(settings, store),
         window,
@@ -118,15 +122,16 @@ def service_report(
     zone = ZoneInfo(window.timezone)
     rooms = places_kept(places, window)
     by_kind = window.group_by is GroupBy.DEVICE_KIND
-
     start, end = window.start.timestamp(), window.end.timestamp()
+    buckets = Buckets(start, end, window.bucket, zone)
+    # Each room's row group, worked out once (reports go through many records a room).
+    groups = {} if by_kind else {room: group_of(place, window.group_by) for room, place in rooms.items()}
 
     def key(room: str | None, kind: str | None, ts: float) -> _Key | None:
-        place = rooms.get(room) if room is not None else None
-        if place is None or not start <= ts < end:
+        if room not in rooms or not start <= ts < end:
             return None
-        group = (("device_kind", kind or UNKNOWN_KIND),) if by_kind else group_of(place, window.group_by)
-        return group, bucket_of(ts, window.bucket, zone)
+        group = (("device_kind", kind or UNKNOWN_KIND),) if by_kind else groups[room]
+        return group, buckets.of(ts)
 
     tallies: dict[_Key, _Tally] = defaultdict(_Tally)
     total = _Tally()

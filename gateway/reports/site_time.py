@@ -8,6 +8,7 @@ differ only in `fold` would not tell apart (they compare equal).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -41,3 +42,32 @@ def bucket_of(ts: float, bucket: Bucket, zone: ZoneInfo) -> float | None:
 def bucket_label(start: float | None, zone: ZoneInfo) -> datetime | None:
     """A bucket's start as the report shows it: local time with its UTC offset."""
     return None if start is None else datetime.fromtimestamp(start, zone)
+
+
+# How long each bucket is, give or take a clock change.
+NOMINAL: dict[Bucket, float] = {Bucket.HOUR: 3600.0, Bucket.DAY: 86_400.0, Bucket.WEEK: 7 * 86_400.0}
+
+
+class Buckets:
+    """The buckets of a window, found by bisection: a report puts hundreds of thousands
+    of records into buckets, and converting each one's time to local time costs many
+    times what looking it up among the window's bucket starts does."""
+
+    def __init__(self, start: float, end: float, bucket: Bucket, zone: ZoneInfo) -> None:
+        self._none = bucket is Bucket.NONE
+        self._starts: list[float] = []
+        moment = bucket_of(start, bucket, zone)
+        while moment is not None and moment < end:
+            self._starts.append(moment)
+            # Probing in half buckets finds the next one however the clocks change
+            # in between: a 23- or 25-hour day, or Lord Howe's 30- and 90-minute hours.
+            probe = moment + NOMINAL[bucket] / 2
+            while (following := bucket_of(probe, bucket, zone)) == moment:
+                probe += NOMINAL[bucket] / 2
+            moment = following
+
+    def of(self, ts: float) -> float | None:
+        """The start of the bucket holding `ts`, a time in the window; None for Bucket.NONE."""
+        if self._none:
+            return None
+        return self._starts[max(0, bisect_right(self._starts, ts) - 1)]

@@ -37,31 +37,28 @@ class AlertRecord(NamedTuple):
     resolved_at: float | None
 
 
-def sent_commands(store: Store, start: float, end: float) -> list[SentCommand]:
-    """First attempts of the commands sent in [start, end)."""
+def commands(
+    store: Store, start: float, end: float, within: float
+) -> tuple[list[SentCommand], list[Confirmation]]:
+    """The commands first sent in [start, end), and the confirmations of those; a
+    confirmation comes at most `within` seconds after its command (the actuator gives
+    up after that). One pass over the window's command events."""
     with store.connection() as db:
         rows = db.execute(
-            "SELECT at, room, data ->> 'device', data ->> 'device_kind' FROM events "
-            "WHERE kind = 'command' AND at >= ? AND at < ? "
-            "AND data ->> 'status' = 'sent' AND data ->> 'attempt' = 1 ORDER BY at",
-            (start, end),
-        ).fetchall()
-    return [SentCommand(*row) for row in rows]
-
-
-def confirmations(store: Store, start: float, end: float, within: float) -> list[Confirmation]:
-    """Confirmations of the commands first sent in [start, end); a confirmation comes at
-    most `within` seconds after its command (the actuator gives up after that)."""
-    with store.connection() as db:
-        rows = db.execute(
-            "SELECT at - (data ->> 'confirm_ms') / 1000.0 AS sent_at, room, data ->> 'device', "
+            "SELECT at, room, data ->> 'status', data ->> 'attempt', data ->> 'device', "
             "data ->> 'device_kind', data ->> 'confirm_ms' FROM events "
-            "WHERE kind = 'command' AND at >= ? AND at < ? "
-            "AND data ->> 'status' = 'confirmed' AND data ->> 'confirm_ms' IS NOT NULL "
-            "AND sent_at >= ? AND sent_at < ? ORDER BY at",
-            (start, end + within, start, end),
+            "WHERE kind = 'command' AND at >= ? AND at < ? AND data ->> 'status' IN ('sent', 'confirmed')",
+            (start, end + within),
         ).fetchall()
-    return [Confirmation(*row) for row in rows]
+    sent: list[SentCommand] = []
+    confirmed: list[Confirmation] = []
+    for at, room, status, attempt, device, kind, confirm_ms in rows:
+        if status == "sent":
+            if attempt == 1 and at < end:
+                sent.append(SentCommand(at, room, device, kind))
+        elif confirm_ms is not None and start <= (sent_at := at - confirm_ms / 1000) < end:
+            confirmed.append(Confirmation(sent_at, room, device, kind, confirm_ms))
+    return sent, confirmed
 
 
 def alerts(store: Store, start: float, end: float) -> list[AlertRecord]:
