@@ -10,7 +10,6 @@ from fastapi.responses import Response
 
 from api.deps import GatewayDep
 from api.report_query import REPORT_RESPONSES, ReportFormat, report_response, report_window, wants_csv
-from gateway.reports.service import build_service
 from gateway.reports.table import ReportWindow
 
 router = APIRouter(tags=["reports"])
@@ -28,4 +27,4 @@ def service_report(
     window: Annotated[ReportWindow, Depends(report_window)],
     format: ReportFormat | None = None,
 ) -> Response:
-    return report_response(gateway.report(build_service, window), wants_csv(request, format))
+    return report_response(gateway.service_report(window), wants_csv(request, format))

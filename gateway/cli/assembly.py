@@ -10,7 +10,6 @@ from api.schemas import room_json
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.mqtt.paho_transport import PahoTransport
-from gateway.reports.builders import ARCHIVED
 from gateway.runtime.gateway import Gateway
 from gateway.runtime.topics import mqtt_options
 
@@ -28,8 +27,6 @@ def build_gateway(settings: Settings, *, clock: Clock | None = None, manage_gc: 
         manage_gc=manage_gc,
         # Room states on MQTT and in the stream are the JSON of GET /v1/rooms/{id}.
         room_status=room_json,
-        # What the scheduled archive writes for every building.
-        report_builders=ARCHIVED,
     )
 
 

@@ -42,13 +42,13 @@ from gateway.mqtt.transport import Ack, Transport
 from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
 from gateway.push.webhooks import WebhookDispatcher
 from gateway.reports.archive import ArchivedFile, ArchiveEntry, ReportArchive, archive_url
-from gateway.reports.builders import ARCHIVED, ReportBuilder
+from gateway.reports.service import build_service
 from gateway.reports.table import Report, ReportWindow
 from gateway.runtime.gc_schedule import FullCollections
 from gateway.runtime.metrics import GaugeSources, build_registry
 from gateway.runtime.migrations import migrate_device_ids
 from gateway.runtime.push_metrics import PushCollector, PushSources
-from gateway.runtime.report_scheduler import ReportScheduler
+from gateway.runtime.report_scheduler import ReportScheduler, ScheduledReport
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
@@ -146,7 +146,6 @@ class Gateway:
         clock: Clock | None = None,
         manage_gc: bool = False,
         room_status: RoomRenderer | None = None,
-        report_builders: Sequence[tuple[str, ReportBuilder]] = ARCHIVED,
     ) -> None:
         self.settings = settings
         self._clock: Clock = clock or SystemClock()
@@ -255,7 +254,7 @@ class Gateway:
             settings,
             self._store,
             self._archive,
-            report_builders,
+            self._archived_reports(),
             clock=self._clock,
             buildings=self._report_buildings,
             announce=self._report_archived,
@@ -635,8 +634,13 @@ class Gateway:
 
     # Reports (computed from the store; the store's lock is held per query, not per report)
 
-    def report(self, builder: ReportBuilder, window: ReportWindow) -> Report:
-        return builder(self._store, window, self.settings)
+    def service_report(self, window: ReportWindow) -> Report:
+        """Command confirmation and alert response times (gateway/reports/service.py)."""
+        return build_service(self._store, window, self.settings)
+
+    def _archived_reports(self) -> list[ScheduledReport]:
+        """The reports the schedule writes for every building, in the summary's order."""
+        return [("service", self.service_report)]
 
     def archived_reports(self, buildings: frozenset[str] | None) -> list[ArchiveEntry]:
         """The scheduled reports written so far (of `buildings`; None: all), newest first."""

@@ -7,8 +7,10 @@ When the schedule was first switched on is kept in the store's snapshot
 (`report_schedule`), so a restart neither writes a period twice (the archive has it)
 nor skips one whose run time passed while the gateway was down.
 
-Each report is built by a `ReportBuilder` (gateway/reports/builders.py) for each
-configured grouping; the HTML summary takes each report per building and day.
+The reports come as (name, build) pairs, `build` taking a window (the building, the
+period, a grouping and bucket) and giving the `Report`: whatever report the gateway
+can build is archived the same way. Each is built for each configured grouping (a
+CSV each), and once per building and day for the HTML summary.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.logs import kv
 from gateway.reports.archive import SUMMARY, ArchiveEntry, ReportArchive
-from gateway.reports.builders import ReportBuilder
 from gateway.reports.schedule import Period, PeriodKind, due
 from gateway.reports.summary_html import render_summary
 from gateway.reports.table import Bucket, GroupBy, Report, ReportWindow
@@ -34,6 +35,9 @@ from gateway.runtime.periodic import PeriodicThread
 from gateway.storage.sqlite_store import Store
 
 log = logging.getLogger("officegw.reports")
+
+# (report name, the report over a window), in the order the summary shows them.
+ScheduledReport = tuple[str, Callable[[ReportWindow], Report]]
 
 SINCE_KEY = "report_schedule"
 # Of a longer backlog (a gateway down for months), the newest this many periods of each kind.
@@ -48,7 +52,7 @@ class ReportScheduler:
         settings: Settings,
         store: Store,
         archive: ReportArchive,
-        builders: Sequence[tuple[str, ReportBuilder]],
+        reports: Sequence[ScheduledReport],
         *,
         clock: Clock,
         buildings: Callable[[], Sequence[str]],
@@ -61,7 +65,7 @@ class ReportScheduler:
         self._at = time_of_day.fromisoformat(self._schedule.at)
         self._store = store
         self._archive = archive
-        self._builders = tuple(builders)
+        self._reports = tuple(reports)
         self._clock = clock
         self._buildings = buildings
         self._announce = announce
@@ -136,17 +140,13 @@ class ReportScheduler:
         start, end = period.start(self._zone), period.end(self._zone)
         bucket = Bucket(self._schedule.bucket)
         files: list[tuple[str, str]] = []
-        for name, builder in self._builders:
+        for name, build in self._reports:
             for group_by in self._schedule.group_by:
-                report = builder(
-                    self._store, self._window(building, start, end, GroupBy(group_by), bucket), self._settings
-                )
+                report = build(self._window(building, start, end, GroupBy(group_by), bucket))
                 files.append((f"{name}-{group_by}.csv", report.as_csv()))
-        summaries: list[Report] = [
-            builder(
-                self._store, self._window(building, start, end, GroupBy.BUILDING, Bucket.DAY), self._settings
-            )
-            for _, builder in self._builders
+        summaries = [
+            build(self._window(building, start, end, GroupBy.BUILDING, Bucket.DAY))
+            for _, build in self._reports
         ]
         page = render_summary(
             building,
