@@ -597,8 +597,8 @@ class Settings(BaseSettings):
     quality: QualitySection = QualitySection()
     registry: RegistrySection = RegistrySection()
     bookings: BookingsSection = BookingsSection()
-    push: PushSection = PushSection()
     reports: ReportsSection = ReportsSection()
+    push: PushSection = PushSection()
 
     @classmethod
     def settings_customise_sources(
@@ -717,6 +717,8 @@ WORDS = Vocabulary(
             OccupancySection,
             BookingsSection,
             BookingTimes,
+            ReportsSection,
+            ReportScheduleSection,
             AvailabilitySection,
             QualitySection,
             ActuationSection,
@@ -724,8 +726,6 @@ WORDS = Vocabulary(
             StateTopicSection,
             StreamSection,
             WebhooksSection,
-            ReportsSection,
-            ReportScheduleSection,
         )
         for name in model.model_fields
     ),

@@ -1030,9 +1030,9 @@ class Gateway:
         self._history.start()
         self.snapshotter.start()
         self._webhooks.start()
+        self._report_scheduler.start()
         if self._room_states is not None:
             self._room_states.start()
-        self._report_scheduler.start()
         self.transport.start(self._pipeline.handle, self._on_connection)
 
     def stop(self) -> None:
