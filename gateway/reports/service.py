@@ -101,14 +101,12 @@ def confirm_within(settings: Settings) -> float:
 
 def build_service(store: Store, window: ReportWindow, settings: Settings) -> Report:
     start, end = window.start.timestamp(), window.end.timestamp()
-    commands, confirmations = service_records.commands(store, start, end, confirm_within(settings))
-    return service_report(
-        commands,
-        confirmations,
-        service_records.alerts(store, start, end),
-        room_places(settings, store),
-        window,
-    )
+    places = room_places(settings, store)
+    # Both reads from one snapshot of the store, on a connection of the report's own.
+    with store.reader() as db:
+        commands, confirmations = service_records.commands(db, start, end, confirm_within(settings))
+        alerts = service_records.alerts(db, start, end)
+    return service_report(commands, confirmations, alerts, places, window)
 
 
 def service_report(

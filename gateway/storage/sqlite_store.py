@@ -483,6 +483,21 @@ class Store:
         return [(seq, at, kind, room, orjson.loads(data)) for seq, at, kind, room, data in rows]
 
     @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection of its own to the same file, for long reads (reports),
+        in one read transaction: every query sees the same snapshot, and in WAL mode
+        commits go on meanwhile, where holding the store's lock for seconds would hold
+        up every commit (and so every MQTT acknowledgement)."""
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            db.execute("BEGIN")
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         """The connection, under the store's lock, for the SQL of a module beside this one
         (gateway/storage/webhook_store.py); autocommit: BEGIN and COMMIT are the caller's."""
