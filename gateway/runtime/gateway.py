@@ -632,7 +632,7 @@ class Gateway:
         `metric` (a recorded field name) in the room within [since, until)."""
         return self._store.history(room_id, metric, since, until, step)
 
-    # Reports (computed from the store; the store's lock is held per query, not per report)
+    # Reports (computed from the store, on read connections of their own: Store.reader)
 
     def service_report(self, window: ReportWindow) -> Report:
         """Command confirmation and alert response times (gateway/reports/service.py)."""
