@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from devices.dialects import DIALECTS
-from gateway.automation.actuator import ActuationPolicy, Actuator, Decision, InFlight, Outgoing
+from gateway.automation.actuator import ActuationPolicy, Actuator, Decision, Outgoing
 from gateway.automation.event_log import EventLog
 from gateway.config import RoomConfig, Settings
 from gateway.live_state import LiveState
@@ -201,9 +201,23 @@ class Automation:
             self._events.append(now, "override", room_id, device=device_id, state=_actuated(fields))
             log.info(kv("manual override", room=room_id, device=device_id))
         elif outcome == "confirmed":
-            self._events.append(
-                now, "command", room_id, **_confirmation(in_flight, device_id, now, self._kind(device_id))
-            )
+            confirmed: dict[str, Any] = {
+                "device": device_id,
+                "status": "confirmed",
+                "device_kind": self._kind(device_id),
+            }
+            if in_flight is not None:
+                # What the service report measures: how long after its first attempt
+                # the device reported the commanded state.
+                confirmed |= {
+                    "rule": in_flight.command.rule,
+                    "payload": in_flight.command.payload,
+                    "attempts": in_flight.attempts,
+                    "sent_at": _iso(in_flight.first_sent_at),
+                    # Milliseconds, to the microsecond: the report rounds, the log does not.
+                    "confirm_ms": round((now - in_flight.first_sent_at) * 1000, 3),
+                }
+            self._events.append(now, "command", room_id, **confirmed)
 
         for event in _changes(room_id, before, after, now, self._watched):
             self._dispatch(event, now)
@@ -391,22 +405,6 @@ class Automation:
                 message=alert.message,
             )
         )
-
-
-def _confirmation(in_flight: InFlight | None, device_id: str, now: float, kind: str | None) -> dict[str, Any]:
-    """A confirmed command's event data: the device, and (what the service report
-    measures) how long after its first attempt the device reported the commanded state."""
-    data: dict[str, Any] = {"device": device_id, "status": "confirmed", "device_kind": kind}
-    if in_flight is not None:
-        data |= {
-            "rule": in_flight.command.rule,
-            "payload": in_flight.command.payload,
-            "attempts": in_flight.attempts,
-            "sent_at": _iso(in_flight.first_sent_at),
-            # Milliseconds, to the microsecond: the report rounds, the log does not.
-            "confirm_ms": round((now - in_flight.first_sent_at) * 1000, 3),
-        }
-    return data
 
 
 def _iso(ts: float) -> str:
