@@ -16,6 +16,7 @@ from api.limits import AuthBeforeBody, BodyLimit
 from api.methods import method_not_allowed
 from api.query import one_value_each
 from api.routes import (
+    alerts,
     availability,
     bookings,
     calendar,
@@ -24,8 +25,10 @@ from api.routes import (
     discovery,
     events,
     health,
+    report_archive,
     rooms,
     rules,
+    service_report,
     stream,
     webhooks,
 )
@@ -79,10 +82,13 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         calendar.router,
         control.router,
         events.router,
+        alerts.router,
         rules.router,
         health.router,
         stream.router,
         webhooks.router,
+        service_report.router,
+        report_archive.router,
     ):
         app.include_router(router)
     mount_dashboard(app)

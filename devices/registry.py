@@ -302,6 +302,11 @@ class DeviceRegistry:
         record = self._devices.get(device_id)
         return record.spec.dialect if record else None
 
+    def kind_of(self, device_id: str) -> str | None:
+        """The device's kind (configured, else inferred from its reports); None if unknown."""
+        record = self._devices.get(device_id)
+        return record.kind if record else None
+
     def rated_watts(self, device_id: str) -> float | None:
         record = self._devices.get(device_id)
         return record.spec.rated_watts if record else None

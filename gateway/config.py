@@ -732,6 +732,42 @@ class PushSection(_Section):
     webhooks: WebhooksSection = WebhooksSection()
 
 
+def _time_of_day(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted 7:00 as the number 420 (minutes in base 60).
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError('write the time of day in quotes, as "HH:MM" (YAML reads 7:00 as a number)')
+    return value
+
+
+# "HH:MM", 24-hour clock.
+TimeOfDay = Annotated[str, BeforeValidator(_time_of_day), Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class ReportScheduleSection(_Section):
+    """Reports written as files every week and/or month (gateway/reports/schedule.py)."""
+
+    # Which periods get their reports archived; none (the default) turns the schedule off.
+    periods: list[Literal["weekly", "monthly"]] = []
+    # Local time (site.timezone) on the day after a period ends when its reports are written.
+    at: TimeOfDay = "06:00"
+    # One CSV file per report and grouping; the HTML summary is always per building and day.
+    group_by: list[Literal["room", "floor", "building", "room_type"]] = Field(
+        default=["building", "room"], min_length=1
+    )
+    bucket: Literal["hour", "day", "week", "none"] = "day"
+
+
+class ReportsSection(_Section):
+    schedule: ReportScheduleSection = ReportScheduleSection()
+    # Where scheduled reports are written; default: `reports` beside storage.path.
+    archive_dir: str | None = Field(default=None, min_length=1)
+
+    def archive_path(self, storage_path: str) -> Path:
+        if self.archive_dir is not None:
+            return Path(self.archive_dir)
+        return Path(storage_path).parent / "reports"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OFFICEGW_",
@@ -753,6 +789,7 @@ class Settings(BaseSettings):
     quality: QualitySection = QualitySection()
     registry: RegistrySection = RegistrySection()
     bookings: BookingsSection = BookingsSection()
+    reports: ReportsSection = ReportsSection()
     push: PushSection = PushSection()
     discovery: DiscoverySection = DiscoverySection()
 
@@ -890,6 +927,8 @@ WORDS = Vocabulary(
             OccupancySection,
             BookingsSection,
             BookingTimes,
+            ReportsSection,
+            ReportScheduleSection,
             AvailabilitySection,
             QualitySection,
             ActuationSection,
@@ -907,6 +946,7 @@ WORDS = Vocabulary(
     patterns={
         IDENTIFIER_PATTERN: "only letters, digits, '-', '_', '.' and ':' (starting with a letter or digit)",
         TOPIC_PREFIX_PATTERN: "must not contain the MQTT wildcards + or #",
+        r"^([01][0-9]|2[0-3]):[0-5][0-9]$": 'a time of day as "HH:MM" (00:00 to 23:59)',
     },
 )
 

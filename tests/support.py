@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import shutil
 import signal
 import subprocess
@@ -10,7 +11,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.cli.assembly import build_app
 from gateway.cli.server import ServerThread
+from gateway.clock import Clock
 from gateway.config import Settings, settings_from_dict
 from simulators.broker import BrokerProcess, free_port
 
@@ -87,9 +90,13 @@ class RunningGateway:
 
 
 def start_gateway(
-    broker: BrokerProcess, config: dict[str, Any] | None = None, storage: Path | None = None
+    broker: BrokerProcess,
+    config: dict[str, Any] | None = None,
+    storage: Path | None = None,
+    clock: Clock | None = None,
 ) -> RunningGateway:
-    """A gateway + API on a random port with its own topic root and state file."""
+    """A gateway + API on a random port with its own topic root and state file (and, with
+    `clock`, on that clock: a `ManualClock` runs a day in seconds)."""
     config = dict(config or {})
     scratch = None
     if storage is None:
@@ -105,7 +112,7 @@ def start_gateway(
     }
     gateway_section = {"id": f"test-{uuid.uuid4().hex[:8]}", **config.pop("gateway", {})}
     settings = settings_from_dict({"mqtt": mqtt_section, "gateway": gateway_section, **config})
-    server = ServerThread(build_app(settings), "127.0.0.1", free_port()).start()
+    server = ServerThread(build_app(settings, clock=clock), "127.0.0.1", free_port()).start()
     running = RunningGateway(settings, server, httpx.Client(base_url=server.url, timeout=5.0), scratch)
     wait_until(lambda: running.get("/readyz").status_code == 200, 10.0, "gateway ready")
     return running
@@ -227,3 +234,22 @@ class GatewayProcess:
             if line.startswith(name + " "):
                 return float(line.split()[1])
         raise AssertionError(f"no metric {name}")
+
+
+@contextmanager
+def watching(broker: BrokerProcess, topic_filter: str) -> Iterator[queue.SimpleQueue[tuple[str, Any]]]:
+    """(topic, JSON payload) of every message on `topic_filter`, collected by a paho client."""
+    inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.on_message = lambda _c, _u, m: inbox.put((m.topic, orjson.loads(m.payload)))
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect(broker.host, broker.port)
+    client.subscribe(topic_filter, qos=1)
+    client.loop_start()
+    try:
+        assert subscribed.wait(5), "no SUBACK"
+        yield inbox
+    finally:
+        client.loop_stop()
+        client.disconnect()

@@ -1,4 +1,5 @@
-"""What happened: occupancy changes, commands, overrides and alerts, paged by cursor.
+"""What happened: occupancy changes, commands, overrides and alerts, paged by cursor
+(alerts with their lifecycle: api/routes/alerts.py).
 
 A key scoped to buildings sees the events of rooms in those buildings and the dead
 letters of topics of those buildings only; events of no room (rule reloads, audit of
@@ -66,22 +67,6 @@ def list_events(
 ) -> EventPage:
     events = gateway.events_page(after=after, limit=limit, kind=kind, room_id=room, buildings=who.buildings)
     return _page(events, after)
-
-
-@router.get(
-    "/v1/alerts",
-    response_model=EventPage,
-    summary="Alerts (of the key's buildings), oldest first, after a cursor",
-    responses=responses(*AUTH, 422),
-)
-def list_alerts(
-    gateway: GatewayDep,
-    who: Viewer,
-    after: Annotated[int, Query(ge=0)] = 0,
-    limit: Limit = 100,
-    room: str | None = None,
-) -> EventPage:
-    return _page(gateway.alerts_page(after=after, limit=limit, room_id=room, buildings=who.buildings), after)
 
 
 class DeadLetterOut(BaseModel):

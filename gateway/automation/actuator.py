@@ -65,6 +65,17 @@ class _Pending:
     command: Command
     attempts: int
     next_retry_at: float
+    # When the first attempt went out: confirmation time counts from there.
+    first_sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A command sent and not confirmed yet (see `Actuator.in_flight`)."""
+
+    command: Command
+    attempts: int
+    first_sent_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +116,10 @@ class Actuator:
         return Decision("sent", outgoing=self._send(command, now, attempt=1))
 
     def _send(self, command: Command, now: float, attempt: int) -> Outgoing:
+        earlier = self._pending.get(command.device_id)
+        first_sent_at = earlier.first_sent_at if attempt > 1 and earlier is not None else now
         self._pending[command.device_id] = _Pending(
-            command, attempt, now + self.policy.confirm_timeout * 2 ** (attempt - 1)
+            command, attempt, now + self.policy.confirm_timeout * 2 ** (attempt - 1), first_sent_at
         )
         self._last_switch[command.device_id] = now
         return Outgoing(command.device_id, command.payload, attempt, command)
@@ -234,6 +247,14 @@ class Actuator:
 
     def claims(self, now: float) -> dict[str, Claim]:
         return {device: claim for device in list(self._claims) if (claim := self._active_claim(device, now))}
+
+    def in_flight(self, device_id: str) -> InFlight | None:
+        """The device's command awaiting confirmation, if any: what a report that
+        confirms it (`report` returning "confirmed") confirms, and since when."""
+        pending = self._pending.get(device_id)
+        if pending is None:
+            return None
+        return InFlight(pending.command, pending.attempts, pending.first_sent_at)
 
     def pending(self) -> dict[str, int]:
         """Device -> attempts so far, for commands not yet confirmed."""

@@ -16,6 +16,8 @@ from typing import Any, Literal
 # "audit": what a person did through the API (who, what, on which target).
 # "booking_*": what presence evidence and time did to a booking (also published on
 # MQTT, officegw/events/<kind>/<building>/<room>).
+# "report": a scheduled report archived for a building (no room; `building` in its
+# data; also on MQTT, officegw/events/report/<building>/<period>).
 EventKind = Literal[
     "occupancy",
     "command",
@@ -26,6 +28,7 @@ EventKind = Literal[
     "booking_checked_in",
     "booking_released",
     "booking_ended",
+    "report",
 ]
 
 

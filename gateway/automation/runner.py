@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -194,12 +195,29 @@ class Automation:
         after: RoomState,
         now: float,
     ) -> None:
+        in_flight = self.actuator.in_flight(device_id)
         outcome = self.actuator.report(device_id, room_id, fields, now)
         if outcome == "override":
             self._events.append(now, "override", room_id, device=device_id, state=_actuated(fields))
             log.info(kv("manual override", room=room_id, device=device_id))
         elif outcome == "confirmed":
-            self._events.append(now, "command", room_id, device=device_id, status="confirmed")
+            confirmed: dict[str, Any] = {
+                "device": device_id,
+                "status": "confirmed",
+                "device_kind": self._kind(device_id),
+            }
+            if in_flight is not None:
+                # What the service report measures: how long after its first attempt
+                # the device reported the commanded state.
+                confirmed |= {
+                    "rule": in_flight.command.rule,
+                    "payload": in_flight.command.payload,
+                    "attempts": in_flight.attempts,
+                    "sent_at": _iso(in_flight.first_sent_at),
+                    # Milliseconds, to the microsecond: the report rounds, the log does not.
+                    "confirm_ms": round((now - in_flight.first_sent_at) * 1000, 3),
+                }
+            self._events.append(now, "command", room_id, **confirmed)
 
         for event in _changes(room_id, before, after, now, self._watched):
             self._dispatch(event, now)
@@ -376,7 +394,11 @@ class Automation:
             rule=item.command.rule,
             attempt=item.attempt,
             status="sent",
+            device_kind=self._kind(item.device_id),
         )
+
+    def _kind(self, device_id: str) -> str | None:
+        return self._live.devices.kind_of(device_id)
 
     def _raise(self, alert: Alert) -> None:
         self.alerts_raised += 1
@@ -397,6 +419,11 @@ class Automation:
                 message=alert.message,
             )
         )
+
+
+def _iso(ts: float) -> str:
+    # As the REST API and the pushed documents write times: UTC with a Z.
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _actuated(fields: Mapping[str, Any]) -> dict[str, Any]:

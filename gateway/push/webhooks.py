@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import httpx
 
@@ -42,7 +42,8 @@ IDLE_POLL = 5.0
 # How often (in attempts) a subscription's delivery log is trimmed to `deliveries_kept`.
 TRIM_EVERY = 100
 
-Place = Callable[[str | None], tuple[str | None, str | None]]
+# (building, floor) of an event, from its room and data (see `Gateway._place`).
+Place = Callable[[str | None, Mapping[str, Any]], tuple[str | None, str | None]]
 # (subscription id, failures in a row, the last error)
 PauseListener = Callable[[str, int, str], None]
 
@@ -149,7 +150,7 @@ class WebhookDispatcher:
             return None
         kind = cast(EventKind, waiting.kind)
         event = LoggedEvent(waiting.seq, waiting.at, kind, waiting.room_id, waiting.data)
-        building, floor = self._place(waiting.room_id)
+        building, floor = self._place(waiting.room_id, waiting.data)
         body = event_json(self._gateway_id, event, building, floor)
         sent_at = self._clock()
         headers = {

@@ -26,6 +26,9 @@ class GroupBy(StrEnum):
     FLOOR = "floor"
     BUILDING = "building"
     ROOM_TYPE = "room_type"
+    # Only the service report groups by device kind (its command figures; alerts are
+    # about rooms, so its alert figures are totals only).
+    DEVICE_KIND = "device_kind"
 
 
 class Bucket(StrEnum):
@@ -42,6 +45,7 @@ GROUP_FIELDS: dict[GroupBy, tuple[str, ...]] = {
     GroupBy.FLOOR: ("building", "floor"),
     GroupBy.BUILDING: ("building",),
     GroupBy.ROOM_TYPE: ("room_type",),
+    GroupBy.DEVICE_KIND: ("device_kind",),
 }
 
 
@@ -59,6 +63,8 @@ class ReportWindow:
     floor: str | None = None
     room: str | None = None
     room_type: str | None = None
+    # The buildings the asker may see (an API key's scope); None: every building.
+    buildings: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import logging
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from devices.commands import refusal
 from devices.pseudonym import Pseudonymizer
 from devices.registry import DeviceView
 from gateway.automation.actuator import Decision
+from gateway.automation.alert_lifecycle import AlertLifecycles, AlertView
 from gateway.automation.event_log import EventKind, EventLog, LoggedEvent
 from gateway.automation.runner import Automation, load_rule_set
 from gateway.bookings.calendar_export import room_calendar
@@ -42,14 +43,19 @@ from gateway.logs import kv
 from gateway.mqtt.transport import Ack, InboundMessage, Transport
 from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
 from gateway.push.webhooks import WebhookDispatcher
+from gateway.reports.archive import ArchivedFile, ArchiveEntry, ReportArchive, archive_url
+from gateway.reports.service import build_service
+from gateway.reports.table import Report, ReportWindow
 from gateway.runtime.gc_schedule import FullCollections
 from gateway.runtime.metrics import GaugeSources, build_registry
 from gateway.runtime.migrations import migrate_device_ids
 from gateway.runtime.push_metrics import PushCollector, PushSources
+from gateway.runtime.report_scheduler import ReportScheduler, ScheduledReport
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import event_topic, routes
+from gateway.storage.alert_store import AlertStateName, AlertStore
 from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup, SqliteBookingStore
 from gateway.storage.history_writer import HistoryWriter
 from gateway.storage.influx.exporter import InfluxExporter
@@ -184,6 +190,7 @@ class Gateway:
             retention=(retention.readings * 86_400, retention.events * 86_400),
         )
         self._events = EventLog(sink=self._persist_event)
+        self._alerts = AlertLifecycles(AlertStore(self._store))
         # Bookings on a connection of their own to the same file (migrated by `Store`).
         self._booking_store = SqliteBookingStore(Path(settings.storage.path))
         self._bookings = Bookings(
@@ -267,6 +274,16 @@ class Gateway:
             if room_status is not None
             else None
         )
+        self._archive = ReportArchive(settings.reports.archive_path(settings.storage.path))
+        self._report_scheduler = ReportScheduler(
+            settings,
+            self._store,
+            self._archive,
+            self._archived_reports(),
+            clock=self._clock,
+            buildings=self._report_buildings,
+            announce=self._report_archived,
+        )
 
     # What is recorded (each called on the thread that produced it; never blocks)
 
@@ -295,15 +312,22 @@ class Gateway:
             self._history.submit((), (), room)
 
     def _persist_event(self, event: LoggedEvent) -> None:
-        building, floor = self._place(event.room_id)
+        building, floor = self._place(event.room_id, event.data)
         record = StoredEvent(event.kind, event.room_id, building, floor, event.at, event.data)
         self._history.submit((), ((event.seq, record),))
         # Live stream clients (each a bounded queue; never blocks).
         self._fanout.offer(EventPush(event, building, floor))
 
-    def _place(self, room_id: str | None) -> tuple[str | None, str | None]:
-        """(building, floor) of a room; (None, None) for no room or one never seen."""
-        room = self._live.room_config(room_id) if room_id is not None else None
+    def _place(
+        self, room_id: str | None, data: Mapping[str, Any] | None = None
+    ) -> tuple[str | None, str | None]:
+        """(building, floor) of an event: its room's; for an event of a whole building
+        (a report archived: no room, `building` in its data) that building and no
+        floor; (None, None) for an event of no room and no building, or a room never seen."""
+        if room_id is None:
+            building = data.get("building") if data is not None else None
+            return (building, None) if isinstance(building, str) else (None, None)
+        room = self._live.room_config(room_id)
         return (room.building, str(room.floor)) if room is not None else (None, None)
 
     def _committed(self, readings: Sequence[Reading], events: Sequence[StoredEvent]) -> None:
@@ -356,6 +380,39 @@ class Gateway:
         log.info(
             kv(kind.replace("_", " "), booking=booking.id, room=booking.room_id, reason=transition.reason)
         )
+
+    def _report_buildings(self) -> list[str]:
+        """The buildings scheduled reports are written for: those of this gateway's shard
+        (every building it knows of rooms in, without one)."""
+        shard = set(self.settings.gateway.buildings)
+        known = {room.config.building for room in self._live.rooms()}
+        return sorted(known & shard if shard else known)
+
+    def _report_archived(self, entry: ArchiveEntry) -> None:
+        """A building's reports for a period were archived: logged as a `report` event
+        (so on the stream and webhooks) and published on MQTT."""
+        data = {
+            "building": entry.building,
+            "period": entry.period,
+            "label": entry.label,
+            "archive": entry.id,
+            "start": _iso(entry.start),
+            "end": _iso(entry.end),
+            "files": [
+                {"name": f.name, "format": f.format, "bytes": f.bytes, "url": archive_url(entry, f.name)}
+                for f in entry.files
+            ],
+        }
+        event = self._events.append(self._clock.now(), "report", None, **data)
+        payload = {
+            "seq": event.seq,
+            "kind": "report",
+            "at": _iso(event.at),
+            "room_id": None,
+            "floor": None,
+            **data,
+        }
+        self._publish(event_topic("report", entry.building, entry.label), dumps(payload))
 
     # What the API may ask and command. Each method takes the locks it needs and
     # releases them before returning: callers never hold a lock of the gateway nor
@@ -477,16 +534,80 @@ class Gateway:
         limit: int = 100,
         room_id: str | None = None,
         buildings: Collection[str] | None = None,
-    ) -> list[LoggedEvent]:
-        """Alerts, as `events_page`."""
-        return self.events_page(after=after, limit=limit, kind="alert", room_id=room_id, buildings=buildings)
+        states: Collection[AlertStateName] | None = None,
+    ) -> list[AlertView]:
+        """Alerts with their lifecycle, as `events_page`; with `states`, only those in one of them."""
+        visible = None if buildings is None else self._in_buildings(buildings)
+        alerts = self._alerts
+
+        def wanted(event: LoggedEvent) -> bool:
+            return (visible is None or visible(event)) and (
+                states is None or alerts.of(event.seq).state in states
+            )
+
+        events = self._events.page(after=after, limit=limit, kind="alert", room_id=room_id, where=wanted)
+        return [self._alert_view(event) for event in events]
+
+    def alert(self, seq: int) -> AlertView | None:
+        """The alert with this id (its event's seq), from memory or the store; None when
+        there is none (or its event was pruned by retention)."""
+        found = self._events.page(after=seq - 1, limit=1) if seq > 0 else []
+        if found and found[0].seq == seq:
+            event: LoggedEvent | None = found[0]
+        else:
+            stored = self._store.event(seq) if seq > 0 else None
+            event = (
+                None
+                if stored is None
+                else LoggedEvent(stored[0], stored[1], cast(EventKind, stored[2]), stored[3], stored[4])
+            )
+        if event is None or event.kind != "alert":
+            return None
+        return self._alert_view(event)
+
+    def acknowledge_alert(self, seq: int, *, actor: str, note: str | None) -> AlertView:
+        """Acknowledges an alert (see `alert`; the caller checks it exists and may be
+        seen). An alert acknowledged before keeps its first acknowledgement and nothing
+        is audited; raises AlreadyResolved for a resolved one. Audited as `actor`'s."""
+        view = self._known_alert(seq)
+        lifecycle, changed = self._alerts.acknowledge(seq, actor, note, self._clock.now())
+        if changed:
+            self._audit_alert(actor, "alert_ack", view, note)
+        return AlertView(view.event, view.building, lifecycle)
+
+    def resolve_alert(self, seq: int, *, actor: str, note: str | None) -> AlertView:
+        """Resolves an alert, acknowledging it too if nobody had (in the same instant).
+        Raises AlreadyResolved. Audited as `actor`'s."""
+        view = self._known_alert(seq)
+        lifecycle = self._alerts.resolve(seq, actor, note, self._clock.now())
+        self._audit_alert(actor, "alert_resolve", view, note)
+        return AlertView(view.event, view.building, lifecycle)
+
+    def _known_alert(self, seq: int) -> AlertView:
+        view = self.alert(seq)
+        if view is None:
+            raise LookupError(f"no alert {seq}")
+        return view
+
+    def _alert_view(self, event: LoggedEvent) -> AlertView:
+        return AlertView(event, self._place(event.room_id, event.data)[0], self._alerts.of(event.seq))
+
+    def _audit_alert(self, actor: str, action: str, view: AlertView, note: str | None) -> None:
+        data = view.event.data
+        self.audit(
+            actor,
+            action,
+            view.event.room_id,
+            alert=view.event.seq,
+            rule=data.get("rule"),
+            severity=data.get("severity"),
+            note=note,
+        )
 
     def _in_buildings(self, buildings: Collection[str]) -> Callable[[LoggedEvent], bool]:
         def visible(event: LoggedEvent) -> bool:
-            if event.room_id is None:
-                return False
-            room = self._live.room_config(event.room_id)
-            return room is not None and room.building in buildings
+            building = self._place(event.room_id, event.data)[0]
+            return building is not None and building in buildings
 
         return visible
 
@@ -554,6 +675,24 @@ class Gateway:
         `metric` (a recorded field name) in the room within [since, until)."""
         return self._store.history(room_id, metric, since, until, step)
 
+    # Reports (computed from the store, on read connections of their own: Store.reader)
+
+    def service_report(self, window: ReportWindow) -> Report:
+        """Command confirmation and alert response times (gateway/reports/service.py)."""
+        return build_service(self._store, window, self.settings)
+
+    def _archived_reports(self) -> list[ScheduledReport]:
+        """The reports the schedule writes for every building, in the summary's order."""
+        return [("service", self.service_report)]
+
+    def archived_reports(self, buildings: frozenset[str] | None) -> list[ArchiveEntry]:
+        """The scheduled reports written so far (of `buildings`; None: all), newest first."""
+        return self._archive.entries(buildings)
+
+    def archived_file(self, building: str, label: str, name: str) -> tuple[Path, ArchivedFile] | None:
+        """One archived file, if the archive of that building and period lists it."""
+        return self._archive.file(building, label, name)
+
     # The event stream (GET /v1/stream)
 
     def open_stream(self, selector: StreamFilter, wakeup: Callable[[], None]) -> Subscription:
@@ -583,7 +722,7 @@ class Gateway:
                     LoggedEvent(seq, at, cast(EventKind, kind), room, data)
                     for seq, at, kind, room, data in older
                 ]
-        return [EventPush(event, *self._place(event.room_id)) for event in recent]
+        return [EventPush(event, *self._place(event.room_id, event.data)) for event in recent]
 
     # Webhooks (admin)
 
@@ -908,6 +1047,7 @@ class Gateway:
             if "rule_memory" in saved:
                 self._automation.memory = RuleMemory.from_dict(saved["rule_memory"])
             self._automation.actuator.restore(saved.get("actuator", {}))
+        self._alerts.load()
         self._events.resume(
             (
                 LoggedEvent(seq, at, cast(EventKind, kind), room, data)
@@ -949,6 +1089,7 @@ class Gateway:
         self._history.start()
         self.snapshotter.start()
         self._webhooks.start()
+        self._report_scheduler.start()
         if self._room_states is not None:
             self._room_states.start()
         self.transport.start(self._receive, self._on_connection)
@@ -960,6 +1101,7 @@ class Gateway:
         # A network thread waiting at the bound must not hold up the shutdown.
         self._backlog.close()
         self.ticker.stop()
+        self._report_scheduler.stop()
         self._fanout.close_all()
         if self._room_states is not None:
             self._room_states.stop()

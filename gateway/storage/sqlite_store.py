@@ -21,7 +21,8 @@ Tables: `snapshot` (key -> JSON: rule memory, overrides, auto-registered rooms),
 commands, alerts, ...), `device_states` (per device: the device time of the last
 reading applied and the last state, written with the device's room state),
 `bookings` (read and written by `gateway.storage.bookings_store`); `webhook_*`
-(subscriptions, outbox, delivery log: see gateway/storage/webhook_store.py).
+(subscriptions, outbox, delivery log: see gateway/storage/webhook_store.py);
+`alert_states` (who acknowledged and resolved which alert: gateway/storage/alert_store.py).
 Migrations run in order on open; a file written by a newer officegw is refused
 rather than misread.
 """
@@ -109,6 +110,17 @@ MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL, outcome TEXT NOT NULL, status INTEGER, error TEXT, duration REAL NOT NULL
     );
     CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscription, id);
+    """,
+    # 7: the alert lifecycle (gateway/storage/alert_store.py): one row per alert (the
+    # alert event's seq) someone acknowledged or resolved; and events by kind and
+    # time, for the reports that read one kind over a window (commands, alerts).
+    """
+    CREATE TABLE alert_states (
+        alert INTEGER PRIMARY KEY,
+        acked_at REAL, acked_by TEXT, ack_note TEXT,
+        resolved_at REAL, resolved_by TEXT, resolve_note TEXT
+    );
+    CREATE INDEX events_by_kind ON events (kind, at);
     """,
 )
 # Events committed are put in the webhook outbox of every subscription (active or
@@ -293,6 +305,12 @@ class Store:
                 readings = self._db.total_changes - before
             if events_before is not None:
                 events = self._db.execute("DELETE FROM events WHERE at < ?", (events_before,)).rowcount
+                # An alert's lifecycle goes with its event. (Not "whose event is gone":
+                # an alert acknowledged within a commit interval of being raised is
+                # not committed yet.)
+                self._db.execute(
+                    "DELETE FROM alert_states WHERE alert < (SELECT coalesce(min(seq), -1) FROM events)"
+                )
             return readings, events
 
     # Reads
@@ -301,6 +319,12 @@ class Store:
         with self._lock:
             rows = self._db.execute("SELECT key, value FROM snapshot").fetchall()
         return {key: orjson.loads(value) for key, value in rows}
+
+    def snapshot_entry(self, key: str) -> Any:
+        """One document of the snapshot (None when it has none), without reading the others."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM snapshot WHERE key = ?", (key,)).fetchone()
+        return None if row is None else orjson.loads(row[0])
 
     def room_states(self) -> dict[str, Any]:
         with self._lock:
@@ -438,6 +462,15 @@ class Store:
                 ).fetchone()
             return int(row[0])
 
+    def event(self, seq: int) -> tuple[int, float, str, str | None, dict[str, Any]] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, at, kind, room, data FROM events WHERE seq = ?", (seq,)
+            ).fetchone()
+        if row is None:
+            return None
+        return row[0], row[1], row[2], row[3], orjson.loads(row[4])
+
     def events_after(
         self, after: int, before: int, limit: int
     ) -> list[tuple[int, float, str, str | None, dict[str, Any]]]:
@@ -448,6 +481,21 @@ class Store:
                 (after, before, limit),
             ).fetchall()
         return [(seq, at, kind, room, orjson.loads(data)) for seq, at, kind, room, data in rows]
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection of its own to the same file, for long reads (reports),
+        in one read transaction: every query sees the same snapshot, and in WAL mode
+        commits go on meanwhile, where holding the store's lock for seconds would hold
+        up every commit (and so every MQTT acknowledgement)."""
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            db.execute("BEGIN")
+            yield db
+        finally:
+            db.close()
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:

@@ -115,6 +115,9 @@ def site(mqtt_broker: BrokerProcess) -> Iterator[RunningGateway]:
             "CO2 alerts in both buildings",
         )
         wait_until(lambda: len(dead_letters(gw, "site-admin")) >= 6, 5.0, "six dead letters")
+        # An alert in each building; the walk fills `{alert_id}` with them.
+        for alert in events(gw, "site-admin", kind="alert"):
+            (ANNEX_IDS if alert["room_id"] == "vega" else HQ_IDS)["alert_id"] = str(alert["seq"])
         # A booking in each building; the walk fills `{booking_id}` with them.
         for room, ids in (("vega", ANNEX_IDS), ("orion", HQ_IDS)):
             response = gw.http.post(
@@ -152,7 +155,7 @@ def _body(method: str, path: str) -> dict[str, Any] | None:
 
 
 # Path parameters filled with annex ids, and with hq ids (the ids of rooms, devices
-# and, once the site fixture booked one in each building, bookings).
+# and, once the site fixture made them, of a booking and an alert in each building).
 ANNEX_IDS = {"room_id": "vega", "device_id": "vega-light"}
 HQ_IDS = {"room_id": "orion", "device_id": "orion-light"}
 # Query parameters some routes filter by, asking for the annex; others ignore them.

@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import queue
-import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.broker import BrokerProcess
-from tests.support import Publisher, RunningGateway, start_gateway, wait_until
+from tests.support import Publisher, RunningGateway, start_gateway, wait_until, watching
 
 KEYS = {
     "viewer": ("wall-display", "viewer", []),
@@ -109,25 +104,6 @@ def window(start: datetime, minutes: float) -> dict[str, str]:
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-@contextmanager
-def watching(broker: BrokerProcess, topic_filter: str) -> Iterator[queue.SimpleQueue[tuple[str, Any]]]:
-    """(topic, JSON payload) of every message on `topic_filter`, collected by a paho client."""
-    inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-    subscribed = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
-    client.on_message = lambda _c, _u, m: inbox.put((m.topic, orjson.loads(m.payload)))
-    client.on_subscribe = lambda *_: subscribed.set()
-    client.connect(broker.host, broker.port)
-    client.subscribe(topic_filter, qos=1)
-    client.loop_start()
-    try:
-        assert subscribed.wait(5), "no SUBACK"
-        yield inbox
-    finally:
-        client.loop_stop()
-        client.disconnect()
 
 
 @pytest.fixture

@@ -134,3 +134,27 @@ def test_dimmer_levels_confirm_within_tolerance() -> None:
     act.submit(Command("l1", {"brightness": 120}, Priority.ENERGY, "daylight", "orion"), T0)
     assert act.report("l1", "orion", {"brightness": 80}, T0 + 0.2) is None
     assert act.report("l1", "orion", {"brightness": 121}, T0 + 0.4) == "confirmed"
+
+
+def test_a_command_in_flight_keeps_its_first_send_time_across_retries() -> None:
+    act = actuator({"state": "ON"})
+    act.submit(off(), T0)
+    act.tick(T0 + 2.0)  # second attempt
+    in_flight = act.in_flight("l1")
+    assert in_flight is not None
+    assert (in_flight.command, in_flight.attempts, in_flight.first_sent_at) == (off(), 2, T0)
+    assert act.report("l1", "orion", {"state": "OFF"}, T0 + 2.5) == "confirmed"
+    assert act.in_flight("l1") is None
+
+
+def test_a_newer_command_replaces_the_one_in_flight_and_its_time() -> None:
+    act = actuator({"state": "ON"})
+    act.submit(off(), T0)
+    act.manual(on(), T0 + 1.0)
+    in_flight = act.in_flight("l1")
+    assert in_flight is not None
+    assert (in_flight.command.payload, in_flight.attempts, in_flight.first_sent_at) == (
+        {"state": "ON"},
+        1,
+        T0 + 1.0,
+    )

@@ -166,7 +166,13 @@ def test_commands_to_a_zigbee2mqtt_light_go_to_its_set_topic(tmp_path: Path) -> 
         gw.transport.deliver("zigbee2mqtt/Orion Bulb/set", ON)
         gw.transport.deliver("zigbee2mqtt/Orion Bulb", {"state": "ON", "brightness": 254})
         assert gw.room("orion").lighting.on is True
-        assert commands(gw) == [(ON, "sent", "lights-on-when-occupied"), (None, "confirmed", None)]
+        assert commands(gw) == [
+            (ON, "sent", "lights-on-when-occupied"),
+            (ON, "confirmed", "lights-on-when-occupied"),
+        ]
+        # What the service report measures: how long after the first attempt, by device kind.
+        confirmed = gw.events.page(kind="command")[-1].data
+        assert (confirmed["device_kind"], confirmed["attempts"], confirmed["confirm_ms"]) == ("light", 1, 0.0)
         assert gw.gateway.stats.ignored == 1
 
 

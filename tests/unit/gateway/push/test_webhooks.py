@@ -50,7 +50,7 @@ class Rig:
             self.hooks,
             WebhooksSection(**settings),  # type: ignore[arg-type]
             gateway_id="gw-test",
-            place=lambda room: ("hq", "2") if room else (None, None),
+            place=lambda room, data: ("hq", "2") if room else (None, None),
             on_pause=lambda *args: self.paused.append(args),
             clock=self.clock.now,
             client=httpx.Client(transport=httpx.MockTransport(self.receiver)),

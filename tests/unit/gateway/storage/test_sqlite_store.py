@@ -198,3 +198,19 @@ def test_device_states_round_trip(tmp_path: Path) -> None:
         "orion-pir": ("orion", {"ts": T0, "digest": 7, "last_state": {"occupancy": False}})
     }
     store.close()
+
+
+def test_a_reader_sees_one_snapshot_while_commits_go_on(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    event = StoredEvent("alert", "orion", "hq", "2", T0, {"rule": "co2"})
+    store.commit([], [(1, event)], [], T0)
+    with store.reader() as db:
+        assert db.execute("SELECT count(*) FROM events").fetchone() == (1,)
+        # Not held up by the report's reads, and not seen by them.
+        store.commit([], [(2, event)], [], T0 + 1)
+        assert db.execute("SELECT count(*) FROM events").fetchone() == (1,)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            db.execute("DELETE FROM events")
+    with store.reader() as db:
+        assert db.execute("SELECT count(*) FROM events").fetchone() == (2,)
+    store.close()
