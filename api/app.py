@@ -22,6 +22,7 @@ from api.routes import (
     devices,
     events,
     health,
+    reports,
     rooms,
     rules,
     stream,
@@ -80,6 +81,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         health.router,
         stream.router,
         webhooks.router,
+        reports.router,
     ):
         app.include_router(router)
     if guard.enabled:

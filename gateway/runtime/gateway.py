@@ -40,6 +40,9 @@ from gateway.mqtt.topic_filters import TrailingWildcards, is_filter
 from gateway.mqtt.transport import Ack, Transport
 from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
 from gateway.push.webhooks import WebhookDispatcher
+from gateway.reports.catalog import build_report
+from gateway.reports.rooms import report_rooms
+from gateway.reports.table import Report, ReportWindow
 from gateway.runtime.gc_schedule import FullCollections
 from gateway.runtime.metrics import GaugeSources, build_registry
 from gateway.runtime.migrations import migrate_device_ids
@@ -52,6 +55,7 @@ from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGrou
 from gateway.storage.history_writer import HistoryWriter
 from gateway.storage.influx.exporter import InfluxExporter
 from gateway.storage.records import KIND_OF_METRIC, DeviceState, Reading, StoredEvent, recorded_metric
+from gateway.storage.report_queries import SqliteReportSource
 from gateway.storage.sqlite_store import Store
 from gateway.storage.webhook_store import Delivery, WebhookStore
 from gateway.storage.webhook_store import Subscription as WebhookSubscription
@@ -149,6 +153,8 @@ class Gateway:
         self.transport = transport
         self._live = LiveState(settings)
         self._store = Store(Path(settings.storage.path))
+        # Reports read the same file on connections of their own (one per report).
+        self._reports = SqliteReportSource(Path(settings.storage.path))
         # Everything committed to the history is also exported, when influxdb.url is set.
         self._influx = InfluxExporter.from_settings(settings)
         retention = settings.storage.retention
@@ -510,6 +516,18 @@ class Gateway:
         aligned to multiples of `step` since the epoch, that has readings of
         `metric` (a recorded field name) in the room within [since, until)."""
         return self._store.history(room_id, metric, since, until, step)
+
+    # Reports (GET /v1/reports/...)
+
+    def report(self, name: str, window: ReportWindow, *, buildings: Collection[str] | None) -> Report:
+        """The report `name` (gateway.reports.catalog.BUILDERS) over `window`, of the rooms
+        in `buildings` (None: every room). Raises ReportRefused past the bounds of
+        `reports.max_days` and `reports.max_rows`."""
+        configs = [room.config for room in self._live.rooms()]
+        if buildings is not None:
+            configs = [config for config in configs if config.building in buildings]
+        rooms = report_rooms(configs, self.settings)
+        return build_report(name, self._reports, window, rooms, self.settings.reports)
 
     # The event stream (GET /v1/stream)
 

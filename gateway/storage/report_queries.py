@@ -1,0 +1,219 @@
+"""What the reports read from the store: the SQL behind `gateway.reports`.
+
+A report is read in one transaction (`ReportSource.read()`), on a connection of
+its own: its readings, events and bookings are one consistent snapshot, and a
+report over a month of a campus never waits for, nor holds up, the history
+writer's lock (WAL lets it read between the writer's commits).
+
+Readings are read series by series along the clustered key (room, metric, ts):
+each room's range of the window is a key range, in time order, without a sort.
+The readings committed but not merged yet (`readings_recent`, about a second's
+worth) are read apart and put in their places, as `Store.readings` does.
+Occupancy changes and commands come from the events by their time index.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+Point = tuple[float, float]
+CACHE_KIB = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class OccupancyRows:
+    # The state the last change before the window set (None: no change before it).
+    initial: str | None
+    # (time, new state) of the changes within the window, in order.
+    changes: list[tuple[float, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRow:
+    at: float
+    room: str
+    device: str
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRow:
+    room: str
+    start: float
+    end: float
+    status: str
+
+
+class ReportRows(Protocol):
+    """One consistent read of the store. `rooms`: the rooms asked about (others'
+    rows are left out); times are epoch seconds, windows [start, end)."""
+
+    def occupancy(self, rooms: Collection[str], start: float, end: float) -> dict[str, OccupancyRows]: ...
+
+    def series(self, rooms: Collection[str], metric: str, start: float, end: float) -> dict[str, list[Point]]:
+        """Per room, (ts, value) of its readings of `metric` from any device, by time."""
+        ...
+
+    def device_series(
+        self, rooms: Collection[str], metric: str, start: float, end: float
+    ) -> dict[str, dict[str, list[Point]]]:
+        """Per room and device, (ts, value) of its readings of `metric`, by time."""
+        ...
+
+    def off_commands(self, rooms: Collection[str], start: float, end: float) -> list[CommandRow]:
+        """First sends of commands turning a device off (`{"state": "OFF"}`), by time."""
+        ...
+
+    def bookings(
+        self, rooms: Collection[str], start: float, end: float, longest: float
+    ) -> dict[str, list[BookingRow]]:
+        """Bookings overlapping the window that were not cancelled, by start (none is
+        longer than `longest` seconds)."""
+        ...
+
+
+class ReportSource(Protocol):
+    def read(self) -> AbstractContextManager[ReportRows]: ...
+
+
+class SqliteReportSource:
+    """Reads the gateway's SQLite file (opened and migrated by `Store` first)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def read(self) -> Iterator[ReportRows]:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA query_only=1")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            db.execute("BEGIN")
+            try:
+                yield SqliteReportRows(db)
+            finally:
+                db.execute("ROLLBACK")
+        finally:
+            db.close()
+
+
+class SqliteReportRows:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def occupancy(self, rooms: Collection[str], start: float, end: float) -> dict[str, OccupancyRows]:
+        wanted = set(rooms)
+        changes: dict[str, list[tuple[float, str]]] = defaultdict(list)
+        for room, at, new in self._db.execute(
+            "SELECT room, at, data ->> '$.new' FROM events "
+            "WHERE at >= ? AND at < ? AND kind = 'occupancy' ORDER BY at, seq",
+            (start, end),
+        ):
+            if room in wanted:
+                changes[room].append((at, new))
+        # Occupancy events are logged as they happen, so sequence follows time: the
+        # last change before the window is the room's last one numbered below the
+        # first event of the window (an index range backwards from there).
+        first = self._db.execute(
+            "SELECT seq FROM events WHERE at >= ? ORDER BY at LIMIT 1", (start,)
+        ).fetchone()
+        bound = first[0] if first is not None else (1 << 62)
+        before = (
+            "SELECT data ->> '$.new' FROM events "
+            "WHERE room = ? AND seq < ? AND kind = 'occupancy' AND at < ? ORDER BY seq DESC LIMIT 1"
+        )
+        found: dict[str, OccupancyRows] = {}
+        for room in wanted:
+            row = self._db.execute(before, (room, bound, start)).fetchone()
+            found[room] = OccupancyRows(row[0] if row is not None else None, changes.get(room, []))
+        return found
+
+    def series(self, rooms: Collection[str], metric: str, start: float, end: float) -> dict[str, list[Point]]:
+        query = (
+            "SELECT ts, value FROM readings "
+            "WHERE room = ? AND metric = ? AND ts >= ? AND ts < ? ORDER BY ts, device"
+        )
+        found: dict[str, list[Point]] = {}
+        execute = self._db.execute
+        for room in rooms:
+            points = execute(query, (room, metric, start, end)).fetchall()
+            if points:
+                found[room] = points
+        for room, recent in self._recent(rooms, metric, start, end).items():
+            merged = found.get(room, []) + [(ts, value) for ts, _, value in recent]
+            found[room] = sorted(merged, key=lambda point: point[0])
+        return found
+
+    def device_series(
+        self, rooms: Collection[str], metric: str, start: float, end: float
+    ) -> dict[str, dict[str, list[Point]]]:
+        query = (
+            "SELECT ts, device, value FROM readings "
+            "WHERE room = ? AND metric = ? AND ts >= ? AND ts < ? ORDER BY ts, device"
+        )
+        found: dict[str, dict[str, list[Point]]] = {}
+        recent = self._recent(rooms, metric, start, end)
+        for room in rooms:
+            rows = self._db.execute(query, (room, metric, start, end)).fetchall()
+            if room in recent:
+                rows = sorted(rows + recent[room])
+            if not rows:
+                continue
+            devices: dict[str, list[Point]] = defaultdict(list)
+            for ts, device, value in rows:
+                devices[device].append((ts, value))
+            found[room] = dict(devices)
+        return found
+
+    def _recent(
+        self, rooms: Collection[str], metric: str, start: float, end: float
+    ) -> dict[str, list[tuple[float, str, float]]]:
+        """Readings committed but not merged into `readings` yet, each once, per room."""
+        wanted = set(rooms)
+        found: dict[str, list[tuple[float, str, float]]] = defaultdict(list)
+        for room, ts, device, value, _ in self._db.execute(
+            "SELECT room, ts, device, value, min(received_at) FROM readings_recent AS r "
+            "WHERE metric = ? AND ts >= ? AND ts < ? AND NOT EXISTS (SELECT 1 FROM readings AS k "
+            "WHERE k.room = r.room AND k.metric = r.metric AND k.ts = r.ts AND k.device = r.device) "
+            "GROUP BY room, ts, device",
+            (metric, start, end),
+        ):
+            if room in wanted:
+                found[room].append((ts, device, value))
+        return found
+
+    def off_commands(self, rooms: Collection[str], start: float, end: float) -> list[CommandRow]:
+        wanted = set(rooms)
+        return [
+            CommandRow(at, room, device, rule or "unknown")
+            for room, at, device, rule in self._db.execute(
+                "SELECT room, at, data ->> '$.device', data ->> '$.rule' FROM events "
+                "WHERE at >= ? AND at < ? AND kind = 'command' AND data ->> '$.status' = 'sent' "
+                "AND coalesce(data ->> '$.attempt', 1) = 1 AND data ->> '$.payload.state' = 'OFF' "
+                "ORDER BY at, seq",
+                (start, end),
+            )
+            if room in wanted and device is not None
+        ]
+
+    def bookings(
+        self, rooms: Collection[str], start: float, end: float, longest: float
+    ) -> dict[str, list[BookingRow]]:
+        wanted = set(rooms)
+        found: dict[str, list[BookingRow]] = defaultdict(list)
+        for room, s, e, status in self._db.execute(
+            "SELECT room, start_at, end_at, status FROM bookings "
+            "WHERE start_at >= ? AND start_at < ? AND end_at > ? AND status <> 'cancelled' "
+            "ORDER BY start_at, id",
+            (start - longest, end, start),
+        ):
+            if room in wanted:
+                found[room].append(BookingRow(room, s, e, status))
+        return dict(found)
