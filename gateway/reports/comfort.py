@@ -40,22 +40,20 @@ def build_comfort(
     hold = settings.reading_hold
     temperature_band, co2_band = settings.comfort.bands()
     ids = [room.id for room in rooms]
+    sums: dict[str, list[ComfortSums]] = {}
     with source.read() as rows:
         occupancy = rows.occupancy(ids, start, end)
-        temperature = rows.series(ids, "temperature", start - hold, end)
-        co2 = rows.series(ids, "co2", start - hold, end)
-    sums = {}
-    for room in rooms:
-        o = occupancy[room.id]
-        sums[room.id] = room_comfort(
-            spans_in_state(OCCUPIED, o.initial, o.changes, start, end),
-            temperature.get(room.id, []),
-            co2.get(room.id, []),
-            buckets.edges,
-            hold,
-            temperature_band,
-            co2_band,
-        )
+        for room in rooms:
+            o = occupancy[room.id]
+            sums[room.id] = room_comfort(
+                spans_in_state(OCCUPIED, o.initial, o.changes, start, end),
+                rows.series(room.id, "temperature", start - hold, end),
+                rows.series(room.id, "co2", start - hold, end),
+                buckets.edges,
+                hold,
+                temperature_band,
+                co2_band,
+            )
     meta = {
         "bands": {
             "temperature_c": {"min": temperature_band.low, "max": temperature_band.high},

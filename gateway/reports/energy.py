@@ -70,61 +70,49 @@ def build_energy(
     business = settings.business_hours.window().spans(start, end, zone)
     business_s, business_money = business_seconds(business, prices, edges)
     ids = [room.id for room in rooms]
-    with source.read() as rows:
-        occupancy = rows.occupancy(ids, start, end)
-        meters = rows.device_series(ids, "energy", start - hold, end + hold)
-        power = rows.device_series(ids, "power", start - hold, end)
-        commands = rows.off_commands(ids, start, end)
-        commanded = sorted({command.room for command in commands})
-        switched = rows.device_series(commanded, "on", start - hold, end) if commanded else {}
-
     sums: dict[str, list[EnergyCell]] = {}
     unattributed = 0.0
-    for room in rooms:
-        devices = sorted(set(meters.get(room.id, {})) | set(power.get(room.id, {})))
-        readings = [
-            DeviceReadings(d, meters.get(room.id, {}).get(d, ()), power.get(room.id, {}).get(d, ()))
-            for d in devices
-        ]
-        o = occupancy[room.id]
-        vacant = spans_in_state(VACANT, o.initial, o.changes, start, end)
-        measured, lost = room_energy(readings, vacant, prices, edges, hold)
-        unattributed += lost
-        w = room.baseline_w
-        sums[room.id] = [
-            EnergyCell(
-                m.kwh,
-                m.kwh_vacant,
-                m.cost,
-                None if w is None else w * business_s[k] / JOULES_PER_KWH,
-                None if w is None else w * business_money[k] / JOULES_PER_KWH,
-            )
-            for k, m in enumerate(measured)
-        ]
-
-    by_room = {room.id: room for room in rooms}
     avoided: list[tuple[ReportRoom, Avoided]] = []
     unmeasured = 0
-    for room_id in commanded:
-        room = by_room[room_id]
-        switches = {
-            device: SwitchReadings(
-                power.get(room_id, {}).get(device, ()),
-                switched.get(room_id, {}).get(device, ()),
-                room.rated_watts.get(device),
-            )
-            for device in {c.device for c in commands if c.room == room_id}
-        }
-        found, missing = avoided_by(
-            [OffCommand(c.at, c.device, c.rule) for c in commands if c.room == room_id],
-            switches,
-            business,
-            prices,
-            end,
-            hold,
-        )
-        avoided += [(room, a) for a in found]
-        unmeasured += missing
+    with source.read() as rows:
+        occupancy = rows.occupancy(ids, start, end)
+        commands: dict[str, list[OffCommand]] = {}
+        for c in rows.off_commands(ids, start, end):
+            commands.setdefault(c.room, []).append(OffCommand(c.at, c.device, c.rule))
+        for room in rooms:
+            meters = rows.device_series(room.id, "energy", start - hold, end + hold)
+            power = rows.device_series(room.id, "power", start - hold, end)
+            readings = [
+                DeviceReadings(device, meters.get(device, ()), power.get(device, ()))
+                for device in sorted(set(meters) | set(power))
+            ]
+            o = occupancy[room.id]
+            vacant = spans_in_state(VACANT, o.initial, o.changes, start, end)
+            measured, lost = room_energy(readings, vacant, prices, edges, hold)
+            unattributed += lost
+            w = room.baseline_w
+            sums[room.id] = [
+                EnergyCell(
+                    m.kwh,
+                    m.kwh_vacant,
+                    m.cost,
+                    None if w is None else w * business_s[k] / JOULES_PER_KWH,
+                    None if w is None else w * business_money[k] / JOULES_PER_KWH,
+                )
+                for k, m in enumerate(measured)
+            ]
+            offs = commands.get(room.id)
+            if offs:
+                switched = rows.device_series(room.id, "on", start - hold, end)
+                switches = {
+                    device: SwitchReadings(
+                        power.get(device, ()), switched.get(device, ()), room.rated_watts.get(device)
+                    )
+                    for device in {c.device for c in offs}
+                }
+                found, missing = avoided_by(offs, switches, business, prices, end, hold)
+                avoided += [(room, a) for a in found]
+                unmeasured += missing
 
     meta: dict[str, Any] = {
         "currency": tariff.currency,

@@ -54,21 +54,20 @@ def build_utilization(
     hold = settings.reading_hold
     business = settings.business_hours.window().spans(start, end, zone)
     ids = [room.id for room in rooms]
+    sums: dict[str, list[UseSums]] = {}
     with source.read() as rows:
         occupancy = rows.occupancy(ids, start, end)
-        people = rows.series(ids, "people", start - hold, end)
         bookings = rows.bookings(ids, start, end, LONGEST_BOOKING)
-    sums = {
-        room.id: room_use(
-            spans_in_state(OCCUPIED, occupancy[room.id].initial, occupancy[room.id].changes, start, end),
-            business,
-            [Booked(b.start, b.end, b.status == "released") for b in bookings.get(room.id, [])],
-            people.get(room.id, []),
-            buckets.edges,
-            hold,
-        )
-        for room in rooms
-    }
+        for room in rooms:
+            o = occupancy[room.id]
+            sums[room.id] = room_use(
+                spans_in_state(OCCUPIED, o.initial, o.changes, start, end),
+                business,
+                [Booked(b.start, b.end, b.status == "released") for b in bookings.get(room.id, [])],
+                rows.series(room.id, "people", start - hold, end),
+                buckets.edges,
+                hold,
+            )
     oversized = settings.oversized_below
 
     def figures(members: Sequence[tuple[ReportRoom, UseSums]], single: bool) -> dict[str, Figure]:

@@ -5,8 +5,9 @@ its own: its readings, events and bookings are one consistent snapshot, and a
 report over a month of a campus never waits for, nor holds up, the history
 writer's lock (WAL lets it read between the writer's commits).
 
-Readings are read series by series along the clustered key (room, metric, ts):
-each room's range of the window is a key range, in time order, without a sort.
+Readings are read room by room (a report holds one room's in memory at a time),
+along the clustered key (room, metric, ts): each room's range of the window is a
+key range, in time order, without a sort.
 The readings committed but not merged yet (`readings_recent`, about a second's
 worth) are read apart and put in their places, as `Store.readings` does.
 Occupancy changes and commands come from the events by their time index.
@@ -56,14 +57,12 @@ class ReportRows(Protocol):
 
     def occupancy(self, rooms: Collection[str], start: float, end: float) -> dict[str, OccupancyRows]: ...
 
-    def series(self, rooms: Collection[str], metric: str, start: float, end: float) -> dict[str, list[Point]]:
-        """Per room, (ts, value) of its readings of `metric` from any device, by time."""
+    def series(self, room: str, metric: str, start: float, end: float) -> list[Point]:
+        """(ts, value) of the room's readings of `metric` from any device, by time."""
         ...
 
-    def device_series(
-        self, rooms: Collection[str], metric: str, start: float, end: float
-    ) -> dict[str, dict[str, list[Point]]]:
-        """Per room and device, (ts, value) of its readings of `metric`, by time."""
+    def device_series(self, room: str, metric: str, start: float, end: float) -> dict[str, list[Point]]:
+        """Per device, (ts, value) of the room's readings of `metric`, by time."""
         ...
 
     def off_commands(self, rooms: Collection[str], start: float, end: float) -> list[CommandRow]:
@@ -104,9 +103,27 @@ class SqliteReportSource:
             db.close()
 
 
+# One key range of the clustered key each: no sort.
+_SERIES = (
+    "SELECT ts, value FROM readings WHERE room = ? AND metric = ? AND ts >= ? AND ts < ? ORDER BY ts, device"
+)
+_DEVICE_SERIES = (
+    "SELECT ts, device, value FROM readings "
+    "WHERE room = ? AND metric = ? AND ts >= ? AND ts < ? ORDER BY ts, device"
+)
+# As `readings_all` has them: each reading once, the first received, none `readings` holds.
+_RECENT = (
+    "SELECT room, ts, device, value, min(received_at) FROM readings_recent AS r "
+    "WHERE metric = ? AND ts >= ? AND ts < ? AND NOT EXISTS (SELECT 1 FROM readings AS k "
+    "WHERE k.room = r.room AND k.metric = r.metric AND k.ts = r.ts AND k.device = r.device) "
+    "GROUP BY room, ts, device"
+)
+
+
 class SqliteReportRows:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+        self._recent_cache: dict[tuple[str, float, float], dict[str, list[tuple[float, str, float]]]] = {}
 
     def occupancy(self, rooms: Collection[str], start: float, end: float) -> dict[str, OccupancyRows]:
         wanted = set(rooms)
@@ -135,58 +152,33 @@ class SqliteReportRows:
             found[room] = OccupancyRows(row[0] if row is not None else None, changes.get(room, []))
         return found
 
-    def series(self, rooms: Collection[str], metric: str, start: float, end: float) -> dict[str, list[Point]]:
-        query = (
-            "SELECT ts, value FROM readings "
-            "WHERE room = ? AND metric = ? AND ts >= ? AND ts < ? ORDER BY ts, device"
-        )
-        found: dict[str, list[Point]] = {}
-        execute = self._db.execute
-        for room in rooms:
-            points = execute(query, (room, metric, start, end)).fetchall()
-            if points:
-                found[room] = points
-        for room, recent in self._recent(rooms, metric, start, end).items():
-            merged = found.get(room, []) + [(ts, value) for ts, _, value in recent]
-            found[room] = sorted(merged, key=lambda point: point[0])
-        return found
+    def series(self, room: str, metric: str, start: float, end: float) -> list[Point]:
+        points: list[Point] = self._db.execute(_SERIES, (room, metric, start, end)).fetchall()
+        recent = self._recent(metric, start, end).get(room)
+        if recent:
+            points = sorted(points + [(ts, value) for ts, _, value in recent], key=lambda point: point[0])
+        return points
 
-    def device_series(
-        self, rooms: Collection[str], metric: str, start: float, end: float
-    ) -> dict[str, dict[str, list[Point]]]:
-        query = (
-            "SELECT ts, device, value FROM readings "
-            "WHERE room = ? AND metric = ? AND ts >= ? AND ts < ? ORDER BY ts, device"
-        )
-        found: dict[str, dict[str, list[Point]]] = {}
-        recent = self._recent(rooms, metric, start, end)
-        for room in rooms:
-            rows = self._db.execute(query, (room, metric, start, end)).fetchall()
-            if room in recent:
-                rows = sorted(rows + recent[room])
-            if not rows:
-                continue
-            devices: dict[str, list[Point]] = defaultdict(list)
-            for ts, device, value in rows:
-                devices[device].append((ts, value))
-            found[room] = dict(devices)
-        return found
+    def device_series(self, room: str, metric: str, start: float, end: float) -> dict[str, list[Point]]:
+        rows = self._db.execute(_DEVICE_SERIES, (room, metric, start, end)).fetchall()
+        recent = self._recent(metric, start, end).get(room)
+        if recent:
+            rows = sorted(rows + recent)
+        devices: dict[str, list[Point]] = defaultdict(list)
+        for ts, device, value in rows:
+            devices[device].append((ts, value))
+        return dict(devices)
 
-    def _recent(
-        self, rooms: Collection[str], metric: str, start: float, end: float
-    ) -> dict[str, list[tuple[float, str, float]]]:
-        """Readings committed but not merged into `readings` yet, each once, per room."""
-        wanted = set(rooms)
-        found: dict[str, list[tuple[float, str, float]]] = defaultdict(list)
-        for room, ts, device, value, _ in self._db.execute(
-            "SELECT room, ts, device, value, min(received_at) FROM readings_recent AS r "
-            "WHERE metric = ? AND ts >= ? AND ts < ? AND NOT EXISTS (SELECT 1 FROM readings AS k "
-            "WHERE k.room = r.room AND k.metric = r.metric AND k.ts = r.ts AND k.device = r.device) "
-            "GROUP BY room, ts, device",
-            (metric, start, end),
-        ):
-            if room in wanted:
+    def _recent(self, metric: str, start: float, end: float) -> dict[str, list[tuple[float, str, float]]]:
+        """Readings committed but not merged into `readings` yet, each once, per room
+        (read once per metric and window of a report)."""
+        key = (metric, start, end)
+        found = self._recent_cache.get(key)
+        if found is None:
+            found = defaultdict(list)
+            for room, ts, device, value, _ in self._db.execute(_RECENT, key):
                 found[room].append((ts, device, value))
+            self._recent_cache[key] = found
         return found
 
     def off_commands(self, rooms: Collection[str], start: float, end: float) -> list[CommandRow]:
