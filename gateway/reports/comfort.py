@@ -45,10 +45,12 @@ def build_comfort(
         occupancy = rows.occupancy(ids, start, end)
         for room in rooms:
             o = occupancy[room.id]
+            occupied = spans_in_state(OCCUPIED, o.initial, o.changes, start, end)
+            # Only the readings of occupied time count: only those are read.
             sums[room.id] = room_comfort(
-                spans_in_state(OCCUPIED, o.initial, o.changes, start, end),
-                rows.series(room.id, "temperature", start - hold, end),
-                rows.series(room.id, "co2", start - hold, end),
+                occupied,
+                rows.series_during(room.id, "temperature", occupied, hold),
+                rows.series_during(room.id, "co2", occupied, hold),
                 buckets.edges,
                 hold,
                 temperature_band,
@@ -65,17 +67,18 @@ def build_comfort(
 
 
 def _over_time(sums: Sequence[ComfortSums]) -> ComfortSums:
-    return ComfortSums(
-        sum(s.occupied for s in sums),
-        sum(s.temperature_known for s in sums),
-        sum(s.temperature_inside for s in sums),
-        sum(s.co2_known for s in sums),
-        sum(s.co2_inside for s in sums),
-    )
+    total = ComfortSums()
+    for s in sums:
+        total.occupied += s.occupied
+        total.temperature_known += s.temperature_known
+        total.temperature_inside += s.temperature_inside
+        total.co2_known += s.co2_known
+        total.co2_inside += s.co2_inside
+    return total
 
 
 def _figures(members: Sequence[tuple[ReportRoom, ComfortSums]], single: bool) -> dict[str, Figure]:
-    s = _over_time([sums for _, sums in members])
+    s = members[0][1] if single else _over_time([sums for _, sums in members])
     return {
         "occupied_minutes": round(s.occupied / MINUTES, 2),
         "temperature_minutes": round(s.temperature_known / MINUTES, 2),

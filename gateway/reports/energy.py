@@ -28,6 +28,7 @@ from rules.reporting.energy import (
     Avoided,
     DeviceReadings,
     OffCommand,
+    SiteSlices,
     SwitchReadings,
     avoided_by,
     business_seconds,
@@ -68,7 +69,8 @@ def build_energy(
     tariff = settings.tariff.tariff()
     prices = tariff.prices(start, end, zone)
     business = settings.business_hours.window().spans(start, end, zone)
-    business_s, business_money = business_seconds(business, prices, edges)
+    site = SiteSlices.of(edges, prices)
+    business_s, business_money = business_seconds(business, site, len(buckets))
     ids = [room.id for room in rooms]
     sums: dict[str, list[EnergyCell]] = {}
     unattributed = 0.0
@@ -81,14 +83,14 @@ def build_energy(
             commands.setdefault(c.room, []).append(OffCommand(c.at, c.device, c.rule))
         for room in rooms:
             meters = rows.device_series(room.id, "energy", start - hold, end + hold)
-            power = rows.device_series(room.id, "power", start - hold, end)
+            power = rows.power_starts(room.id, start - hold, end, hold)
             readings = [
                 DeviceReadings(device, meters.get(device, ()), power.get(device, ()))
                 for device in sorted(set(meters) | set(power))
             ]
             o = occupancy[room.id]
             vacant = spans_in_state(VACANT, o.initial, o.changes, start, end)
-            measured, lost = room_energy(readings, vacant, prices, edges, hold)
+            measured, lost = room_energy(readings, vacant, site, edges, hold)
             unattributed += lost
             w = room.baseline_w
             sums[room.id] = [
@@ -110,7 +112,7 @@ def build_energy(
                     )
                     for device in {c.device for c in offs}
                 }
-                found, missing = avoided_by(offs, switches, business, prices, end, hold)
+                found, missing = avoided_by(offs, switches, business, site, end, hold)
                 avoided += [(room, a) for a in found]
                 unmeasured += missing
 
@@ -132,9 +134,14 @@ def _by_rule(
 ) -> list[dict[str, Any]]:
     """Savings per rule (and per group of the window's grouping), most kWh first."""
     totals: dict[tuple[tuple[tuple[str, str], ...], str], list[float]] = {}
+    groups: dict[str, tuple[tuple[str, str], ...]] = {}
     for room, a in avoided:
-        group = tuple(room.group(window.group_by).items()) if window is not None else ()
-        entry = totals.setdefault((group, a.command.rule), [0, 0.0, 0.0])
+        group = groups.get(room.id)
+        if group is None:
+            group = groups[room.id] = tuple(room.group(window.group_by).items()) if window is not None else ()
+        entry = totals.get((group, a.command.rule))
+        if entry is None:
+            entry = totals[(group, a.command.rule)] = [0, 0.0, 0.0]
         entry[0] += 1
         entry[1] += a.kwh
         entry[2] += a.cost
@@ -146,29 +153,35 @@ def _by_rule(
 
 
 def _over_time(cells: Sequence[EnergyCell]) -> EnergyCell:
-    known = [c for c in cells if c.baseline_kwh is not None]
-    return EnergyCell(
-        sum(c.kwh for c in cells),
-        sum(c.kwh_vacant for c in cells),
-        sum(c.cost for c in cells),
-        sum(c.baseline_kwh or 0.0 for c in known) if known else None,
-        sum(c.baseline_cost or 0.0 for c in known) if known else None,
-    )
+    total = EnergyCell()
+    for c in cells:
+        total.kwh += c.kwh
+        total.kwh_vacant += c.kwh_vacant
+        total.cost += c.cost
+        if c.baseline_kwh is not None:
+            total.baseline_kwh = (total.baseline_kwh or 0.0) + c.baseline_kwh
+            total.baseline_cost = (total.baseline_cost or 0.0) + (c.baseline_cost or 0.0)
+    return total
 
 
 def _figures(members: Sequence[tuple[ReportRoom, EnergyCell]], single: bool) -> dict[str, Figure]:
-    cells = [cell for _, cell in members]
-    with_baseline = [c for c in cells if c.baseline_kwh is not None]
-    baseline = saved = saved_cost = None
-    if with_baseline:
-        baseline = round(sum(c.baseline_kwh or 0.0 for c in with_baseline), 4)
-        saved = round(sum((c.baseline_kwh or 0.0) - c.kwh for c in with_baseline), 4)
-        saved_cost = round(sum((c.baseline_cost or 0.0) - c.cost for c in with_baseline), 4)
+    kwh = vacant = cost = 0.0
+    baseline: float | None = None
+    saved = saved_cost = 0.0
+    for _, c in members:
+        kwh += c.kwh
+        vacant += c.kwh_vacant
+        cost += c.cost
+        if c.baseline_kwh is not None:
+            baseline = (baseline or 0.0) + c.baseline_kwh
+            saved += c.baseline_kwh - c.kwh
+            saved_cost += (c.baseline_cost or 0.0) - c.cost
+    known = baseline is not None
     return {
-        "kwh": round(sum(c.kwh for c in cells), 4),
-        "kwh_vacant": round(sum(c.kwh_vacant for c in cells), 4),
-        "cost": round(sum(c.cost for c in cells), 4),
-        "baseline_kwh": baseline,
-        "saved_kwh": saved,
-        "saved_cost": saved_cost,
+        "kwh": round(kwh, 4),
+        "kwh_vacant": round(vacant, 4),
+        "cost": round(cost, 4),
+        "baseline_kwh": round(baseline, 4) if baseline is not None else None,
+        "saved_kwh": round(saved, 4) if known else None,
+        "saved_cost": round(saved_cost, 4) if known else None,
     }

@@ -82,17 +82,18 @@ def build_utilization(
 
 
 def _over_time(sums: Sequence[UseSums]) -> UseSums:
-    peaks = [s.peak_people for s in sums if s.peak_people is not None]
-    return UseSums(
-        occupied=sum(s.occupied for s in sums),
-        business=sum(s.business for s in sums),
-        occupied_business=sum(s.occupied_business for s in sums),
-        booked=sum(s.booked for s in sums),
-        booked_used=sum(s.booked_used for s in sums),
-        bookings=sum(s.bookings for s in sums),
-        no_shows=sum(s.no_shows for s in sums),
-        peak_people=max(peaks) if peaks else None,
-    )
+    total = UseSums()
+    for s in sums:
+        total.occupied += s.occupied
+        total.business += s.business
+        total.occupied_business += s.occupied_business
+        total.booked += s.booked
+        total.booked_used += s.booked_used
+        total.bookings += s.bookings
+        total.no_shows += s.no_shows
+        if s.peak_people is not None and (total.peak_people is None or s.peak_people > total.peak_people):
+            total.peak_people = s.peak_people
+    return total
 
 
 def hint(room: ReportRoom, sums: UseSums, oversized_below: float) -> str | None:
@@ -113,18 +114,30 @@ def hint(room: ReportRoom, sums: UseSums, oversized_below: float) -> str | None:
 def _figures(
     members: Sequence[tuple[ReportRoom, UseSums]], single: bool, oversized: float
 ) -> dict[str, Figure]:
-    occupied = sum(s.occupied for _, s in members)
-    business = sum(s.business for _, s in members)
-    occupied_business = sum(s.occupied_business for _, s in members)
-    booked = sum(s.booked for _, s in members)
-    booked_used = sum(s.booked_used for _, s in members)
-    peaks = [s.peak_people for _, s in members if s.peak_people is not None]
-    hints = [hint(room, s, oversized) for room, s in members]
     if single:
-        right_sizing = hints[0]
+        room, s = members[0]
+        peak, capacity, right_sizing = s.peak_people, room.capacity, hint(room, s, oversized)
     else:
-        over = sum(1 for h in hints if h is not None and h.startswith("oversized"))
-        under = sum(1 for h in hints if h is not None and h.startswith("undersized"))
+        # Rooms add up; a group's peak is the sum of its rooms' own peaks.
+        s = UseSums()
+        peak, capacity, over, under = None, 0, 0, 0
+        for room, m in members:
+            s.occupied += m.occupied
+            s.business += m.business
+            s.occupied_business += m.occupied_business
+            s.booked += m.booked
+            s.booked_used += m.booked_used
+            s.bookings += m.bookings
+            s.no_shows += m.no_shows
+            capacity += room.capacity
+            if m.peak_people is not None:
+                peak = (peak or 0.0) + m.peak_people
+            found = hint(room, m, oversized)
+            if found is not None:
+                if found.startswith("oversized"):
+                    over += 1
+                else:
+                    under += 1
         parts = [
             f"{count} of {len(members)} rooms {what}"
             for count, what in ((over, "oversized"), (under, "undersized"))
@@ -132,16 +145,16 @@ def _figures(
         ]
         right_sizing = "; ".join(parts) or None
     return {
-        "occupied_hours": round(occupied / HOURS, 4),
-        "business_hours": round(business / HOURS, 4),
-        "occupied_business_hours": round(occupied_business / HOURS, 4),
-        "utilization": ratio(occupied_business, business),
-        "booked_hours": round(booked / HOURS, 4),
-        "booked_used_hours": round(booked_used / HOURS, 4),
-        "booked_vs_used": ratio(booked_used, booked),
-        "bookings": sum(s.bookings for _, s in members),
-        "no_shows": sum(s.no_shows for _, s in members),
-        "peak_people": whole(sum(peaks)) if peaks else None,
-        "capacity": sum(room.capacity for room, _ in members),
+        "occupied_hours": round(s.occupied / HOURS, 4),
+        "business_hours": round(s.business / HOURS, 4),
+        "occupied_business_hours": round(s.occupied_business / HOURS, 4),
+        "utilization": ratio(s.occupied_business, s.business),
+        "booked_hours": round(s.booked / HOURS, 4),
+        "booked_used_hours": round(s.booked_used / HOURS, 4),
+        "booked_vs_used": ratio(s.booked_used, s.booked),
+        "bookings": s.bookings,
+        "no_shows": s.no_shows,
+        "peak_people": whole(peak) if peak is not None else None,
+        "capacity": capacity,
         "right_sizing": right_sizing,
     }

@@ -16,12 +16,18 @@ Occupancy changes and commands come from the events by their time index.
 from __future__ import annotations
 
 import sqlite3
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+import orjson
+
+from rules.reporting.energy import PowerStart
+from rules.reporting.spans import Span
 
 Point = tuple[float, float]
 CACHE_KIB = 64 * 1024
@@ -63,6 +69,17 @@ class ReportRows(Protocol):
 
     def device_series(self, room: str, metric: str, start: float, end: float) -> dict[str, list[Point]]:
         """Per device, (ts, value) of the room's readings of `metric`, by time."""
+        ...
+
+    def series_during(self, room: str, metric: str, spans: Sequence[Span], hold: float) -> list[Point]:
+        """(ts, value), by time, of the readings that say what the room's `metric` was
+        during `spans` (sorted, disjoint): those within them, and the last one within
+        `hold` before each (others may come along)."""
+        ...
+
+    def power_starts(self, room: str, start: float, end: float, hold: float) -> dict[str, list[PowerStart]]:
+        """Per device, its power readings above 0 W in [start, end), each with the time of
+        the device's next reading if that came within `hold` (rules.reporting.energy)."""
         ...
 
     def off_commands(self, rooms: Collection[str], start: float, end: float) -> list[CommandRow]:
@@ -111,19 +128,41 @@ _DEVICE_SERIES = (
     "SELECT ts, device, value FROM readings "
     "WHERE room = ? AND metric = ? AND ts >= ? AND ts < ? ORDER BY ts, device"
 )
+# The readings within each span, and the last one within :hold before each: one key
+# range a span, and one key lookup backwards.
+_DURING = """
+    SELECT r.ts, r.value FROM json_each(:spans) AS j JOIN readings AS r
+        ON r.room = :room AND r.metric = :metric AND r.ts >= j.value ->> 0 AND r.ts < j.value ->> 1
+    UNION
+    SELECT r.ts, r.value FROM json_each(:spans) AS j JOIN readings AS r
+        ON r.room = :room AND r.metric = :metric AND r.ts = (
+            SELECT max(k.ts) FROM readings AS k WHERE k.room = :room AND k.metric = :metric
+            AND k.ts < j.value ->> 0 AND k.ts >= (j.value ->> 0) - :hold)
+    ORDER BY 1
+"""
+# Power above 0 W and when the same device spoke next (a key range forward from the
+# reading, at most :hold long): lights that are off cost nothing to read.
+_POWER_STARTS = """
+    SELECT r.ts, r.device, r.value, (
+        SELECT k.ts FROM readings AS k WHERE k.room = r.room AND k.metric = r.metric
+        AND k.ts > r.ts AND k.ts < r.ts + :hold AND k.device = r.device ORDER BY k.ts LIMIT 1)
+    FROM readings AS r
+    WHERE r.room = :room AND r.metric = 'power' AND r.ts >= :start AND r.ts < :end AND r.value <> 0
+    ORDER BY r.ts, r.device
+"""
 # As `readings_all` has them: each reading once, the first received, none `readings` holds.
 _RECENT = (
     "SELECT room, ts, device, value, min(received_at) FROM readings_recent AS r "
-    "WHERE metric = ? AND ts >= ? AND ts < ? AND NOT EXISTS (SELECT 1 FROM readings AS k "
+    "WHERE metric = ? AND NOT EXISTS (SELECT 1 FROM readings AS k "
     "WHERE k.room = r.room AND k.metric = r.metric AND k.ts = r.ts AND k.device = r.device) "
-    "GROUP BY room, ts, device"
+    "GROUP BY room, ts, device ORDER BY room, ts, device"
 )
 
 
 class SqliteReportRows:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
-        self._recent_cache: dict[tuple[str, float, float], dict[str, list[tuple[float, str, float]]]] = {}
+        self._recent_cache: dict[str, dict[str, list[tuple[float, str, float]]]] = {}
 
     def occupancy(self, rooms: Collection[str], start: float, end: float) -> dict[str, OccupancyRows]:
         wanted = set(rooms)
@@ -154,32 +193,88 @@ class SqliteReportRows:
 
     def series(self, room: str, metric: str, start: float, end: float) -> list[Point]:
         points: list[Point] = self._db.execute(_SERIES, (room, metric, start, end)).fetchall()
-        recent = self._recent(metric, start, end).get(room)
+        recent = [(ts, value) for ts, _, value in self._recent(metric, room) if start <= ts < end]
         if recent:
-            points = sorted(points + [(ts, value) for ts, _, value in recent], key=lambda point: point[0])
+            points = sorted(points + recent, key=lambda point: point[0])
         return points
 
     def device_series(self, room: str, metric: str, start: float, end: float) -> dict[str, list[Point]]:
         rows = self._db.execute(_DEVICE_SERIES, (room, metric, start, end)).fetchall()
-        recent = self._recent(metric, start, end).get(room)
+        recent = [row for row in self._recent(metric, room) if start <= row[0] < end]
         if recent:
             rows = sorted(rows + recent)
+        names = {row[1] for row in rows}
+        if len(names) == 1:
+            return {names.pop(): [(ts, value) for ts, _, value in rows]}
         devices: dict[str, list[Point]] = defaultdict(list)
         for ts, device, value in rows:
             devices[device].append((ts, value))
         return dict(devices)
 
-    def _recent(self, metric: str, start: float, end: float) -> dict[str, list[tuple[float, str, float]]]:
-        """Readings committed but not merged into `readings` yet, each once, per room
-        (read once per metric and window of a report)."""
-        key = (metric, start, end)
-        found = self._recent_cache.get(key)
+    def series_during(self, room: str, metric: str, spans: Sequence[Span], hold: float) -> list[Point]:
+        if not spans:
+            return []
+        args = {"spans": orjson.dumps(spans).decode(), "room": room, "metric": metric, "hold": hold}
+        points: list[Point] = self._db.execute(_DURING, args).fetchall()
+        # Readings not merged yet are few: all of the room's come along (more readings
+        # than needed only say more precisely what was held when).
+        recent = [(ts, value) for ts, _, value in self._recent(metric, room)]
+        if recent:
+            points = sorted(set(points) | set(recent), key=lambda point: point[0])
+        return points
+
+    def power_starts(self, room: str, start: float, end: float, hold: float) -> dict[str, list[PowerStart]]:
+        args = {"room": room, "start": start, "end": end, "hold": hold}
+        devices: dict[str, list[PowerStart]] = defaultdict(list)
+        for ts, device, watts, after in self._db.execute(_POWER_STARTS, args):
+            devices[device].append((ts, watts, after))
+        recent = self._recent("power", room)
+        if recent:
+            self._add_recent_power(devices, recent, start, end, hold)
+        return dict(devices)
+
+    @staticmethod
+    def _add_recent_power(
+        devices: dict[str, list[PowerStart]],
+        recent: list[tuple[float, str, float]],
+        start: float,
+        end: float,
+        hold: float,
+    ) -> None:
+        """Power readings not merged yet: they end the steps before them, and the ones
+        above 0 W start their own."""
+        by_device: dict[str, list[Point]] = defaultdict(list)
+        for ts, device, watts in recent:
+            by_device[device].append((ts, watts))
+        for device, points in by_device.items():
+            times = [ts for ts, _ in points]
+            starts = devices.get(device, [])
+            merged: list[PowerStart] = []
+            for ts, watts, after in starts:
+                k = bisect_right(times, ts)
+                if k < len(times) and times[k] < ts + hold and (after is None or times[k] < after):
+                    after = times[k]
+                merged.append((ts, watts, after))
+            known = [ts for ts, _, _ in starts]
+            for i, (ts, watts) in enumerate(points):
+                if watts <= 0 or not start <= ts < end:
+                    continue
+                later = [
+                    t for t in (*times[i + 1 : i + 2], *known[bisect_right(known, ts) :][:1]) if t < ts + hold
+                ]
+                merged.append((ts, watts, min(later) if later else None))
+            devices[device] = sorted(merged)
+
+    def _recent(self, metric: str, room: str) -> list[tuple[float, str, float]]:
+        """The room's readings of `metric` committed but not merged into `readings` yet,
+        each once, by time (all rooms' read once per metric and report)."""
+        found = self._recent_cache.get(metric)
         if found is None:
             found = defaultdict(list)
-            for room, ts, device, value, _ in self._db.execute(_RECENT, key):
-                found[room].append((ts, device, value))
-            self._recent_cache[key] = found
-        return found
+            for r, ts, device, value, _ in self._db.execute(_RECENT, (metric,)):
+                found[r].append((ts, device, value))
+            self._recent_cache[metric] = found
+        return found.get(room, [])
 
     def off_commands(self, rooms: Collection[str], start: float, end: float) -> list[CommandRow]:
         wanted = set(rooms)

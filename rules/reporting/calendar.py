@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time, tzinfo
 
@@ -73,20 +72,3 @@ class Tariff:
             "price_per_kwh": self.price,
             "bands": [{**band.window.describe(), "price_per_kwh": band.price} for band in self.bands],
         }
-
-
-def price_seconds(prices: Sequence[tuple[float, float, float]], spans: Sequence[Span]) -> float:
-    """The integral of the price over `spans` (price x seconds), both sorted."""
-    acc = 0.0
-    i = 0
-    for s, e in spans:
-        while i < len(prices) and prices[i][1] <= s:
-            i += 1
-        j = i
-        while j < len(prices) and prices[j][0] < e:
-            ps, pe, price = prices[j]
-            overlap = min(e, pe) - max(s, ps)
-            if overlap > 0:
-                acc += overlap * price
-            j += 1
-    return acc

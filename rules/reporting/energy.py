@@ -3,8 +3,11 @@
 Measured energy, per device of the room:
 - a device with at least two energy meter readings (`energy`, kWh, cumulative)
   in reach is measured by its meter (see `readings.meter_steps`);
-- any other device by its power readings (`power`, W), each held until the next
-  for at most `hold` seconds, integrated over time.
+- any other device by its power readings (`power`, W), each held until the
+  device's next reading for at most `hold` seconds, integrated over time. Only
+  readings above 0 W add anything: they come as `PowerStart`s, each with the time
+  of the device's next reading (the store finds it by its key, so the many 0 W
+  readings of lights that are off are never read).
 The room's kWh is the sum over its devices; the vacant part is what was used
 while the room's state was vacant (unknown is not vacant); the cost is the kWh of
 each moment times the tariff's price at that moment.
@@ -15,12 +18,13 @@ bucket, its cost priced the same way. Saved = baseline - measured (negative when
 the room used more than the baseline, e.g. lights left on at night).
 
 Savings by rule: each OFF command a rule sent (`{"state": "OFF"}`, first attempt)
-avoided the device's power at that moment - its last power reading within
-`hold`, else its rated watts if its last on/off reading said on, else 0 when
-that said off; a device with neither is counted as unmeasured - for as long
-as the baseline would have kept it on and nobody turned it on again: from the
-command until the earliest of the end of the business hours it was sent in,
-the device's next report of being on (on/off or power > 0) and the window's
+avoided the device's draw at that moment - the power reading in force (held as
+above); 0 W when a later reading had ended it within `hold`; else its rated
+watts if its last on/off reading within `hold` said on, 0 W if it said off; a
+device with none of these is counted as unmeasured - for as long as the
+baseline would have kept it on and nobody turned it on again: from the command
+until the earliest of the end of the business hours it was sent in, the
+device's next report of being on (power above 0 or on/off on) and the window's
 end. A command outside business hours avoided nothing against the baseline
 (the baseline is off then).
 """
@@ -31,31 +35,76 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rules.reporting.calendar import price_seconds
-from rules.reporting.readings import (
-    JOULES_PER_KWH,
-    Point,
-    Step,
-    meter_steps,
-    per_bucket,
-    power_steps,
-    priced,
-    restrict,
-)
+from rules.reporting.readings import JOULES_PER_KWH, Point, Step, meter_steps
 from rules.reporting.spans import Span
 
 Prices = Sequence[tuple[float, float, float]]
+# A power reading above 0 W: (ts, watts, ts of the device's next reading if it came
+# within `hold`, else None).
+PowerStart = tuple[float, float, float | None]
+
+
+def power_starts(readings: Sequence[Point], hold: float) -> list[PowerStart]:
+    """A device's power readings (sorted) as `PowerStart`s: what the store hands over."""
+    found: list[PowerStart] = []
+    for i, (ts, watts) in enumerate(readings):
+        if watts > 0:
+            after = readings[i + 1][0] if i + 1 < len(readings) else None
+            found.append((ts, watts, after if after is not None and after < ts + hold else None))
+    return found
+
+
+def power_steps(starts: Sequence[PowerStart], hold: float, start: float, end: float) -> list[Step]:
+    """kWh per second while each reading was in force, within [start, end)."""
+    steps: list[Step] = []
+    for ts, watts, after in starts:
+        until = ts + hold if after is None else after
+        s = ts if ts > start else start
+        e = until if until < end else end
+        if s < e:
+            steps.append((s, e, watts / JOULES_PER_KWH))
+    return steps
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceReadings:
-    """One device's readings in reach of the window: meter (kWh) and power (W), each
-    sorted by time; the meter reaching `hold` past the window on either side, power
-    `hold` before it."""
+    """One device's readings in reach of the window: meter (kWh, sorted, reaching
+    `hold` past the window on either side) and power (from `hold` before it)."""
 
     device: str
     meter: Sequence[Point] = ()
-    power: Sequence[Point] = ()
+    power: Sequence[PowerStart] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSlices:
+    """The window cut wherever a bucket or the price changes: the same for every room."""
+
+    starts: list[float]
+    ends: list[float]
+    buckets: list[int]
+    prices: list[float]
+
+    @classmethod
+    def of(cls, edges: Sequence[float], prices: Prices) -> SiteSlices:
+        starts: list[float] = []
+        ends: list[float] = []
+        buckets: list[int] = []
+        money: list[float] = []
+        b = p = 0
+        at = edges[0]
+        while at < edges[-1]:
+            while edges[b + 1] <= at:
+                b += 1
+            while prices[p][1] <= at:
+                p += 1
+            stop = min(edges[b + 1], prices[p][1])
+            starts.append(at)
+            ends.append(stop)
+            buckets.append(b)
+            money.append(prices[p][2])
+            at = stop
+        return cls(starts, ends, buckets, money)
 
 
 @dataclass(slots=True)
@@ -70,45 +119,107 @@ class EnergySums:
 def room_energy(
     devices: Sequence[DeviceReadings],
     vacant: Sequence[Span],
-    prices: Prices,
+    site: SiteSlices,
     edges: Sequence[float],
     hold: float,
 ) -> tuple[list[EnergySums], float]:
-    """The room's sums per bucket, and the kWh its meters counted in the window
-    across gaps longer than `hold` (unattributed)."""
+    """The room's sums per bucket (`edges`, the site's buckets), and the kWh its meters
+    counted in the window across gaps longer than `hold` (unattributed)."""
     start, end = edges[0], edges[-1]
-    sums = [EnergySums() for _ in range(len(edges) - 1)]
+    n = len(edges) - 1
+    kwh, cost, waste = [0.0] * n, [0.0] * n, [0.0] * n
     unattributed = 0.0
     for device in devices:
         steps: list[Step]
         if len(device.meter) >= 2:
             steps, gaps = meter_steps(device.meter, hold)
-            unattributed += sum(kwh for at, kwh in gaps if start < at <= end)
+            unattributed += sum(used for at, used in gaps if start < at <= end)
         else:
             steps = power_steps(device.power, hold, start, end)
-        if not steps:
+        if steps:
+            _integrate(steps, site, kwh, cost)
+            if vacant:
+                _integrate_within(steps, vacant, edges, waste)
+    return [EnergySums(*values) for values in zip(kwh, waste, cost, strict=True)], unattributed
+
+
+def _integrate(steps: Sequence[Step], site: SiteSlices, kwh: list[float], cost: list[float]) -> None:
+    """Adds the steps (sorted) to each bucket's kWh and cost, slice by slice of the site."""
+    ends, buckets, prices = site.ends, site.buckets, site.prices
+    start, end = site.starts[0], ends[-1]
+    i = 0
+    for s, e, rate in steps:
+        if s < start:
+            s = start
+        if e > end:
+            e = end
+        if s >= e:
             continue
-        for k, (kwh, waste, cost) in enumerate(
-            zip(
-                per_bucket(steps, edges),
-                per_bucket(restrict(steps, vacant), edges),
-                per_bucket(priced(steps, prices), edges),
-                strict=True,
-            )
-        ):
-            sums[k].kwh += kwh
-            sums[k].kwh_vacant += waste
-            sums[k].cost += cost
-    return sums, unattributed
+        while ends[i] <= s:
+            i += 1
+        j = i
+        while True:
+            stop = ends[j]
+            if stop >= e:
+                amount = (e - s) * rate
+                kwh[buckets[j]] += amount
+                cost[buckets[j]] += amount * prices[j]
+                break
+            amount = (stop - s) * rate
+            kwh[buckets[j]] += amount
+            cost[buckets[j]] += amount * prices[j]
+            s = stop
+            j += 1
+
+
+def _integrate_within(
+    steps: Sequence[Step], spans: Sequence[Span], edges: Sequence[float], sums: list[float]
+) -> None:
+    """Adds the parts of the steps (sorted, disjoint) within the spans (sorted, disjoint)
+    to each bucket's sum."""
+    i = j = k = 0
+    n_steps, n_spans = len(steps), len(spans)
+    while i < n_steps and j < n_spans:
+        s0, e0, rate = steps[i]
+        s1, e1 = spans[j]
+        s = s0 if s0 > s1 else s1
+        e = e0 if e0 < e1 else e1
+        if s < e:
+            while edges[k + 1] <= s:
+                k += 1
+            b = k
+            while True:
+                stop = edges[b + 1]
+                if stop >= e:
+                    sums[b] += (e - s) * rate
+                    break
+                sums[b] += (stop - s) * rate
+                s = stop
+                b += 1
+        if e0 <= e1:
+            i += 1
+        else:
+            j += 1
 
 
 def business_seconds(
-    business: Sequence[Span], prices: Prices, edges: Sequence[float]
+    business: Sequence[Span], site: SiteSlices, buckets: int
 ) -> tuple[list[float], list[float]]:
     """Per bucket: business seconds, and business seconds times the price (for the
     baseline's kWh and cost: multiply by W / 3,600,000)."""
-    seconds = per_bucket([(s, e, 1.0) for s, e in business], edges)
-    money = per_bucket(priced([(s, e, 1.0) for s, e in business], prices), edges)
+    seconds = [0.0] * buckets
+    money = [0.0] * buckets
+    i = 0
+    for s, e in business:
+        while site.ends[i] <= s:
+            i += 1
+        j = i
+        while j < len(site.starts) and site.starts[j] < e:
+            overlap = min(e, site.ends[j]) - max(s, site.starts[j])
+            if overlap > 0:
+                seconds[site.buckets[j]] += overlap
+                money[site.buckets[j]] += overlap * site.prices[j]
+            j += 1
     return seconds, money
 
 
@@ -130,10 +241,10 @@ class Avoided:
 
 @dataclass(frozen=True, slots=True)
 class SwitchReadings:
-    """A commanded device's power (W) and on/off (1/0) readings, sorted, from `hold`
-    before the window to its end; and its rated watts from the site config."""
+    """A commanded device's power (as `PowerStart`s) and on/off (1/0) readings, sorted,
+    from `hold` before the window to its end; and its rated watts from the site config."""
 
-    power: Sequence[Point] = ()
+    power: Sequence[PowerStart] = ()
     on: Sequence[Point] = ()
     rated_watts: float | None = None
 
@@ -142,12 +253,12 @@ def avoided_by(
     commands: Sequence[OffCommand],
     devices: Mapping[str, SwitchReadings],
     business: Sequence[Span],
-    prices: Prices,
+    site: SiteSlices,
     end: float,
     hold: float,
 ) -> tuple[list[Avoided], int]:
     """What each OFF command avoided against the baseline, and how many commands went
-    to devices whose power is not known (counted as avoiding nothing)."""
+    to devices whose draw is not known (counted as avoiding nothing)."""
     avoided: list[Avoided] = []
     unmeasured = 0
     opens = [s for s, _ in business]
@@ -165,38 +276,50 @@ def avoided_by(
         until = min(business[k][1], end, _next_on(readings, t))
         seconds = max(0.0, until - t)
         kwh = watts * seconds / JOULES_PER_KWH
-        cost = watts * price_seconds(prices, [(t, t + seconds)]) / JOULES_PER_KWH if seconds else 0.0
+        cost = watts * _price_seconds(site, t, t + seconds) / JOULES_PER_KWH
         avoided.append(Avoided(command, watts, seconds, kwh, cost))
     return avoided, unmeasured
 
 
-def _last_before(points: Sequence[Point], t: float, hold: float) -> float | None:
-    """The value of the last reading at or before `t`, if within `hold` of it."""
-    i = bisect_right(points, (t, float("inf"))) - 1
-    if i < 0 or t - points[i][0] > hold:
-        return None
-    return points[i][1]
-
-
 def _draw_before(readings: SwitchReadings, t: float, hold: float) -> float | None:
-    # Readings at the command's very time are the device's answer to it: look before.
-    before = t - 1e-6
-    watts = _last_before(readings.power, before, hold)
-    if watts is not None:
-        return watts
-    on = _last_before(readings.on, before, hold)
-    if on is None:
-        return None
-    if not on:
-        return 0.0
-    return readings.rated_watts
+    """The device's draw just before `t` (readings at `t` itself answer the command)."""
+    power = readings.power
+    k = bisect_left(power, (t,)) - 1
+    if k >= 0:
+        ts, watts, after = power[k]
+        until = ts + hold if after is None else after
+        if until >= t:
+            return watts
+        if after is not None and t - after <= hold:
+            return 0.0  # a 0 W reading ended it, and is still in force
+    on = readings.on
+    k = bisect_left(on, (t,)) - 1
+    if k >= 0 and t - on[k][0] <= hold:
+        return readings.rated_watts if on[k][1] else 0.0
+    return None
 
 
 def _next_on(readings: SwitchReadings, t: float) -> float:
     found = float("inf")
-    for points in (readings.power, readings.on):
-        for ts, value in points[bisect_left(points, (t, float("inf"))) :]:
-            if ts > t and value > 0:
-                found = min(found, ts)
-                break
+    k = bisect_right(readings.power, (t, float("inf")))
+    if k < len(readings.power):
+        found = readings.power[k][0]
+    on = readings.on
+    k = bisect_right(on, (t, float("inf")))
+    while k < len(on) and on[k][0] < found:
+        if on[k][1] > 0:
+            return on[k][0]
+        k += 1
     return found
+
+
+def _price_seconds(site: SiteSlices, s: float, e: float) -> float:
+    """The price integrated over [s, e) (price x seconds)."""
+    acc = 0.0
+    j = max(0, bisect_right(site.starts, s) - 1)
+    while j < len(site.starts) and site.starts[j] < e:
+        overlap = min(e, site.ends[j]) - max(s, site.starts[j])
+        if overlap > 0:
+            acc += overlap * site.prices[j]
+        j += 1
+    return acc

@@ -12,7 +12,7 @@ apart it is not known when the energy was used: that part is returned apart
 that goes down was reset (a replaced or restarted meter): what it counts from
 then is its new reading.
 
-A `Step` is (from, to, rate): a constant rate per second over [from, to).
+A `Step` is (from, to, value): a value (a rate per second, a reading) over [from, to).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ JOULES_PER_KWH = 3_600_000.0
 def held(readings: Sequence[Point], hold: float, start: float, end: float) -> list[Step]:
     """(from, to, value) of each reading's time within [start, end)."""
     steps: list[Step] = []
-    n = len(readings)
-    for i in range(n):
-        ts, value = readings[i]
+    following = [ts for ts, _ in readings[1:]]
+    following.append(float("inf"))
+    for (ts, value), after in zip(readings, following, strict=False):
         until = ts + hold
-        if i + 1 < n and readings[i + 1][0] < until:
-            until = readings[i + 1][0]
+        if after < until:
+            until = after
         s = ts if ts > start else start
         e = until if until < end else end
         if s < e:
@@ -64,11 +64,6 @@ def band_spans(
     return known, inside
 
 
-def power_steps(readings: Sequence[Point], hold: float, start: float, end: float) -> list[Step]:
-    """Power readings (W) as kWh per second."""
-    return [(s, e, watts / JOULES_PER_KWH) for s, e, watts in held(readings, hold, start, end) if watts]
-
-
 def meter_steps(readings: Sequence[Point], hold: float) -> tuple[list[Step], list[tuple[float, float]]]:
     """A cumulative meter's readings (kWh) as kWh per second between readings, and the
     (time, kWh) counted across gaps longer than `hold` (unattributed)."""
@@ -85,67 +80,3 @@ def meter_steps(readings: Sequence[Point], hold: float) -> tuple[list[Step], lis
         else:
             steps.append((t0, t1, used / (t1 - t0)))
     return steps, unattributed
-
-
-def per_bucket(steps: Sequence[Step], edges: Sequence[float]) -> list[float]:
-    """The integral of the steps (sorted by start; they may overlap) in each bucket
-    [edges[k], edges[k + 1]); parts outside [edges[0], edges[-1]) are left out."""
-    sums = [0.0] * (len(edges) - 1)
-    first, last = edges[0], edges[-1]
-    k = 0
-    for s, e, rate in steps:
-        if s < first:
-            s = first
-        if e > last:
-            e = last
-        if s >= e:
-            continue
-        while edges[k + 1] <= s:
-            k += 1
-        b = k
-        while True:
-            stop = edges[b + 1]
-            if stop >= e:
-                sums[b] += (e - s) * rate
-                break
-            sums[b] += (stop - s) * rate
-            s = stop
-            b += 1
-    return sums
-
-
-def restrict(steps: Sequence[Step], spans: Sequence[Span]) -> list[Step]:
-    """The parts of the steps (sorted, disjoint) within the spans (sorted, disjoint)."""
-    found: list[Step] = []
-    i = j = 0
-    while i < len(steps) and j < len(spans):
-        s0, e0, rate = steps[i]
-        s1, e1 = spans[j]
-        s = s0 if s0 > s1 else s1
-        e = e0 if e0 < e1 else e1
-        if s < e:
-            found.append((s, e, rate))
-        if e0 <= e1:
-            i += 1
-        else:
-            j += 1
-    return found
-
-
-def priced(steps: Sequence[Step], prices: Sequence[tuple[float, float, float]]) -> list[Step]:
-    """The steps (sorted, disjoint) times the price in force (prices cover the window
-    without gaps): kWh per second becomes money per second."""
-    found: list[Step] = []
-    i = j = 0
-    while i < len(steps) and j < len(prices):
-        s0, e0, rate = steps[i]
-        s1, e1, price = prices[j]
-        s = s0 if s0 > s1 else s1
-        e = e0 if e0 < e1 else e1
-        if s < e:
-            found.append((s, e, rate * price))
-        if e0 <= e1:
-            i += 1
-        else:
-            j += 1
-    return found

@@ -40,12 +40,15 @@ def intersect(a: Sequence[Span], b: Sequence[Span]) -> list[Span]:
     """The times in both (each sorted and disjoint)."""
     found: list[Span] = []
     i = j = 0
-    while i < len(a) and j < len(b):
-        s = max(a[i][0], b[j][0])
-        e = min(a[i][1], b[j][1])
+    na, nb = len(a), len(b)
+    while i < na and j < nb:
+        s0, e0 = a[i]
+        s1, e1 = b[j]
+        s = s0 if s0 > s1 else s1
+        e = e0 if e0 < e1 else e1
         if s < e:
             found.append((s, e))
-        if a[i][1] <= b[j][1]:
+        if e0 <= e1:
             i += 1
         else:
             j += 1

@@ -321,3 +321,26 @@ def test_answers_are_bounded(store: Path) -> None:
     with pytest.raises(ReportRefused, match="3 days long; at most 2"):
         build_report("utilization", source, window(3, Bucket.DAY), rooms, settings.reports)
     assert len(build_report("energy", source, window(1, Bucket.NONE), rooms, settings.reports).rows) == 3
+
+
+def test_power_readings_not_merged_yet_end_steps_and_start_them(store: Path) -> None:
+    db = Store(store)
+    lamp = [reading("lyra", "power", 60, at("2024-03-04T10:00"), "lamp")]
+    db.commit(lamp, [], [], at("2024-03-04T21:00"))
+    db.merge_recent()
+    # Off at 11:00 and on again (30 W) at 12:00, both waiting for the merge.
+    db.commit(
+        [
+            reading("lyra", "power", 0, at("2024-03-04T11:00"), "lamp"),
+            reading("lyra", "power", 30, at("2024-03-04T12:00"), "lamp"),
+        ],
+        [],
+        [],
+        at("2024-03-04T21:00"),
+    )
+    waiting = report(store, "energy", GroupBy.ROOM)
+    # 60 W for an hour, 30 W held for reading_hold (2 h).
+    assert row(waiting, room="lyra")["kwh"] == 0.12
+    db.merge_recent()
+    assert report(store, "energy", GroupBy.ROOM).as_json() == waiting.as_json()
+    db.close()

@@ -25,9 +25,11 @@ from rules.reporting.calendar import DailyWindow, Tariff, TariffBand
 from rules.reporting.energy import (
     DeviceReadings,
     OffCommand,
+    SiteSlices,
     SwitchReadings,
     avoided_by,
     business_seconds,
+    power_starts,
     room_energy,
 )
 from rules.reporting.occupancy import VACANT, spans_in_state
@@ -61,8 +63,15 @@ PLUG = DeviceReadings(
         (at("2024-03-05T12:00"), 5.3),
         (at("2024-03-05T20:00"), 5.9),
     ],
-    power=[(at("2024-03-05T10:00"), 300.0)],
+    power=power_starts([(at("2024-03-05T10:00"), 300.0)], HOLD),
 )
+LIGHT = power_starts(LIGHT_POWER, HOLD)
+
+
+def site(start: float = START, end: float = END, tariff: Tariff = TARIFF) -> SiteSlices:
+    return SiteSlices.of(bucket_edges(start, end, "day", BERLIN), tariff.prices(start, end, BERLIN))
+
+
 CHANGES = [
     (at("2024-03-05T08:00"), "occupied"),
     (at("2024-03-05T11:30"), VACANT),
@@ -72,11 +81,9 @@ CHANGES = [
 
 
 def test_a_day_of_energy() -> None:
-    edges = bucket_edges(START, END, "day", BERLIN)
-    prices = TARIFF.prices(START, END, BERLIN)
     vacant = spans_in_state(VACANT, VACANT, CHANGES, START, END)
     (day,), unattributed = room_energy(
-        [DeviceReadings("light", power=LIGHT_POWER), PLUG], vacant, prices, edges, HOLD
+        [DeviceReadings("light", power=LIGHT), PLUG], vacant, site(), [START, END], HOLD
     )
     assert day.kwh == pytest.approx(2.3)
     assert day.kwh_vacant == pytest.approx(0.55)
@@ -85,10 +92,7 @@ def test_a_day_of_energy() -> None:
 
 
 def test_the_baseline_burns_through_business_hours() -> None:
-    edges = bucket_edges(START, END, "day", BERLIN)
-    (seconds,), (money,) = business_seconds(
-        DAY_RATE.spans(START, END, BERLIN), TARIFF.prices(START, END, BERLIN), edges
-    )
+    (seconds,), (money,) = business_seconds(DAY_RATE.spans(START, END, BERLIN), site(), 1)
     # 300 W for 10 hours at 0.30: 3.0 kWh, 0.90. Saved: 3.0 - 2.3 = 0.7 kWh, 0.235.
     assert 300 * seconds / 3_600_000 == pytest.approx(3.0)
     assert 300 * money / 3_600_000 == pytest.approx(0.9)
@@ -102,9 +106,9 @@ def test_what_each_rule_avoided() -> None:
     ]
     avoided, unmeasured = avoided_by(
         commands,
-        {"light": SwitchReadings(power=LIGHT_POWER)},
+        {"light": SwitchReadings(power=LIGHT)},
         DAY_RATE.spans(START, END, BERLIN),
-        TARIFF.prices(START, END, BERLIN),
+        site(),
         END,
         HOLD,
     )
@@ -118,14 +122,12 @@ def test_what_each_rule_avoided() -> None:
 
 
 def test_the_baseline_ends_the_avoided_time_and_rated_watts_stand_in_for_power() -> None:
-    business = DAY_RATE.spans(START, END, BERLIN)
-    prices = TARIFF.prices(START, END, BERLIN)
     on = [(at("2024-03-05T16:00"), 1.0)]
     (late,), _ = avoided_by(
         [OffCommand(at("2024-03-05T17:30"), "lamp", "r")],
         {"lamp": SwitchReadings(on=on, rated_watts=60.0)},
-        business,
-        prices,
+        DAY_RATE.spans(START, END, BERLIN),
+        site(),
         END,
         HOLD,
     )
@@ -141,17 +143,46 @@ def test_the_baseline_ends_the_avoided_time_and_rated_watts_stand_in_for_power()
 def test_a_day_of_constant_draw_is_as_long_as_the_day(day: date, kwh: float) -> None:
     start, end = day_start(day, BERLIN), day_start(day + timedelta(days=1), BERLIN)
     # 100 W reported every hour all weekend long.
-    power = [(start - 3_600 + k * 3_600.0, 100.0) for k in range(30)]
-    flat = Tariff("EUR", 0.25)
+    power = power_starts([(start - 3_600 + k * 3_600.0, 100.0) for k in range(30)], HOLD)
     (sums,), _ = room_energy(
-        [DeviceReadings("l", power=power)], [], flat.prices(start, end, BERLIN), [start, end], HOLD
+        [DeviceReadings("l", power=power)], [], site(start, end, Tariff("EUR", 0.25)), [start, end], HOLD
     )
     assert (sums.kwh, sums.cost) == (pytest.approx(kwh), pytest.approx(kwh * 0.25))
 
 
 def test_a_meter_reset_counts_from_zero() -> None:
     meter = [(0.0, 10.0), (3_600.0, 10.5), (7_200.0, 0.25)]
-    (sums,), unattributed = room_energy(
-        [DeviceReadings("m", meter=meter)], [], [(0.0, 7_200.0, 1.0)], [0.0, 7_200.0], HOLD
-    )
+    flat = SiteSlices.of([0.0, 7_200.0], [(0.0, 7_200.0, 1.0)])
+    (sums,), unattributed = room_energy([DeviceReadings("m", meter=meter)], [], flat, [0.0, 7_200.0], HOLD)
     assert (sums.kwh, unattributed) == (pytest.approx(0.75), 0.0)
+
+
+def test_power_starts_keep_what_draws_and_when_it_ended() -> None:
+    readings = [(0.0, 0.0), (10.0, 40.0), (20.0, 40.0), (30.0, 0.0), (40.0, 60.0)]
+    assert power_starts(readings, 15.0) == [(10.0, 40.0, 20.0), (20.0, 40.0, 30.0), (40.0, 60.0, None)]
+    # The next reading too late to end it: the hold does.
+    assert power_starts([(0.0, 5.0), (100.0, 0.0)], 15.0) == [(0.0, 5.0, None)]
+
+
+def test_the_draw_before_an_off_command() -> None:
+    business = DAY_RATE.spans(START, END, BERLIN)
+    noon = at("2024-03-05T12:00")
+    cases = {
+        # 40 W in force until the command itself (its answer comes at that moment).
+        "in force": SwitchReadings(power=power_starts([(noon - 600, 40.0), (noon, 0.0)], HOLD)),
+        # Ended by a 0 W reading an hour before: off already.
+        "ended": SwitchReadings(power=power_starts([(noon - 7_200, 40.0), (noon - 3_600, 0.0)], HOLD)),
+        # No power readings: the on/off state and the rated watts.
+        "rated": SwitchReadings(on=[(noon - 60, 1.0)], rated_watts=25.0),
+        "off": SwitchReadings(on=[(noon - 60, 0.0)], rated_watts=25.0),
+        "unknown": SwitchReadings(on=[(noon - HOLD - 1, 1.0)], rated_watts=25.0),
+    }
+    commands = [OffCommand(noon, name, "r") for name in cases]
+    avoided, unmeasured = avoided_by(commands, cases, business, site(), END, HOLD)
+    assert {a.command.device: a.watts for a in avoided} == {
+        "in force": 40.0,
+        "ended": 0.0,
+        "rated": 25.0,
+        "off": 0.0,
+    }
+    assert unmeasured == 1
