@@ -31,6 +31,7 @@ test: $(VENV)/.installed-test mosquitto victoria-metrics
 bench: $(VENV)/.installed-test mosquitto
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/availability.py
+	$(BIN)/python benchmarks/reports.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

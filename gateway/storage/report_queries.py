@@ -144,7 +144,7 @@ _DURING = """
 # reading, at most :hold long): lights that are off cost nothing to read.
 _POWER_STARTS = """
     SELECT r.ts, r.device, r.value, (
-        SELECT k.ts FROM readings AS k WHERE k.room = r.room AND k.metric = r.metric
+        SELECT k.ts FROM readings AS k WHERE k.room = :room AND k.metric = 'power'
         AND k.ts > r.ts AND k.ts < r.ts + :hold AND k.device = r.device ORDER BY k.ts LIMIT 1)
     FROM readings AS r
     WHERE r.room = :room AND r.metric = 'power' AND r.ts >= :start AND r.ts < :end AND r.value <> 0

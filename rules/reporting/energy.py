@@ -262,10 +262,13 @@ def avoided_by(
     avoided: list[Avoided] = []
     unmeasured = 0
     opens = [s for s, _ in business]
+    timed: dict[str, _Timed] = {}
     for command in commands:
         t = command.at
-        readings = devices.get(command.device, SwitchReadings())
-        watts = _draw_before(readings, t, hold)
+        device = timed.get(command.device)
+        if device is None:
+            device = timed[command.device] = _Timed(devices.get(command.device, SwitchReadings()))
+        watts = device.draw_before(t, hold)
         if watts is None:
             unmeasured += 1
             continue
@@ -273,44 +276,51 @@ def avoided_by(
         if k < 0 or business[k][1] <= t or watts <= 0:
             avoided.append(Avoided(command, watts, 0.0, 0.0, 0.0))
             continue
-        until = min(business[k][1], end, _next_on(readings, t))
-        seconds = max(0.0, until - t)
+        until = min(business[k][1], end, device.next_on(t))
+        seconds = until - t if until > t else 0.0
         kwh = watts * seconds / JOULES_PER_KWH
         cost = watts * _price_seconds(site, t, t + seconds) / JOULES_PER_KWH
         avoided.append(Avoided(command, watts, seconds, kwh, cost))
     return avoided, unmeasured
 
 
-def _draw_before(readings: SwitchReadings, t: float, hold: float) -> float | None:
-    """The device's draw just before `t` (readings at `t` itself answer the command)."""
-    power = readings.power
-    k = bisect_left(power, (t,)) - 1
-    if k >= 0:
-        ts, watts, after = power[k]
-        until = ts + hold if after is None else after
-        if until >= t:
-            return watts
-        if after is not None and t - after <= hold:
-            return 0.0  # a 0 W reading ended it, and is still in force
-    on = readings.on
-    k = bisect_left(on, (t,)) - 1
-    if k >= 0 and t - on[k][0] <= hold:
-        return readings.rated_watts if on[k][1] else 0.0
-    return None
+class _Timed:
+    """A device's readings with their times apart, for bisecting."""
 
+    def __init__(self, readings: SwitchReadings) -> None:
+        self.readings = readings
+        self.power_times = [ts for ts, _, _ in readings.power]
+        self.on_times = [ts for ts, _ in readings.on]
 
-def _next_on(readings: SwitchReadings, t: float) -> float:
-    found = float("inf")
-    k = bisect_right(readings.power, (t, float("inf")))
-    if k < len(readings.power):
-        found = readings.power[k][0]
-    on = readings.on
-    k = bisect_right(on, (t, float("inf")))
-    while k < len(on) and on[k][0] < found:
-        if on[k][1] > 0:
-            return on[k][0]
-        k += 1
-    return found
+    def draw_before(self, t: float, hold: float) -> float | None:
+        """The draw just before `t` (readings at `t` itself answer the command)."""
+        power = self.readings.power
+        k = bisect_left(self.power_times, t) - 1
+        if k >= 0:
+            ts, watts, after = power[k]
+            until = ts + hold if after is None else after
+            if until >= t:
+                return watts
+            if after is not None and t - after <= hold:
+                return 0.0  # a 0 W reading ended it, and is still in force
+        on = self.readings.on
+        k = bisect_left(self.on_times, t) - 1
+        if k >= 0 and t - on[k][0] <= hold:
+            return self.readings.rated_watts if on[k][1] else 0.0
+        return None
+
+    def next_on(self, t: float) -> float:
+        found = float("inf")
+        k = bisect_right(self.power_times, t)
+        if k < len(self.power_times):
+            found = self.power_times[k]
+        on = self.readings.on
+        k = bisect_right(self.on_times, t)
+        while k < len(on) and on[k][0] < found:
+            if on[k][1] > 0:
+                return on[k][0]
+            k += 1
+        return found
 
 
 def _price_seconds(site: SiteSlices, s: float, e: float) -> float:
