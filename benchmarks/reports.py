@@ -137,16 +137,17 @@ def event_seq(at: float, room: int, n: int) -> int:
 
 
 def generate(
-    path: Path, rooms: list[dict[str, Any]], days: int, interval: float, seed: int
+    path: Path, rooms: list[dict[str, Any]], start: float, end: float, interval: float, seed: int
 ) -> dict[str, int]:
-    """The history of every room, written in key order; returns what was written."""
+    """The history of every room over the days from `start` to `end`, written in key
+    order; returns what was written."""
     Store(path).close()  # the schema, by the gateway's own migrations
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA cache_size=-262144")
-    start, end = window(days)
     first_day = local_date(start, ZONE)
+    days = (local_date(end, ZONE) - first_day).days
     steps = int((end - start + 2 * HOLD) // interval)
     counts = {"readings": 0, "events": 0, "bookings": 0}
     began = time.perf_counter()
@@ -339,29 +340,26 @@ def main() -> int:
     args = parser.parse_args()
 
     rooms = rooms_of(args.rooms)
-    start, end = window(args.days)
     with tempfile.TemporaryDirectory(prefix="officegw-reports-") as tmp:
         workdir = Path(tmp)
         db = args.db or workdir / "officegw.db"
         manifest = db.with_suffix(".json")
-        wanted = {
-            "rooms": args.rooms,
-            "days": args.days,
-            "interval": args.interval,
-            "seed": args.seed,
-            "start": start,
-        }
-        if db.exists() and manifest.exists() and json.loads(manifest.read_text()).get("parameters") == wanted:
-            counts = json.loads(manifest.read_text())["counts"]
+        wanted = {"rooms": args.rooms, "days": args.days, "interval": args.interval, "seed": args.seed}
+        kept = json.loads(manifest.read_text()) if db.exists() and manifest.exists() else {}
+        if kept.get("parameters") == wanted:
+            counts = kept["counts"]
+            # The window the file was written for (its days, even if today has moved on).
+            start, end = kept["window"]
             progress(f"reusing {db}: {counts}")
         else:
+            start, end = window(args.days)
             for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
                 stale.unlink(missing_ok=True)
             progress(f"writing {args.days} days of {args.rooms} rooms into {db}")
             began = time.perf_counter()
-            counts = generate(db, rooms, args.days, args.interval, args.seed)
+            counts = generate(db, rooms, start, end, args.interval, args.seed)
             progress(f"written in {time.perf_counter() - began:.0f} s: {counts}")
-            manifest.write_text(json.dumps({"parameters": wanted, "counts": counts}))
+            manifest.write_text(json.dumps({"parameters": wanted, "window": [start, end], "counts": counts}))
         size = db.stat().st_size
         room_ids = [room["id"] for room in rooms]
         with start_mosquitto() as broker:
