@@ -15,7 +15,9 @@ report is asked for over HTTP for the whole campus and window, by day:
 the same run, in this process: SQLite scanning the rows the report reads (the
 same key ranges: its metrics over its window, the window's events and bookings),
 counting and summing them in C, on a connection of its own. `ratio` = answer /
-ceiling.
+ceiling, in wall time; `cpu_ratio` the same in CPU seconds (the gateway's from
+/proc, so Linux only): on a machine shared with other work, wall times stretch
+with the load and the CPU figures do not.
 
 Progress on stderr; one JSON line per report on stdout, then a summary line.
 `--db FILE` keeps the generated file for the next run (it is made again only when
@@ -227,7 +229,7 @@ def ceiling(path: Path, name: str, room_ids: list[str], start: float, end: float
     the window's events, the bookings; counted and summed, on a fresh connection."""
     db = sqlite3.connect(path)
     db.execute("PRAGMA cache_size=-65536")
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     rows = 0
     rooms = json.dumps(room_ids)
     db.execute("BEGIN")
@@ -249,9 +251,9 @@ def ceiling(path: Path, name: str, room_ids: list[str], start: float, end: float
         ).fetchone()
         rows += n
     db.execute("COMMIT")
-    elapsed = time.perf_counter() - began
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
     db.close()
-    return {"seconds": elapsed, "rows": rows}
+    return {"seconds": elapsed, "cpu": cpu, "rows": rows}
 
 
 def start_gateway(
@@ -308,19 +310,26 @@ def start_gateway(
             time.sleep(0.2)
 
 
-def ask(http: httpx.Client, name: str, start: float, end: float, group_by: str) -> dict[str, Any]:
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used (Linux /proc): what a request cost
+    the gateway, whatever else the machine runs meanwhile."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ask(http: httpx.Client, pid: int, name: str, start: float, end: float, group_by: str) -> dict[str, Any]:
     params = {
         "start": datetime.fromtimestamp(start, UTC).isoformat(),
         "end": datetime.fromtimestamp(end, UTC).isoformat(),
         "group_by": group_by,
         "bucket": "day",
     }
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), cpu_of(pid)
     response = http.get(f"/v1/reports/{name}", params=params)
     body = response.content
-    elapsed = time.perf_counter() - began
+    elapsed, cpu = time.perf_counter() - began, cpu_of(pid) - cpu
     response.raise_for_status()
-    return {"seconds": elapsed, "bytes": len(body), "rows": len(orjson.loads(body)["rows"])}
+    return {"seconds": elapsed, "cpu": cpu, "bytes": len(body), "rows": len(orjson.loads(body)["rows"])}
 
 
 def main() -> int:
@@ -370,13 +379,20 @@ def main() -> int:
                     for name in REPORTS:
                         # Warm: the file in the page cache, for both.
                         ceiling(db, name, room_ids, start, end)
-                        ask(http, name, start, end, "building")
+                        ask(http, gateway.pid, name, start, end, "building")
                         scans = [ceiling(db, name, room_ids, start, end) for _ in range(args.repeat)]
-                        by_room = [ask(http, name, start, end, "room") for _ in range(args.repeat)]
-                        by_building = [ask(http, name, start, end, "building") for _ in range(args.repeat)]
+                        by_room = [
+                            ask(http, gateway.pid, name, start, end, "room") for _ in range(args.repeat)
+                        ]
+                        by_building = [
+                            ask(http, gateway.pid, name, start, end, "building") for _ in range(args.repeat)
+                        ]
                         scan_s = statistics.median(s["seconds"] for s in scans)
                         room_s = statistics.median(a["seconds"] for a in by_room)
                         building_s = statistics.median(a["seconds"] for a in by_building)
+                        scan_cpu = statistics.median(s["cpu"] for s in scans)
+                        room_cpu = statistics.median(a["cpu"] for a in by_room)
+                        building_cpu = statistics.median(a["cpu"] for a in by_building)
                         line = {
                             "benchmark": "reports",
                             "report": name,
@@ -388,6 +404,11 @@ def main() -> int:
                             "answer_by_building_s": round(building_s, 3),
                             "ratio_by_room": round(room_s / scan_s, 2),
                             "ratio_by_building": round(building_s / scan_s, 2),
+                            "ceiling_scan_cpu_s": round(scan_cpu, 3),
+                            "answer_by_room_cpu_s": round(room_cpu, 3),
+                            "answer_by_building_cpu_s": round(building_cpu, 3),
+                            "cpu_ratio_by_room": round(room_cpu / scan_cpu, 2),
+                            "cpu_ratio_by_building": round(building_cpu / scan_cpu, 2),
                             "rows_by_room": by_room[0]["rows"],
                             "bytes_by_room": by_room[0]["bytes"],
                         }
@@ -408,6 +429,7 @@ def main() -> int:
             **{f"{key}_written": value for key, value in counts.items()},
             **{f"ratio_{line['report']}_by_room": line["ratio_by_room"] for line in results},
             **{f"ratio_{line['report']}_by_building": line["ratio_by_building"] for line in results},
+            **{f"cpu_ratio_{line['report']}_by_room": line["cpu_ratio_by_room"] for line in results},
         }
         print(json.dumps(summary), flush=True)
     return 0
