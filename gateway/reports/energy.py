@@ -123,33 +123,43 @@ def build_energy(
         "reading_hold_s": hold,
         "kwh_unattributed": round(unattributed, 4),
         "commands_unmeasured": unmeasured,
-        "savings_by_rule": _by_rule(avoided, None),
-        "savings_by_rule_and_group": _by_rule(avoided, window),
+        **_by_rule(avoided, window),
     }
     return assemble(NAME, window, COLUMNS, rooms, buckets, sums, _figures, _over_time, meta)
 
 
-def _by_rule(
-    avoided: Sequence[tuple[ReportRoom, Avoided]], window: ReportWindow | None
-) -> list[dict[str, Any]]:
-    """Savings per rule (and per group of the window's grouping), most kWh first."""
-    totals: dict[tuple[tuple[tuple[str, str], ...], str], list[float]] = {}
+def _by_rule(avoided: Sequence[tuple[ReportRoom, Avoided]], window: ReportWindow) -> dict[str, Any]:
+    """savings_by_rule (over the window) and savings_by_rule_and_group (per group of the
+    window's grouping): [{<group fields>, rule, commands, kwh, cost}], most kWh first."""
+    by_rule: dict[str, list[float]] = {}
+    by_group: dict[tuple[tuple[tuple[str, str], ...], str], list[float]] = {}
     groups: dict[str, tuple[tuple[str, str], ...]] = {}
     for room, a in avoided:
         group = groups.get(room.id)
         if group is None:
-            group = groups[room.id] = tuple(room.group(window.group_by).items()) if window is not None else ()
-        entry = totals.get((group, a.command.rule))
-        if entry is None:
-            entry = totals[(group, a.command.rule)] = [0, 0.0, 0.0]
-        entry[0] += 1
-        entry[1] += a.kwh
-        entry[2] += a.cost
-    ranked = sorted(totals.items(), key=lambda item: (-item[1][1], item[0]))
-    return [
-        {**dict(group), "rule": rule, "commands": int(count), "kwh": round(kwh, 4), "cost": round(cost, 4)}
-        for (group, rule), (count, kwh, cost) in ranked
-    ]
+            group = groups[room.id] = tuple(room.group(window.group_by).items())
+        rule = a.command.rule
+        for entry in (by_rule.get(rule), by_group.get((group, rule))):
+            if entry is not None:
+                entry[0] += 1
+                entry[1] += a.kwh
+                entry[2] += a.cost
+        if rule not in by_rule:
+            by_rule[rule] = [1, a.kwh, a.cost]
+        if (group, rule) not in by_group:
+            by_group[(group, rule)] = [1, a.kwh, a.cost]
+
+    def listed(totals: dict[Any, list[float]], fields: Any) -> list[dict[str, Any]]:
+        ranked = sorted(totals.items(), key=lambda item: (-item[1][1], item[0]))
+        return [
+            {**fields(key), "commands": int(count), "kwh": round(kwh, 4), "cost": round(cost, 4)}
+            for key, (count, kwh, cost) in ranked
+        ]
+
+    return {
+        "savings_by_rule": listed(by_rule, lambda rule: {"rule": rule}),
+        "savings_by_rule_and_group": listed(by_group, lambda key: {**dict(key[0]), "rule": key[1]}),
+    }
 
 
 def _over_time(cells: Sequence[EnergyCell]) -> EnergyCell:

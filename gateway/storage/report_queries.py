@@ -22,7 +22,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import orjson
 
@@ -41,8 +41,7 @@ class OccupancyRows:
     changes: list[tuple[float, str]]
 
 
-@dataclass(frozen=True, slots=True)
-class CommandRow:
+class CommandRow(NamedTuple):
     at: float
     room: str
     device: str
@@ -225,9 +224,14 @@ class SqliteReportRows:
 
     def power_starts(self, room: str, start: float, end: float, hold: float) -> dict[str, list[PowerStart]]:
         args = {"room": room, "start": start, "end": end, "hold": hold}
+        rows = self._db.execute(_POWER_STARTS, args).fetchall()
+        names = {row[1] for row in rows}
         devices: dict[str, list[PowerStart]] = defaultdict(list)
-        for ts, device, watts, after in self._db.execute(_POWER_STARTS, args):
-            devices[device].append((ts, watts, after))
+        if len(names) == 1:
+            devices[names.pop()] = [(ts, watts, after) for ts, _, watts, after in rows]
+        else:
+            for ts, device, watts, after in rows:
+                devices[device].append((ts, watts, after))
         recent = self._recent("power", room)
         if recent:
             self._add_recent_power(devices, recent, start, end, hold)

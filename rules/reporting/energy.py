@@ -34,6 +34,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from rules.reporting.readings import JOULES_PER_KWH, Point, Step, meter_steps
 from rules.reporting.spans import Span
@@ -223,15 +224,14 @@ def business_seconds(
     return seconds, money
 
 
-@dataclass(frozen=True, slots=True)
-class OffCommand:
+# (NamedTuples: a campus month has hundreds of thousands of commands.)
+class OffCommand(NamedTuple):
     at: float
     device: str
     rule: str
 
 
-@dataclass(frozen=True, slots=True)
-class Avoided:
+class Avoided(NamedTuple):
     command: OffCommand
     watts: float
     seconds: float
