@@ -13,7 +13,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping, Sequence
+import typing
+from collections.abc import Collection, Mapping, Sequence
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -821,6 +822,36 @@ class ConfigError(ProblemsError):
         self.data: Mapping[str, Any] = data or {}
 
 
+def _keys_at(loc: Loc) -> Collection[str] | None:
+    """The keys of the section at `loc` (list indexes and mapping keys stepped over);
+    None where no section is."""
+    model: type[BaseModel] = Settings
+    mapping = False
+    for part in loc:
+        if isinstance(part, int) or mapping:
+            mapping = False
+            continue
+        field = model.model_fields.get(part)
+        found = _section_in(field.annotation) if field is not None else None
+        if found is None:
+            return None
+        model, mapping = found
+    return tuple(model.model_fields)
+
+
+def _section_in(annotation: Any) -> tuple[type[BaseModel], bool] | None:
+    """The model a field holds (itself, or in a list, an optional or a mapping's values),
+    and whether it sits in a mapping (whose keys the path steps over)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    origin = typing.get_origin(annotation)
+    for arg in typing.get_args(annotation):
+        found = _section_in(arg)
+        if found is not None:
+            return found[0], found[1] or origin in (dict, Mapping)
+    return None
+
+
 # Error messages in the config's words: `site.rooms[1].type: input should be 'meeting', ...`.
 WORDS = Vocabulary(
     keys=frozenset(
@@ -858,6 +889,7 @@ WORDS = Vocabulary(
         )
         for name in model.model_fields
     ),
+    keys_at=_keys_at,
     patterns={
         IDENTIFIER_PATTERN: "only letters, digits, '-', '_', '.' and ':' (starting with a letter or digit)",
         TOPIC_PREFIX_PATTERN: "must not contain the MQTT wildcards + or #",

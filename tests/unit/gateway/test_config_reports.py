@@ -123,3 +123,22 @@ def test_overlapping_tariff_bands_are_refused() -> None:
             }
         )
     assert caught.value.problems == ["reports.tariff.bands[1]: overlaps bands[0] (a moment has one price)"]
+
+
+def test_did_you_mean_suggests_keys_of_the_same_section() -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict(
+            {
+                "mqtt": {"colour": "blue"},
+                "reports": {"comfrot": {}},
+                "site": {"rooms": [{"id": "orion", "building": "hq", "floor": 2, "capcity": 8}]},
+                "bookings": {"room_types": {"meeting": {"checkin_windw": 60}}},
+            }
+        )
+    assert set(caught.value.problems) == {
+        # `comfort` is a key of reports:, not of mqtt:.
+        "mqtt.colour: unknown key",
+        "reports.comfrot: unknown key (did you mean 'comfort'?)",
+        "site.rooms[0].capcity: unknown key (did you mean 'capacity'?)",
+        "bookings.room_types.meeting.checkin_windw: unknown key (did you mean 'checkin_window'?)",
+    }
