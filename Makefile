@@ -33,6 +33,7 @@ bench: $(VENV)/.installed-test mosquitto
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/availability.py
 	$(BIN)/python benchmarks/discovery.py
+	$(BIN)/python benchmarks/reports.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -26,6 +26,7 @@ from api.routes import (
     events,
     health,
     report_archive,
+    reports,
     rooms,
     rules,
     service_report,
@@ -89,6 +90,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         webhooks.router,
         service_report.router,
         report_archive.router,
+        reports.router,
     ):
         app.include_router(router)
     mount_dashboard(app)

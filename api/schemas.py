@@ -115,7 +115,7 @@ class RoomOut(RoomDescription):
         current, upcoming = bookings
         c, s = room.config, room.state
         occ, env, lighting = s.occupancy, s.environment, s.lighting
-        kwh, wasted = s.kwh_today(now), s.kwh_wasted_today(now)
+        kwh, wasted = s.kwh_today(now, room.zone), s.kwh_wasted_today(now, room.zone)
         cell = c.plan_cell
         return cls(
             **cls.fields_of(c),

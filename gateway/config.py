@@ -13,7 +13,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping, Sequence
+import typing
+from collections.abc import Collection, Mapping, Sequence
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -41,9 +43,13 @@ from devices.dialects import DIALECTS
 from devices.quality import QualityParams
 from rules.bookings import BookingPolicy
 from rules.problems import Loc, LocatedProblems, ProblemsError, Vocabulary, describe, line
+from rules.reporting.calendar import DailyWindow, Tariff, TariffBand
+from rules.reporting.comfort import Band
+from rules.spec import WEEKDAYS, ClockTime, Weekday
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 TOPIC_PREFIX_PATTERN = r"^[^#+]+$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN)]
 # Floors are topic levels ("2", "B1", "mezzanine"); YAML writes `floor: 2` as an int.
 FloorName = Annotated[
@@ -757,7 +763,136 @@ class ReportScheduleSection(_Section):
     bucket: Literal["hour", "day", "week", "none"] = "day"
 
 
+WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+WEEK_SECONDS = 7 * 86_400
+
+
+class WeeklyHours(_Section):
+    """From `start` to `end` local time (site.timezone) on `weekdays`; an end at or
+    before the start runs over midnight (00:00 as the end: until midnight)."""
+
+    start: ClockTime
+    end: ClockTime
+    weekdays: tuple[Weekday, ...] = Field(default=WEEKDAYS, min_length=1)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> WeeklyHours:
+        if self.start == self.end:
+            raise ValueError("start and end are the same (an empty window)")
+        return self
+
+    def window(self) -> DailyWindow:
+        return DailyWindow(self.start, self.end, frozenset(WEEKDAYS.index(day) for day in self.weekdays))
+
+    def week_spans(self) -> list[tuple[int, int]]:
+        """Seconds since Monday 00:00 of a plain week (no clock changes), for overlap checks."""
+        opens = self.start.hour * 3600 + self.start.minute * 60 + self.start.second
+        closes = self.end.hour * 3600 + self.end.minute * 60 + self.end.second
+        length = (closes - opens) % 86_400
+        spans = []
+        for day in self.weekdays:
+            s = WEEKDAYS.index(day) * 86_400 + opens
+            e = s + length
+            spans.append((s, min(e, WEEK_SECONDS)))
+            if e > WEEK_SECONDS:  # Sunday night into Monday
+                spans.append((0, e - WEEK_SECONDS))
+        return spans
+
+
+class BusinessHours(WeeklyHours):
+    start: ClockTime = time(8)
+    end: ClockTime = time(18)
+    weekdays: tuple[Weekday, ...] = Field(default=WORKDAYS, min_length=1)
+
+
+class TariffBandSection(WeeklyHours):
+    price_per_kwh: float = Field(ge=0, allow_inf_nan=False)
+
+
+def _band_overlaps(bands: Sequence[TariffBandSection]) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    for i, band in enumerate(bands):
+        for j in range(i):
+            if any(s < e2 and s2 < e for s, e in band.week_spans() for s2, e2 in bands[j].week_spans()):
+                problems.append((("bands", i), f"overlaps bands[{j}] (a moment has one price)"))
+                break
+    return problems
+
+
+class TariffSection(_Section):
+    """A flat price per kWh, or prices by time of day: `bands` (local time, not
+    overlapping) and `price_per_kwh` for every time outside them."""
+
+    currency: str = Field(default="EUR", pattern=CURRENCY_PATTERN)
+    price_per_kwh: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    bands: list[TariffBandSection] = []
+
+    @model_validator(mode="after")
+    def _one_price_a_moment(self) -> TariffSection:
+        problems = _band_overlaps(self.bands)
+        if problems:
+            raise LocatedProblems(problems)
+        return self
+
+    def tariff(self) -> Tariff:
+        return Tariff(
+            self.currency,
+            self.price_per_kwh,
+            tuple(TariffBand(band.window(), band.price_per_kwh) for band in self.bands),
+        )
+
+
+Watts = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
+
+
+class BaselineSection(_Section):
+    """The always-on-in-business-hours baseline's draw: per room, else per room type,
+    else the sum of the room's lights' `rated_watts` (no baseline without any)."""
+
+    rooms: dict[str, Watts] = {}
+    room_types: dict[RoomType, Watts] = {}
+
+
+class TemperatureBand(_Section):
+    min: float = Field(default=20.0, ge=-50, le=80, allow_inf_nan=False)
+    max: float = Field(default=26.0, ge=-50, le=80, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TemperatureBand:
+        if self.max <= self.min:
+            raise ValueError("max must be above min")
+        return self
+
+
+class Co2Band(_Section):
+    max: float = Field(default=1000.0, gt=0, le=100_000, allow_inf_nan=False)
+
+
+class ComfortSection(_Section):
+    temperature_c: TemperatureBand = TemperatureBand()
+    co2_ppm: Co2Band = Co2Band()
+
+    def bands(self) -> tuple[Band, Band]:
+        return Band(self.temperature_c.min, self.temperature_c.max), Band(None, self.co2_ppm.max)
+
+
 class ReportsSection(_Section):
+    """GET /v1/reports/...: how the figures are computed (README "Reports")."""
+
+    business_hours: BusinessHours = BusinessHours()
+    tariff: TariffSection = TariffSection()
+    baseline_w: BaselineSection = BaselineSection()
+    comfort: ComfortSection = ComfortSection()
+    # Seconds a reading counts for after it was taken, unless the next one comes first:
+    # a sensor silent for longer measures nothing (and a meter's count across a longer
+    # gap is reported as unattributed).
+    reading_hold: float = Field(default=7_200.0, gt=0, le=7 * 86_400)
+    # A room whose peak people count stayed at or below this share of its capacity
+    # is hinted as oversized.
+    oversized_below: float = Field(default=0.5, gt=0, le=1)
+    # Bounds of one answer: rows (groups x buckets), and days from start to end.
+    max_rows: int = Field(default=100_000, ge=1, le=10_000_000)
+    max_days: float = Field(default=366.0, gt=0, le=3_660)
     schedule: ReportScheduleSection = ReportScheduleSection()
     # Where scheduled reports are written; default: `reports` beside storage.path.
     archive_dir: str | None = Field(default=None, min_length=1)
@@ -766,6 +901,18 @@ class ReportsSection(_Section):
         if self.archive_dir is not None:
             return Path(self.archive_dir)
         return Path(storage_path).parent / "reports"
+
+
+def _baseline_rooms(room_ids: Sequence[object] | None, baseline: Any) -> list[tuple[Loc, str]]:
+    rooms = _mapping(_mapping(baseline).get("rooms"))
+    if room_ids is None:
+        return []
+    known = {room for room in room_ids if isinstance(room, str)}
+    return [
+        (("reports", "baseline_w", "rooms", room), f"unknown room {room!r}")
+        for room in rooms
+        if room not in known
+    ]
 
 
 class Settings(BaseSettings):
@@ -825,6 +972,15 @@ class Settings(BaseSettings):
             raise LocatedProblems(problems)
         return self
 
+    @model_validator(mode="after")
+    def _baseline_of_known_rooms(self) -> Settings:
+        problems = _baseline_rooms(
+            [room.id for room in self.site.rooms], self.reports.baseline_w.model_dump()
+        )
+        if problems:
+            raise LocatedProblems(problems)
+        return self
+
     def booking_policy_for(self, room: RoomConfig | None) -> BookingPolicy:
         """The room's booking timers: its own, else its type's, else `bookings.*`."""
         b = self.bookings
@@ -877,6 +1033,7 @@ def _cross_checks(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     if isinstance(data.get("influxdb"), dict):
         problems += [(("influxdb",), problem) for problem in _influx_problems(data["influxdb"])]
     problems += _discovery_problems(data)
+    problems += _baseline_rooms(room_ids, _mapping(data.get("reports")).get("baseline_w"))
     return problems
 
 
@@ -906,6 +1063,36 @@ class ConfigError(ProblemsError):
     def __init__(self, source: str, problems: list[str], data: Mapping[str, Any] | None = None) -> None:
         super().__init__(source, problems)
         self.data: Mapping[str, Any] = data or {}
+
+
+def _keys_at(loc: Loc) -> Collection[str] | None:
+    """The keys of the section at `loc` (list indexes and mapping keys stepped over);
+    None where no section is."""
+    model: type[BaseModel] = Settings
+    mapping = False
+    for part in loc:
+        if isinstance(part, int) or mapping:
+            mapping = False
+            continue
+        field = model.model_fields.get(part)
+        found = _section_in(field.annotation) if field is not None else None
+        if found is None:
+            return None
+        model, mapping = found
+    return tuple(model.model_fields)
+
+
+def _section_in(annotation: Any) -> tuple[type[BaseModel], bool] | None:
+    """The model a field holds (itself, or in a list, an optional or a mapping's values),
+    and whether it sits in a mapping (whose keys the path steps over)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    origin = typing.get_origin(annotation)
+    for arg in typing.get_args(annotation):
+        found = _section_in(arg)
+        if found is not None:
+            return found[0], found[1] or origin in (dict, Mapping)
+    return None
 
 
 # Error messages in the config's words: `site.rooms[1].type: input should be 'meeting', ...`.
@@ -940,13 +1127,23 @@ WORDS = Vocabulary(
             Zigbee2mqttDiscovery,
             HomeAssistantDiscovery,
             RoomRuleConfig,
+            ReportsSection,
+            WeeklyHours,
+            TariffSection,
+            TariffBandSection,
+            BaselineSection,
+            ComfortSection,
+            TemperatureBand,
+            Co2Band,
         )
         for name in model.model_fields
     ),
+    keys_at=_keys_at,
     patterns={
         IDENTIFIER_PATTERN: "only letters, digits, '-', '_', '.' and ':' (starting with a letter or digit)",
         TOPIC_PREFIX_PATTERN: "must not contain the MQTT wildcards + or #",
         r"^([01][0-9]|2[0-3]):[0-5][0-9]$": 'a time of day as "HH:MM" (00:00 to 23:59)',
+        CURRENCY_PATTERN: "must be an ISO 4217 code: three capital letters (EUR, USD, CHF)",
     },
 )
 

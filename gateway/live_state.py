@@ -9,7 +9,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from devices.dialects.native import state_topic as native_topic
 from devices.fields import DevicePayload
@@ -29,11 +31,14 @@ class LiveRoom:
     config: RoomConfig
     state: RoomState
     configured: bool
+    # The site's time zone: "today" (kwh_today) is a day of it.
+    zone: tzinfo
 
 
 class LiveState:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self.zone: tzinfo = ZoneInfo(settings.site.timezone)
         self._lock = threading.Lock()
         self._configs: dict[str, RoomConfig] = {room.id: room for room in settings.site.rooms}
         self._configured = frozenset(self._configs)
@@ -135,7 +140,7 @@ class LiveState:
             state = self._states.get(room_id)
             if state is None:
                 continue
-            new = room_model.rename_devices(state, lambda d: None if d in gone else d, now)
+            new = room_model.rename_devices(state, lambda d: None if d in gone else d, now, zone=self.zone)
             if new is not state:
                 self._states[room_id] = new
                 changed.append(new)
@@ -170,14 +175,20 @@ class LiveState:
     def apply(self, room_id: str, device_id: str, payload: DevicePayload, now: float) -> None:
         state = self._states[room_id]
         self._states[room_id] = room_model.apply(
-            state, device_id, payload, now, self.devices.rated_watts(device_id), self._params[room_id]
+            state,
+            device_id,
+            payload,
+            now,
+            self.devices.rated_watts(device_id),
+            self._params[room_id],
+            zone=self.zone,
         )
 
     def expire(self, now: float) -> int:
         """Moves every room forward to `now`; returns how many rooms changed."""
         changed = 0
         for room_id, state in self._states.items():
-            new = room_model.expire(state, now, self._params[room_id])
+            new = room_model.expire(state, now, self._params[room_id], zone=self.zone)
             if new is not state:
                 self._states[room_id] = new
                 changed += 1
@@ -253,7 +264,7 @@ class LiveState:
     def rooms(self) -> list[LiveRoom]:
         with self._lock:
             return [
-                LiveRoom(self._configs[room_id], state, room_id in self._configured)
+                LiveRoom(self._configs[room_id], state, room_id in self._configured, self.zone)
                 for room_id, state in self._states.items()
             ]
 
@@ -263,7 +274,7 @@ class LiveState:
         with self._lock:
             configs = self._configs
             return [
-                LiveRoom(configs[room_id], state, room_id in self._configured)
+                LiveRoom(configs[room_id], state, room_id in self._configured, self.zone)
                 for room_id, state in self._states.items()
                 if wanted(configs[room_id])
             ]
@@ -273,7 +284,7 @@ class LiveState:
             state = self._states.get(room_id)
             if state is None:
                 return None
-            return LiveRoom(self._configs[room_id], state, room_id in self._configured)
+            return LiveRoom(self._configs[room_id], state, room_id in self._configured, self.zone)
 
     def device_views(self, now: float, room_id: str | None = None) -> list[DeviceView]:
         with self._lock:
@@ -292,7 +303,12 @@ class LiveState:
         (call with the lock held)."""
         view_capabilities = self.devices.capabilities_of(device_id)
         self._states[room_id] = room_model.forget(
-            self._states[room_id], device_id, now, self._params[room_id], door="contact" in view_capabilities
+            self._states[room_id],
+            device_id,
+            now,
+            self._params[room_id],
+            door="contact" in view_capabilities,
+            zone=self.zone,
         )
 
     def presence(self, room_ids: Iterable[str], now: float) -> dict[str, Presence]:
@@ -347,7 +363,11 @@ class LiveState:
         with self._lock:
             states = list(self._states.values())
         return [
-            (state.room_id, state.kwh_today(now) or 0.0, state.kwh_wasted_today(now) or 0.0)
+            (
+                state.room_id,
+                state.kwh_today(now, self.zone) or 0.0,
+                state.kwh_wasted_today(now, self.zone) or 0.0,
+            )
             for state in states
             if state.energy_at is not None
         ]

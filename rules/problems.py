@@ -76,6 +76,10 @@ class Vocabulary:
 
     # Every key the file may use, for "did you mean" on an unknown one.
     keys: Collection[str] = ()
+    # The keys that may stand where an unknown key stands (given the path of the
+    # mapping that holds it), None when the file kind cannot tell: then `keys`. A key
+    # of another section is no suggestion (`mqtt.colour` is not `reports.comfort`).
+    keys_at: Callable[[Loc], Collection[str] | None] | None = None
     # Tags of tagged unions: pydantic puts them into error locations; paths leave them out.
     tags: Collection[str] = frozenset()
     # Regular expressions of `pattern=` fields, in words.
@@ -166,7 +170,8 @@ def _reason(kind: str, ctx: dict[str, Any], message: str, loc: Loc, vocabulary: 
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        return "unknown key" + _suggest(loc, vocabulary.keys)
+        here = vocabulary.keys_at(keys_of(loc[:-1], vocabulary.tags)) if vocabulary.keys_at else None
+        return "unknown key" + _suggest(loc, vocabulary.keys if here is None else here)
     if kind in _BOUNDS:
         template, bound = _BOUNDS[kind]
         return template.format(_number(ctx[bound]))

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, tzinfo
 from types import MappingProxyType
 from typing import TypeVar
 
 from devices.fields import DevicePayload
 from rules import occupancy
 from rules.occupancy import DEFAULT_PARAMS, Evidence, FusionParams, Occupancy, OccupancyState
+from rules.site_time import day_bounds
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +65,12 @@ class RoomState:
     lights: Mapping[str, Light] = field(default_factory=lambda: MappingProxyType({}))
     doors_open: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
     locks_locked: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
-    # Energy integrated from lighting power (reported or estimated), per UTC day.
+    # Energy integrated from lighting power (reported or estimated), per day of the
+    # site's time zone: the counters hold the day that ends at `energy_day_end` (UTC
+    # epoch seconds), up to `energy_at`. (A state saved before site days has no end:
+    # its counters count as the site day of `energy_at`.)
     energy_kwh: float = 0.0
-    energy_day: int | None = None
+    energy_day_end: float | None = None
     energy_at: float | None = None
     updated_at: float | None = None
     # When the room's door summary (any door open) last changed: door-held-open rules.
@@ -96,17 +101,14 @@ class RoomState:
     def locked(self) -> bool | None:
         return all(self.locks_locked.values()) if self.locks_locked else None
 
-    def kwh_today(self, now: float) -> float | None:
-        """Energy used today up to `now`, counting the current draw since the last report."""
-        return None if self.energy_at is None else _energy_until(self, now)[0]
+    def kwh_today(self, now: float, zone: tzinfo = UTC) -> float | None:
+        """Energy used today (the local day of `zone`, the site's) up to `now`, counting
+        the current draw since the last report."""
+        return None if self.energy_at is None else _energy_until(self, now, zone)[0]
 
-    def kwh_wasted_today(self, now: float) -> float | None:
+    def kwh_wasted_today(self, now: float, zone: tzinfo = UTC) -> float | None:
         """Of `kwh_today`, what lit an empty room."""
-        return None if self.energy_at is None else _energy_until(self, now)[3]
-
-
-def _day(ts: float) -> int:
-    return int(ts // 86_400)
+        return None if self.energy_at is None else _energy_until(self, now, zone)[3]
 
 
 V = TypeVar("V")
@@ -157,7 +159,10 @@ def apply(
     now: float,
     rated_watts: float | None = None,
     params: FusionParams = DEFAULT_PARAMS,
+    *,
+    zone: tzinfo = UTC,
 ) -> RoomState:
+    """`zone`: the site's time zone, whose days the energy counters count."""
     # Built field by field and constructed once: this runs for every message, and
     # dataclasses.replace costs several microseconds a call.
     occupancy_state = state.occupancy
@@ -188,17 +193,17 @@ def apply(
         locks = _with(locks, device_id, payload.state == "LOCK")
 
     lights = state.lights
-    energy = (state.energy_kwh, state.energy_day, state.energy_at, state.energy_waste_kwh)
+    energy = (state.energy_kwh, state.energy_day_end, state.energy_at, state.energy_waste_kwh)
     if lights and occupancy_state.state != state.occupancy.state:
         # Close the energy interval at the occupancy change, so waste counts only vacant time.
-        energy = _energy_until(state, now)
+        energy = _energy_until(state, now, zone)
     is_light_state = payload.state == "ON" or payload.state == "OFF"
     if (
         is_light_state
         or payload.brightness is not None
         or (payload.power is not None and device_id in lights)
     ):
-        energy = _energy_until(state, now)
+        energy = _energy_until(state, now, zone)
         light = lights.get(device_id) or Light(rated_w=rated_watts)
         lights = _with(
             lights,
@@ -236,27 +241,44 @@ def apply(
     )
 
 
-def _energy_until(state: RoomState, now: float) -> tuple[float, int, float, float]:
-    """(kWh, day, as of, wasted kWh): the counters brought up to `now` at the old draw."""
-    day = _day(now)
-    if state.energy_at is None or state.energy_day != day:
-        return 0.0, day, now, 0.0
+def _energy_until(state: RoomState, now: float, zone: tzinfo) -> tuple[float, float, float, float]:
+    """(kWh, end of their day, as of, wasted kWh): the counters brought up to `now` at
+    the old draw. Past the end of the counters' day they start again from the local
+    midnight, counting the draw since then."""
+    if state.energy_at is None:
+        return 0.0, day_bounds(now, zone)[1], now, 0.0
+    day_end = state.energy_day_end
+    if day_end is None:
+        day_end = day_bounds(state.energy_at, zone)[1]
+    kwh, waste, since = state.energy_kwh, state.energy_waste_kwh, state.energy_at
+    if now >= day_end:
+        today, day_end = day_bounds(now, zone)
+        kwh, waste, since = 0.0, 0.0, max(since, today)
     power = state.lighting.power_w or 0.0
-    gained = power * max(0.0, now - state.energy_at) / 3_600_000
+    gained = power * max(0.0, now - since) / 3_600_000
     wasted = gained if state.occupancy.state == Occupancy.VACANT else 0.0
-    return state.energy_kwh + gained, day, now, state.energy_waste_kwh + wasted
+    return kwh + gained, day_end, now, waste + wasted
 
 
-def forget(state: RoomState, device_id: str, now: float, params: FusionParams, *, door: bool) -> RoomState:
+def forget(
+    state: RoomState,
+    device_id: str,
+    now: float,
+    params: FusionParams,
+    *,
+    door: bool,
+    zone: tzinfo = UTC,
+) -> RoomState:
     """`state` once the device went offline (see `occupancy.forget`)."""
-    return _with_occupancy(state, occupancy.forget(state.occupancy, device_id, now, params, door=door), now)
+    changed = occupancy.forget(state.occupancy, device_id, now, params, door=door)
+    return _with_occupancy(state, changed, now, zone)
 
 
-def expire(state: RoomState, now: float, params: FusionParams) -> RoomState:
-    return _with_occupancy(state, occupancy.expire(state.occupancy, now, params), now)
+def expire(state: RoomState, now: float, params: FusionParams, *, zone: tzinfo = UTC) -> RoomState:
+    return _with_occupancy(state, occupancy.expire(state.occupancy, now, params), now, zone)
 
 
-def _with_occupancy(state: RoomState, changed: OccupancyState, now: float) -> RoomState:
+def _with_occupancy(state: RoomState, changed: OccupancyState, now: float, zone: tzinfo) -> RoomState:
     """`state` with occupancy moved on by time or availability, not by a reading."""
     if changed is state.occupancy:
         return state
@@ -264,19 +286,21 @@ def _with_occupancy(state: RoomState, changed: OccupancyState, now: float) -> Ro
         return replace(state, occupancy=changed, updated_at=now)
     # Energy up to the moment the occupancy changed counts under the old occupancy.
     at = max(changed.since if changed.since is not None else now, state.energy_at or 0.0)
-    kwh, day, energy_at, waste = _energy_until(state, at)
+    kwh, day_end, energy_at, waste = _energy_until(state, at, zone)
     return replace(
         state,
         occupancy=changed,
         updated_at=now,
         energy_kwh=kwh,
-        energy_day=day,
+        energy_day_end=day_end,
         energy_at=energy_at,
         energy_waste_kwh=waste,
     )
 
 
-def rename_devices(state: RoomState, rename: Callable[[str], str | None], now: float) -> RoomState:
+def rename_devices(
+    state: RoomState, rename: Callable[[str], str | None], now: float, *, zone: tzinfo = UTC
+) -> RoomState:
     """`state` with its per-device entries under new ids: `rename` returns a device's
     new id, or None to drop what the device said (it was forgotten). Used to move a
     saved state to a new id scheme and to forget silent devices; the very same state
@@ -305,8 +329,10 @@ def rename_devices(state: RoomState, rename: Callable[[str], str | None], now: f
         return frozenset(new for old in devices if (new := renames.get(old, old)) is not None)
 
     if state.lights and any(renames.get(light, light) is None for light in state.lights):
-        kwh, day, energy_at, waste = _energy_until(state, now)
-        state = replace(state, energy_kwh=kwh, energy_day=day, energy_at=energy_at, energy_waste_kwh=waste)
+        kwh, day_end, energy_at, waste = _energy_until(state, now, zone)
+        state = replace(
+            state, energy_kwh=kwh, energy_day_end=day_end, energy_at=energy_at, energy_waste_kwh=waste
+        )
     s = state.occupancy
     return replace(
         state,

@@ -44,6 +44,8 @@ from gateway.mqtt.transport import Ack, InboundMessage, Transport
 from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
 from gateway.push.webhooks import WebhookDispatcher
 from gateway.reports.archive import ArchivedFile, ArchiveEntry, ReportArchive, archive_url
+from gateway.reports.catalog import build_report
+from gateway.reports.rooms import report_rooms
 from gateway.reports.service import build_service
 from gateway.reports.table import Report, ReportWindow
 from gateway.runtime.gc_schedule import FullCollections
@@ -60,6 +62,7 @@ from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGrou
 from gateway.storage.history_writer import HistoryWriter
 from gateway.storage.influx.exporter import InfluxExporter
 from gateway.storage.records import KIND_OF_METRIC, DeviceState, Reading, StoredEvent, recorded_metric
+from gateway.storage.report_queries import SqliteReportSource
 from gateway.storage.sqlite_store import Store
 from gateway.storage.webhook_store import Delivery, WebhookStore
 from gateway.storage.webhook_store import Subscription as WebhookSubscription
@@ -161,6 +164,8 @@ class Gateway:
         self.transport = transport
         self._live = LiveState(settings)
         self._store = Store(Path(settings.storage.path))
+        # Reports read the same file on connections of their own (one per report).
+        self._reports = SqliteReportSource(Path(settings.storage.path))
         # Everything committed to the history is also exported, when influxdb.url is set.
         self._influx = InfluxExporter.from_settings(settings)
         retention = settings.storage.retention
@@ -683,7 +688,12 @@ class Gateway:
 
     def _archived_reports(self) -> list[ScheduledReport]:
         """The reports the schedule writes for every building, in the summary's order."""
-        return [("service", self.service_report)]
+        return [
+            ("utilization", lambda window: self.report("utilization", window, buildings=None)),
+            ("energy", lambda window: self.report("energy", window, buildings=None)),
+            ("comfort", lambda window: self.report("comfort", window, buildings=None)),
+            ("service", self.service_report),
+        ]
 
     def archived_reports(self, buildings: frozenset[str] | None) -> list[ArchiveEntry]:
         """The scheduled reports written so far (of `buildings`; None: all), newest first."""
@@ -692,6 +702,18 @@ class Gateway:
     def archived_file(self, building: str, label: str, name: str) -> tuple[Path, ArchivedFile] | None:
         """One archived file, if the archive of that building and period lists it."""
         return self._archive.file(building, label, name)
+
+    # Reports (GET /v1/reports/...)
+
+    def report(self, name: str, window: ReportWindow, *, buildings: Collection[str] | None) -> Report:
+        """The report `name` (gateway.reports.catalog.BUILDERS) over `window`, of the rooms
+        in `buildings` (None: every room). Raises ReportRefused past the bounds of
+        `reports.max_days` and `reports.max_rows`."""
+        configs = [room.config for room in self._live.rooms()]
+        if buildings is not None:
+            configs = [config for config in configs if config.building in buildings]
+        rooms = report_rooms(configs, self.settings)
+        return build_report(name, self._reports, window, rooms, self.settings.reports)
 
     # The event stream (GET /v1/stream)
 

@@ -103,7 +103,9 @@ class GatewayCollector(Collector):
             value=self._gauges.subscriptions_pending(),
         )
         used = GaugeMetricFamily(
-            "officegw_room_energy_kwh_today", "Lighting energy used today (UTC day)", labels=["room"]
+            "officegw_room_energy_kwh_today",
+            "Lighting energy used today (a day of site.timezone)",
+            labels=["room"],
         )
         wasted = GaugeMetricFamily(
             "officegw_room_energy_wasted_kwh_today",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from devices import identity
 from gateway.codec import dumps
@@ -32,8 +33,10 @@ def migrate_device_ids(
     in place, and both are written back to `store`."""
     configured = {device.id for device in settings.site.devices}
     rename = identity.legacy_renamer(configured)
+    zone = ZoneInfo(settings.site.timezone)
     migrated = {
-        room_id: rename_devices(state, partial(rename, room_id), now) for room_id, state in states.items()
+        room_id: rename_devices(state, partial(rename, room_id), now, zone=zone)
+        for room_id, state in states.items()
     }
     changed = [(room_id, dumps(state)) for room_id, state in migrated.items() if state is not states[room_id]]
 

@@ -344,11 +344,12 @@ def test_a_simulated_day_gives_the_hand_computed_service_figures_and_the_week_is
     assert sorted(r["id"] for r in listing) == sorted([f"{d.hq}/2026-W48", f"{d.annex}/2026-W48"])
     hq_archive = next(r for r in listing if r["building"] == d.hq)
     assert (hq_archive["start"], hq_archive["end"]) == ("2026-11-22T23:00:00Z", "2026-11-29T23:00:00Z")
+    # Every report the gateway archives, by building and by room, and the summary.
     assert [f["name"] for f in hq_archive["files"]] == [
-        "service-building.csv",
-        "service-room.csv",
-        "summary.html",
-    ]
+        f"{report}-{grouping}.csv"
+        for report in ("utilization", "energy", "comfort", "service")
+        for grouping in ("building", "room")
+    ] + ["summary.html"]
     files = {f["name"]: f for f in hq_archive["files"]}
     room_csv = d.gw.http.get(files["service-room.csv"]["url"], headers=auth("hq-view-key"))
     assert room_csv.status_code == 200 and room_csv.headers["content-type"].startswith("text/csv")

@@ -308,8 +308,8 @@ def test_a_store_with_plain_device_ids_still_loads(mqtt_broker: BrokerProcess, p
     orion = RoomState(
         "orion",
         lights={"orion-lamp": Light(on=True, brightness_pct=100.0, power_w=10.0)},
+        # (Saved before site days: no energy_day_end.)
         energy_at=now,
-        energy_day=int(now // 86_400),
         updated_at=now,
     )
     store.commit((), (), [("orion", dumps(orion))], now)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -79,9 +81,46 @@ def test_energy_is_integrated_from_lighting_power() -> None:
     state = fold(("l1", {"state": "ON", "power": 100}, T0), ("l1", {"power": 50}, T0 + 3_600))
     assert state.kwh_today(T0 + 3_600) == pytest.approx(0.1)
     assert state.kwh_today(T0 + 7_200) == pytest.approx(0.15)
-    # A new UTC day starts from zero.
-    assert state.kwh_today(T0 + 86_400) == 0.0
+    # A new day starts from zero at midnight (UTC by default): 50 W since then, 8 h.
+    assert state.kwh_today(T0 + 86_400) == pytest.approx(0.4)
     assert RoomState("x").kwh_today(T0) is None
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def test_energy_days_are_the_sites_days() -> None:
+    # 100 W from 23:00 to 00:30 Berlin time (22:00 to 23:30 UTC, the same UTC day).
+    state = apply(
+        RoomState("orion"), "l1", reading(state="ON", power=100), at("2023-11-14T23:00+01:00"), zone=BERLIN
+    )
+    assert state.energy_day_end == at("2023-11-15T00:00+01:00")
+    half_past = at("2023-11-15T00:30+01:00")
+    assert state.kwh_today(half_past, BERLIN) == pytest.approx(0.05)
+    assert state.kwh_today(half_past, UTC) == pytest.approx(0.15)
+    # A reading after midnight closes the old day and counts the half hour since.
+    state = apply(state, "l1", reading(power=0), half_past, zone=BERLIN)
+    assert (state.energy_kwh, state.energy_day_end) == (pytest.approx(0.05), at("2023-11-16T00:00+01:00"))
+
+
+def test_the_day_clocks_go_forward_has_23_hours() -> None:
+    midnight = at("2024-03-31T00:00+01:00")
+    state = apply(RoomState("orion"), "l1", reading(state="ON", power=1000), midnight, zone=BERLIN)
+    # The next local midnight is 23 hours later.
+    assert state.energy_day_end == midnight + 23 * 3_600
+    assert state.kwh_today(midnight + 23 * 3_600 - 1, BERLIN) == pytest.approx(23 - 1 / 3_600)
+    assert state.kwh_today(midnight + 23 * 3_600 + 3_600, BERLIN) == pytest.approx(1.0)
+
+
+def test_a_state_saved_before_site_days_counts_in_the_day_of_its_last_report() -> None:
+    state = apply(RoomState("orion"), "l1", reading(state="ON", power=100), T0)
+    old = RoomState("orion", lights=state.lights, energy_kwh=0.2, energy_at=T0)
+    assert old.energy_day_end is None
+    assert old.kwh_today(T0 + 3_600, BERLIN) == pytest.approx(0.3)
 
 
 def test_occupancy_flows_through_and_expires() -> None:

@@ -203,3 +203,17 @@ def test_without_a_recorder_the_pipeline_acknowledges_at_once() -> None:
     assert good is not None and bad is not None and (good.calls, bad.calls) == (1, 1)
     assert [message.payload for message in transport.acked] == [b'{"occupancy":true}', b"{"]
     assert live.state_of("orion").occupancy.state is Occupancy.OCCUPIED
+
+
+def test_kwh_today_counts_the_sites_day(tmp_path: Path) -> None:
+    berlin = {**SITE, "site": {**SITE["site"], "timezone": "Europe/Berlin"}}
+    with running_gateway(tmp_path, berlin) as gw:
+        # The manual clock starts at 23:13:20 in Berlin (22:13:20 UTC).
+        gw.transport.deliver("office/hq/2/orion/orion-light", {"state": "ON", "power": 100})
+        gw.advance(3_600)
+        # 00:13:20 in Berlin, still the same UTC day: today is 800 s old.
+        room = gw.live.room("orion")
+        assert room is not None
+        now = gw.clock.now()
+        assert room.state.kwh_today(now, room.zone) == pytest.approx(100 * 800 / 3_600_000)
+        assert gw.live.energy(now) == [("orion", pytest.approx(100 * 800 / 3_600_000), 0.0)]
