@@ -107,6 +107,11 @@ def run_demo(args: argparse.Namespace) -> int:
                     ],
                     "devices": floor.site_devices(),
                 },
+                # The baseline the energy report's savings are counted against: each
+                # room's lamps on through business hours (README "Reports").
+                "reports": {
+                    "baseline_w": {"rooms": {r.id: r.lamp_watts for r in floor.rooms if r.lamp_watts > 0}}
+                },
                 # A mixed floor has a device that announces itself (Home Assistant discovery).
                 "discovery": {"homeassistant": {"prefix": floor.discovery_prefix}}
                 if floor.announced_devices()

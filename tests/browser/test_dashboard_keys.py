@@ -63,6 +63,8 @@ def keyed(mqtt_broker: BrokerProcess) -> Iterator[Keyed]:
                 {"id": "theirs-pir", "room": "theirs"},
             ],
         },
+        # A baseline, so the energy report has savings to show.
+        "reports": {"baseline_w": {"rooms": {"lyra": 40}}},
         "api": {
             "keys": [
                 key_entry("lobby", VIEWER_KEY, "viewer", [mine]),
