@@ -43,6 +43,14 @@ class LiveState:
         self._params: dict[str, FusionParams] = {
             room.id: self._fusion_params(room) for room in settings.site.rooms
         }
+        # Bumped (with the lock held) when a room is added or forgotten, and when a
+        # room's occupancy (occupied, vacant, unknown) changes: what availability
+        # answers rests on, for caches of it to compare.
+        self.rooms_version = 0
+        self.occupancy_version = 0
+        # `rooms_with_sensors_offline`, and the registry's versions it was taken at.
+        self._offline_rooms: frozenset[str] = frozenset()
+        self._offline_at: tuple[int, int] | None = None
         self.devices = DeviceRegistry(
             (
                 DeviceSpec(
@@ -79,6 +87,7 @@ class LiveState:
         self._states[room_id] = RoomState(room_id)
         self._params[room_id] = self._fusion_params(config)
         self._auto_heard[room_id] = now
+        self.rooms_version += 1
 
     @property
     def auto_room_count(self) -> int:
@@ -106,7 +115,7 @@ class LiveState:
                 continue
             new = room_model.rename_devices(state, lambda d: None if d in gone else d, now)
             if new is not state:
-                self._states[room_id] = new
+                self._put(room_id, state, new)
                 changed.append(new)
         rooms = [
             room_id
@@ -120,6 +129,8 @@ class LiveState:
                 self._states[room_id],
                 self._params[room_id],
             )
+        if rooms:
+            self.rooms_version += 1
         changed = [state for state in changed if state.room_id in self._states]
         return rooms, devices, changed
 
@@ -134,11 +145,17 @@ class LiveState:
         timeout = self._settings.vacancy_timeout_for(room) if configured else None
         return FusionParams.for_room_type(room.type, timeout)
 
+    def _put(self, room_id: str, old: RoomState, new: RoomState) -> None:
+        self._states[room_id] = new
+        if new.occupancy.state != old.occupancy.state:
+            self.occupancy_version += 1
+
     def apply(self, room_id: str, device_id: str, payload: DevicePayload, now: float) -> None:
         state = self._states[room_id]
-        self._states[room_id] = room_model.apply(
+        new = room_model.apply(
             state, device_id, payload, now, self.devices.rated_watts(device_id), self._params[room_id]
         )
+        self._put(room_id, state, new)
 
     def expire(self, now: float) -> int:
         """Moves every room forward to `now`; returns how many rooms changed."""
@@ -146,7 +163,7 @@ class LiveState:
         for room_id, state in self._states.items():
             new = room_model.expire(state, now, self._params[room_id])
             if new is not state:
-                self._states[room_id] = new
+                self._put(room_id, state, new)
                 changed += 1
         return changed
 
@@ -211,7 +228,7 @@ class LiveState:
         restored = 0
         for room_id, state in states.items():
             if room_id in self._states:
-                self._states[room_id] = state
+                self._put(room_id, self._states[room_id], state)
                 restored += 1
         return restored
 
@@ -258,9 +275,11 @@ class LiveState:
         """The device went offline: what it said no longer counts as occupancy evidence
         (call with the lock held)."""
         view_capabilities = self.devices.capabilities_of(device_id)
-        self._states[room_id] = room_model.forget(
-            self._states[room_id], device_id, now, self._params[room_id], door="contact" in view_capabilities
+        state = self._states[room_id]
+        new = room_model.forget(
+            state, device_id, now, self._params[room_id], door="contact" in view_capabilities
         )
+        self._put(room_id, state, new)
 
     def presence(self, room_ids: Iterable[str], now: float) -> dict[str, Presence]:
         """What the rooms' sensors say about people, for bookings: occupancy, and
@@ -284,25 +303,36 @@ class LiveState:
                 )
             return found
 
-    def sensors_offline(self, room_ids: Iterable[str]) -> set[str]:
+    @property
+    def sensors_version(self) -> tuple[int, int]:
+        """Changes when a device is added, forgotten or changes kind, and when one goes
+        offline or comes back: when `rooms_with_sensors_offline` may change."""
+        return self.devices.version, self.devices.online_version
+
+    def rooms_with_sensors_offline(self) -> frozenset[str]:
         """The rooms whose presence sensors are all offline (a room without any is not
-        among them): `presence(...)[room].sensors_offline`, for every room of a campus
-        at once without the rest of `presence`."""
+        among them): `presence(...)[room].sensors_offline` of every room at once, found
+        again only after `sensors_version` changed."""
         with self._lock:
-            found: set[str] = set()
-            for room_id in room_ids:
-                kinds = self.devices.by_kind(room_id)
-                if not kinds:
-                    continue
-                sensors = [
-                    device
-                    for devices in kinds.values()
-                    for device in devices
-                    if self.devices.capabilities_of(device) & PRESENCE_FIELDS
-                ]
-                if sensors and all(self.devices.is_offline(device) for device in sensors):
-                    found.add(room_id)
-            return found
+            version = self.sensors_version
+            if self._offline_at != version:
+                self._offline_rooms = frozenset(
+                    room_id for room_id in self._configs if self._sensors_all_offline(room_id)
+                )
+                self._offline_at = version
+            return self._offline_rooms
+
+    def _sensors_all_offline(self, room_id: str) -> bool:
+        kinds = self.devices.by_kind(room_id)
+        if not kinds:
+            return False
+        sensors = [
+            device
+            for devices in kinds.values()
+            for device in devices
+            if self.devices.capabilities_of(device) & PRESENCE_FIELDS
+        ]
+        return bool(sensors) and all(self.devices.is_offline(device) for device in sensors)
 
     def counts(self) -> tuple[int, int, int]:
         """(rooms, occupied rooms, devices)."""

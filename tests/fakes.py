@@ -102,6 +102,10 @@ class FakeTransport:
         with self._lock:
             self.published.append(Published(topic, payload, qos, retain))
 
+    def broker_stats(self) -> None:
+        """No broker behind it: no broker metrics."""
+        return None
+
     def ack_many(self, acks: Sequence[Ack]) -> None:
         for ack in acks:
             if not isinstance(ack, RecordingAck):

@@ -1,0 +1,46 @@
+"""What the availability of the bookable rooms rests on, as the gateway hands it out:
+a version that changes whenever any of it may have changed (but time), and each
+room's inputs, for the API to compute availability from and to keep what it
+computed until the version or the window says otherwise (`api.availability_answers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.live_state import LiveRoom
+from rules.bookings import Booking
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityVersion:
+    """Taken before the inputs it goes with, so inputs are never older than their version."""
+
+    # The bookings service's snapshot (room -> its active bookings): replaced whole on
+    # every write, so the same object means the same bookings.
+    bookings: Mapping[str, tuple[Booking, ...]]
+    # `LiveState.rooms_version`, `occupancy_version`, `sensors_version`.
+    rooms: int
+    occupancy: int
+    sensors: tuple[int, int]
+
+    def same_as(self, other: AvailabilityVersion, *, includes_now: bool) -> bool:
+        """Whether an answer made at `other` still holds now (for a window that does
+        not include now, occupancy and sensors do not count)."""
+        return (
+            self.bookings is other.bookings
+            and self.rooms == other.rooms
+            and (not includes_now or (self.occupancy == other.occupancy and self.sensors == other.sensors))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInputs:
+    """One bookable room: its config and live state, its active bookings (sorted by
+    start; the tuple is replaced whole when they change) and whether all its presence
+    sensors are offline (False when the window does not include now)."""
+
+    room: LiveRoom
+    bookings: tuple[Booking, ...]
+    sensors_offline: bool
