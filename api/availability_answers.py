@@ -29,6 +29,7 @@ One instance per app (held in `app.state`), shared by its request threads.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -37,10 +38,10 @@ from typing import Any
 
 import orjson
 
-from gateway.bookings.availability_inputs import AvailabilityVersion, RoomInputs
+from gateway.bookings.availability_inputs import AvailabilityInputs, AvailabilityVersion
 from gateway.config import RoomConfig
 from gateway.runtime.gateway import Gateway
-from rules.bookings import EVERY_WINDOW, Booking, Windows
+from rules.bookings import Booking, Windows
 from rules.bookings import availability as room_availability
 from rules.occupancy import Occupancy
 
@@ -87,6 +88,11 @@ class Answer:
     # What it was made from, and the windows it holds for.
     version: AvailabilityVersion
     holds_for: Windows
+    # The bookable rooms it was chosen from, and the ones the query wants of them in
+    # best-fit order but for availability (capacity, building, floor, id): kept for
+    # the next rebuild of the same query, while the rooms stay the same.
+    bookable: tuple[RoomConfig, ...]
+    wanted: tuple[RoomConfig, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +104,6 @@ class _RoomAnswer:
     sensors_offline: bool
     holds_for: Windows
     available: bool
-    order: tuple[Any, ...]
     json: bytes
 
 
@@ -106,6 +111,11 @@ class _RoomAnswer:
 _AnswerKey = tuple[AvailabilityQuery, bool, float]
 # (room id, details, whether the window includes now)
 _RoomKey = tuple[str, bool, bool]
+
+
+def _best_fit(c: RoomConfig) -> tuple[int, str, str, str]:
+    # The smallest room that fits first; available rooms go before the others.
+    return c.capacity, c.building, c.floor, c.id
 
 
 class AvailabilityAnswers:
@@ -116,7 +126,7 @@ class AvailabilityAnswers:
         self._bytes = 0
         # Guards `_answers` and `_bytes` (held for dictionary operations only).
         self._lock = threading.Lock()
-        # One rebuild at a time; guards `_rooms`.
+        # One rebuild at a time; guards `_rooms`. At most four per bookable room.
         self._rebuild = threading.Lock()
         self._rooms: dict[_RoomKey, _RoomAnswer] = {}
         # Rooms computed afresh and answers rebuilt, since start (for tests and metrics).
@@ -150,64 +160,99 @@ class AvailabilityAnswers:
         found = self.cached(gateway.availability_version(), query, start, end, now)
         if found is not None:
             return found
+        includes_now = start <= now < end
+        key = (query, includes_now, end - start)
         with self._rebuild:
             # Another request may have rebuilt it while this one waited.
             found = self.cached(gateway.availability_version(), query, start, end, now)
             if found is not None:
                 return found
-            includes_now = start <= now < end
-            version, inputs = gateway.availability_inputs(query.wants, includes_now=includes_now)
-            answer = self._build(version, inputs, query, start, end, now)
-        self._keep((query, includes_now, end - start), answer)
+            inputs = gateway.availability_inputs(includes_now=includes_now)
+            with self._lock:
+                previous = self._answers.get(key)
+            answer = self._build(inputs, previous, query, start, end, now)
+        self._keep(key, answer)
         return answer
 
     def _build(
         self,
-        version: AvailabilityVersion,
-        inputs: list[RoomInputs],
+        inputs: AvailabilityInputs,
+        previous: Answer | None,
         query: AvailabilityQuery,
         start: float,
         end: float,
         now: float,
     ) -> Answer:
+        """Each wanted room's kept answer where it holds, else a new one; joined. One
+        pass of plain comparisons per room: this runs on every change of occupancy
+        anywhere on a campus."""
         includes_now = start <= now < end
-        holds_for = EVERY_WINDOW
-        chosen: list[_RoomAnswer] = []
-        for room_inputs in inputs:
-            room = self._room(room_inputs, query.details, start, end, now, includes_now)
-            holds_for &= room.holds_for
+        if previous is not None and previous.bookable is inputs.rooms:
+            wanted = previous.wanted
+        else:
+            wanted = tuple(sorted((c for c in inputs.rooms if query.wants(c)), key=_best_fit))
+        booked, states, offline = inputs.version.bookings, inputs.states, inputs.sensors_offline
+        kept_rooms, details = self._rooms, query.details
+        free: list[bytes] = []
+        taken: list[bytes] = []
+        # The windows every room's answer holds for (their intersection).
+        start_from, start_until, end_after, end_until = -math.inf, math.inf, -math.inf, math.inf
+        for config in wanted:
+            room_id = config.id
+            bookings = booked.get(room_id, ())
+            occupancy = states[room_id].occupancy.state if includes_now else None
+            sensors_offline = includes_now and room_id in offline
+            room = kept_rooms.get((room_id, details, includes_now))
+            if room is not None:
+                h = room.holds_for
+                if not (
+                    room.bookings is bookings
+                    and room.occupancy == occupancy
+                    and room.sensors_offline == sensors_offline
+                    and room.config is config
+                    and h.start_from <= start < h.start_until
+                    and h.end_after < end <= h.end_until
+                ):
+                    room = None
+            if room is None:
+                room = self._room(config, bookings, occupancy, sensors_offline, details, start, end, now)
+            h = room.holds_for
+            start_from = max(start_from, h.start_from)
+            start_until = min(start_until, h.start_until)
+            end_after = max(end_after, h.end_after)
+            end_until = min(end_until, h.end_until)
             if query.available is None or room.available == query.available:
-                chosen.append(room)
-        chosen.sort(key=lambda r: r.order)
+                (free if room.available else taken).append(room.json)
         self.rebuilds += 1
-        return Answer(b"[" + b",".join(r.json for r in chosen) + b"]", len(chosen), version, holds_for)
+        chosen = free + taken
+        return Answer(
+            b"[" + b",".join(chosen) + b"]",
+            len(chosen),
+            inputs.version,
+            Windows(start_from, start_until, end_after, end_until),
+            inputs.rooms,
+            wanted,
+        )
 
     def _room(
-        self, inputs: RoomInputs, details: bool, start: float, end: float, now: float, includes_now: bool
+        self,
+        config: RoomConfig,
+        bookings: tuple[Booking, ...],
+        occupancy: Occupancy | None,
+        sensors_offline: bool,
+        details: bool,
+        start: float,
+        end: float,
+        now: float,
     ) -> _RoomAnswer:
-        """The room's kept answer when it holds for the window, else a new one (kept)."""
-        live = inputs.room
-        config = live.config
-        occupancy = live.state.occupancy.state if includes_now else None
-        offline = inputs.sensors_offline if includes_now else False
-        key = (config.id, details, includes_now)
-        kept = self._rooms.get(key)
-        if (
-            kept is not None
-            and kept.config is config
-            and kept.bookings is inputs.bookings
-            and kept.occupancy == occupancy
-            and kept.sensors_offline == offline
-            and (start, end) in kept.holds_for
-        ):
-            return kept
+        """The room's answer computed afresh, and kept."""
         free = room_availability(
-            inputs.bookings,
+            bookings,
             start,
             end,
             now,
             occupied=occupancy == Occupancy.OCCUPIED,
-            sensors_offline=offline,
+            sensors_offline=sensors_offline,
         )
         document = {
             "id": config.id,
@@ -225,16 +270,14 @@ class AvailabilityAnswers:
         }
         made = _RoomAnswer(
             config,
-            inputs.bookings,
+            bookings,
             occupancy,
-            offline,
+            sensors_offline,
             free.holds_for,
             free.available,
-            # Best fit: available first, then the smallest that fits.
-            (not free.available, config.capacity, config.building, config.floor, config.id),
             orjson.dumps(document, option=orjson.OPT_UTC_Z),
         )
-        self._rooms[key] = made
+        self._rooms[(config.id, details, start <= now < end)] = made
         self.rooms_computed += 1
         return made
 

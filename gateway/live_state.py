@@ -7,7 +7,7 @@ frozen, so a reader only needs the lock to take a consistent set of references.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,9 @@ class LiveState:
         # answers rests on, for caches of it to compare.
         self.rooms_version = 0
         self.occupancy_version = 0
+        # The bookable rooms, and the `rooms_version` they were found at.
+        self._bookable: tuple[RoomConfig, ...] = ()
+        self._bookable_at: int | None = None
         # `rooms_with_sensors_offline`, and the registry's versions it was taken at.
         self._offline_rooms: frozenset[str] = frozenset()
         self._offline_at: tuple[int, int] | None = None
@@ -241,16 +244,14 @@ class LiveState:
                 for room_id, state in self._states.items()
             ]
 
-    def rooms_where(self, wanted: Callable[[RoomConfig], bool]) -> list[LiveRoom]:
-        """The rooms whose config `wanted` says yes to (called with the lock held: keep
-        it cheap); the others are never copied out."""
+    def availability_view(self) -> tuple[tuple[RoomConfig, ...], dict[str, RoomState]]:
+        """The bookable rooms' configs (the same tuple until `rooms_version` changes) and
+        every room's state, taken together."""
         with self._lock:
-            configs = self._configs
-            return [
-                LiveRoom(configs[room_id], state, room_id in self._configured)
-                for room_id, state in self._states.items()
-                if wanted(configs[room_id])
-            ]
+            if self._bookable_at != self.rooms_version:
+                self._bookable = tuple(config for config in self._configs.values() if config.bookable)
+                self._bookable_at = self.rooms_version
+            return self._bookable, dict(self._states)
 
     def room(self, room_id: str) -> LiveRoom | None:
         with self._lock:

@@ -1,6 +1,6 @@
 """What the availability of the bookable rooms rests on, as the gateway hands it out:
-a version that changes whenever any of it may have changed (but time), and each
-room's inputs, for the API to compute availability from and to keep what it
+a version that changes whenever any of it may have changed (but time), and the
+inputs themselves, for the API to compute availability from and to keep what it
 computed until the version or the window says otherwise (`api.availability_answers`).
 """
 
@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.live_state import LiveRoom
+from gateway.config import RoomConfig
 from rules.bookings import Booking
+from rules.room_model import RoomState
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +37,11 @@ class AvailabilityVersion:
 
 
 @dataclass(frozen=True, slots=True)
-class RoomInputs:
-    """One bookable room: its config and live state, its active bookings (sorted by
-    start; the tuple is replaced whole when they change) and whether all its presence
-    sensors are offline (False when the window does not include now)."""
-
-    room: LiveRoom
-    bookings: tuple[Booking, ...]
-    sensors_offline: bool
+class AvailabilityInputs:
+    version: AvailabilityVersion
+    # The bookable rooms: the same tuple until a room is added or forgotten.
+    rooms: tuple[RoomConfig, ...]
+    # Every room's live state (frozen states: a copy of the references).
+    states: Mapping[str, RoomState]
+    # The rooms whose presence sensors are all offline (empty when not asked for).
+    sensors_offline: frozenset[str]

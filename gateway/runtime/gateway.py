@@ -23,7 +23,7 @@ from devices.registry import DeviceView
 from gateway.automation.actuator import Decision
 from gateway.automation.event_log import EventKind, EventLog, LoggedEvent
 from gateway.automation.runner import Automation, load_rule_set
-from gateway.bookings.availability_inputs import AvailabilityVersion, RoomInputs
+from gateway.bookings.availability_inputs import AvailabilityInputs, AvailabilityVersion
 from gateway.bookings.calendar_export import room_calendar
 from gateway.bookings.calendar_import import ImportPlan, plan_import
 from gateway.bookings.calendar_sync import SyncReport
@@ -31,7 +31,7 @@ from gateway.bookings.metrics import BookingsCollector
 from gateway.bookings.service import BookingDraft, Bookings, InvalidBooking, Outcome
 from gateway.clock import Clock, SystemClock
 from gateway.codec import decode_as, dumps
-from gateway.config import RoomConfig, Settings
+from gateway.config import Settings
 from gateway.ingest.dead_letters import DeadLetter
 from gateway.ingest.pipeline import IngestPipeline, Route
 from gateway.ingest.stats import IngestStats
@@ -713,19 +713,13 @@ class Gateway:
             self._bookings.rooms(), live.rooms_version, live.occupancy_version, live.sensors_version
         )
 
-    def availability_inputs(
-        self, wanted: Callable[[RoomConfig], bool], *, includes_now: bool
-    ) -> tuple[AvailabilityVersion, list[RoomInputs]]:
-        """Each bookable room `wanted` says yes to, with what its availability rests on
-        (whether its sensors are offline only for a window that includes now), and
-        the version taken just before."""
+    def availability_inputs(self, *, includes_now: bool) -> AvailabilityInputs:
+        """The bookable rooms, every room's state and, for a window that includes now,
+        the rooms whose sensors are offline; with the version taken just before."""
         version = self.availability_version()
-        rooms = self._live.rooms_where(lambda config: config.bookable and wanted(config))
+        rooms, states = self._live.availability_view()
         offline = self._live.rooms_with_sensors_offline() if includes_now else frozenset()
-        booked = version.bookings
-        return version, [
-            RoomInputs(room, booked.get(room.config.id, ()), room.config.id in offline) for room in rooms
-        ]
+        return AvailabilityInputs(version, rooms, states, offline)
 
     def room_booking(self, room_id: str) -> tuple[Booking | None, Booking | None]:
         """The room's booking in progress and its next one."""
