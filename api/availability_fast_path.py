@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from starlette.datastructures import Headers, QueryParams
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import AuthGuard
@@ -56,11 +55,19 @@ class AvailabilityFastPath:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == PATH:
             body = self._kept(scope)
             if body is not None:
-                await Response(body, media_type="application/json")(scope, receive, send)
+                # The headers Starlette's Response(media_type="application/json") sends,
+                # then the pieces as they are: no copy of the kept rooms.
+                length = str(sum(len(piece) for piece in body)).encode()
+                headers = [(b"content-length", length), (b"content-type", b"application/json")]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                *first, last = body
+                for piece in first:
+                    await send({"type": "http.response.body", "body": piece, "more_body": True})
+                await send({"type": "http.response.body", "body": last, "more_body": False})
                 return
         await self.app(scope, receive, send)
 
-    def _kept(self, scope: Scope) -> bytes | None:
+    def _kept(self, scope: Scope) -> tuple[bytes, ...] | None:
         """The body the route would answer, when this request is one this path
         understands and its answer is kept; else None (the route answers)."""
         headers = Headers(scope=scope)

@@ -87,6 +87,9 @@ class Api:
         response = self.request("GET", "/v1/availability", key, params=params)
         assert response.status_code == 200, response.text
         assert response.content == fresh(self.g, KEYS[key], **params)
+        # The headers the fast path sends too (see fast_path_body).
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["content-length"] == str(len(response.content))
         return response.content
 
     def rooms(self, key: str = "ops-key", **params: Any) -> dict[str, dict[str, Any]]:
@@ -118,7 +121,7 @@ def fresh(g: GatewayOnFakes, who: Principal, **params: Any) -> bytes:
         None if "available" not in params else params["available"] == "true",
     )
     window = Window(now, now, now + DEFAULT_WINDOW)
-    return window.json(AvailabilityAnswers().answer(g.gateway, query, *window.instants))
+    return b"".join(window.json(AvailabilityAnswers().answer(g.gateway, query, *window.instants)))
 
 
 def iso(t: datetime) -> str:
@@ -278,6 +281,7 @@ def fast_path_body(api: Api, scope: dict[str, Any]) -> bytes | None:
     """What the fast path alone answers; None when it leaves the request to the route."""
     left: list[bool] = []
     sent: list[bytes] = []
+    started: list[dict[str, Any]] = []
 
     async def route(scope: Any, receive: Any, send: Any) -> None:
         left.append(True)
@@ -286,13 +290,22 @@ def fast_path_body(api: Api, scope: dict[str, Any]) -> bytes | None:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.body":
+        if message["type"] == "http.response.start":
+            started.append(message)
+        else:
             sent.append(message["body"])
+            assert message["more_body"] == (len(sent) < 3)
 
     fast = AvailabilityFastPath(route, api.app.state.guard, api.g.gateway, api.answers)
     asyncio.run(fast(scope, receive, send))
     assert bool(left) != bool(sent)
-    return sent[0] if sent else None
+    if not sent:
+        return None
+    body = b"".join(sent)
+    # As Starlette's Response(body, media_type="application/json") starts one.
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    assert started == [{"type": "http.response.start", "status": 200, "headers": headers}]
+    return body
 
 
 def test_the_fast_path_answers_the_bytes_the_route_does(api: Api, g: GatewayOnFakes) -> None:
