@@ -37,16 +37,16 @@ class LiveState:
         self._lock = threading.Lock()
         self._configs: dict[str, RoomConfig] = {room.id: room for room in settings.site.rooms}
         self._configured = frozenset(self._configs)
+        # Bumped when a room is added or forgotten: caches of the room list compare it.
+        self.rooms_version = 0
         # Auto-registered rooms -> when a message for the room last came (forgetting).
         self._auto_heard: dict[str, float] = {}
         self._states: dict[str, RoomState] = {room_id: RoomState(room_id) for room_id in self._configs}
         self._params: dict[str, FusionParams] = {
             room.id: self._fusion_params(room) for room in settings.site.rooms
         }
-        # Bumped (with the lock held) when a room is added or forgotten, and when a
-        # room's occupancy (occupied, vacant, unknown) changes: what availability
-        # answers rests on, for caches of it to compare.
-        self.rooms_version = 0
+        # Bumped (with the lock held) when a room's occupancy (occupied, vacant,
+        # unknown) changes: availability answers rest on it (api.availability_answers).
         self.occupancy_version = 0
         # The bookable rooms, and the `rooms_version` they were found at.
         self._bookable: tuple[RoomConfig, ...] = ()
@@ -86,11 +86,11 @@ class LiveState:
         if room_id in self._configs:
             return
         config = RoomConfig(id=room_id, building=building, floor=floor, type="unknown")
+        self.rooms_version += 1
         self._configs[room_id] = config
         self._states[room_id] = RoomState(room_id)
         self._params[room_id] = self._fusion_params(config)
         self._auto_heard[room_id] = now
-        self.rooms_version += 1
 
     @property
     def auto_room_count(self) -> int:
@@ -125,6 +125,8 @@ class LiveState:
             for room_id, heard in self._auto_heard.items()
             if now - heard > after and not self.devices.has_room(room_id)
         ]
+        if rooms:
+            self.rooms_version += 1
         for room_id in rooms:
             del (
                 self._auto_heard[room_id],
@@ -132,8 +134,6 @@ class LiveState:
                 self._states[room_id],
                 self._params[room_id],
             )
-        if rooms:
-            self.rooms_version += 1
         changed = [state for state in changed if state.room_id in self._states]
         return rooms, devices, changed
 
