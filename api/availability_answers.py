@@ -191,7 +191,7 @@ class AvailabilityAnswers:
             wanted = previous.wanted
         else:
             wanted = tuple(sorted((c for c in inputs.rooms if query.wants(c)), key=_best_fit))
-        booked, states, offline = inputs.version.bookings, inputs.states, inputs.sensors_offline
+        booked, states, offline = inputs.bookings, inputs.states, inputs.sensors_offline
         kept_rooms, details = self._rooms, query.details
         free: list[bytes] = []
         taken: list[bytes] = []

@@ -18,10 +18,10 @@ from rules.room_model import RoomState
 class AvailabilityVersion:
     """Taken before the inputs it goes with, so inputs are never older than their version."""
 
-    # The bookings service's snapshot (room -> its active bookings): replaced whole on
-    # every write, so the same object means the same bookings.
-    bookings: Mapping[str, tuple[Booking, ...]]
-    # `LiveState.rooms_version`, `occupancy_version`, `sensors_version`.
+    # `Bookings.version` (a count of the bookings' snapshots), `LiveState.rooms_version`,
+    # `occupancy_version`, `sensors_version`. Plain numbers: an answer kept with its
+    # version keeps nothing else alive.
+    bookings: int
     rooms: int
     occupancy: int
     sensors: tuple[int, int]
@@ -30,7 +30,7 @@ class AvailabilityVersion:
         """Whether an answer made at `other` still holds now (for a window that does
         not include now, occupancy and sensors do not count)."""
         return (
-            self.bookings is other.bookings
+            self.bookings == other.bookings
             and self.rooms == other.rooms
             and (not includes_now or (self.occupancy == other.occupancy and self.sensors == other.sensors))
         )
@@ -39,6 +39,9 @@ class AvailabilityVersion:
 @dataclass(frozen=True, slots=True)
 class AvailabilityInputs:
     version: AvailabilityVersion
+    # Every room's active bookings, sorted by start (the bookings service's snapshot:
+    # a room's tuple is replaced whole when its bookings change).
+    bookings: Mapping[str, tuple[Booking, ...]]
     # The bookable rooms: the same tuple until a room is added or forgotten.
     rooms: tuple[RoomConfig, ...]
     # Every room's live state (frozen states: a copy of the references).

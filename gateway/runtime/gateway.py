@@ -710,16 +710,17 @@ class Gateway:
         every request)."""
         live = self._live
         return AvailabilityVersion(
-            self._bookings.rooms(), live.rooms_version, live.occupancy_version, live.sensors_version
+            self._bookings.version, live.rooms_version, live.occupancy_version, live.sensors_version
         )
 
     def availability_inputs(self, *, includes_now: bool) -> AvailabilityInputs:
         """The bookable rooms, every room's state and, for a window that includes now,
         the rooms whose sensors are offline; with the version taken just before."""
         version = self.availability_version()
+        booked = self._bookings.rooms()
         rooms, states = self._live.availability_view()
         offline = self._live.rooms_with_sensors_offline() if includes_now else frozenset()
-        return AvailabilityInputs(version, rooms, states, offline)
+        return AvailabilityInputs(version, booked, rooms, states, offline)
 
     def room_booking(self, room_id: str) -> tuple[Booking | None, Booking | None]:
         """The room's booking in progress and its next one."""
