@@ -9,6 +9,8 @@ from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from api.auth import AuthGuard, document_bearer_keys
+from api.availability_answers import AvailabilityAnswers
+from api.availability_fast_path import AvailabilityFastPath
 from api.dashboard import mount_dashboard
 from api.docs import mount_offline_docs
 from api.errors import validation_error
@@ -61,13 +63,17 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     app.state.settings = settings
     app.state.gateway = gw
     app.state.metrics = gw.metrics_registry()
+    # Availability answers kept until what they rest on changes (one set per app).
+    answers = app.state.availability_answers = AvailabilityAnswers()
     guard = AuthGuard(settings.api, gw.audit)
     app.state.guard = guard
     app.add_exception_handler(RequestValidationError, validation_error)
     # 405s list the methods of every route at the path, not of the first one only.
     app.add_exception_handler(405, method_not_allowed)
     # The last added runs first: the size limit, then authentication of requests
-    # with a body, both before anything reads the body.
+    # with a body, both before anything reads the body; then availability for now
+    # from a kept answer, when there is one.
+    app.add_middleware(AvailabilityFastPath, guard=guard, gateway=gw, answers=answers)
     app.add_middleware(AuthBeforeBody, guard=guard, router=app.router)
     app.add_middleware(
         BodyLimit,

@@ -101,14 +101,34 @@ class AuthGuard:
                 detail="missing bearer key: send 'Authorization: Bearer <key>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        digest = hashlib.sha256(authorization[7:].strip().encode()).hexdigest()
-        for key in self._keys:
-            if hmac.compare_digest(digest, key.sha256.lower()):
-                return Principal(key.name, key.role, frozenset(key.buildings) if key.buildings else None)
+        found = self._lookup(authorization)
+        if found is not None:
+            return found
         self._failed(scope, client, "unknown API key")
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail="unknown API key", headers={"WWW-Authenticate": "Bearer"}
         )
+
+    def recognise(self, scope: Scope, authorization: str | None) -> Principal | None:
+        """The principal `authenticate` would return, or None where it would refuse
+        (a missing or unknown key, a locked-out client), without recording anything:
+        for a fast path that leaves every refusal to the route, which counts it once."""
+        if not self._keys:
+            return ANONYMOUS_LOOPBACK
+        if not authorization or not authorization.lower().startswith("bearer "):
+            return None
+        with self._lock:
+            if client_of(scope) in self._locked_until:
+                return None
+        return self._lookup(authorization)
+
+    def _lookup(self, authorization: str) -> Principal | None:
+        """The principal of a `Bearer <key>` header's key; None for an unknown key."""
+        digest = hashlib.sha256(authorization[7:].strip().encode()).hexdigest()
+        for key in self._keys:
+            if hmac.compare_digest(digest, key.sha256.lower()):
+                return Principal(key.name, key.role, frozenset(key.buildings) if key.buildings else None)
+        return None
 
     def forbidden(self, scope: Scope, who: Principal, detail: str) -> HTTPException:
         """Audits a refused call of a known key; the 403 to raise."""
@@ -186,7 +206,13 @@ def guard_of(request: Request) -> AuthGuard:
     return guard
 
 
-def principal(request: Request) -> Principal:
+# The dependencies below are coroutines: FastAPI runs a plain function dependency in a
+# worker thread, a hop (and a wait for the GIL) per dependency per request that cost
+# more than the checks themselves. They never block: authentication is a hash and a
+# comparison (AuthBeforeBody runs it on the event loop too), an audit a queue put.
+
+
+async def principal(request: Request) -> Principal:
     # Requests with a body were authenticated before it was read (see api.limits).
     early = request.scope.get(PRINCIPAL_SCOPE_KEY)
     if isinstance(early, Principal):
@@ -198,7 +224,9 @@ def require(role: str, *, site_wide: bool = False) -> Any:
     """A dependency: the caller's principal, which must have at least `role` and,
     with `site_wide`, no building scope (for what covers every building)."""
 
-    def check(request: Request, who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def check(request: Request) -> Principal:
+        # `principal` called, not depended on: one dependency less to solve per request.
+        who = await principal(request)
         if ROLE_RANK[who.role] < ROLE_RANK[role]:
             detail = f"needs role {role!r}; key has {who.role!r}"
             raise guard_of(request).forbidden(request.scope, who, detail)

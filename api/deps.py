@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from gateway.runtime.gateway import Gateway
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
+    # A coroutine, so FastAPI does not hand it to a worker thread (see api.auth.principal).
     gateway: Gateway = request.app.state.gateway
     return gateway
 

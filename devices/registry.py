@@ -137,6 +137,9 @@ class DeviceRegistry:
         # Bumped whenever a device is added or may have changed kind: caches of
         # anything derived from the registry compare it.
         self.version = 0
+        # Bumped whenever a device goes offline or comes back (caches of what rests on
+        # which devices are online compare it, with `version`).
+        self.online_version = 0
         for record in self._devices.values():
             self._by_room.setdefault(record.spec.room_id, []).append(record)
 
@@ -287,6 +290,7 @@ class DeviceRegistry:
             )
             if now - record.last_seen > (battery_timeout if battery else mains_timeout):
                 record.online = False
+                self.online_version += 1
                 gone.append((record.spec.id, record.spec.room_id))
         return gone
 
@@ -354,7 +358,9 @@ class DeviceRegistry:
         if live:
             record.last_seen = now
             # A device that talks is online, whatever an earlier LWT said.
-            record.online = True
+            if record.online is not True:
+                record.online = True
+                self.online_version += 1
 
     def last_state_of(self, device_id: str) -> dict[str, Any]:
         """A copy of what the device last said (empty for a device not registered)."""
@@ -393,7 +399,9 @@ class DeviceRegistry:
 
     def set_online(self, device_id: str, online: bool, now: float) -> None:
         record = self._devices[device_id]
-        record.online = online
+        if record.online is not online:
+            record.online = online
+            self.online_version += 1
         if online:
             record.last_seen = now
 

@@ -7,7 +7,7 @@ frozen, so a reader only needs the lock to take a consistent set of references.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
@@ -50,6 +50,15 @@ class LiveState:
         self._params: dict[str, FusionParams] = {
             room.id: self._fusion_params(room) for room in settings.site.rooms
         }
+        # Bumped (with the lock held) when a room's occupancy (occupied, vacant,
+        # unknown) changes: availability answers rest on it (api.availability_answers).
+        self.occupancy_version = 0
+        # The bookable rooms, and the `rooms_version` they were found at.
+        self._bookable: tuple[RoomConfig, ...] = ()
+        self._bookable_at: int | None = None
+        # `rooms_with_sensors_offline`, and the registry's versions it was taken at.
+        self._offline_rooms: frozenset[str] = frozenset()
+        self._offline_at: tuple[int, int] | None = None
         self.devices = DeviceRegistry(
             (
                 DeviceSpec(
@@ -109,7 +118,8 @@ class LiveState:
         new = room_model.rename_devices(state, lambda device: None if device == device_id else device, now)
         if new is state:
             return None
-        self._states[new.room_id] = new
+        # Through _put: an occupancy change must move occupancy_version (kept answers).
+        self._put(new.room_id, state, new)
         return new
 
     def room_refs(self) -> list[tuple[str, str | None, str, str]]:
@@ -142,7 +152,7 @@ class LiveState:
                 continue
             new = room_model.rename_devices(state, lambda d: None if d in gone else d, now, zone=self.zone)
             if new is not state:
-                self._states[room_id] = new
+                self._put(room_id, state, new)
                 changed.append(new)
         rooms = [
             room_id
@@ -172,9 +182,14 @@ class LiveState:
         timeout = self._settings.vacancy_timeout_for(room) if configured else None
         return FusionParams.for_room_type(room.type, timeout)
 
+    def _put(self, room_id: str, old: RoomState, new: RoomState) -> None:
+        self._states[room_id] = new
+        if new.occupancy.state != old.occupancy.state:
+            self.occupancy_version += 1
+
     def apply(self, room_id: str, device_id: str, payload: DevicePayload, now: float) -> None:
         state = self._states[room_id]
-        self._states[room_id] = room_model.apply(
+        new = room_model.apply(
             state,
             device_id,
             payload,
@@ -183,6 +198,7 @@ class LiveState:
             self._params[room_id],
             zone=self.zone,
         )
+        self._put(room_id, state, new)
 
     def expire(self, now: float) -> int:
         """Moves every room forward to `now`; returns how many rooms changed."""
@@ -190,7 +206,7 @@ class LiveState:
         for room_id, state in self._states.items():
             new = room_model.expire(state, now, self._params[room_id], zone=self.zone)
             if new is not state:
-                self._states[room_id] = new
+                self._put(room_id, state, new)
                 changed += 1
         return changed
 
@@ -255,7 +271,7 @@ class LiveState:
         restored = 0
         for room_id, state in states.items():
             if room_id in self._states:
-                self._states[room_id] = state
+                self._put(room_id, self._states[room_id], state)
                 restored += 1
         return restored
 
@@ -268,16 +284,14 @@ class LiveState:
                 for room_id, state in self._states.items()
             ]
 
-    def rooms_where(self, wanted: Callable[[RoomConfig], bool]) -> list[LiveRoom]:
-        """The rooms whose config `wanted` says yes to (called with the lock held: keep
-        it cheap); the others are never copied out."""
+    def availability_view(self) -> tuple[tuple[RoomConfig, ...], dict[str, RoomState]]:
+        """The bookable rooms' configs (the same tuple until `rooms_version` changes) and
+        every room's state, taken together."""
         with self._lock:
-            configs = self._configs
-            return [
-                LiveRoom(configs[room_id], state, room_id in self._configured, self.zone)
-                for room_id, state in self._states.items()
-                if wanted(configs[room_id])
-            ]
+            if self._bookable_at != self.rooms_version:
+                self._bookable = tuple(config for config in self._configs.values() if config.bookable)
+                self._bookable_at = self.rooms_version
+            return self._bookable, dict(self._states)
 
     def room(self, room_id: str) -> LiveRoom | None:
         with self._lock:
@@ -302,14 +316,16 @@ class LiveState:
         """The device went offline: what it said no longer counts as occupancy evidence
         (call with the lock held)."""
         view_capabilities = self.devices.capabilities_of(device_id)
-        self._states[room_id] = room_model.forget(
-            self._states[room_id],
+        state = self._states[room_id]
+        new = room_model.forget(
+            state,
             device_id,
             now,
             self._params[room_id],
             door="contact" in view_capabilities,
             zone=self.zone,
         )
+        self._put(room_id, state, new)
 
     def presence(self, room_ids: Iterable[str], now: float) -> dict[str, Presence]:
         """What the rooms' sensors say about people, for bookings: occupancy, and
@@ -333,25 +349,36 @@ class LiveState:
                 )
             return found
 
-    def sensors_offline(self, room_ids: Iterable[str]) -> set[str]:
+    @property
+    def sensors_version(self) -> tuple[int, int]:
+        """Changes when a device is added, forgotten or changes kind, and when one goes
+        offline or comes back: when `rooms_with_sensors_offline` may change."""
+        return self.devices.version, self.devices.online_version
+
+    def rooms_with_sensors_offline(self) -> frozenset[str]:
         """The rooms whose presence sensors are all offline (a room without any is not
-        among them): `presence(...)[room].sensors_offline`, for every room of a campus
-        at once without the rest of `presence`."""
+        among them): `presence(...)[room].sensors_offline` of every room at once, found
+        again only after `sensors_version` changed."""
         with self._lock:
-            found: set[str] = set()
-            for room_id in room_ids:
-                kinds = self.devices.by_kind(room_id)
-                if not kinds:
-                    continue
-                sensors = [
-                    device
-                    for devices in kinds.values()
-                    for device in devices
-                    if self.devices.capabilities_of(device) & PRESENCE_FIELDS
-                ]
-                if sensors and all(self.devices.is_offline(device) for device in sensors):
-                    found.add(room_id)
-            return found
+            version = self.sensors_version
+            if self._offline_at != version:
+                self._offline_rooms = frozenset(
+                    room_id for room_id in self._configs if self._sensors_all_offline(room_id)
+                )
+                self._offline_at = version
+            return self._offline_rooms
+
+    def _sensors_all_offline(self, room_id: str) -> bool:
+        kinds = self.devices.by_kind(room_id)
+        if not kinds:
+            return False
+        sensors = [
+            device
+            for devices in kinds.values()
+            for device in devices
+            if self.devices.capabilities_of(device) & PRESENCE_FIELDS
+        ]
+        return bool(sensors) and all(self.devices.is_offline(device) for device in sensors)
 
     def counts(self) -> tuple[int, int, int]:
         """(rooms, occupied rooms, devices)."""

@@ -226,6 +226,33 @@ def rebooked(
 
 
 @dataclass(frozen=True, slots=True)
+class Windows:
+    """A set of windows [start, end): those whose start is in [start_from, start_until)
+    and whose end is in (end_after, end_until]."""
+
+    start_from: float = -math.inf
+    start_until: float = math.inf
+    end_after: float = -math.inf
+    end_until: float = math.inf
+
+    def __contains__(self, window: tuple[float, float]) -> bool:
+        start, end = window
+        return self.start_from <= start < self.start_until and self.end_after < end <= self.end_until
+
+    def __and__(self, other: Windows) -> Windows:
+        """The windows in both."""
+        return Windows(
+            max(self.start_from, other.start_from),
+            min(self.start_until, other.start_until),
+            max(self.end_after, other.end_after),
+            min(self.end_until, other.end_until),
+        )
+
+
+EVERY_WINDOW = Windows()
+
+
+@dataclass(frozen=True, slots=True)
 class RoomAvailability:
     available: bool
     # Why not ("booked", "occupied"), and caveats that do not block ("sensors_offline":
@@ -237,6 +264,11 @@ class RoomAvailability:
     # The earliest active booking ending after the window's start: the clashing one
     # when the room is booked, else the next one.
     next_booking: Booking | None
+    # The windows this answer holds for, with the same bookings, occupancy and sensors,
+    # and with now in the window or not as in this one: the window may move until it
+    # crosses a booking's boundary. (A window starting at now, such as "free for the
+    # next 30 min", changes its answer only when now or its end crosses one.)
+    holds_for: Windows = EVERY_WINDOW
 
 
 def availability(
@@ -254,7 +286,17 @@ def availability(
     includes_now = start <= now < end
     # Sorted by start, the first active booking ending after `start` starts earliest
     # of those: the room is booked in the window when it starts before the window ends.
-    first = next((b for b in bookings if b.end > start and b.active), None)
+    # The active bookings before it end at or before `start` (active ones never
+    # overlap): the latest of those ends is where the window's start may move back to.
+    first: Booking | None = None
+    ended = -math.inf
+    for booking in bookings:
+        if not booking.active:
+            continue
+        if booking.end > start:
+            first = booking
+            break
+        ended = max(ended, booking.end)
     booked = first is not None and first.start < end
     reasons: tuple[str, ...] = ("booked",) if booked else ()
     if includes_now and occupied:
@@ -263,7 +305,13 @@ def availability(
         reasons += ("sensors_offline",)
     available = not booked and not (includes_now and occupied)
     free_until = first.start if available and first is not None else None
-    return RoomAvailability(available, reasons, free_until, first)
+    if first is None:
+        holds_for = Windows(start_from=ended)
+    elif booked:
+        holds_for = Windows(ended, first.end, end_after=first.start)
+    else:
+        holds_for = Windows(ended, first.end, end_until=first.start)
+    return RoomAvailability(available, reasons, free_until, first, holds_for)
 
 
 def current_and_next(bookings: Sequence[Booking], now: float) -> tuple[Booking | None, Booking | None]:

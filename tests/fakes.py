@@ -116,6 +116,10 @@ class FakeTransport:
     def subscriptions_pending(self) -> int:
         return 0
 
+    def broker_stats(self) -> None:
+        """No broker behind it: no broker metrics."""
+        return None
+
     def ack_many(self, acks: Sequence[Ack]) -> None:
         for ack in acks:
             if not isinstance(ack, RecordingAck):

@@ -8,21 +8,21 @@ before the others, the smallest that fits first.
 
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from api.auth import Viewer
+from api.auth import Principal, Viewer
+from api.availability_answers import Answer, AvailabilityAnswers, AvailabilityQuery
 from api.booking_schemas import may_see_details
 from api.deps import GatewayDep
 from api.errors import AUTH, responses
 from api.query import QueryTime
 from api.schemas import AvailabilityOut
-from gateway.config import RoomConfig
-from rules.bookings import Booking
 
 router = APIRouter(prefix="/v1/availability", tags=["availability"])
 
@@ -36,13 +36,19 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def answers_of(request: Request) -> AvailabilityAnswers:
+    answers: AvailabilityAnswers = request.app.state.availability_answers
+    return answers
+
+
 @router.get(
     "",
     response_model=AvailabilityOut,
     summary="Bookable rooms of the key's buildings, free or not, for a window",
     responses=responses(*AUTH, 422),
 )
-def availability(
+async def availability(
+    request: Request,
     gateway: GatewayDep,
     who: Viewer,
     start: Annotated[QueryTime | None, Query(description="ISO 8601; default now")] = None,
@@ -56,6 +62,8 @@ def availability(
     type: str | None = None,
     available: Annotated[bool | None, Query(description="only free (true) or taken (false) rooms")] = None,
 ) -> Response:
+    # On the event loop: a kept answer costs two comparisons and a copy; only a
+    # rebuild (api.availability_answers) goes to a worker thread.
     now = datetime.fromtimestamp(gateway.now(), UTC)
     try:
         window_start = _utc(start) if start else now
@@ -68,91 +76,58 @@ def availability(
         raise HTTPException(422, detail="the window is entirely in the past")
     if window_end - window_start > MAX_WINDOW:
         raise HTTPException(422, detail=f"the window may span at most {MAX_WINDOW.days} days")
-    wanted_features = {f.strip().casefold() for item in features or [] for f in item.split(",") if f.strip()}
-    includes_now = window_start <= now < window_end
-
-    def wanted(c: RoomConfig) -> bool:
-        return (
-            who.can_see(c.building)
-            and (building is None or c.building == building)
-            and (floor is None or c.floor == floor)
-            and (type is None or c.type == type)
-            and c.capacity >= min_capacity
-            and (not wanted_features or wanted_features <= {f.casefold() for f in c.features})
-        )
-
-    details = may_see_details(who, "operator")
-    # Plain data serialised by orjson, in the shape of AvailabilityOut: a whole campus is
-    # thousands of rooms, and a pydantic model per room and booking was most of the
-    # cost of a request (benchmarks/availability.py).
-    rooms = []
-    for room, free in gateway.availability(window_start.timestamp(), window_end.timestamp(), wanted):
-        if available is not None and free.available != available:
-            continue
-        c = room.config
-        rooms.append(
-            {
-                "id": c.id,
-                "name": c.name,
-                "building": c.building,
-                "floor": c.floor,
-                "type": c.type,
-                "capacity": c.capacity,
-                "features": c.features,
-                "available": free.available,
-                "reasons": free.reasons,
-                "free_until": _time(free.free_until),
-                "next_booking": _summary(free.next_booking, details),
-                "occupancy": room.state.occupancy.state if includes_now else None,
-            }
-        )
-    rooms.sort(key=lambda r: (not r["available"], r["capacity"], r["building"], r["floor"], r["id"]))
-    body = {
-        "start": window_start,
-        "end": window_end,
-        "includes_now": includes_now,
-        "rooms": rooms,
-        "count": len(rooms),
-    }
-    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
+    query = query_of(who, building, floor, type, min_capacity, features, available)
+    answers = answers_of(request)
+    window = Window(now, window_start, window_end)
+    answer = answers.cached(gateway.availability_version(), query, *window.instants)
+    if answer is None:
+        answer = await run_in_threadpool(answers.answer, gateway, query, *window.instants)
+    return Response(b"".join(window.json(answer)), media_type="application/json")
 
 
-@functools.lru_cache(maxsize=65_536)
-def _utc_time(ts: float) -> datetime:
-    # The same booking times come up in every request: converted once.
-    return datetime.fromtimestamp(ts, UTC)
+def query_of(
+    who: Principal,
+    building: str | None,
+    floor: str | None,
+    type: str | None,
+    min_capacity: int,
+    features: list[str] | None,
+    available: bool | None,
+) -> AvailabilityQuery:
+    """The query, from the parameters as read (shared with the fast path)."""
+    return AvailabilityQuery(
+        buildings=who.buildings,
+        details=may_see_details(who, "operator"),
+        building=building,
+        floor=floor,
+        type=type,
+        min_capacity=min_capacity,
+        features=frozenset(
+            f.strip().casefold() for item in features or [] for f in item.split(",") if f.strip()
+        ),
+        available=available,
+    )
 
 
-def _time(ts: float | None) -> datetime | None:
-    return None if ts is None else _utc_time(ts)
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The window asked about (UTC), and now, as the response states them."""
 
+    now: datetime
+    start: datetime
+    end: datetime
 
-def _summary(booking: Booking | None, details: bool) -> dict[str, Any] | None:
-    """BookingSummary as plain data, made once per booking (bookings are immutable: a
-    change is a new object, so a cached summary is of the booking as it is)."""
-    if booking is None:
-        return None
-    key = (id(booking), details)
-    cached = _SUMMARIES.get(key)
-    # The entry holds the booking itself, so its id cannot be reused while cached.
-    if cached is not None and cached[0] is booking:
-        return cached[1]
-    if len(_SUMMARIES) >= MAX_CACHED_SUMMARIES:
-        _SUMMARIES.clear()
-    summary = {
-        "id": booking.id,
-        "start": _utc_time(booking.start),
-        "end": _utc_time(booking.end),
-        # orjson writes an enum as its value.
-        "status": booking.status,
-        "title": booking.title if details else None,
-        "organizer": booking.organizer if details else None,
-    }
-    _SUMMARIES[key] = (booking, summary)
-    return summary
+    @property
+    def instants(self) -> tuple[float, float, float]:
+        """(start, end, now) in epoch seconds, to the microsecond as the response states
+        them, so that `includes_now` and the rooms' answers agree."""
+        return self.start.timestamp(), self.end.timestamp(), self.now.timestamp()
 
-
-# What `_summary` made, by (id of the booking, details): a memo of pure functions of
-# immutable objects, shared by the apps of a process (tests build many), bounded.
-MAX_CACHED_SUMMARIES = 100_000
-_SUMMARIES: dict[tuple[int, bool], tuple[Booking, dict[str, Any]]] = {}
+    def json(self, answer: Answer) -> tuple[bytes, bytes, bytes]:
+        """The response body, in the shape of AvailabilityOut, in three pieces: the
+        window, the kept rooms as they are, the count (a server may send the rooms, a
+        campus is 720 KB, without copying them). Plain bytes: a pydantic model per
+        room was most of the cost of a request (see benchmarks/availability.py)."""
+        window = {"start": self.start, "end": self.end, "includes_now": self.start <= self.now < self.end}
+        head = orjson.dumps(window, option=orjson.OPT_UTC_Z)[:-1] + b',"rooms":'
+        return head, answer.rooms, b',"count":%d}' % answer.count

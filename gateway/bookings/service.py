@@ -137,8 +137,10 @@ class Bookings:
         self._new_id = new_id
         self._lock = threading.Lock()
         self._index = BookingIndex()
-        # What readers see: replaced whole after every write, never changed in place.
+        # What readers see: replaced whole after every write, never changed in place;
+        # `version` counts the replacements (bumped after each: see `_publish`).
         self._rooms: Mapping[str, tuple[Booking, ...]] = {}
+        self.version = 0
         self._last_tick = float("-inf")
         self._last_prune = float("-inf")
         # Transitions made by evidence and time since start, by new status.
@@ -149,7 +151,7 @@ class Bookings:
         active = self._store.active()
         with self._lock:
             self._index = BookingIndex(active)
-            self._rooms = self._index.rooms()
+            self._publish()
             return len(self._index)
 
     # Writes
@@ -196,7 +198,7 @@ class Bookings:
             with _storage():
                 self._store.insert(booking)
             self._index.put(booking)
-            self._rooms = self._index.rooms()
+            self._publish()
             return booking, "created"
 
     def update(
@@ -272,7 +274,7 @@ class Bookings:
             with _storage():
                 self._store.insert(booking)
             self._index.put(booking)
-            self._rooms = self._index.rooms()
+            self._publish()
         self._announce(booking, Transition(BookingStatus.CHECKED_IN, now, "booked at the room"))
         return booking
 
@@ -296,8 +298,15 @@ class Bookings:
             with _storage():
                 self._store.save(writes.new, list(writes.changed.values()))
             self._index = index
-            self._rooms = index.rooms()
+            self._publish()
         return report
+
+    def _publish(self) -> None:
+        """Hands readers a new snapshot of the index (call with the lock held). The
+        version is bumped after it: a reader that takes the version, then the
+        snapshot, never gets a snapshot older than its version."""
+        self._rooms = self._index.rooms()
+        self.version += 1
 
     def _existing(self, booking_id: str, visible: Callable[[str], bool]) -> Booking:
         booking = self._index.get(booking_id) or self._store.get(booking_id)
@@ -324,7 +333,7 @@ class Bookings:
         with _storage():
             self._store.update([booking])
         self._index.put(booking)
-        self._rooms = self._index.rooms()
+        self._publish()
         return booking
 
     def _announce(self, booking: Booking, transition: Transition) -> None:
@@ -379,7 +388,7 @@ class Bookings:
                         return []
                     for booking, _ in made:
                         self._index.put(booking)
-                    self._rooms = self._index.rooms()
+                    self._publish()
         for booking, transition in made:
             self._announce(booking, transition)
         self._prune(now)

@@ -24,6 +24,7 @@ from gateway.automation.actuator import Decision
 from gateway.automation.alert_lifecycle import AlertLifecycles, AlertView
 from gateway.automation.event_log import EventKind, EventLog, LoggedEvent
 from gateway.automation.runner import Automation, load_rule_set
+from gateway.bookings.availability_inputs import AvailabilityInputs, AvailabilityVersion
 from gateway.bookings.calendar_export import room_calendar
 from gateway.bookings.calendar_import import ImportPlan, plan_import
 from gateway.bookings.calendar_sync import SyncReport
@@ -31,7 +32,7 @@ from gateway.bookings.metrics import BookingsCollector
 from gateway.bookings.service import BookingDraft, Bookings, InvalidBooking, Outcome
 from gateway.clock import Clock, SystemClock
 from gateway.codec import decode_as, dumps
-from gateway.config import RoomConfig, Settings
+from gateway.config import Settings
 from gateway.ingest.backpressure import IngestBacklog
 from gateway.ingest.dead_letters import DeadLetter
 from gateway.ingest.discovery import DiscoveredDevice, Discovery, DiscoveryCollector
@@ -70,11 +71,9 @@ from rules.bookings import (
     Booking,
     BookingPolicy,
     BookingStatus,
-    RoomAvailability,
     Transition,
     current_and_next,
 )
-from rules.bookings import availability as room_availability
 from rules.engine import RuleMemory, RulesError, RuleSet
 from rules.occupancy import Occupancy
 from rules.room_model import RoomState
@@ -909,30 +908,23 @@ class Gateway:
         """Released (no-show) bookings per organizer or series, of bookings starting in [start, end)."""
         return self._bookings.no_shows(by, start, end, rooms)
 
-    def availability(
-        self, start: float, end: float, wanted: Callable[[RoomConfig], bool]
-    ) -> list[tuple[LiveRoom, RoomAvailability]]:
-        """Each bookable room `wanted` says yes to, with its availability for [start, end)
-        (live occupancy counts only when the window includes now)."""
-        now = self._clock.now()
-        rooms = self._live.rooms_where(lambda config: config.bookable and wanted(config))
-        includes_now = start <= now < end
-        offline = self._live.sensors_offline(room.config.id for room in rooms) if includes_now else set()
+    def availability_version(self) -> AvailabilityVersion:
+        """Changes whenever a booking, the set of rooms, a room's occupancy or a presence
+        sensor's being online may have changed (read without locks: cheap enough for
+        every request)."""
+        live = self._live
+        return AvailabilityVersion(
+            self._bookings.version, live.rooms_version, live.occupancy_version, live.sensors_version
+        )
+
+    def availability_inputs(self, *, includes_now: bool) -> AvailabilityInputs:
+        """The bookable rooms, every room's state and, for a window that includes now,
+        the rooms whose sensors are offline; with the version taken just before."""
+        version = self.availability_version()
         booked = self._bookings.rooms()
-        return [
-            (
-                room,
-                room_availability(
-                    booked.get(room.config.id, ()),
-                    start,
-                    end,
-                    now,
-                    occupied=room.state.occupancy.state == Occupancy.OCCUPIED,
-                    sensors_offline=room.config.id in offline,
-                ),
-            )
-            for room in rooms
-        ]
+        rooms, states = self._live.availability_view()
+        offline = self._live.rooms_with_sensors_offline() if includes_now else frozenset()
+        return AvailabilityInputs(version, booked, rooms, states, offline)
 
     def room_booking(self, room_id: str) -> tuple[Booking | None, Booking | None]:
         """The room's booking in progress and its next one."""

@@ -124,3 +124,17 @@ def test_memory_stays_bounded_under_failures_from_many_addresses() -> None:
 def test_without_keys_everyone_is_the_loopback_admin() -> None:
     g = AuthGuard(ApiSection(), Audit())
     assert g.authenticate(scope(), None).role == "admin"
+
+
+def test_recognise_looks_without_recording() -> None:
+    g, _, audit = guard(auth_failure_limit=2, auth_failure_window=10, auth_lockout=30)
+    assert g.recognise(scope(), "Bearer ops-key") == Principal("ops", "operator", None)
+    # Refusals are None, and count for nothing: the route that answers them counts them.
+    refused = ("Bearer nope", "Bearer nope", None, "ops-key")
+    assert [g.recognise(scope(), key) for key in refused] == [None] * 4
+    assert audit.events == []
+    assert status_of(g, "Bearer nope") == 401
+    # Locked out (the second failure): no longer recognised, even with a good key.
+    assert status_of(g, "Bearer nope") == 401
+    assert g.recognise(scope(), "Bearer ops-key") is None
+    assert g.recognise(scope(client="10.0.0.2"), "Bearer ops-key") == Principal("ops", "operator", None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules.bookings import (
     Booking,
@@ -12,6 +14,7 @@ from rules.bookings import (
     BookingStatus,
     Presence,
     Transition,
+    Windows,
     apply,
     availability,
     current_and_next,
@@ -164,6 +167,89 @@ def test_availability(
     bookings, start, end, now, occupied_now, offline = given
     got = availability(bookings, start, end, now, occupied=occupied_now, sensors_offline=offline)
     assert (got.available, got.reasons, got.free_until, got.next_booking and got.next_booking.id) == expected
+
+
+# The windows an answer holds for: (bookings, start, end) -> Windows. BOOKED is [S, E),
+# NEXT [S + 7200, S + 9000).
+INF = float("inf")
+HOLDS_FOR_TABLE = [
+    ("nothing-booked", ((), S, E), Windows()),
+    # Free until BOOKED: the same while the window ends by its start.
+    ("before-a-booking", ((BOOKED, NEXT), S - 3600, S - 1800), Windows(start_until=E, end_until=S)),
+    # Booked by BOOKED: the same while the window starts before its end and ends after its start.
+    ("in-a-booking", ((BOOKED, NEXT), S + 600, S + 1200), Windows(start_until=E, end_after=S)),
+    # Between the two: from BOOKED's end on, until NEXT starts.
+    ("between-bookings", ((BOOKED, NEXT), E, E + 1800), Windows(E, NEXT.end, end_until=NEXT.start)),
+    ("after-the-last", ((BOOKED, NEXT), NEXT.end + 60, NEXT.end + 120), Windows(start_from=NEXT.end)),
+    ("inactive-bookings-do-not-count", ((replace(BOOKED, status=RELEASED),), S, E), Windows()),
+]
+
+
+@pytest.mark.parametrize(
+    ("given_", "expected"),
+    [row[1:] for row in HOLDS_FOR_TABLE],
+    ids=[row[0] for row in HOLDS_FOR_TABLE],
+)
+def test_holds_for(given_: tuple[tuple[Booking, ...], float, float], expected: Windows) -> None:
+    bookings, start, end = given_
+    assert availability(bookings, start, end, S - 7200).holds_for == expected
+
+
+def test_windows_contain_and_intersect() -> None:
+    w = Windows(10, 20, end_after=30, end_until=40)
+    assert (10, 31) in w and (19.5, 40) in w
+    assert (20, 31) not in w and (9, 31) not in w and (10, 30) not in w and (10, 41) not in w
+    assert w & Windows(start_from=15, end_until=35) == Windows(15, 20, 30, 35)
+    assert Windows() & w == w
+
+
+MINUTE = 60.0
+
+
+@st.composite
+def schedules(draw: st.DrawFn) -> tuple[Booking, ...]:
+    """A room's bookings as the index holds them: sorted by start, active ones never
+    overlapping (inactive ones may), on a minute grid so that boundaries coincide."""
+    bookings: list[Booking] = []
+    at = draw(st.integers(0, 30)) * MINUTE
+    for n in range(draw(st.integers(0, 5))):
+        at += draw(st.integers(0, 60)) * MINUTE
+        length = draw(st.integers(1, 90)) * MINUTE
+        status = draw(st.sampled_from([BookingStatus.BOOKED, BookingStatus.CHECKED_IN, RELEASED]))
+        bookings.append(Booking(f"b{n}", "orion", at, at + length, status=status))
+        if status != RELEASED:
+            at += length
+    return tuple(sorted(bookings, key=lambda b: (b.start, b.id)))
+
+
+grid = st.integers(0, 600).map(lambda m: m * MINUTE / 2)
+
+
+@settings(max_examples=150, deadline=None)
+@given(schedules(), grid, grid, grid, st.booleans(), st.booleans())
+def test_an_answer_is_the_same_for_every_window_it_holds_for(
+    bookings: tuple[Booking, ...],
+    s1: float,
+    length1: float,
+    now: float,
+    occupied_now: bool,
+    offline: bool,
+) -> None:
+    """What a cache of answers rests on: for any other window in `holds_for` (with now
+    in it or not, as in the first), the answer is the same. The other windows tried
+    start and end on and next to every boundary, where answers change."""
+    e1 = s1 + length1 + MINUTE
+    first = availability(bookings, s1, e1, now, occupied=occupied_now, sensors_offline=offline)
+    # A window always holds for itself.
+    assert (s1, e1) in first.holds_for
+    instants = {s1, e1, now} | {b.start for b in bookings} | {b.end for b in bookings}
+    near = sorted({t + d for t in instants for d in (-1.0, 0.0, 1.0)})
+    for s2 in near:
+        for e2 in (t for t in near if t > s2):
+            if (s2, e2) not in first.holds_for or (s1 <= now < e1) != (s2 <= now < e2):
+                continue
+            second = availability(bookings, s2, e2, now, occupied=occupied_now, sensors_offline=offline)
+            assert replace(second, holds_for=first.holds_for) == first, (s2, e2)
 
 
 def test_current_and_next() -> None:
