@@ -540,6 +540,13 @@ class PushSection(_Section):
     webhooks: WebhooksSection = WebhooksSection()
 
 
+class ClockSection(_Section):
+    # system: the machine's clock. device: the newest device time (`ts`) accepted, so
+    # a simulator running faster than real time (`officegw simulate --speed`) runs the
+    # gateway's timers, rules and bookings in its simulated time. Simulations only.
+    mode: Literal["system", "device"] = "system"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OFFICEGW_",
@@ -562,6 +569,7 @@ class Settings(BaseSettings):
     registry: RegistrySection = RegistrySection()
     bookings: BookingsSection = BookingsSection()
     push: PushSection = PushSection()
+    clock: ClockSection = ClockSection()
 
     @classmethod
     def settings_customise_sources(

@@ -28,7 +28,7 @@ from gateway.bookings.calendar_import import ImportPlan, plan_import
 from gateway.bookings.calendar_sync import SyncReport
 from gateway.bookings.metrics import BookingsCollector
 from gateway.bookings.service import BookingDraft, Bookings, InvalidBooking, Outcome
-from gateway.clock import Clock, SystemClock
+from gateway.clock import Clock, DeviceClock, SystemClock
 from gateway.codec import decode_as, dumps
 from gateway.config import RoomConfig, Settings
 from gateway.ingest.dead_letters import DeadLetter
@@ -142,7 +142,13 @@ class Gateway:
         room_status: RoomRenderer | None = None,
     ) -> None:
         self.settings = settings
-        self._clock: Clock = clock or SystemClock()
+        if clock is None:
+            clock = DeviceClock() if settings.clock.mode == "device" else SystemClock()
+        self._clock: Clock = clock
+        # Device time (simulations): ingest moves it, the ticker follows it.
+        self._device_clock = clock if isinstance(clock, DeviceClock) else None
+        # Broker connections opened since start: a rise means the gateway reconnected.
+        self.connects = 0
         self.stats = IngestStats()
         self._manage_gc = manage_gc
         self._gc = FullCollections()
@@ -169,6 +175,7 @@ class Gateway:
             acknowledge=transport.ack_many,
             max_delay=settings.storage.commit_interval,
             retention=(retention.readings * 86_400, retention.events * 86_400),
+            clock=self._clock.now,
         )
         self._events = EventLog(sink=self._persist_event)
         # Bookings on a connection of their own to the same file (migrated by `Store`).
@@ -211,6 +218,7 @@ class Gateway:
             recorder=self._record_message,
             record_readings=settings.storage.history,
             registry=settings.registry,
+            device_clock=self._device_clock,
         )
         # A tenth of the shortest vacancy timeout keeps "vacant" within 10 % of its
         # deadline; never busier than 20 ticks a second nor lazier than one.
@@ -224,6 +232,7 @@ class Gateway:
             record_rooms=self._record_rooms,
             after_tick=self._bookings.tick,
             forget_silent=self._pipeline.forget_silent,
+            device_clock=self._device_clock,
         )
         self.snapshotter = Snapshotter(self._store, self._capture, settings.storage.snapshot_interval)
         state = settings.push.state
@@ -761,6 +770,8 @@ class Gateway:
                 history=lambda: self._history.stats,
                 influx=influx.stats if influx is not None else lambda: None,
                 broker=self.transport.broker_stats,
+                clock=self._clock_figures,
+                connects=lambda: self.connects,
             ),
         )
         states = self._room_states
@@ -776,6 +787,11 @@ class Gateway:
         )
         registry.register(BookingsCollector(self._bookings))
         return registry
+
+    def _clock_figures(self) -> tuple[str, float, float | None]:
+        """(clock mode, now, the time the ticker last ticked at)."""
+        mode = "system" if self._device_clock is None else "device"
+        return mode, self._clock.now(), self.ticker.ticked_at
 
     def _webhook_counts(self) -> tuple[int, int, int] | None:
         try:
@@ -810,6 +826,7 @@ class Gateway:
 
     def _on_connection(self, up: bool) -> None:
         if up:
+            self.connects += 1
             self._pipeline.connection_up()
             if self._room_states is not None:
                 self._room_states.resend()
@@ -880,6 +897,7 @@ class Gateway:
             kv(
                 "gateway starting",
                 id=self.settings.gateway.id,
+                clock=self.settings.clock.mode if self._device_clock is None else "device",
                 rooms=len(self.settings.site.rooms),
                 devices=len(self.settings.site.devices),
             )
