@@ -90,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
         help="run a labelled occupancy dataset through the occupancy fusion (accuracy JSON)",
         add_help=False,
     )
+    commands.add_parser(
+        "simulate",
+        help="run a simulated building (scenario) against a gateway in virtual time and score it",
+        add_help=False,
+    )
     return parser
 
 
@@ -100,6 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulators.replay_cli import main as replay
 
         return replay(argv[1:])
+    if argv[:1] == ["simulate"]:
+        # The simulator has its own parser (and --help); it reaches the gateway over MQTT and HTTP.
+        from simulators.simulate.cli import main as simulate
+
+        return simulate(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "check-config":

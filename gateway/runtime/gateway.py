@@ -114,6 +114,18 @@ class ManualCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class ClockStatus:
+    """Where the gateway is in time, and how far it got with what it was sent."""
+
+    mode: str  # "system" or "device"
+    now: float
+    # The time of the last tick that ran to its end (timers, rules, bookings); None before one.
+    ticked_at: float | None
+    messages_processed: int
+    commands_sent: int
+
+
+@dataclass(frozen=True, slots=True)
 class RulesInForce:
     rules: RuleSet
     # Taken at the same moment as `rules` (a reload drops what belonged to rules gone).
@@ -787,6 +799,11 @@ class Gateway:
         )
         registry.register(BookingsCollector(self._bookings))
         return registry
+
+    def clock_status(self) -> ClockStatus:
+        """What a simulator driving the gateway in device time waits on (GET /v1/clock)."""
+        mode, now, ticked = self._clock_figures()
+        return ClockStatus(mode, now, ticked, self.stats.processed, self._automation.commands_sent)
 
     def _clock_figures(self) -> tuple[str, float, float | None]:
         """(clock mode, now, the time the ticker last ticked at)."""
