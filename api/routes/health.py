@@ -48,7 +48,9 @@ def readyz(gateway: GatewayDep, response: Response) -> Readiness:
     summary="The gateway's time and how far it got (a simulator in device time waits on it)",
     responses=responses(*AUTH),
 )
-def clock(gateway: GatewayDep, who: SiteViewer) -> ClockOut:
+async def clock(gateway: GatewayDep, who: SiteViewer) -> ClockOut:
+    # Async: no thread-pool hop for a few counters (no lock, no I/O); a simulator at
+    # --speed max asks this after every step, so its latency is the run's pace.
     status = gateway.clock_status()
     return ClockOut(
         mode="device" if status.mode == "device" else "system",

@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.print_config:
         site = SitePlan(scenario).site_config()
         header = f"# officegw config for the {scenario.name} scenario (officegw simulate --print-config)\n"
-        sys.stdout.write(header + yaml.safe_dump(site, sort_keys=False, width=120))
+        sys.stdout.write(header + yaml.safe_dump(site, sort_keys=False, width=200, default_flow_style=None))
         return 0
     run = RunConfig(
         scenario=scenario,

@@ -177,6 +177,11 @@ class GatewayHttp:
         result: dict[str, Any] = response.json()
         return result
 
+    def device_ids(self) -> set[str]:
+        response = self._get("/v1/devices")
+        response.raise_for_status()
+        return {device["id"] for device in response.json()["devices"]}
+
     def rooms(self) -> list[dict[str, Any]]:
         response = self._get("/v1/rooms")
         response.raise_for_status()

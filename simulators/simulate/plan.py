@@ -169,9 +169,10 @@ class SitePlan:
 
 
 def _room_config(room: SimRoom) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "id": room.id,
-        "name": room.name,
+    config: dict[str, Any] = {"id": room.id}
+    if room.name != room.id:
+        config["name"] = room.name
+    config |= {
         "building": room.building,
         "floor": room.floor,
         "type": room.type,

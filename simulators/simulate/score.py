@@ -143,22 +143,29 @@ def _faulted_rooms(truth: Truth) -> dict[str, list[tuple[float, float]]]:
     return spans
 
 
+# A booking is judged once the gateway had time to decide it: its start plus the
+# default check-in window (600 s) and some slack, before the run ended.
+DECIDED_AFTER = 1200.0
+
+
 def booking_figures(truth: Truth) -> dict[str, Any]:
-    booked = [m for m in truth.meetings.values() if m.meeting.booked]
-    made = [m for m in booked if m.booking_id is not None]
-    kept = [m for m in made if not m.meeting.no_show]
-    skipped = [m for m in made if m.meeting.no_show]
+    asked = [m for m in truth.meetings.values() if m.requested]
+    made = [m for m in asked if m.booking_id is not None]
+    decided = [m for m in made if m.meeting.start + DECIDED_AFTER <= truth.end]
+    kept = [m for m in decided if not m.meeting.no_show]
+    skipped = [m for m in decided if m.meeting.no_show]
     checked = sum(1 for m in kept if m.gateway_status in ("checked_in", "ended"))
     released = sum(1 for m in skipped if m.gateway_status == "released")
-    refusals = sorted({m.refused for m in booked if m.refused})
+    refusals = sorted({m.refused for m in asked if m.refused})
     return {
         "bookings": len(made),
-        "bookings_refused": len(booked) - len(made),
+        "bookings_refused": len(asked) - len(made),
+        "bookings_undecided": len(made) - len(decided),
         "checkins_expected": len(kept),
         "checkins_right": checked,
         "releases_expected": len(skipped),
         "releases_right": released,
-        "bookings_right": _ratio(checked + released, len(made)),
+        "bookings_right": _ratio(checked + released, len(decided)),
         **({"booking_refusals": refusals[:3]} if refusals else {}),
     }
 

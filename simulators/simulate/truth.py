@@ -64,6 +64,7 @@ class FaultRecord:
 @dataclass(slots=True)
 class MeetingRecord:
     meeting: Meeting
+    requested: bool = False  # the booking was asked for (its time came within the run)
     booking_id: str | None = None
     refused: str | None = None  # why the booking API refused it
     gateway_status: str | None = None

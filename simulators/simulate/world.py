@@ -125,6 +125,8 @@ class _Room:
 # Event kinds (small ints: the heap compares tuples).
 PLAN_DAY, MOVE, MOTION, PIR_CLEAR, RADAR_CLEAR, DOOR_CLOSE, RELOCK, REPORT = range(8)
 BATTERY, BACK_ON, MINUTE, BOOK, FAULT_START, FAULT_END, FAULT_TICK, END = range(8, 16)
+POWER_UP = 16
+POWER_UP_SPREAD = 30.0
 _ACTIVITY = frozenset({PLAN_DAY, MOVE, BOOK, FAULT_START, FAULT_END})
 
 
@@ -233,18 +235,18 @@ class World:
     def _begin(self) -> None:
         self._started = True
         start = self.start
-        # Every device says it is online and what it sees, as after a power-up.
+        # Every device says it is online and what it sees, as after a power-up: spread
+        # over the first half minute, as a real site's devices never speak at once.
         for room in self.rooms.values():
             for dev in room.devices.values():
-                self._out.append(self._availability(dev, True, start))
-                self._first_report(room, dev, start)
+                self._at(start + dev.rng.uniform(0, POWER_UP_SPREAD), POWER_UP, dev.sim.key)
                 every = self._report_every(dev)
                 if every is not None:
-                    self._at(start + dev.rng.uniform(0, every), REPORT, dev.sim.key)
+                    self._at(start + dev.rng.uniform(POWER_UP_SPREAD, every), REPORT, dev.sim.key)
                 if dev.sim.battery:
                     # The first battery level within two minutes: the gateway then knows
                     # the device runs on battery before a mains timeout could call it silent.
-                    self._at(start + dev.rng.uniform(1, 120), BATTERY, dev.sim.key)
+                    self._at(start + dev.rng.uniform(POWER_UP_SPREAD, 120), BATTERY, dev.sim.key)
         midnight, day = self._midnight(start), 0
         while midnight < self.end:
             self._at(max(midnight, start), PLAN_DAY, day, midnight)
@@ -264,9 +266,10 @@ class World:
         if kind == "pir":
             self._report(dev, {"occupancy": False}, at)
         elif kind == "radar":
-            self._report(dev, {"presence": False}, at)
+            dev.presence = bool(room.people)
+            self._report(dev, {"presence": dev.presence}, at)
         elif kind == "counter":
-            self._report(dev, {"people": 0}, at)
+            self._report(dev, {"people": len(room.people)}, at)
         elif kind == "door":
             self._report(dev, {"contact": True}, at)
         elif kind == "env":
@@ -336,6 +339,10 @@ class World:
             self._fault_end(self._faults[a], at)
         elif kind == FAULT_TICK:
             self._fault_tick(self._faults[a], at)
+        elif kind == POWER_UP:
+            dev = self._devices[a]
+            self._out.append(self._availability(dev, True, at))
+            self._first_report(self.rooms[dev.sim.room], dev, at)
         elif kind == END:
             self._settle_all(at)
             self.truth.finish(at, self.rooms_people(), self._site_kwh())
