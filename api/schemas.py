@@ -284,6 +284,9 @@ class Health(BaseModel):
 
 
 class ClockOut(BaseModel):
+    gateway: str = Field(
+        description="gateway.id; with mode device, each tick is also published on officegw/gateway/<id>/clock"
+    )
     mode: Literal["system", "device"] = Field(
         description="clock.mode: the machine's clock, or the newest device time accepted (simulations)"
     )

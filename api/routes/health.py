@@ -53,6 +53,7 @@ async def clock(gateway: GatewayDep, who: SiteViewer) -> ClockOut:
     # --speed max asks this after every step, so its latency is the run's pace.
     status = gateway.clock_status()
     return ClockOut(
+        gateway=status.gateway,
         mode="device" if status.mode == "device" else "system",
         now=datetime.fromtimestamp(status.now, UTC),
         ticked_at=as_time(status.ticked_at),

@@ -47,7 +47,7 @@ from gateway.runtime.push_metrics import PushCollector, PushSources
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
-from gateway.runtime.topics import event_topic, routes
+from gateway.runtime.topics import clock_topic, event_topic, routes
 from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup, SqliteBookingStore
 from gateway.storage.history_writer import HistoryWriter
 from gateway.storage.influx.exporter import InfluxExporter
@@ -117,6 +117,7 @@ class ManualCommand:
 class ClockStatus:
     """Where the gateway is in time, and how far it got with what it was sent."""
 
+    gateway: str  # gateway.id (its clock topic is officegw/gateway/<id>/clock)
     mode: str  # "system" or "device"
     now: float
     # The time of the last tick that ran to its end (timers, rules, bookings); None before one.
@@ -245,6 +246,7 @@ class Gateway:
             after_tick=self._bookings.tick,
             forget_silent=self._pipeline.forget_silent,
             device_clock=self._device_clock,
+            on_ticked=self._say_ticked if self._device_clock is not None else lambda now: None,
         )
         self.snapshotter = Snapshotter(self._store, self._capture, settings.storage.snapshot_interval)
         state = settings.push.state
@@ -800,10 +802,24 @@ class Gateway:
         registry.register(BookingsCollector(self._bookings))
         return registry
 
+    def _say_ticked(self, now: float) -> None:
+        """On device time, after each tick: how far the gateway got, pushed to whoever
+        drives the clock (a simulator waits on it instead of asking GET /v1/clock)."""
+        status = self.clock_status()
+        payload = {
+            "gateway": self.settings.gateway.id,
+            "ticked_at": now,
+            "messages_processed": status.messages_processed,
+            "commands_sent": status.commands_sent,
+        }
+        self.transport.publish(clock_topic(self.settings.gateway.id), dumps(payload), qos=0)
+
     def clock_status(self) -> ClockStatus:
         """What a simulator driving the gateway in device time waits on (GET /v1/clock)."""
         mode, now, ticked = self._clock_figures()
-        return ClockStatus(mode, now, ticked, self.stats.processed, self._automation.commands_sent)
+        return ClockStatus(
+            self.settings.gateway.id, mode, now, ticked, self.stats.processed, self._automation.commands_sent
+        )
 
     def _clock_figures(self) -> tuple[str, float, float | None]:
         """(clock mode, now, the time the ticker last ticked at)."""

@@ -34,6 +34,7 @@ class Ticker:
         after_tick: Callable[[float], object] = lambda now: None,
         forget_silent: Callable[[], object] = lambda: None,
         device_clock: DeviceClock | None = None,
+        on_ticked: Callable[[float], object] = lambda now: None,
     ) -> None:
         self._live = live
         self._release_throttled = release_throttled
@@ -43,6 +44,7 @@ class Ticker:
         self._clock = clock
         self._automation = automation
         self._device_clock = device_clock
+        self._on_ticked = on_ticked
         # The clock's time at the start of the last tick that ran to its end (bookings
         # included): a simulator waits for it to pass what it published.
         self.ticked_at: float | None = None
@@ -95,3 +97,4 @@ class Ticker:
         # Bookings (check-in, release), with the lock released: they read rooms' presence.
         self._after_tick(now)
         self.ticked_at = now
+        self._on_ticked(now)

@@ -68,8 +68,9 @@ class ClockReading:
     """`GET /v1/clock`: the gateway's time and how far it got (`at`: our monotonic clock)."""
 
     at: float
+    gateway: str
     device_clock: bool
-    now: float
+    now: float | None
     ticked: float | None
     processed: int
     commands_sent: int
@@ -112,6 +113,7 @@ class GatewayHttp:
         ticked = body.get("ticked_at")
         return ClockReading(
             at=time.monotonic(),
+            gateway=str(body["gateway"]),
             device_clock=body["mode"] == "device",
             now=_epoch(body["now"]),
             ticked=_epoch(ticked) if ticked else None,

@@ -16,9 +16,11 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage, MQTTMessageInfo
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -36,8 +38,14 @@ def parse_broker_url(url: str) -> tuple[str, int]:
 
 
 class Link:
-    def __init__(self, url: str, command_topics: list[str], *, mqtt5: bool = True) -> None:
+    def __init__(
+        self, url: str, command_topics: list[str], *, mqtt5: bool = True, clock_topic: str | None = None
+    ) -> None:
         self.host, self.port = parse_broker_url(url)
+        # What the gateway says after each tick on device time (officegw/gateway/<id>/clock).
+        self._clock_topic = clock_topic
+        self._clock: dict[str, Any] | None = None
+        self._clock_changed = threading.Condition()
         self._commands: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
         self._topics = command_topics
         self._connected = threading.Event()
@@ -107,11 +115,27 @@ class Link:
             except queue.Empty:
                 return out
 
+    def commands_waiting(self) -> bool:
+        """Whether commands arrived that were not taken yet."""
+        return not self._commands.empty()
+
     def wait_command(self, timeout: float) -> tuple[str, bytes] | None:
         try:
             return self._commands.get(timeout=max(0.0, timeout))
         except queue.Empty:
             return None
+
+    def wait_clock(self, done: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any] | None:
+        """The gateway's latest tick report once `done(report)` holds; None after `timeout`."""
+        with self._clock_changed:
+            if self._clock_changed.wait_for(lambda: self._clock is not None and done(self._clock), timeout):
+                return self._clock
+            return None
+
+    def forget_clock(self) -> None:
+        """Drops the last tick report (the gateway restarted: its counters start again)."""
+        with self._clock_changed:
+            self._clock = None
 
     def close(self) -> None:
         self._client.disconnect()
@@ -132,7 +156,10 @@ class Link:
         self.connects += 1
         self._connected.set()
         self._subscribed.clear()
-        c.subscribe([(topic, 1) for topic in self._topics])  # again on every reconnect
+        topics = [(topic, 1) for topic in self._topics]
+        if self._clock_topic is not None:
+            topics.append((self._clock_topic, 0))
+        c.subscribe(topics)  # again on every reconnect
 
     def _on_subscribe(self, *_args: Any) -> None:
         self._subscribed.set()
@@ -146,6 +173,15 @@ class Link:
         try:
             topic = msg.topic
         except UnicodeDecodeError:  # a non-UTF-8 topic is no command of ours
+            return
+        if topic == self._clock_topic:
+            try:
+                said = orjson.loads(msg.payload)
+            except orjson.JSONDecodeError:
+                return
+            with self._clock_changed:
+                self._clock = said if isinstance(said, dict) else None
+                self._clock_changed.notify_all()
             return
         self.commands_received += 1
         self._commands.put((topic, bytes(msg.payload)))

@@ -57,6 +57,8 @@ QUIET_AFTER = 3600.0
 # Lag figures leave out the first minutes of a run (at most a tenth of it): the site
 # powering up and everyone already in the building arriving at once.
 WARM_UP = 300.0
+# How long to wait for the gateway's tick report before asking it over HTTP.
+PUSH_WAIT = 0.05
 
 
 class SimulationError(RuntimeError):
@@ -172,7 +174,7 @@ class Simulation:
         self._newest_ts: float | None = None
         self._sync_timeouts = 0
         self._metrics_at = -math.inf
-        self._syncs = self._sync_polls = 0
+        self._syncs = self._sync_polls = self._sync_pushed = 0
         self._sync_seconds = 0.0
         self._truth_file: IO[bytes] | None = None
 
@@ -191,7 +193,13 @@ class Simulation:
         start = self._start(first)
         self._check_mapping()
         self.world = World(self.plan, seed=config.seed, start=start, hours=config.hours)
-        self.link = Link(config.broker, self.plan.command_topics(), mqtt5=config.mqtt5)
+        gateway_id = self.gateway.clock().gateway
+        self.link = Link(
+            config.broker,
+            self.plan.command_topics(),
+            mqtt5=config.mqtt5,
+            clock_topic=f"officegw/gateway/{gateway_id}/clock" if first.device_clock else None,
+        )
         try:
             self.link.connect()
         except (OSError, ConnectionError) as exc:
@@ -212,6 +220,7 @@ class Simulation:
             self._finish()
         finally:
             self.link.close()
+            self.gateway.close()
             if self._truth_file is not None:
                 self._truth_file.close()
         return self.figures()
@@ -368,29 +377,42 @@ class Simulation:
     # -- back-pressure -------------------------------------------------------------------
 
     def _sync(self, sim: float) -> None:
-        """Waits until the gateway is done with everything sent so far (see module doc)."""
+        """Waits until the gateway is done with everything sent so far (see module doc):
+        first for its own word after a tick (officegw/gateway/<id>/clock), then, when
+        that does not come (commands answered, no new device time), by asking."""
         began = time.monotonic()
+        self._syncs += 1
+        if not self.link.commands_waiting():
+            said = self.link.wait_clock(self._caught_up, PUSH_WAIT)
+            if said is not None and not self.link.commands_waiting():
+                self._sync_pushed += 1
+                self._note(
+                    ClockReading(
+                        time.monotonic(), said["gateway"], True, None, said["ticked_at"],
+                        int(said["messages_processed"]), int(said["commands_sent"]),
+                    )
+                )  # fmt: skip
+                self._sync_seconds += time.monotonic() - began
+                return
         deadline = began + self.config.sync_timeout
         pause = 0.0005
-        self._syncs += 1
         reading: ClockReading | None = None
         while True:
             self._sync_polls += 1
             reading = self._clock_or_none()
             if reading is not None:
-                counts = self.counts
-                processed = reading.processed - counts.base.processed
-                commands = reading.commands_sent - counts.base.commands_sent
-                ticked = self._newest_ts is None or (
-                    reading.ticked is not None and reading.ticked >= self._newest_ts - TICK_SLACK
-                )
                 # Commands the gateway sent must have arrived here and been answered
                 # (the answers are then more to wait for).
                 pending = self.link.take_commands()
                 for topic, payload in pending:
                     self._command(topic, payload, sim)
-                done = processed >= counts.published + counts.echoes and counts.commands >= commands
-                if done and ticked and not pending:
+                if not pending and self._caught_up(
+                    {
+                        "ticked_at": reading.ticked,
+                        "messages_processed": reading.processed,
+                        "commands_sent": reading.commands_sent,
+                    }
+                ):
                     self._note(reading)
                     self._sync_seconds += time.monotonic() - began
                     return
@@ -401,6 +423,20 @@ class Simulation:
                 return
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
+
+    def _caught_up(self, said: dict[str, Any]) -> bool:
+        """Whether the gateway, as it says (a tick report or GET /v1/clock), has done
+        with every message sent, ticked at the newest device time, and every command
+        it sent has reached the simulated devices."""
+        counts = self.counts
+        processed = said["messages_processed"] - counts.base.processed
+        commands = said["commands_sent"] - counts.base.commands_sent
+        ticked = said["ticked_at"]
+        return (
+            processed >= counts.published + counts.echoes
+            and counts.commands >= commands
+            and (self._newest_ts is None or (ticked is not None and ticked >= self._newest_ts - TICK_SLACK))
+        )
 
     def _clock_or_none(self) -> ClockReading | None:
         try:
@@ -475,6 +511,7 @@ class Simulation:
             record.detected = restored >= rooms_before
             record.evidence = f"new process ready {seconds} s after the restart, {restored} of {rooms_before} rooms"
         if out.target == "gateway":
+            self.link.forget_clock()
             self.counts = _Counts(self.gateway.clock())  # a new process counts from zero
             self._published_at.clear()
         # Restarts take real time, not simulated time: the latency is the real seconds.
@@ -565,6 +602,7 @@ class Simulation:
             "sync_timeouts": self._sync_timeouts,
             "syncs": self._syncs,
             "sync_polls": self._sync_polls,
+            "syncs_by_push": self._sync_pushed,
             "sync_s": round(self._sync_seconds, 1),
         }
 

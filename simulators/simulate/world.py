@@ -301,6 +301,8 @@ class World:
         elif kind == MOTION:
             self._motion(a, b, at)
         elif kind == MINUTE:
+            if at >= self.end:
+                return  # the run's last moment is no minute of it
             self._settle_all(at)
             self.truth.minute(at, self.rooms_people(), self._site_kwh())
             self._at(at + 60, MINUTE)
