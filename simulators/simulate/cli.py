@@ -34,7 +34,9 @@ def _speed(text: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: a number of simulated seconds per second, or max") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a number of simulated seconds per second, or max"
+        ) from None
     if not value > 0:
         raise argparse.ArgumentTypeError("must be above 0")
     return value
@@ -44,7 +46,9 @@ def _time(text: str) -> float:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: an ISO 8601 time with a zone (2030-01-07T00:00:00Z)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: an ISO 8601 time with a zone (2030-01-07T00:00:00Z)"
+        ) from None
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r}: give a time zone (Z or +01:00)")
     return moment.timestamp()
@@ -63,30 +67,57 @@ def _parser() -> argparse.ArgumentParser:
         "--replay",
         nargs=2,
         metavar=("FORMAT", "FILE"),
-        help=f"replay a labelled dataset over MQTT instead ({', '.join(FORMATS)}) and score the gateway's occupancy",
+        help=f"replay a labelled dataset over MQTT instead ({', '.join(FORMATS)}) and score the "
+        "gateway's occupancy",
     )
     what.add_argument("--list", action="store_true", help="list the shipped scenarios and exit")
-    p.add_argument("--speed", type=_speed, default=_speed("max"), metavar="N|max",
-                   help="simulated seconds per real second, or max: as fast as the gateway keeps up (default)")
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=_speed("max"),
+        metavar="N|max",
+        help="simulated seconds per real second, or max: as fast as the gateway keeps up (default)",
+    )
     p.add_argument("--hours", type=float, default=24.0, help="simulated hours to run (default 24)")
-    p.add_argument("--seed", type=int, default=1, help="random seed: the same scenario and seed give the same run")
+    p.add_argument(
+        "--seed", type=int, default=1, help="random seed: the same scenario and seed give the same run"
+    )
     p.add_argument("--start", type=_time, metavar="ISO", help="simulated start (default: the scenario's)")
-    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", metavar="URL", help="MQTT broker (mqtt://HOST:PORT)")
+    p.add_argument(
+        "--broker", default="mqtt://127.0.0.1:1883", metavar="URL", help="MQTT broker (mqtt://HOST:PORT)"
+    )
     p.add_argument("--gateway", default="http://127.0.0.1:8000", metavar="URL", help="the gateway's HTTP API")
-    p.add_argument("--api-key", metavar="KEY", default=os.environ.get("OFFICEGW_API_KEY"),
-                   help="bearer key for the API (role booking or above; default $OFFICEGW_API_KEY)")
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=os.environ.get("OFFICEGW_API_KEY"),
+        help="bearer key for the API (role booking or above; default $OFFICEGW_API_KEY)",
+    )
     p.add_argument("--score", action="store_true", help="score the gateway against the ground truth")
     p.add_argument("--truth", type=Path, metavar="FILE", help="write the ground truth as JSONL to FILE")
-    p.add_argument("--restart-broker", metavar="CMD",
-                   help="shell command that restarts the broker and returns when it is back (fault broker_restart)")
-    p.add_argument("--restart-gateway", metavar="CMD",
-                   help="shell command that restarts the gateway and returns (fault gateway_restart)")
-    p.add_argument("--step", type=float, default=10.0,
-                   help="--speed max: simulated seconds between two waits for the gateway while people are "
-                   "about (default 10; 300 while the building is empty)")
-    p.add_argument("--print-config", action="store_true",
-                   help="print a gateway config (YAML) for the scenario: device time, its rooms, its "
-                   "devices of other dialects mapped; and exit")
+    p.add_argument(
+        "--restart-broker",
+        metavar="CMD",
+        help="shell command that restarts the broker and returns when it is back (fault broker_restart)",
+    )
+    p.add_argument(
+        "--restart-gateway",
+        metavar="CMD",
+        help="shell command that restarts the gateway and returns (fault gateway_restart)",
+    )
+    p.add_argument(
+        "--step",
+        type=float,
+        default=10.0,
+        help="--speed max: simulated seconds between two waits for the gateway while people are "
+        "about (default 10; 300 while the building is empty)",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print a gateway config (YAML) for the scenario: device time, its rooms, its "
+        "devices of other dialects mapped; and exit",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -139,10 +170,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     if not args.score:
-        keep = ("scenario", "seed", "start", "hours", "speed", "messages", "wall_s", "faults_injected", "gateway")
+        keep = (
+            "scenario",
+            "seed",
+            "start",
+            "hours",
+            "speed",
+            "messages",
+            "wall_s",
+            "faults_injected",
+            "gateway",
+        )
         figures = {key: figures[key] for key in keep}
         print(
-            f"officegw simulate: {figures['scenario']}: {figures['messages']:,} messages in {figures['wall_s']} s"
+            f"officegw simulate: {figures['scenario']}: {figures['messages']:,} messages"
+            f" in {figures['wall_s']} s"
             " (--score compares the gateway with the ground truth)"
         )
     else:
@@ -165,8 +207,9 @@ def _replay(args: argparse.Namespace, progress: Callable[[str], None] | None) ->
         progress=progress,
     )
     print(
-        f"officegw simulate --replay {format_}: {result['rows']:,} rows, accuracy {100 * (result['accuracy'] or 0):.2f} %"
-        f" (the fusion alone with the gateway's defaults: {100 * (result['fusion_defaults']['accuracy'] or 0):.2f} %)"
+        f"officegw simulate --replay {format_}: {result['rows']:,} rows,"
+        f" accuracy {100 * (result['accuracy'] or 0):.2f} % (the fusion alone with the gateway's"
+        f" defaults: {100 * (result['fusion_defaults']['accuracy'] or 0):.2f} %)"
     )
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
     return 0
@@ -179,7 +222,9 @@ def _shell(command: str | None) -> Callable[[], None] | None:
     def run() -> None:
         done = subprocess.run(command, shell=True, check=False)
         if done.returncode != 0:
-            raise SimulationError(f"restart command failed (exit status {done.returncode}): {shlex.quote(command)}")
+            raise SimulationError(
+                f"restart command failed (exit status {done.returncode}): {shlex.quote(command)}"
+            )
 
     return run
 

@@ -57,7 +57,9 @@ def replay_over_mqtt(
     if not base.device_clock and speed != 1:
         raise SimulationError("the gateway runs on its system clock: replay needs `clock: {mode: device}`")
     if base.device_clock and base.ticked is not None and base.ticked > rows[0].at:
-        raise SimulationError("the gateway's clock is past the dataset's first row: start it on a fresh store")
+        raise SimulationError(
+            "the gateway's clock is past the dataset's first row: start it on a fresh store"
+        )
     link = Link(broker, [], mqtt5=True)
     link.connect()
     wall0 = time.monotonic()
@@ -95,7 +97,9 @@ def replay_over_mqtt(
         **live.figures(),
         "messages": published,
         "wall_s": round(time.monotonic() - wall0, 1),
-        "fusion_defaults": {k: v for k, v in fusion.figures().items() if k in ("accuracy", "precision", "recall")},
+        "fusion_defaults": {
+            k: v for k, v in fusion.figures().items() if k in ("accuracy", "precision", "recall")
+        },
     }
 
 
@@ -110,7 +114,11 @@ def _sync(http: GatewayHttp, base: Snapshot, published: int, ts: float, timeout:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         snap = http.snapshot()
-        if snap.processed - base.processed >= published and snap.ticked is not None and snap.ticked >= ts - TICK_SLACK:
+        if (
+            snap.processed - base.processed >= published
+            and snap.ticked is not None
+            and snap.ticked >= ts - TICK_SLACK
+        ):
             return
         time.sleep(0.001)
     raise SimulationError(f"the gateway did not take row {datetime.fromtimestamp(ts)} within {timeout} s")

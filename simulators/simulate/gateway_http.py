@@ -21,6 +21,7 @@ from simulators.simulate.truth import iso
 def _epoch(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
+
 # Metrics read on every sync, by exact name (labels kept in the key where they matter).
 _WANTED = (
     "officegw_messages_processed_total",
@@ -108,7 +109,9 @@ class GatewayHttp:
     def clock(self) -> ClockReading:
         response = self._get("/v1/clock")
         if response.status_code != 200:
-            raise GatewayUnreachable(f"{self.base_url}/v1/clock: HTTP {response.status_code} {response.text[:200]}")
+            raise GatewayUnreachable(
+                f"{self.base_url}/v1/clock: HTTP {response.status_code} {response.text[:200]}"
+            )
         body = response.json()
         ticked = body.get("ticked_at")
         return ClockReading(
@@ -124,7 +127,9 @@ class GatewayHttp:
     def snapshot(self) -> Snapshot:
         response = self._get("/metrics")
         if response.status_code != 200:
-            raise GatewayUnreachable(f"{self.base_url}/metrics: HTTP {response.status_code} {response.text[:200]}")
+            raise GatewayUnreachable(
+                f"{self.base_url}/metrics: HTTP {response.status_code} {response.text[:200]}"
+            )
         values: dict[str, float] = {}
         kwh, rooms, device_clock = 0.0, 0, False
         for line in response.text.splitlines():
@@ -141,7 +146,9 @@ class GatewayHttp:
                 device_clock = device_clock or 'mode="device"' in rest
             else:
                 values[name] = value
-        missing = tuple(n for n in ("officegw_messages_processed_total", "officegw_clock_seconds") if n not in values)
+        missing = tuple(
+            n for n in ("officegw_messages_processed_total", "officegw_clock_seconds") if n not in values
+        )
         return Snapshot(
             at=time.monotonic(),
             processed=values.get("officegw_messages_processed_total", 0.0),

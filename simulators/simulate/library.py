@@ -34,7 +34,9 @@ def load_scenario(name_or_path: str) -> Scenario:
         path = Path(name_or_path)
         if not path.is_file():
             known = ", ".join(shipped())
-            raise ScenarioError(name_or_path, [f"no such file, and no shipped scenario of that name ({known})"])
+            raise ScenarioError(
+                name_or_path, [f"no such file, and no shipped scenario of that name ({known})"]
+            )
         source, text = str(path), path.read_text(encoding="utf-8")
     return parse_scenario(text, source)
 

@@ -81,9 +81,8 @@ class Link:
         self._client.loop_start()
         if not self._subscribed.wait(timeout) or self._refused:
             self.close()
-            raise ConnectionError(
-                f"MQTT broker {self.host}:{self.port}: {self._refused[0] if self._refused else 'no CONNACK/SUBACK'}"
-            )
+            why = self._refused[0] if self._refused else "no CONNACK/SUBACK"
+            raise ConnectionError(f"MQTT broker {self.host}:{self.port}: {why}")
 
     @property
     def connected(self) -> bool:
@@ -148,7 +147,9 @@ class Link:
         with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def _on_connect(self, c: Client, _u: Any, _f: ConnectFlags, rc: ReasonCode, _p: Properties | None) -> None:
+    def _on_connect(
+        self, c: Client, _u: Any, _f: ConnectFlags, rc: ReasonCode, _p: Properties | None
+    ) -> None:
         if rc.is_failure:
             self._refused.append(str(rc))
             self._subscribed.set()

@@ -65,7 +65,11 @@ def seat(populations: Sequence[Population], rooms: Sequence[SimRoom], rng: rando
             if not desks:
                 desks = [r for r in rooms if r.building == building]
             free = [r for r in desks if taken.get(r.id, 0) < r.capacity]
-            room = rng.choice(free) if free else min(desks, key=lambda r: (taken.get(r.id, 0) / r.capacity, r.id))
+            room = (
+                rng.choice(free)
+                if free
+                else min(desks, key=lambda r: (taken.get(r.id, 0) / r.capacity, r.id))
+            )
             taken[room.id] = taken.get(room.id, 0) + 1
             people.append(Person(f"{population.name}-{n + 1}", population, building, room.id))
     return people
@@ -105,7 +109,9 @@ class DayPlanner:
                 own.append((start, start + length, 2, place))
             if p.breaks is not None:
                 for _ in range(_poisson(p.breaks.per_day, rng)):
-                    start = rng.uniform(midnight + arrive + 1800, max(midnight + arrive + 1800, midnight + leave - 1800))
+                    start = rng.uniform(
+                        midnight + arrive + 1800, max(midnight + arrive + 1800, midnight + leave - 1800)
+                    )
                     length = rng.uniform(p.breaks.duration.low, p.breaks.duration.high)
                     own.append((start, start + length, 1, self._near(desk, p.breaks.room, rng)))
         meetings = self._meetings(day, midnight, present, windows, segments, rng)
@@ -173,7 +179,11 @@ class DayPlanner:
                     continue
                 booked = rng.random() < habits.booked
                 no_show = booked and rng.random() < habits.no_show
-                late = rng.uniform(habits.late.by.low, habits.late.by.high) if rng.random() < habits.late.probability else 0.0
+                late = (
+                    rng.uniform(habits.late.by.low, habits.late.by.high)
+                    if rng.random() < habits.late.probability
+                    else 0.0
+                )
                 room = next(
                     (
                         r

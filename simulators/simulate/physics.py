@@ -5,7 +5,7 @@ the world calls them with simulated time. Each is a first-order model a faciliti
 engineer would recognise, not a fit to any one building:
 
 - CO2: a well-mixed room with people breathing out and ventilation exchanging
-  air (`dC/dt = n·G/V − k·(C − C_out)`, solved exactly between events);
+  air (`dC/dt = n·G/V - k·(C - C_out)`, solved exactly between events);
 - temperature: a lag toward the HVAC setpoint (or the building's free-running
   temperature) plus body heat; humidity likewise;
 - daylight: a sine between sunrise and sunset under a cloud cover that changes

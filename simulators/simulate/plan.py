@@ -100,7 +100,11 @@ class SitePlan:
             speaker = Speaker(f"{spec.id}-{name}", fit.kind, fit.dialect, topic, native)
             watts = (fit.watts or physics.light.watts) if fit.kind == "light" else 0.0
             key = f"{spec.id}/{name}"
-            devices.append(SimDevice(key, spec.id, name, fit.kind, fit.dialect, speaker, watts, fit.kind in BATTERY_KINDS))
+            devices.append(
+                SimDevice(
+                    key, spec.id, name, fit.kind, fit.dialect, speaker, watts, fit.kind in BATTERY_KINDS
+                )
+            )
         return SimRoom(
             id=spec.id,
             name=spec.name or spec.id,
@@ -119,7 +123,9 @@ class SitePlan:
         (a campus has too many devices for a filter each); other topics matching them
         are no device's and are dropped by `World.command`."""
         dialects = {d.dialect for d in self.devices.values()}
-        return [pattern.format(prefix=self.prefix) for d in sorted(dialects) for pattern in _COMMAND_FILTERS[d]]
+        return [
+            pattern.format(prefix=self.prefix) for d in sorted(dialects) for pattern in _COMMAND_FILTERS[d]
+        ]
 
     def gateway_ids(self, device: SimDevice) -> tuple[str, ...]:
         """Ids the gateway may know the device by: configured first, then auto-registered."""
@@ -132,10 +138,14 @@ class SitePlan:
         if dialects:
             reasons.append(f"devices speak {', '.join(dialects)}: the site config maps them to rooms")
         if len(self.rooms) > GATEWAY_MAX_AUTO_ROOMS:
-            reasons.append(f"{len(self.rooms)} rooms: over registry.max_auto_rooms ({GATEWAY_MAX_AUTO_ROOMS})")
+            reasons.append(
+                f"{len(self.rooms)} rooms: over registry.max_auto_rooms ({GATEWAY_MAX_AUTO_ROOMS})"
+            )
         natives = sum(1 for d in self.devices.values() if d.dialect == "native")
         if natives > GATEWAY_MAX_AUTO_DEVICES:
-            reasons.append(f"{natives} native devices: over registry.max_auto_devices ({GATEWAY_MAX_AUTO_DEVICES})")
+            reasons.append(
+                f"{natives} native devices: over registry.max_auto_devices ({GATEWAY_MAX_AUTO_DEVICES})"
+            )
         return reasons
 
     def site_config(self, *, rooms: bool = True) -> dict[str, Any]:

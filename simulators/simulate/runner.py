@@ -231,7 +231,8 @@ class Simulation:
             if config.speed != 1:
                 raise SimulationError(
                     "the gateway runs on its system clock: only --speed 1 keeps device times near it. "
-                    "Run it with `clock: {mode: device}` (officegw simulate --print-config writes such a config)"
+                    "Run it with `clock: {mode: device}` (officegw simulate --print-config writes such a "
+                    "config)"
                 )
             if config.start is not None:
                 return config.start
@@ -241,20 +242,24 @@ class Simulation:
             start = config.scenario.start.timestamp() if config.scenario.start else DEFAULT_START
         if first.ticked is not None and first.ticked > start:
             raise SimulationError(
-                f"the gateway's clock is at {iso(first.ticked)}, after this run's start {iso(start)}: its devices "
-                "would be stale. Start the gateway on a fresh store, or pass --start after its clock"
+                f"the gateway's clock is at {iso(first.ticked)}, after this run's start {iso(start)}: "
+                "its devices would be stale. Start the gateway on a fresh store, or pass --start after "
+                "its clock"
             )
         return start
 
     def _check_mapping(self) -> None:
         """Devices of other dialects reach the gateway only if its config maps them."""
         known = self.gateway.device_ids()
-        unmapped = [d for d in self.plan.devices.values() if d.dialect != "native" and d.config_id not in known]
+        unmapped = [
+            d for d in self.plan.devices.values() if d.dialect != "native" and d.config_id not in known
+        ]
         if unmapped:
             names = ", ".join(d.config_id for d in unmapped[:3])
             raise SimulationError(
-                f"the gateway does not map {len(unmapped)} devices of {self.config.scenario.name} ({names}, ...): "
-                f"run it with the config `officegw simulate --scenario {self.config.scenario.name} --print-config` writes"
+                f"the gateway does not map {len(unmapped)} devices of {self.config.scenario.name} "
+                f"({names}, ...): run it with the config `officegw simulate --scenario "
+                f"{self.config.scenario.name} --print-config` writes"
             )
 
     # -- pacing --------------------------------------------------------------------------
@@ -457,7 +462,11 @@ class Simulation:
     def _take(self, snap: Snapshot) -> None:
         """Keeps what /metrics says about the gateway: energy of the day, CPU, memory."""
         self._metrics_at = snap.at
-        if snap.started is not None and self._snapshots and self._snapshots[-1].started not in (None, snap.started):
+        if (
+            snap.started is not None
+            and self._snapshots
+            and self._snapshots[-1].started not in (None, snap.started)
+        ):
             self._snapshots = []  # a new process: its CPU counts from zero
         if not self._snapshots or snap.at - self._snapshots[-1].at >= 1.0:
             self._snapshots.append(snap)
@@ -470,7 +479,9 @@ class Simulation:
 
     def _restart(self, out: Restart, sim: float) -> None:
         record = out.fault
-        hook = self.config.hooks.restart_broker if out.target == "broker" else self.config.hooks.restart_gateway
+        hook = (
+            self.config.hooks.restart_broker if out.target == "broker" else self.config.hooks.restart_gateway
+        )
         if hook is None:
             record.injected = False
             record.skipped = f"no --restart-{out.target} command given"
@@ -483,7 +494,9 @@ class Simulation:
         started = time.monotonic()
         hook()
         if not self.link.wait_connected(60.0):
-            raise SimulationError(f"no connection to the broker {self.config.broker} after the {out.target} restart")
+            raise SimulationError(
+                f"no connection to the broker {self.config.broker} after the {out.target} restart"
+            )
 
         def back() -> Snapshot | None:
             # Back = ready again, and it shows it went through the restart: a new
@@ -509,7 +522,9 @@ class Simulation:
         else:
             restored = len(self.gateway.rooms())
             record.detected = restored >= rooms_before
-            record.evidence = f"new process ready {seconds} s after the restart, {restored} of {rooms_before} rooms"
+            record.evidence = (
+                f"new process ready {seconds} s after the restart, {restored} of {rooms_before} rooms"
+            )
         if out.target == "gateway":
             self.link.forget_clock()
             self.counts = _Counts(self.gateway.clock())  # a new process counts from zero
@@ -541,7 +556,9 @@ class Simulation:
                 record.gateway_status = booking.get("status") if booking else None
         lines: list[dict[str, Any]] = [r.line() for r in truth.meetings.values()]
         lines += [f.line() for f in truth.faults]
-        lines += [{"kind": "energy", "room": room, "kwh": round(kwh, 5)} for room, kwh in truth.room_kwh.items()]
+        lines += [
+            {"kind": "energy", "room": room, "kwh": round(kwh, 5)} for room, kwh in truth.room_kwh.items()
+        ]
         self._write(lines)
 
     def _header(self, start: float) -> dict[str, Any]:
@@ -623,7 +640,8 @@ class Simulation:
         lag = self._lags[-1][1] if self._lags else 0.0
         self.config.progress(
             f"{iso(sim)[:16].replace('T', ' ')} {100 * done:5.1f} % · {self._messages:,} messages "
-            f"({self._messages / elapsed:,.0f}/s) · gateway {lag:.1f} s behind · faults {detected}/{len(faults)} seen"
+            f"({self._messages / elapsed:,.0f}/s) · gateway {lag:.1f} s behind"
+            f" · faults {detected}/{len(faults)} seen"
         )
 
 

@@ -125,7 +125,9 @@ class DeviceFit(_Model):
     def _dialect_says_it(self) -> DeviceFit:
         if self.kind not in DIALECT_KINDS[self.dialect]:
             kinds = ", ".join(sorted(DIALECT_KINDS[self.dialect]))
-            raise LocatedProblems([(("dialect",), f"{self.dialect} devices here are {kinds}, not {self.kind}")])
+            raise LocatedProblems(
+                [(("dialect",), f"{self.dialect} devices here are {kinds}, not {self.kind}")]
+            )
         return self
 
 
@@ -478,7 +480,11 @@ def _generated(building: str, rule: GeneratedFloors) -> Iterator[tuple[str, str,
                 # A spread of sizes without a random draw: the plan is a function of the file.
                 capacity = low + (n * 7 + floor_no * 3) % (high - low + 1)
                 room_id = f"{building}-{floor}-{kind}-{n}"
-                yield building, floor, RoomSpec(id=room_id, type=kind, capacity=capacity, windows=rule.windows)
+                yield (
+                    building,
+                    floor,
+                    RoomSpec(id=room_id, type=kind, capacity=capacity, windows=rule.windows),
+                )
 
 
 def device_names(fits: list[DeviceFit]) -> list[tuple[str, DeviceFit]]:
@@ -500,16 +506,24 @@ def device_names(fits: list[DeviceFit]) -> list[tuple[str, DeviceFit]]:
 def _reference_problems(scenario: Scenario) -> Iterator[tuple[Loc, str]]:
     rooms: dict[str, tuple[str, RoomSpec]] = {}
     types_by_building: dict[str, set[str]] = {}
+    seen: set[str] = set()
     for b_index, building in enumerate(scenario.buildings):
         types_by_building.setdefault(building.id, set())
         for f_index, floor in enumerate(building.floors):
             for r_index, room in enumerate(floor.rooms):
                 loc: Loc = ("buildings", b_index, "floors", f_index, "rooms", r_index)
-                if room.id in rooms:
+                if room.id in seen:
                     yield (*loc, "id"), f"duplicate room id {room.id!r}"
+                seen.add(room.id)
                 if room.fit_name not in scenario.fits:
                     where = "fit" if room.fit else "type"
                     yield (*loc, where), f"no device fit {room.fit_name!r} in fits ({_known(scenario.fits)})"
+    for b_index, building in enumerate(scenario.buildings):
+        if building.generate is not None:
+            for _, _, room in _generated(building.id, building.generate):
+                if room.id in seen:
+                    yield ("buildings", b_index, "id"), f"generated room id {room.id!r} is taken"
+                    break
     for building_id, _, room in scenario.rooms():
         rooms.setdefault(room.id, (building_id, room))
         types_by_building.setdefault(building_id, set()).add(room.type)
@@ -528,7 +542,10 @@ def _reference_problems(scenario: Scenario) -> Iterator[tuple[Loc, str]]:
         theirs = [b for b in (population.buildings or sorted(buildings)) if b in buildings]
         types = set().union(*(types_by_building[b] for b in theirs)) if theirs else set()
         if not types.intersection(population.desks):
-            yield (*loc, "desks"), f"no room of these types in their buildings ({', '.join(population.desks)})"
+            yield (
+                (*loc, "desks"),
+                f"no room of these types in their buildings ({', '.join(population.desks)})",
+            )
         if population.lunch is not None and population.lunch.room is not None:
             missing = [b for b in theirs if population.lunch.room not in types_by_building[b]]
             if missing:
@@ -545,7 +562,9 @@ def _reference_problems(scenario: Scenario) -> Iterator[tuple[Loc, str]]:
             yield ("faults", f_index, "device"), problem
 
 
-def _device_problem(scenario: Scenario, rooms: dict[str, tuple[str, RoomSpec]], fault: DeviceFault) -> str | None:
+def _device_problem(
+    scenario: Scenario, rooms: dict[str, tuple[str, RoomSpec]], fault: DeviceFault
+) -> str | None:
     room_id, _, name = fault.device.partition("/")
     if room_id not in rooms or not name:
         return f"unknown device {fault.device!r} (write room/device, e.g. {_example(scenario, rooms)})"
@@ -557,7 +576,8 @@ def _device_problem(scenario: Scenario, rooms: dict[str, tuple[str, RoomSpec]], 
     if isinstance(fault, StuckSensor) and fit.kind not in OCCUPANCY_KINDS:
         return f"{fault.device} is a {fit.kind}: a stuck sensor is a pir or a radar"
     if isinstance(fault, BatteryDrain) and fit.kind not in BATTERY_KINDS:
-        return f"{fault.device} is a {fit.kind} on mains power: battery drain needs one of {sorted(BATTERY_KINDS)}"
+        kinds = ", ".join(sorted(BATTERY_KINDS))
+        return f"{fault.device} is a {fit.kind} on mains power: battery drain needs a {kinds}"
     if isinstance(fault, SchemaDrift) and fit.dialect not in ("native", "zigbee2mqtt"):
         return (
             f"{fault.device} speaks {fit.dialect}, whose decoder keeps only the fields it knows: "
@@ -607,5 +627,7 @@ def _types_in(annotation: Any) -> Iterator[Any]:
 WORDS = Vocabulary(
     keys=_keys(Scenario) | {"for"},
     tags=frozenset(FAULT_KINDS),
-    patterns={IDENTIFIER_PATTERN: "only letters, digits, '-', '_', '.' and ':' (starting with a letter or digit)"},
+    patterns={
+        IDENTIFIER_PATTERN: "only letters, digits, '-', '_', '.' and ':' (starting with a letter or digit)"
+    },
 )

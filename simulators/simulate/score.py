@@ -109,7 +109,7 @@ def occupancy_figures(truth: Truth, timelines: dict[str, Timeline]) -> dict[str,
         changes = truth.changes[room]
         timeline = timelines.get(room, Timeline())
         for i in range(1, len(changes)):
-            (t0, before), (t, now) = changes[i - 1], changes[i]
+            (_, before), (t, now) = changes[i - 1], changes[i]
             if (before > 0) == (now > 0) or t >= truth.end:
                 continue
             # The gateway has until the room's next real change to catch up.
@@ -222,7 +222,8 @@ def summary(figures: dict[str, Any]) -> list[str]:
     lines = [
         f"officegw simulate: {f['scenario']} seed {f['seed']}, {f['hours']:g} h from {f['start']}"
         f" at speed {f['speed']}, {f['messages']:,} messages in {f['wall_s']:.1f} s",
-        f"  occupancy accuracy    {pct(f.get('occupancy_accuracy'))} of {f.get('occupancy_room_minutes', 0):,}"
+        f"  occupancy accuracy    {pct(f.get('occupancy_accuracy'))}"
+        f" of {f.get('occupancy_room_minutes', 0):,}"
         f" room-minutes ({pct(f.get('occupancy_accuracy_outside_faults'))} outside faulted rooms)",
         f"  detection latency     {spread(f.get('detection_latency_s', {}))}",
         f"  vacancy latency       {spread(f.get('vacancy_latency_s', {}))}",

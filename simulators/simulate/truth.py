@@ -5,7 +5,8 @@ lighting energy drawn, and the always-on baseline.
 The JSONL (`--truth FILE`), one object a line, `kind` first:
 
     {"kind": "run", "scenario": "small-office", "seed": 7, "start": "...", "end": "...", "rooms": [...]}
-    {"kind": "people", "t": "2030-01-07T09:01:00Z", "rooms": {"orion": 4, "office-201": 1}}   rooms not listed: nobody
+    {"kind": "people", "t": "2030-01-07T09:01:00Z", "rooms": {"orion": 4, "office-201": 1}}
+                                                     (rooms not listed: nobody in them)
     {"kind": "meeting", "id": "d0-m3", "room": "orion", "start": ..., "end": ..., "booked": true,
      "no_show": false, "late_by_s": 120.0, "people": 5, "booking": "5f2c...", "gateway_status": "ended"}
     {"kind": "fault", "fault": "flood", "device": "open-2/env", "start": ..., "end": ...,
@@ -119,7 +120,11 @@ class Truth:
         self.minutes.append((at, row))
         self.kwh.append((at, kwh))
         self.pending.append(
-            {"kind": "people", "t": iso(at), "rooms": {r: n for r, n in zip(self.room_ids, row, strict=True) if n}}
+            {
+                "kind": "people",
+                "t": iso(at),
+                "rooms": {r: n for r, n in zip(self.room_ids, row, strict=True) if n},
+            }
         )
 
     def finish(self, at: float, counts: list[int], kwh: float) -> None:

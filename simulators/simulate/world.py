@@ -159,7 +159,8 @@ class World:
                 self._devices[device.key] = dev
             self.rooms[room.id] = state
         self.people: dict[str, Person] = {
-            p.id: p for p in seat(scenario.populations, list(plan.rooms.values()), random.Random(f"{seed}/seat"))
+            p.id: p
+            for p in seat(scenario.populations, list(plan.rooms.values()), random.Random(f"{seed}/seat"))
         }
         self._where: dict[str, str | None] = dict.fromkeys(self.people)
         self._planner = DayPlanner(list(self.people.values()), list(plan.rooms.values()))
@@ -534,7 +535,11 @@ class World:
         room = self.rooms[sim.room]
         if sim.kind == "light":
             state, level = native.get("state"), native.get("brightness")
-            level = level if isinstance(level, int) and not isinstance(level, bool) and 0 <= level <= 254 else None
+            level = (
+                level
+                if isinstance(level, int) and not isinstance(level, bool) and 0 <= level <= 254
+                else None
+            )
             if state in ("ON", "OFF") or level is not None:
                 on = state == "ON" if state in ("ON", "OFF") else level != 0
                 self._set_light(dev, on, level, at)
@@ -543,7 +548,9 @@ class World:
                     back = self.physics.light.back_on_after
                     self._at(at + room.react.uniform(back.low, back.high), BACK_ON, sim.key)
         elif sim.kind == "hvac":
-            if isinstance(native.get("setpoint"), int | float) and not isinstance(native.get("setpoint"), bool):
+            if isinstance(native.get("setpoint"), int | float) and not isinstance(
+                native.get("setpoint"), bool
+            ):
                 dev.setpoint = float(native["setpoint"])
             if isinstance(native.get("mode"), str):
                 dev.mode = native["mode"]
@@ -578,7 +585,9 @@ class World:
         env = self.physics.env
         self._at(at + env.battery_every * dev.rng.uniform(0.9, 1.1), BATTERY, dev.sim.key)
         if dev.drain is None:
-            dev.battery = max(0.0, dev.battery - dev.rng.uniform(0, env.drain_per_day * env.battery_every / 86_400))
+            dev.battery = max(
+                0.0, dev.battery - dev.rng.uniform(0, env.drain_per_day * env.battery_every / 86_400)
+            )
         self._report(dev, {"battery": round(dev.battery)}, at)
 
     def _environment(self, room: _Room, at: float) -> dict[str, Any]:
@@ -739,4 +748,3 @@ def _stable(text: str) -> int:
     for char in text:
         value = (value * 31 + ord(char)) & 0xFFFFFFFF
     return value
-
