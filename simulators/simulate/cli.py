@@ -143,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SimulationError as exc:
         print(f"officegw simulate: {exc}", file=sys.stderr)
         return 1
+    except (OSError, ValueError, KeyError) as exc:  # a dataset file that cannot be read as its format
+        print(f"officegw simulate: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     if args.print_config:
         site = SitePlan(scenario).site_config()
         header = f"# officegw config for the {scenario.name} scenario (officegw simulate --print-config)\n"

@@ -4,7 +4,8 @@ would have published, stamped with the row's time, and the gateway's occupancy i
 compared with the row's label, as `officegw replay` does for the fusion alone.
 
 The gateway follows the rows' time (`clock.mode: device`), so a week of data runs
-in seconds; at `--speed max` each row waits for the gateway to be done with the one
+in seconds (across a gap in the recording, the first sensor sends an empty message,
+`{"ts": ...}`, every hour: the gateway refuses device times more than a day ahead); at `--speed max` each row waits for the gateway to be done with the one
 before (as in `runner`). The figures come with those of the fusion replayed in
 process with the gateway's default parameters (`fusion_defaults`): the live path
 (broker, ingest, room model, ticker, event log) should give the same answer.
@@ -24,10 +25,11 @@ from rules.occupancy import FusionParams
 from simulators.replay import FORMATS, READERS, Confusion, Row, resolve, score
 from simulators.simulate.gateway_http import GatewayHttp, Snapshot
 from simulators.simulate.link import Link
-from simulators.simulate.runner import TICK_SLACK, SimulationError
+from simulators.simulate.runner import TICK_SLACK, SimulationError, clock_problem
 from simulators.simulate.score import Timeline
 
 BUILDING, FLOOR = "dataset", "1"
+GAP_HEARTBEAT = 3600.0
 
 
 def replay_over_mqtt(
@@ -51,25 +53,85 @@ def replay_over_mqtt(
         raise SimulationError(f"{file}: no rows")
     room = room or format_
     http = GatewayHttp(gateway, api_key=api_key)
+    try:
+        published, wall = _publish(
+            rows,
+            room,
+            http,
+            broker=broker,
+            speed=speed,
+            prefix=prefix,
+            progress=progress,
+            sync_timeout=sync_timeout,
+        )
+        timeline = Timeline()
+        for event in http.events(0, "occupancy"):
+            if event.get("room_id") == room and event["data"].get("new") in ("occupied", "vacant"):
+                timeline.add(
+                    datetime.fromisoformat(event["at"]).timestamp(), event["data"]["new"] == "occupied"
+                )
+    finally:
+        http.close()
+    live = _confusion(rows, timeline)
+    fusion = score(rows, FusionParams())["all"]
+    return {
+        "format": format_,
+        "file": str(file),
+        "room": room,
+        **live.figures(),
+        "messages": published,
+        "wall_s": wall,
+        "fusion_defaults": {
+            k: v for k, v in fusion.figures().items() if k in ("accuracy", "precision", "recall")
+        },
+    }
+
+
+def _publish(
+    rows: list[Row],
+    room: str,
+    http: GatewayHttp,
+    *,
+    broker: str,
+    speed: float | None,
+    prefix: str,
+    progress: Callable[[str], None] | None,
+    sync_timeout: float,
+) -> tuple[int, float]:
+    """Publishes the rows (waiting for the gateway after each at --speed max); returns
+    (messages, wall seconds)."""
     if not http.wait_ready(10.0):
-        raise SimulationError(f"gateway {gateway} is not ready (GET /readyz)")
+        raise SimulationError(f"gateway {http.base_url} is not ready (GET /readyz)")
     base = http.snapshot()
     if not base.device_clock and speed != 1:
         raise SimulationError("the gateway runs on its system clock: replay needs `clock: {mode: device}`")
-    if base.device_clock and base.ticked is not None and base.ticked > rows[0].at:
-        raise SimulationError(
-            "the gateway's clock is past the dataset's first row: start it on a fresh store"
-        )
+    problem = clock_problem(base.ticked, rows[0].at) if base.device_clock else None
+    if problem is not None:
+        raise SimulationError(problem)
     link = Link(broker, [], mqtt5=True)
-    link.connect()
+    try:
+        link.connect()
+    except (OSError, ConnectionError) as exc:
+        raise SimulationError(f"broker {broker}: {exc}") from None
     wall0 = time.monotonic()
     published = 0
     last_progress = 0.0
+    heartbeat_topic = f"{prefix}/{BUILDING}/{FLOOR}/{room}/{rows[0].readings[0][0]}"
     try:
         for index, row in enumerate(rows):
             if speed is not None:
                 due = wall0 + (row.at - rows[0].at) / speed
                 time.sleep(max(0.0, due - time.monotonic()))
+            if index:
+                # Across a gap in the recording, a sensor that says nothing but its time,
+                # hourly: the gateway refuses device times more than a day ahead of its clock.
+                at = rows[index - 1].at + GAP_HEARTBEAT
+                while at < row.at:
+                    link.publish(heartbeat_topic, orjson.dumps({"ts": at}))
+                    published += 1
+                    if speed is None:
+                        _sync(http, base, published, at, sync_timeout)
+                    at += GAP_HEARTBEAT
             for device, payload in row.readings:
                 body = payload.model_dump(exclude_none=True, mode="json")
                 body["ts"] = row.at
@@ -84,23 +146,7 @@ def replay_over_mqtt(
         _sync(http, base, published, rows[-1].at, sync_timeout)
     finally:
         link.close()
-    timeline = Timeline()
-    for event in http.events(0, "occupancy"):
-        if event.get("room_id") == room and event["data"].get("new") in ("occupied", "vacant"):
-            timeline.add(datetime.fromisoformat(event["at"]).timestamp(), event["data"]["new"] == "occupied")
-    live = _confusion(rows, timeline)
-    fusion = score(rows, FusionParams())["all"]
-    return {
-        "format": format_,
-        "file": str(file),
-        "room": room,
-        **live.figures(),
-        "messages": published,
-        "wall_s": round(time.monotonic() - wall0, 1),
-        "fusion_defaults": {
-            k: v for k, v in fusion.figures().items() if k in ("accuracy", "precision", "recall")
-        },
-    }
+    return published, round(time.monotonic() - wall0, 1)
 
 
 def _confusion(rows: list[Row], timeline: Timeline) -> Confusion:

@@ -160,7 +160,10 @@ class Link:
         topics = [(topic, 1) for topic in self._topics]
         if self._clock_topic is not None:
             topics.append((self._clock_topic, 0))
-        c.subscribe(topics)  # again on every reconnect
+        if topics:
+            c.subscribe(topics)  # again on every reconnect
+        else:
+            self._subscribed.set()  # a publisher only (dataset replay)
 
     def _on_subscribe(self, *_args: Any) -> None:
         self._subscribed.set()

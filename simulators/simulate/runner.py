@@ -57,6 +57,8 @@ QUIET_AFTER = 3600.0
 # Lag figures leave out the first minutes of a run (at most a tenth of it): the site
 # powering up and everyone already in the building arriving at once.
 WARM_UP = 300.0
+# The gateway refuses device times more than this ahead of its clock (gateway.ingest.pipeline).
+MAX_AHEAD = 86_400.0
 # How long to wait for the gateway's tick report before asking it over HTTP.
 PUSH_WAIT = 0.05
 
@@ -240,12 +242,9 @@ class Simulation:
         start = config.start
         if start is None:
             start = config.scenario.start.timestamp() if config.scenario.start else DEFAULT_START
-        if first.ticked is not None and first.ticked > start:
-            raise SimulationError(
-                f"the gateway's clock is at {iso(first.ticked)}, after this run's start {iso(start)}: "
-                "its devices would be stale. Start the gateway on a fresh store, or pass --start after "
-                "its clock"
-            )
+        problem = clock_problem(first.ticked, start)
+        if problem is not None:
+            raise SimulationError(problem)
         return start
 
     def _check_mapping(self) -> None:
@@ -643,6 +642,24 @@ class Simulation:
             f"({self._messages / elapsed:,.0f}/s) · gateway {lag:.1f} s behind"
             f" · faults {detected}/{len(faults)} seen"
         )
+
+
+def clock_problem(ticked: float | None, start: float) -> str | None:
+    """Why a gateway whose device clock is at `ticked` cannot take a run from `start`."""
+    if ticked is None:
+        return None  # it has not seen a device time: the first one sets its clock
+    if ticked > start:
+        return (
+            f"the gateway's clock is at {iso(ticked)}, after this run's start {iso(start)}: its devices "
+            "would be stale. Start the gateway on a fresh store, or pass --start after its clock"
+        )
+    if start - ticked > MAX_AHEAD:
+        return (
+            f"the gateway's clock is at {iso(ticked)}; it refuses device times more than a day ahead of "
+            f"it, and this run starts {iso(start)}. Start the gateway on a fresh store, or pass --start "
+            "within a day after its clock"
+        )
+    return None
 
 
 def _poll(check: Callable[[], Snapshot | None], timeout: float) -> Snapshot | None:
