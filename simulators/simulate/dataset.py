@@ -4,9 +4,10 @@ would have published, stamped with the row's time, and the gateway's occupancy i
 compared with the row's label, as `officegw replay` does for the fusion alone.
 
 The gateway follows the rows' time (`clock.mode: device`), so a week of data runs
-in seconds (across a gap in the recording, the first sensor sends an empty message,
-`{"ts": ...}`, every hour: the gateway refuses device times more than a day ahead); at `--speed max` each row waits for the gateway to be done with the one
-before (as in `runner`). The figures come with those of the fusion replayed in
+in seconds; at `--speed max` each row waits for the gateway to be done with the one
+before (as in `runner`). Across a gap in the recording the first sensor sends an
+empty message (`{"ts": ...}`) every hour: the gateway refuses device times more
+than a day ahead of its clock. The figures come with those of the fusion replayed in
 process with the gateway's default parameters (`fusion_defaults`): the live path
 (broker, ingest, room model, ticker, event log) should give the same answer.
 """
