@@ -54,11 +54,16 @@ def _parser() -> argparse.ArgumentParser:
         "demo",
         help="run a simulated office floor end to end (broker, devices, gateway, API)",
         description="Start an embedded MQTT broker (mosquitto when installed, else amqtt), "
-        "a simulated floor whose virtual people come and go, the gateway and the API, "
+        "the small-office scenario of `officegw simulate` (virtual people coming and going), "
+        "the gateway and the API, "
         "and print the URLs. Ports 1883/8000 are used when free; otherwise free ports are "
         "picked and printed.",
     )
-    demo.add_argument("--rooms", type=int, default=14, help="rooms on the simulated floor (default 14)")
+    demo.add_argument(
+        "--rooms",
+        type=int,
+        help="a simulated floor of this many rooms instead of the small-office scenario (12 rooms)",
+    )
     demo.add_argument(
         "--time-scale",
         type=float,

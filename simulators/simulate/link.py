@@ -73,11 +73,12 @@ class Link:
         self._client.on_subscribe = self._on_subscribe
 
     def connect(self, timeout: float = 10.0) -> None:
-        properties = None
         if self._mqtt5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = 3600
-        self._client.connect(self.host, self.port, keepalive=30, clean_start=False, properties=properties)
+            self._client.connect(self.host, self.port, keepalive=30, clean_start=False, properties=properties)
+        else:  # MQTT 3.1.1: clean session off was set with the client
+            self._client.connect(self.host, self.port, keepalive=30)
         self._client.loop_start()
         if not self._subscribed.wait(timeout) or self._refused:
             self.close()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,6 +93,8 @@ class RunConfig:
     check_every: float = 15.0
     sync_timeout: float = 60.0
     mqtt5: bool = True
+    # Set to end the run early (the demo's Ctrl-C); what happened so far is scored.
+    stop: threading.Event | None = None
 
 
 @dataclass(slots=True)
@@ -266,7 +269,7 @@ class Simulation:
     def _lockstep(self) -> None:
         world, step = self.world, self.config.step
         sim, steps = world.start, 0
-        while not world.finished:
+        while not world.finished and not self._stopped:
             next_at = world.next_time()
             if next_at is None:
                 break
@@ -299,7 +302,7 @@ class Simulation:
             return world.start + (time.monotonic() - wall0) * speed
 
         housekeeping = 0.0
-        while not world.finished:
+        while not world.finished and not self._stopped:
             next_at = world.next_time()
             if next_at is None:
                 break
@@ -310,14 +313,18 @@ class Simulation:
                     housekeeping = now + HOUSEKEEPING_EVERY
                     self._housekeeping(sim_now())
                 wait = min(due, housekeeping) - now
-                if wait <= 0 and now >= due:
+                if (wait <= 0 and now >= due) or self._stopped:
                     break
                 command = self.link.wait_command(wait)
                 if command is not None:
                     self._command(*command, min(sim_now(), world.end))
             sim = min(sim_now(), world.end)
             self._emit(world.advance(sim), sim)
-        self._housekeeping(world.end)
+        self._housekeeping(min(sim_now(), world.end))
+
+    @property
+    def _stopped(self) -> bool:
+        return self.config.stop is not None and self.config.stop.is_set()
 
     def _housekeeping(self, sim: float) -> None:
         self._note(self.gateway.clock())
