@@ -11,7 +11,7 @@ simulation's ground truth.
 - a labelled dataset replayed over MQTT: the live gateway answers row by row as the
   occupancy fusion does alone (`officegw replay`).
 
-Each runs in `--step 20` (a wait for the gateway every 20 simulated seconds while
+Each runs in `--step 30` (a wait for the gateway every 30 simulated seconds while
 people are about), not the default 10, to keep the test short on a busy machine.
 """
 
@@ -39,7 +39,7 @@ from tests.support import ROOT, GatewayProcess
 
 pytestmark = pytest.mark.timeout(300)
 
-STEP = "20"
+STEP = "30"
 # What a healthy run logs at WARNING: the reconnect after the broker restart.
 EXPECTED_WARNINGS = ("mqtt disconnected", "mqtt connect failed")
 
