@@ -16,15 +16,6 @@ what the gateway makes of it.
   when on, the bare `stat/<t>/POWER` `OFF` when off, and `tele/<t>/SENSOR` with
   `ENERGY` (`Power` W, `Total` kWh); `tele/<t>/LWT` `Online`/`Offline`; commands
   on `cmnd/<t>/POWER` and `cmnd/<t>/Dimmer` (0-100 %).
-- Shelly Gen2 (lights on a relay, switch channel 0): `<prefix>/status/switch:0`
-  `{"id": 0, "output": true, "apower": 36.0, "aenergy": {"total": Wh}}`, availability
-  `<prefix>/online` `true`/`false`; commands are `Switch.Set` / `Light.Set` RPC frames
-  on `<prefix>/rpc` (a relay switches; it has no brightness to set).
-- Homie 5 (sensors, lights, locks, counters): one retained plain value per property
-  topic `<base>/<node>/<property>` (`sensor/motion` `true`, `light/brightness` `71`
-  in %), availability `<base>/$state` `ready`/`lost`; commands on
-  `<base>/light/on/set`, `<base>/light/brightness/set` and `<base>/lock/locked/set`.
-  Homie values carry no device time.
 
 Which device speaks what is fixed by the room's position on the floor, so a mixed
 floor has the same rooms, people and readings as a native one of the same seed.
@@ -42,7 +33,7 @@ from typing import Any, Literal
 import orjson
 
 Message = tuple[str, bytes]
-DialectName = Literal["native", "zigbee2mqtt", "tasmota", "shelly", "homie"]
+DialectName = Literal["native", "zigbee2mqtt", "tasmota"]
 MIXES = ("native", "mixed")
 
 _Z2M_BASE = "zigbee2mqtt"
@@ -85,10 +76,6 @@ class Speaker:
     def command_topics(self) -> tuple[str, ...]:
         if self.dialect == "tasmota":
             return f"cmnd/{self.topic}/POWER", f"cmnd/{self.topic}/Dimmer"
-        if self.dialect == "shelly":
-            return (f"{self.topic}/rpc",)
-        if self.dialect == "homie":
-            return tuple(f"{self.topic}/{node}/{prop}/set" for node, prop in _HOMIE_COMMANDS)
         return (f"{self.topic}/set",)
 
 
@@ -124,22 +111,13 @@ def speakers(
 
 
 def retained(topic: str) -> bool:
-    """Availability is retained (the broker answers for a device that is gone), and so
-    is every Homie message (the convention: property values and `$state`)."""
-    return (
-        topic.endswith(("/availability", "/online"))
-        or (topic.startswith("tele/") and topic.endswith("/LWT"))
-        or topic.startswith(HOMIE_BASE + "/")
-    )
+    """Availability is retained (the broker answers for a device that is gone)."""
+    return topic.endswith("/availability") or (topic.startswith("tele/") and topic.endswith("/LWT"))
 
 
 def availability(speaker: Speaker, online: bool) -> Message:
     if speaker.dialect == "tasmota":
         return f"tele/{speaker.topic}/LWT", b"Online" if online else b"Offline"
-    if speaker.dialect == "shelly":
-        return f"{speaker.topic}/online", b"true" if online else b"false"
-    if speaker.dialect == "homie":
-        return f"{speaker.topic}/$state", b"ready" if online else b"lost"
     word = "online" if online else "offline"
     if speaker.dialect == "zigbee2mqtt":
         return f"{speaker.topic}/availability", orjson.dumps({"state": word})
@@ -154,10 +132,6 @@ def report(speaker: Speaker, payload: bytes) -> list[Message]:
     ts = fields.pop("ts")
     if speaker.dialect == "zigbee2mqtt":
         return [(speaker.topic, orjson.dumps(_zigbee2mqtt(speaker, fields, ts)))]
-    if speaker.dialect == "shelly":
-        return _shelly(speaker, fields)
-    if speaker.dialect == "homie":
-        return _homie(speaker, fields)
     return _tasmota(speaker, fields, ts)
 
 
@@ -189,88 +163,8 @@ def _tasmota(speaker: Speaker, fields: dict[str, Any], ts: float) -> list[Messag
     return out
 
 
-def _shelly(speaker: Speaker, fields: dict[str, Any]) -> list[Message]:
-    """A relay says its whole switch status at once (it has no brightness)."""
-    if not {"state", "power", "energy"} & fields.keys():
-        return []
-    status: dict[str, Any] = {"id": 0, "source": "switch"}
-    if fields.get("state") in ("ON", "OFF"):
-        status["output"] = fields["state"] == "ON"
-    if "power" in fields:
-        status["apower"] = fields["power"]
-    if "energy" in fields:
-        status["aenergy"] = {"total": round(fields["energy"] * 1000, 3)}  # Shelly counts Wh
-    return [(f"{speaker.topic}/status/switch:0", orjson.dumps(status))]
-
-
-HOMIE_BASE = "homie/5"
-# Native field -> (node, property) of the Homie convention the gateway reads.
-_HOMIE_PROPERTIES = {
-    "occupancy": ("sensor", "motion"),
-    "presence": ("sensor", "presence"),
-    "people": ("counter", "people"),
-    "contact": ("door", "contact"),
-    "illuminance": ("sensor", "illuminance"),
-    "temperature": ("sensor", "temperature"),
-    "humidity": ("sensor", "humidity"),
-    "co2": ("sensor", "co2"),
-    "battery": ("sensor", "battery"),
-    "brightness": ("light", "brightness"),
-    "power": ("light", "power"),
-    "energy": ("light", "energy"),
-}
-_HOMIE_COMMANDS = (("light", "on"), ("light", "brightness"), ("lock", "locked"))
-
-
-def _homie(speaker: Speaker, fields: dict[str, Any]) -> list[Message]:
-    """One plain-text value per property topic."""
-    out: list[Message] = []
-    for name, value in fields.items():
-        if name == "state":
-            locks = value in ("LOCK", "UNLOCK")
-            node, prop = ("lock", "locked") if locks else ("light", "on")
-            text = "true" if value in ("LOCK", "ON") else "false"
-        elif name in _HOMIE_PROPERTIES:
-            node, prop = _HOMIE_PROPERTIES[name]
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif name == "brightness":
-                text = str(round(value * 100 / 254))  # Homie brightness is a percentage
-            else:
-                text = f"{value:g}" if isinstance(value, float) else str(value)
-        else:
-            continue  # no Homie property for it (door counter deltas, badge reads)
-        out.append((f"{speaker.topic}/{node}/{prop}", text.encode()))
-    return out
-
-
 def command(speaker: Speaker, topic: str, payload: bytes) -> dict[str, Any] | None:
     """A command on one of the device's command topics, as a native command; None if unreadable."""
-    if speaker.dialect == "homie":
-        word = payload.strip().lower()
-        if topic.endswith("/light/on/set"):
-            state = {b"true": "ON", b"false": "OFF"}.get(word)
-            return {"state": state} if state else None
-        if topic.endswith("/lock/locked/set"):
-            lock = {b"true": "LOCK", b"false": "UNLOCK"}.get(word)
-            return {"state": lock} if lock else None
-        if word.isdigit() and int(word) <= 100:  # <base>/light/brightness/set, in %
-            return {"brightness": round(int(word) * 254 / 100)}
-        return None
-    if speaker.dialect == "shelly":
-        try:
-            frame = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return None
-        params = frame.get("params") if isinstance(frame, dict) else None
-        if not isinstance(params, dict) or frame.get("method") not in ("Switch.Set", "Light.Set"):
-            return None
-        native: dict[str, Any] = {}
-        if isinstance(params.get("on"), bool):
-            native["state"] = "ON" if params["on"] else "OFF"
-        if isinstance(params.get("brightness"), int) and 0 <= params["brightness"] <= 100:
-            native["brightness"] = round(params["brightness"] * 254 / 100)
-        return native or None
     if speaker.dialect == "tasmota":
         word = payload.strip().upper()
         if topic.endswith("/POWER"):

@@ -102,9 +102,6 @@ class FakeTransport:
         with self._lock:
             self.published.append(Published(topic, payload, qos, retain))
 
-    def broker_stats(self) -> None:
-        return None  # no broker behind it
-
     def ack_many(self, acks: Sequence[Ack]) -> None:
         for ack in acks:
             if not isinstance(ack, RecordingAck):

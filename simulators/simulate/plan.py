@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from simulators.dialect_devices import HOMIE_BASE, Speaker
 from simulators.simulate.schema import BATTERY_KINDS, RoomSpec, Scenario, device_names
+from simulators.simulate.voices import HOMIE_BASE, Voice
 
 # The gateway's own registry limits (gateway.config RegistrySection defaults): a
 # site beyond them needs them raised in its config.
@@ -43,7 +43,7 @@ class SimDevice:
     name: str
     kind: str
     dialect: str
-    speaker: Speaker
+    speaker: Voice
     watts: float  # lights at full brightness; 0 for the rest
     battery: bool
 
@@ -97,7 +97,7 @@ class SitePlan:
         for name, fit in device_names(self.scenario.fits[spec.fit_name]):
             native = f"{self.prefix}/{building}/{floor}/{spec.id}/{name}"
             topic = _dialect_topic(fit.dialect, building, floor, spec.id, name) or native
-            speaker = Speaker(f"{spec.id}-{name}", fit.kind, fit.dialect, topic, native)
+            speaker = Voice(f"{spec.id}-{name}", fit.kind, fit.dialect, topic, native)
             watts = (fit.watts or physics.light.watts) if fit.kind == "light" else 0.0
             key = f"{spec.id}/{name}"
             devices.append(

@@ -25,8 +25,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from simulators import dialect_devices
-from simulators.simulate import physics
+from simulators.simulate import physics, voices
 from simulators.simulate.people import DayPlanner, Meeting, Person, seat
 from simulators.simulate.plan import SimDevice, SimRoom, SitePlan
 from simulators.simulate.schema import (
@@ -170,6 +169,8 @@ class World:
         for record in self._faults:
             if record.start >= self.end:
                 record.injected, record.skipped = False, "starts after the end of the run"
+            elif record.start < start:
+                record.injected, record.skipped = False, "starts before the start of the run"
         self.truth.faults = self._faults
         self._started = False
         self._skies: dict[float, physics.Sky] = {}
@@ -256,6 +257,8 @@ class World:
         first_minute = math.ceil(start / 60) * 60
         self._at(first_minute, MINUTE)
         for record in self._faults:
+            if not record.injected:
+                continue
             self._at(record.start, FAULT_START, record.index)
             if record.end is not None:
                 self._at(record.end, FAULT_END, record.index)
@@ -528,7 +531,7 @@ class World:
         if sim is None:
             return []
         dev = self._devices[sim.key]
-        native = dialect_devices.command(sim.speaker, topic, payload)
+        native = voices.command(sim.speaker, topic, payload)
         if native is None or dev.offline:
             return []
         at = max(at, self.now)
@@ -722,7 +725,7 @@ class World:
     # -- messages ------------------------------------------------------------------------
 
     def _availability(self, dev: _Device, online: bool, at: float) -> Publish:
-        topic, payload = dialect_devices.availability(dev.sim.speaker, online)
+        topic, payload = voices.availability(dev.sim.speaker, online)
         return Publish(at, topic, payload, True, None)
 
     def _report(self, dev: _Device, fields: dict[str, Any], at: float) -> None:
@@ -736,10 +739,8 @@ class World:
         payload = orjson.dumps({**fields, "ts": ts})
         speaker = dev.sim.speaker
         carries_ts = speaker.dialect not in ("homie", "shelly", "tasmota")
-        for topic, body in dialect_devices.report(speaker, payload):
-            self._out.append(
-                Publish(at, topic, body, dialect_devices.retained(topic), ts if carries_ts else None)
-            )
+        for topic, body in voices.report(speaker, payload):
+            self._out.append(Publish(at, topic, body, voices.retained(topic), ts if carries_ts else None))
 
 
 def _stable(text: str) -> int:

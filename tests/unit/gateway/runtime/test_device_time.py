@@ -74,18 +74,37 @@ def test_vacancy_follows_device_time_not_real_time(gateway: tuple[Gateway, FakeT
     assert gw.stats.processed == 2
 
 
-def test_the_metrics_say_the_clock_mode_the_time_and_the_last_tick(
+def test_the_clock_status_says_the_mode_the_time_the_last_tick_and_the_counts(
     gateway: tuple[Gateway, FakeTransport],
 ) -> None:
-    from prometheus_client import generate_latest
-
     gw, transport = gateway
     transport.deliver("office/hq/2/orion/pir", {"occupancy": True, "ts": DAY})
     _wait(lambda: (gw.ticker.ticked_at or 0) >= DAY, "a tick")
-    text = generate_latest(gw.metrics_registry()).decode()
+    status = gw.clock_status()
+    assert (status.mode, status.now, status.ticked_at) == ("device", DAY, DAY)
+    assert status.messages_processed == 1
+    # After the tick it said so on its clock topic, for a simulator to wait on.
+    said = [p.json() for p in transport.published if p.topic == "officegw/gateway/officegw/clock"]
+    assert said[-1] == {"gateway": "officegw", "ticked_at": DAY, "messages_processed": 1, "commands_sent": 0}
+
+
+def test_the_metrics_say_the_clock_mode_the_time_and_the_last_tick() -> None:
+    from prometheus_client import generate_latest
+
+    from gateway.ingest.stats import IngestStats
+    from gateway.runtime.metrics import GaugeSources, build_registry
+
+    stats = IngestStats(processed=7)
+    gauges = GaugeSources(
+        counts=lambda: (0, 0, 0),
+        connected=lambda: True,
+        clock=lambda: ("device", DAY, DAY - 1),
+        connects=lambda: 2,
+    )
+    text = generate_latest(build_registry(stats, gauges)).decode()
     assert 'officegw_clock_mode{mode="device"} 1.0' in text
     assert "officegw_clock_seconds 1.8938016e+09" in text
-    assert "officegw_clock_ticked_seconds" in text
-    assert "officegw_messages_processed_total 1.0" in text
-    assert "officegw_mqtt_connects_total 1.0" in text
+    assert "officegw_clock_ticked_seconds 1.893801599e+09" in text
+    assert "officegw_messages_processed_total 7.0" in text
+    assert "officegw_mqtt_connects_total 2.0" in text
     assert "process_resident_memory_bytes" in text

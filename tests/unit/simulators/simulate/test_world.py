@@ -198,3 +198,13 @@ def test_a_command_on_no_devices_topic_is_ignored() -> None:
     w.advance(w.start + 60)
     assert w.command("office/hq/2/nowhere/light/set", b'{"state": "OFF"}', w.start + 60) == []
     assert w.command("office/hq/2/orion/light-1/set", b"not json", w.start + 60) == []
+
+
+def test_faults_outside_the_run_are_not_injected_but_said_why() -> None:
+    w = world("small-office", start=MONDAY + 12 * 3600, hours=4)  # 12:00-16:00
+    outputs = run(w)
+    records = {f.kind: f for f in w.truth.faults}
+    assert records["device_offline"].skipped == "starts before the start of the run"  # 10:15
+    assert records["battery_drain"].skipped == "starts before the start of the run"  # 06:00
+    assert records["flood"].injected  # 14:05
+    assert [o.fault.kind for o in outputs if isinstance(o, FaultMark)] == ["flood", "flood"]
