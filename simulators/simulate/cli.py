@@ -91,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
         "--api-key",
         metavar="KEY",
         default=os.environ.get("OFFICEGW_API_KEY"),
-        help="bearer key for the API (role booking or above; default $OFFICEGW_API_KEY)",
+        help="bearer key for the API: role booking or above, without a building scope (it reads "
+        "/metrics and /v1/clock); default $OFFICEGW_API_KEY",
     )
     p.add_argument("--score", action="store_true", help="score the gateway against the ground truth")
     p.add_argument("--truth", type=Path, metavar="FILE", help="write the ground truth as JSONL to FILE")

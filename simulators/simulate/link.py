@@ -156,8 +156,8 @@ class Link:
             self._subscribed.set()
             return
         self.connects += 1
+        self._subscribed.clear()  # before `connected`: a waiter must see the new subscription
         self._connected.set()
-        self._subscribed.clear()
         topics = [(topic, 1) for topic in self._topics]
         if self._clock_topic is not None:
             topics.append((self._clock_topic, 0))
@@ -173,6 +173,7 @@ class Link:
         self, _c: Client, _u: Any, _f: DisconnectFlags, _rc: ReasonCode, _p: Properties | None
     ) -> None:
         self._connected.clear()
+        self._subscribed.clear()
 
     def _on_message(self, _c: Client, _u: Any, msg: MQTTMessage) -> None:
         try:
