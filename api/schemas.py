@@ -356,6 +356,21 @@ class Health(BaseModel):
     status: str
 
 
+class ClockOut(BaseModel):
+    gateway: str = Field(
+        description="gateway.id; with mode device, each tick is also published on officegw/gateway/<id>/clock"
+    )
+    mode: Literal["system", "device"] = Field(
+        description="clock.mode: the machine's clock, or the newest device time accepted (simulations)"
+    )
+    now: datetime = Field(description="the gateway's time")
+    ticked_at: datetime | None = Field(
+        description="the gateway's time at its last tick (timers, rules, bookings); null before the first"
+    )
+    messages_processed: int = Field(description="MQTT messages done with since the gateway started")
+    commands_sent: int = Field(description="device commands published since the gateway started, retries too")
+
+
 class Readiness(BaseModel):
     status: Literal["ready", "degraded", "not ready"]
     checks: dict[str, bool]

@@ -915,6 +915,13 @@ def _baseline_rooms(room_ids: Sequence[object] | None, baseline: Any) -> list[tu
     ]
 
 
+class ClockSection(_Section):
+    # system: the machine's clock. device: the newest device time (`ts`) accepted, so
+    # a simulator running faster than real time (`officegw simulate --speed`) runs the
+    # gateway's timers, rules and bookings in its simulated time. Simulations only.
+    mode: Literal["system", "device"] = "system"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OFFICEGW_",
@@ -939,6 +946,7 @@ class Settings(BaseSettings):
     reports: ReportsSection = ReportsSection()
     push: PushSection = PushSection()
     discovery: DiscoverySection = DiscoverySection()
+    clock: ClockSection = ClockSection()
 
     @classmethod
     def settings_customise_sources(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import signal
 import tempfile
@@ -21,10 +22,17 @@ from simulators.broker import BrokerKind, BrokerProcess, BrokerStartError, mosqu
 from simulators.broker import free_port as any_free_port
 from simulators.floor import VirtualFloor
 from simulators.publisher import run_floor
+from simulators.simulate.library import load_scenario
+from simulators.simulate.plan import SitePlan
+from simulators.simulate.runner import RunConfig, Simulation
 
 HOST = "127.0.0.1"
 STATUS_EVERY = 10.0
 DEMO_LUX_TARGET = 400.0
+DEMO_SCENARIO = "small-office"
+# The scenario's day from 08:00, a week of it at most.
+SCENARIO_FROM_HOUR = 8.0
+SCENARIO_HOURS = 7 * 24.0
 # The demo floor's plan on the dashboard: rows of this many grid cells.
 PLAN_WIDTH = 8
 
@@ -34,14 +42,14 @@ def plan_cells(rooms: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     first, sized by seats, then offices, the open area and the restroom; a room that
     does not fit in its row starts the next one."""
     kinds = ("meeting", "office", "open", "restroom")
-    ordered = sorted(rooms, key=lambda r: kinds.index(r["type"]) if r["type"] in kinds else len(kinds))
+    ordered = sorted(rooms, key=lambda r: kinds.index(r["type"]) if r.get("type") in kinds else len(kinds))
     cells: dict[str, dict[str, int]] = {}
     x = y = 0
     for room in ordered:
-        if room["type"] == "meeting":
-            w = 3 if room["capacity"] >= 10 else 2
+        if room.get("type") == "meeting":
+            w = 3 if room.get("capacity", 0) >= 10 else 2
         else:
-            w = 4 if room["type"] == "open" else 2
+            w = 4 if room.get("type") == "open" else 2
         if x + w > PLAN_WIDTH:
             x, y = 0, y + 1
         cells[room["id"]] = {"x": x, "y": y, "w": w, "h": 1}
@@ -72,6 +80,15 @@ def start_broker(choice: str, port: int) -> BrokerProcess:
     return broker
 
 
+def _simulate(simulation: Simulation, stop: threading.Event) -> None:
+    """The scenario's run; the demo ends when it cannot go on."""
+    try:
+        simulation.run()
+    except Exception as exc:
+        say(f"the simulation stopped: {type(exc).__name__}: {exc}")
+        stop.set()
+
+
 def run_demo(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
@@ -81,52 +98,74 @@ def run_demo(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    # The simulator asks the gateway over HTTP all the time: not one log line each.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     broker = start_broker(args.broker, pick_port(args.mqtt_port, "MQTT broker"))
     # A demo starts from a clean slate every time: its state lives in a scratch dir.
     scratch = Path(tempfile.mkdtemp(prefix="officegw-demo-"))
     server: ServerThread | None = None
     publisher: threading.Thread | None = None
+    # The small-office scenario (officegw simulate) unless a floor of other size or
+    # dialects is asked for: then the floor of simulators/floor.py.
+    scenario = load_scenario(DEMO_SCENARIO) if args.rooms is None and args.dialects == "native" else None
     try:
         floor = VirtualFloor(
-            rooms=args.rooms, seed=args.seed, time_scale=args.time_scale, dialects=args.dialects
+            rooms=args.rooms or 14, seed=args.seed, time_scale=args.time_scale, dialects=args.dialects
         )
-        # Ten simulated minutes without motion, as in a real office, in demo time.
-        vacancy_timeout = max(3.0, 600.0 / args.time_scale)
-        plan = plan_cells(floor.site_rooms())
-        settings = settings_from_dict(
-            {
-                "gateway": {"id": "demo"},
-                "mqtt": {"url": broker.url, "protocol": "5" if broker.mqtt5 else "3.1.1"},
-                "occupancy": {"vacancy_timeout": vacancy_timeout},
-                "storage": {"path": str(scratch / "officegw.db")},
-                # A lux target per room so daylight dimming has something to aim at.
-                "site": {
-                    "rooms": [
-                        {**room, **plan[room["id"]], "lux_target": DEMO_LUX_TARGET}
-                        for room in floor.site_rooms()
-                    ],
-                    "devices": floor.site_devices(),
-                },
-                # The baseline the energy report's savings are counted against: each
-                # room's lamps on through business hours (README "Reports").
-                "reports": {
-                    "baseline_w": {"rooms": {r.id: r.lamp_watts for r in floor.rooms if r.lamp_watts > 0}}
-                },
-                # A mixed floor has a device that announces itself (Home Assistant discovery).
-                "discovery": {"homeassistant": {"prefix": floor.discovery_prefix}}
-                if floor.announced_devices()
-                else {},
+        config: dict[str, object] = {
+            "gateway": {"id": "demo"},
+            "mqtt": {"url": broker.url, "protocol": "5" if broker.mqtt5 else "3.1.1"},
+            "storage": {"path": str(scratch / "officegw.db")},
+        }
+        if scenario is None:
+            # Ten simulated minutes without motion, as in a real office, in demo time.
+            config["occupancy"] = {"vacancy_timeout": max(3.0, 600.0 / args.time_scale)}
+            site = {"rooms": floor.site_rooms(), "devices": floor.site_devices()}
+            # The baseline the energy report's savings are counted against: each
+            # room's lamps on through business hours (README "Reports").
+            config["reports"] = {
+                "baseline_w": {"rooms": {r.id: r.lamp_watts for r in floor.rooms if r.lamp_watts > 0}}
             }
-        )
+            # A mixed floor has a device that announces itself (Home Assistant discovery).
+            if floor.announced_devices():
+                config["discovery"] = {"homeassistant": {"prefix": floor.discovery_prefix}}
+        else:
+            # The gateway follows the scenario's simulated time: its own timeouts then.
+            config["clock"] = {"mode": "device"}
+            site = SitePlan(scenario).site_config()["site"]
+        # A lux target per room so daylight dimming has something to aim at.
+        # Where the dashboard draws each room (site config x, y, w, h).
+        plan = plan_cells(site["rooms"])
+        site["rooms"] = [
+            {**room, **plan[room["id"]], "lux_target": DEMO_LUX_TARGET} for room in site["rooms"]
+        ]
+        settings = settings_from_dict({**config, "site": site})
         gateway = build_gateway(settings, manage_gc=True)
         server = ServerThread(create_app(settings, gateway), HOST, pick_port(args.api_port, "API")).start()
-        publisher = threading.Thread(
-            target=run_floor,
-            args=(floor, broker.host, broker.port),
-            kwargs={"mqtt5": broker.mqtt5, "stop": stop},
-            name="officegw-simulator",
-            daemon=True,
-        )
+        if scenario is None:
+            publisher = threading.Thread(
+                target=run_floor,
+                args=(floor, broker.host, broker.port),
+                kwargs={"mqtt5": broker.mqtt5, "stop": stop},
+                name="officegw-simulator",
+                daemon=True,
+            )
+        else:
+            assert scenario.start is not None
+            run = RunConfig(
+                scenario=scenario,
+                seed=args.seed,
+                hours=SCENARIO_HOURS,
+                speed=args.time_scale,
+                broker=broker.url,
+                gateway=server.url,
+                start=scenario.start.timestamp() + SCENARIO_FROM_HOUR * 3600,
+                mqtt5=broker.mqtt5,
+                stop=stop,
+            )
+            publisher = threading.Thread(
+                target=_simulate, args=(Simulation(run), stop), name="officegw-simulator", daemon=True
+            )
         publisher.start()
 
         say(f"dashboard {server.url}/  (the floor live: rooms, lights, energy, alerts)")
@@ -135,17 +174,23 @@ def run_demo(args: argparse.Namespace) -> int:
         say(f"         {server.url}/v1/availability")
         say(f"docs     {server.url}/docs")
         say(f"metrics  {server.url}/metrics")
-        dialects = Counter(d.get("dialect", "native") for d in floor.site_devices())
-        announced = len(floor.announced_devices())
+        if scenario is None:
+            dialects = Counter(d.get("dialect", "native") for d in floor.site_devices())
+        else:
+            dialects = Counter(d.dialect for d in SitePlan(scenario).devices.values())
+        announced = len(floor.announced_devices()) if scenario is None else 0
         listed = ", ".join(f"{n} {name}" for name, n in sorted(dialects.items()))
         say(
             f"devices  {listed}"
             + (f", {announced} announced (Home Assistant discovery)" if announced else "")
         )
-        say(
-            f"simulating {len(floor.rooms)} rooms at {args.time_scale:g}x "
-            f"(vacancy timeout {vacancy_timeout:g} s); Ctrl-C to stop"
-        )
+        if scenario is None:
+            say(f"simulating {len(floor.rooms)} rooms at {args.time_scale:g}x; Ctrl-C to stop")
+        else:
+            say(
+                f"simulating the {scenario.name} scenario ({len(site['rooms'])} rooms) from 08:00 at "
+                f"{args.time_scale:g}x, the gateway on its time (officegw simulate); Ctrl-C to stop"
+            )
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while True:
             wait = STATUS_EVERY if deadline is None else min(STATUS_EVERY, deadline - time.monotonic())

@@ -54,11 +54,16 @@ def _parser() -> argparse.ArgumentParser:
         "demo",
         help="run a simulated office floor end to end (broker, devices, gateway, API)",
         description="Start an embedded MQTT broker (mosquitto when installed, else amqtt), "
-        "a simulated floor whose virtual people come and go, the gateway and the API, "
+        "the small-office scenario of `officegw simulate` (virtual people coming and going), "
+        "the gateway and the API, "
         "and print the URLs. Ports 1883/8000 are used when free; otherwise free ports are "
         "picked and printed.",
     )
-    demo.add_argument("--rooms", type=int, default=14, help="rooms on the simulated floor (default 14)")
+    demo.add_argument(
+        "--rooms",
+        type=int,
+        help="a simulated floor of this many rooms instead of the small-office scenario (12 rooms)",
+    )
     demo.add_argument(
         "--time-scale",
         type=float,
@@ -91,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
         help="run a labelled occupancy dataset through the occupancy fusion (accuracy JSON)",
         add_help=False,
     )
+    commands.add_parser(
+        "simulate",
+        help="run a simulated building (scenario) against a gateway in virtual time and score it",
+        add_help=False,
+    )
     return parser
 
 
@@ -101,6 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulators.replay_cli import main as replay
 
         return replay(argv[1:])
+    if argv[:1] == ["simulate"]:
+        # The simulator has its own parser (and --help); it reaches the gateway over MQTT and HTTP.
+        from simulators.simulate.cli import main as simulate
+
+        return simulate(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "check-config":

@@ -23,7 +23,7 @@ from devices.dialects.base import DecodeError, Dialect, TopicKind
 from devices.fields import DevicePayload, RejectReason
 from devices.pseudonym import Pseudonymizer
 from gateway.automation.runner import Automation
-from gateway.clock import Clock
+from gateway.clock import Clock, DeviceClock
 from gateway.config import RegistrySection
 from gateway.ingest.dead_letters import DeadLetters
 from gateway.ingest.routes import RouteTable
@@ -154,11 +154,15 @@ class IngestPipeline:
         record_readings: bool = True,
         registry: RegistrySection | None = None,
         announcements: Announcements | None = None,
+        device_clock: DeviceClock | None = None,
     ) -> None:
         self._prefix = topic_prefix
         self._live = live
         self._stats = stats
         self._clock = clock
+        # With `clock.mode: device`, every device time accepted moves the clock
+        # (`clock` is then this same clock).
+        self._device_clock = device_clock
         self._pseudonymizer = pseudonymizer
         self._automation = automation
         self._reject_log = Throttle(REJECT_LOG_INTERVAL)
@@ -216,6 +220,7 @@ class IngestPipeline:
                     self._record(None, None)
             self._handle(message, route=route)
             self._record(message.ack, len(message.payload))
+            self._stats.processed += 1
 
     def release_throttled(self) -> int:
         """Applies the last throttled message of every device that sent nothing since;
@@ -543,8 +548,11 @@ class IngestPipeline:
     def _check(self, device_id: str, payload: DevicePayload) -> None:
         """What a decoded payload must also satisfy: a sane device time, and the
         registry's limits on fields (call with the live-state lock held)."""
+        device_time = None
         if payload.ts is not None:
-            _check_device_time(payload.ts, self._clock.now())
+            # The first device time sets a device clock, however far from the system's.
+            first = self._device_clock is not None and not self._device_clock.started
+            device_time = _check_device_time(payload.ts, self._clock.now(), bounded_ahead=not first)
         extra = payload.model_extra
         if extra:
             limit = self._registry.max_field_bytes
@@ -557,6 +565,8 @@ class IngestPipeline:
         )
         if problem is not None:
             raise DecodeError(RejectReason.REGISTRY_FULL, problem)
+        if device_time is not None and self._device_clock is not None:
+            self._device_clock.follow(device_time)
 
     def forget_silent(self) -> tuple[int, int]:
         """Forgets auto-registered devices and rooms silent for `registry.forget_after`
@@ -648,16 +658,18 @@ class IngestPipeline:
             )
 
 
-def _check_device_time(ts: datetime, now: float) -> None:
+def _check_device_time(ts: datetime, now: float, *, bounded_ahead: bool = True) -> float:
+    """The device time as epoch seconds, if it is a time the gateway may believe."""
     try:
         at = ts.timestamp()
     except (ValueError, OverflowError, OSError):
         raise DecodeError(RejectReason.OUT_OF_RANGE, f"ts: {ts.isoformat()} is not a usable time") from None
-    if at < EARLIEST_DEVICE_TIME or at > now + MAX_DEVICE_TIME_AHEAD:
+    if at < EARLIEST_DEVICE_TIME or (bounded_ahead and at > now + MAX_DEVICE_TIME_AHEAD):
         raise DecodeError(
             RejectReason.OUT_OF_RANGE,
             f"ts: {ts.isoformat()} is before 2000 or more than a day ahead of the gateway's clock",
         )
+    return at
 
 
 def _field_problem(value: Any, limit: int) -> tuple[str, str] | None:

@@ -14,6 +14,9 @@ from devices.fields import RejectReason
 @dataclass(slots=True)
 class IngestStats:
     received: int = 0
+    # Received and done with (applied, rejected, ignored or throttled; recorded): a
+    # simulator waits for this to reach what it published.
+    processed: int = 0
     accepted: int = 0
     # Our own commands echoed back on `.../set`: neither accepted nor bad input.
     ignored: int = 0

@@ -30,7 +30,7 @@ from gateway.bookings.calendar_import import ImportPlan, plan_import
 from gateway.bookings.calendar_sync import SyncReport
 from gateway.bookings.metrics import BookingsCollector
 from gateway.bookings.service import BookingDraft, Bookings, InvalidBooking, Outcome
-from gateway.clock import Clock, SystemClock
+from gateway.clock import Clock, DeviceClock, SystemClock
 from gateway.codec import decode_as, dumps
 from gateway.config import Settings
 from gateway.ingest.backpressure import IngestBacklog
@@ -57,7 +57,7 @@ from gateway.runtime.report_scheduler import ReportScheduler, ScheduledReport
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
-from gateway.runtime.topics import event_topic, routes
+from gateway.runtime.topics import clock_topic, event_topic, routes
 from gateway.storage.alert_store import AlertStateName, AlertStore
 from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup, SqliteBookingStore
 from gateway.storage.history_writer import HistoryWriter
@@ -128,6 +128,19 @@ class ManualCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class ClockStatus:
+    """Where the gateway is in time, and how far it got with what it was sent."""
+
+    gateway: str  # gateway.id (its clock topic is officegw/gateway/<id>/clock)
+    mode: str  # "system" or "device"
+    now: float
+    # The time of the last tick that ran to its end (timers, rules, bookings); None before one.
+    ticked_at: float | None
+    messages_processed: int
+    commands_sent: int
+
+
+@dataclass(frozen=True, slots=True)
 class RulesInForce:
     rules: RuleSet
     # Taken at the same moment as `rules` (a reload drops what belonged to rules gone).
@@ -156,7 +169,13 @@ class Gateway:
         room_status: RoomRenderer | None = None,
     ) -> None:
         self.settings = settings
-        self._clock: Clock = clock or SystemClock()
+        if clock is None:
+            clock = DeviceClock() if settings.clock.mode == "device" else SystemClock()
+        self._clock: Clock = clock
+        # Device time (simulations): ingest moves it, the ticker follows it.
+        self._device_clock = clock if isinstance(clock, DeviceClock) else None
+        # Broker connections opened since start: a rise means the gateway reconnected.
+        self.connects = 0
         self.stats = IngestStats()
         self._manage_gc = manage_gc
         self._gc = FullCollections()
@@ -192,6 +211,7 @@ class Gateway:
             settle=self._backlog.settle,
             max_delay=settings.storage.commit_interval,
             retention=(retention.readings * 86_400, retention.events * 86_400),
+            clock=self._clock.now,
         )
         self._events = EventLog(sink=self._persist_event)
         self._alerts = AlertLifecycles(AlertStore(self._store))
@@ -247,6 +267,7 @@ class Gateway:
             recorder=self._record_message,
             record_readings=settings.storage.history,
             registry=settings.registry,
+            device_clock=self._device_clock,
         )
         # A tenth of the shortest vacancy timeout keeps "vacant" within 10 % of its
         # deadline; never busier than 20 ticks a second nor lazier than one.
@@ -260,6 +281,8 @@ class Gateway:
             record_rooms=self._record_rooms,
             after_tick=self._bookings.tick,
             forget_silent=self._pipeline.forget_silent,
+            device_clock=self._device_clock,
+            on_ticked=self._say_ticked if self._device_clock is not None else lambda now: None,
         )
         self.snapshotter = Snapshotter(self._store, self._capture, settings.storage.snapshot_interval)
         state = settings.push.state
@@ -959,6 +982,8 @@ class Gateway:
                 broker=self.transport.broker_stats,
                 backlog=self._backlog.stats,
                 subscriptions_pending=self.transport.subscriptions_pending,
+                clock=self._clock_figures,
+                connects=lambda: self.connects,
             ),
         )
         states = self._room_states
@@ -976,6 +1001,30 @@ class Gateway:
         if self._discovery is not None:
             registry.register(DiscoveryCollector(self._discovery))
         return registry
+
+    def _say_ticked(self, now: float) -> None:
+        """On device time, after each tick: how far the gateway got, pushed to whoever
+        drives the clock (a simulator waits on it instead of asking GET /v1/clock)."""
+        status = self.clock_status()
+        payload = {
+            "gateway": self.settings.gateway.id,
+            "ticked_at": now,
+            "messages_processed": status.messages_processed,
+            "commands_sent": status.commands_sent,
+        }
+        self.transport.publish(clock_topic(self.settings.gateway.id), dumps(payload), qos=0)
+
+    def clock_status(self) -> ClockStatus:
+        """What a simulator driving the gateway in device time waits on (GET /v1/clock)."""
+        mode, now, ticked = self._clock_figures()
+        return ClockStatus(
+            self.settings.gateway.id, mode, now, ticked, self.stats.processed, self._automation.commands_sent
+        )
+
+    def _clock_figures(self) -> tuple[str, float, float | None]:
+        """(clock mode, now, the time the ticker last ticked at)."""
+        mode = "system" if self._device_clock is None else "device"
+        return mode, self._clock.now(), self.ticker.ticked_at
 
     def _webhook_counts(self) -> tuple[int, int, int] | None:
         try:
@@ -1010,6 +1059,7 @@ class Gateway:
 
     def _on_connection(self, up: bool) -> None:
         if up:
+            self.connects += 1
             self._pipeline.connection_up()
             if self._room_states is not None:
                 self._room_states.resend()
@@ -1093,6 +1143,7 @@ class Gateway:
             kv(
                 "gateway starting",
                 id=self.settings.gateway.id,
+                clock=self.settings.clock.mode if self._device_clock is None else "device",
                 rooms=len(self.settings.site.rooms),
                 devices=len(self.settings.site.devices),
             )

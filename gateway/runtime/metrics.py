@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from gateway.ingest.backpressure import BacklogStats
@@ -41,6 +42,10 @@ class GaugeSources:
     backlog: Callable[[], BacklogStats | None] = lambda: None
     # Subscriptions sent and not yet acknowledged by the broker (`Transport.subscriptions_pending`).
     subscriptions_pending: Callable[[], int] = lambda: 0
+    # (clock mode, the gateway's now, the clock's time when the ticker last ticked)
+    clock: Callable[[], tuple[str, float, float | None]] | None = None
+    # Broker connections opened since the gateway started.
+    connects: Callable[[], int] = lambda: 0
 
 
 class GatewayCollector(Collector):
@@ -52,6 +57,12 @@ class GatewayCollector(Collector):
         s = self._stats
         yield CounterMetricFamily(
             "officegw_messages_received", "MQTT messages received by the gateway", value=s.received
+        )
+        yield CounterMetricFamily(
+            "officegw_messages_processed",
+            "Messages received and done with: applied, rejected, ignored or throttled, and handed to "
+            "the history writer",
+            value=s.processed,
         )
         yield CounterMetricFamily(
             "officegw_messages_accepted", "Messages validated and applied to the room model", value=s.accepted
@@ -102,6 +113,13 @@ class GatewayCollector(Collector):
             "not be delivered)",
             value=self._gauges.subscriptions_pending(),
         )
+        yield CounterMetricFamily(
+            "officegw_mqtt_connects",
+            "Broker connections opened since the gateway started (a rise: it reconnected)",
+            value=self._gauges.connects(),
+        )
+        if self._gauges.clock is not None:
+            yield from _clock_metrics(*self._gauges.clock())
         used = GaugeMetricFamily(
             "officegw_room_energy_kwh_today",
             "Lighting energy used today (a day of site.timezone)",
@@ -186,6 +204,27 @@ def _backlog_metrics(b: BacklogStats) -> Iterator[CounterMetricFamily | GaugeMet
         "1 while reading is stopped at the bound",
         value=int(b.paused_now),
     )
+
+
+def _clock_metrics(
+    mode: str, now: float, ticked_at: float | None
+) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    info = GaugeMetricFamily(
+        "officegw_clock_mode", "1 for the clock the gateway runs on (clock.mode)", labels=["mode"]
+    )
+    info.add_metric([mode], 1)
+    yield info
+    yield GaugeMetricFamily(
+        "officegw_clock_seconds",
+        "The gateway's time (epoch s); the newest device time with clock.mode device",
+        value=now,
+    )
+    if ticked_at is not None:
+        yield GaugeMetricFamily(
+            "officegw_clock_ticked_seconds",
+            "The gateway's time at the last tick that ran to its end (timers, rules, bookings)",
+            value=ticked_at,
+        )
 
 
 def _history_metrics(h: HistoryStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
@@ -306,4 +345,7 @@ def build_registry(stats: IngestStats, gauges: GaugeSources) -> CollectorRegistr
     # must not share counters.
     registry = CollectorRegistry(auto_describe=True)
     registry.register(GatewayCollector(stats, gauges))
+    # process_cpu_seconds_total, process_resident_memory_bytes, ... (from /proc on Linux;
+    # nothing elsewhere): what a load test or a simulator reports the gateway used.
+    ProcessCollector(registry=registry)
     return registry

@@ -1,4 +1,5 @@
-"""Time passing: vacancy timeouts, rule timers and retries, at a fixed interval."""
+"""Time passing: vacancy timeouts, rule timers and retries, at a fixed interval (of real
+time, or of the devices' time with `clock.mode: device`)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,21 @@ import time
 from collections.abc import Callable
 
 from gateway.automation.runner import Automation
-from gateway.clock import Clock
+from gateway.clock import Clock, DeviceClock
 from gateway.live_state import LiveState
 from gateway.runtime.periodic import PeriodicThread
 from rules.room_model import RoomState
 
 
 class Ticker:
-    """Moves every room forward in time (vacancy timeouts, rule timers, retries) at a fixed interval."""
+    """Moves every room forward in time (vacancy timeouts, rule timers, retries) at a fixed interval.
+
+    With a `DeviceClock` the interval is one of device time: a simulator running a day
+    in a minute gets its ticks as often, in simulated time, as a real site gets them in
+    real time (and at least once a real interval, for throttled messages and bookings,
+    when device time stands still). Before the first device time there is no time to
+    move to, and nothing ticks.
+    """
 
     def __init__(
         self,
@@ -25,6 +33,8 @@ class Ticker:
         record_rooms: Callable[[list[RoomState]], None] = lambda rooms: None,
         after_tick: Callable[[float], object] = lambda now: None,
         forget_silent: Callable[[], object] = lambda: None,
+        device_clock: DeviceClock | None = None,
+        on_ticked: Callable[[float], object] = lambda now: None,
     ) -> None:
         self._live = live
         self._release_throttled = release_throttled
@@ -33,13 +43,32 @@ class Ticker:
         self._after_tick = after_tick
         self._clock = clock
         self._automation = automation
-        self._loop = PeriodicThread("ticker", interval, self.tick)
+        self._device_clock = device_clock
+        self._on_ticked = on_ticked
+        # The clock's time at the start of the last tick that ran to its end (bookings
+        # included): a simulator waits for it to pass what it published.
+        self.ticked_at: float | None = None
+        if device_clock is None:
+            self._loop = PeriodicThread("ticker", interval, self.tick)
+        else:
+            work, wait = self._tick_in_device_time, self._wait_device_time
+            self._loop = PeriodicThread("ticker", interval, work, wait=wait, wake=device_clock.wake)
 
     def start(self) -> None:
         self._loop.start()
 
     def stop(self) -> None:
         self._loop.stop()
+
+    def _wait_device_time(self, interval: float) -> None:
+        assert self._device_clock is not None
+        last = self.ticked_at
+        self._device_clock.wait_until(None if last is None else last + interval, interval)
+
+    def _tick_in_device_time(self) -> None:
+        assert self._device_clock is not None
+        if self._device_clock.started:
+            self.tick()
 
     def tick(self) -> None:
         # Before taking the live-state lock: ingest takes its own lock, then this one.
@@ -67,3 +96,5 @@ class Ticker:
                 self._record_rooms(changed)
         # Bookings (check-in, release), with the lock released: they read rooms' presence.
         self._after_tick(now)
+        self.ticked_at = now
+        self._on_ticked(now)

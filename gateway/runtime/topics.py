@@ -14,6 +14,11 @@ def status_topic(gateway_id: str) -> str:
     return f"officegw/gateway/{gateway_id}/availability"
 
 
+def clock_topic(gateway_id: str) -> str:
+    """Where a gateway on device time says, after each tick, how far it got (QoS 0)."""
+    return f"officegw/gateway/{gateway_id}/clock"
+
+
 def event_topic(kind: str, building: str, room_id: str) -> str:
     """Where the gateway publishes an event of a room (DESIGN.md §2); outside the device prefix."""
     return f"officegw/events/{kind}/{building}/{room_id}"

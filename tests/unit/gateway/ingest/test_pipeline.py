@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from devices.pseudonym import Pseudonymizer
-from gateway.clock import ManualClock
+from gateway.clock import DeviceClock, ManualClock
 from gateway.config import settings_from_dict
 from gateway.ingest.pipeline import IngestPipeline
 from gateway.ingest.stats import IngestStats
@@ -238,3 +238,53 @@ def test_unknown_fields_that_are_no_numbers_are_out_of_range(payload: bytes) -> 
     assert rig.rejected("out_of_range") == 1
     assert rig.stats.handler_errors == 0
     assert rig.live.devices.get("orion-env", T0).last_state == {}  # type: ignore[union-attr]
+
+
+class DeviceClockRig(Rig):
+    """The rig on a device clock (`clock.mode: device`), falling back to the manual one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.device_clock = DeviceClock(self.clock)
+        self.pipeline = IngestPipeline(
+            topic_prefix="office",
+            live=self.live,
+            stats=self.stats,
+            clock=self.device_clock,
+            pseudonymizer=Pseudonymizer(b"k" * 32),
+            registry=settings_from_dict({}).registry,
+            device_clock=self.device_clock,
+        )
+
+
+def test_device_time_moves_a_device_clock_and_the_first_may_be_years_ahead() -> None:
+    rig = DeviceClockRig()
+    later = T0 + 5 * 365 * 86_400.0  # a simulation's day, years after the system clock
+    rig.send("hq/2/orion/pir-1", {"occupancy": True, "ts": later})
+    assert rig.stats.accepted == 1
+    assert rig.device_clock.now() == later
+    # Room state is timed by that clock: the motion is dated in device time.
+    assert rig.state("orion").occupancy.since == later
+    rig.send("hq/2/orion/orion-env", {"co2": 700})  # no ts: the clock stays
+    assert rig.device_clock.now() == later
+    rig.send("hq/2/orion/orion-env", {"co2": 710, "ts": later + 60})
+    assert rig.device_clock.now() == later + 60
+    rig.send("hq/2/orion/orion-env", {"co2": 705, "ts": later + 30})  # late: never back
+    assert rig.device_clock.now() == later + 60
+    assert rig.stats.processed == 4
+
+
+def test_after_the_first_device_time_the_day_ahead_bound_holds_again() -> None:
+    rig = DeviceClockRig()
+    rig.send("hq/2/orion/pir-1", {"occupancy": True, "ts": T0})
+    rig.send("hq/2/orion/pir-1", {"occupancy": True, "ts": T0 + 2 * 86_400})
+    assert rig.rejected("out_of_range") == 1
+    assert rig.device_clock.now() == T0  # a rejected message never moves the clock
+
+
+def test_a_message_rejected_after_its_time_was_read_does_not_move_the_clock() -> None:
+    rig = DeviceClockRig()
+    rig.send("hq/2/orion/pir-1", {"occupancy": True, "ts": T0})
+    rig.send("hq/2/orion/pir-1", {"occupancy": True, "ts": T0 + 10, "extra": "x" * 2000})
+    assert rig.rejected("field_too_large") == 1
+    assert rig.device_clock.now() == T0
