@@ -104,11 +104,21 @@ class RoomState:
     def kwh_today(self, now: float, zone: tzinfo = UTC) -> float | None:
         """Energy used today (the local day of `zone`, the site's) up to `now`, counting
         the current draw since the last report."""
-        return None if self.energy_at is None else _energy_until(self, now, zone)[0]
+        if self.energy_at is None:
+            return None
+        return 0.0 if self._counters_of_a_later_day(now, zone) else _energy_until(self, now, zone)[0]
 
     def kwh_wasted_today(self, now: float, zone: tzinfo = UTC) -> float | None:
         """Of `kwh_today`, what lit an empty room."""
-        return None if self.energy_at is None else _energy_until(self, now, zone)[3]
+        if self.energy_at is None:
+            return None
+        return 0.0 if self._counters_of_a_later_day(now, zone) else _energy_until(self, now, zone)[3]
+
+    def _counters_of_a_later_day(self, now: float, zone: tzinfo) -> bool:
+        """The energy counters are of a day after `now`'s: asked about an earlier day
+        (a clock that went back, such as a gateway following device time that has not
+        heard a device since its restart), of which they hold nothing."""
+        return self.energy_day_end is not None and day_bounds(now, zone)[1] < self.energy_day_end
 
 
 V = TypeVar("V")

@@ -86,6 +86,16 @@ def test_energy_is_integrated_from_lighting_power() -> None:
     assert RoomState("x").kwh_today(T0) is None
 
 
+def test_asked_about_a_day_before_the_counters_nothing_was_used_then() -> None:
+    """A clock that went back (a gateway on device time, restarted and not yet told
+    the time by a device, answers in the machine's time) does not see the counters of
+    the later day as its own."""
+    state = fold(("l1", {"state": "ON", "power": 100}, T0), ("l1", {"power": 50}, T0 + 3_600))
+    assert state.kwh_today(T0 - 2 * 86_400) == 0.0
+    assert state.kwh_wasted_today(T0 - 2 * 86_400) == 0.0
+    assert state.kwh_today(T0 + 3_600) == pytest.approx(0.1)
+
+
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
