@@ -242,18 +242,33 @@ def test_thirty_seconds_of_database_outage_lose_nothing(
 
         submit_for(1.0)
         wait_until(lambda: exporter.stats().exported == len(sent), 10.0, "first points exported")
+        # In the server's storage, not only acknowledged, before it goes away: what a
+        # server loses of what it acknowledged is not the exporter's to keep.
+        arrived(server, building, len(sent), exporter=exporter)
+        stopped_at = time.time()
         server.stop_process()
         submit_for(30.0)
         assert exporter.stats().write_failures >= 1
         assert not exporter.stats().healthy
         assert exporter.stats().buffered > 0
+        restarted_at = time.time()
         server.start()
         submit_for(1.0)
 
         # Generous: the whole backlog must arrive, and on a loaded machine the server's
         # restart and the exporter's next attempt (at most retry_max_delay away) share
         # two cores with everything else; a pass takes a few seconds.
-        samples = arrived(server, building, len(sent), timeout=60.0, exporter=exporter)
+        try:
+            samples = arrived(server, building, len(sent), timeout=60.0, exporter=exporter)
+        except AssertionError as exc:
+            # Which ones are missing, relative to the outage (before it, during, after).
+            have = {s.ts_ms for s in server.export(f'{{building="{building}"}}')}
+            missing = sorted(round(r.ts * 1000) for r in sent if round(r.ts * 1000) not in have)
+            phases = [
+                "before" if ms < stopped_at * 1000 else "during" if ms < restarted_at * 1000 else "after"
+                for ms in missing
+            ]
+            raise AssertionError(f"{exc}; missing {list(zip(missing, phases, strict=True))[:10]}") from None
         assert sorted(s.ts_ms for s in samples) == sorted(round(r.ts * 1000) for r in sent)
         wait_until(lambda: exporter.stats().buffered == 0, 10.0, "buffer drained")
         stats = exporter.stats()
