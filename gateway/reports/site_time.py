@@ -9,10 +9,12 @@ differ only in `fold` would not tell apart (they compare equal).
 from __future__ import annotations
 
 from bisect import bisect_right
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from gateway.reports.table import Bucket
+from rules.site_time import Unit, day_bounds, unit_start
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -21,22 +23,15 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
 
 def start_of_day(ts: float, zone: ZoneInfo) -> float:
     """The start of the site's day that holds `ts`."""
-    return local_midnight(datetime.fromtimestamp(ts, zone).date(), zone).timestamp()
+    return day_bounds(ts, zone)[0]
 
 
 def bucket_of(ts: float, bucket: Bucket, zone: ZoneInfo) -> float | None:
-    """The start (epoch seconds) of the bucket holding `ts`; None for Bucket.NONE."""
+    """The start (epoch seconds) of the bucket holding `ts` (rules.site_time: hours,
+    days and ISO weeks of the site); None for Bucket.NONE."""
     if bucket is Bucket.NONE:
         return None
-    local = datetime.fromtimestamp(ts, zone)
-    if bucket is Bucket.HOUR:
-        # Whole-hour offsets or not, the local hour starts at minute 0.
-        return local.replace(minute=0, second=0, microsecond=0).timestamp()
-    day = local.date()
-    if bucket is Bucket.WEEK:
-        # ISO weeks: Monday to Sunday.
-        day -= timedelta(days=day.weekday())
-    return local_midnight(day, zone).timestamp()
+    return unit_start(ts, cast(Unit, bucket.value), zone)
 
 
 def bucket_label(start: float | None, zone: ZoneInfo) -> datetime | None:

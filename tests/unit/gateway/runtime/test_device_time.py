@@ -6,7 +6,6 @@ the clock is the gateway's own `DeviceClock`, built from the settings."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from gateway.clock import DeviceClock
 from gateway.config import settings_from_dict
 from gateway.runtime.gateway import Gateway
 from tests.fakes import FakeTransport
+from tests.support import wait_until
 
 # A Monday in 2030: years ahead of the machine's clock, as a simulation may start.
 DAY = 1_893_801_600.0
@@ -39,21 +39,14 @@ def gateway(tmp_path: Path) -> Iterator[tuple[Gateway, FakeTransport]]:
         gateway.stop()
 
 
-def _wait(check: object, what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return
-        time.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_the_settings_give_a_device_clock_and_nothing_ticks_before_the_first_device_time(
     gateway: tuple[Gateway, FakeTransport],
 ) -> None:
     gw, _ = gateway
     assert isinstance(gw._clock, DeviceClock)
-    time.sleep(1.2)  # longer than the ticker's real interval: it would have ticked by now
+    # The ticker's work in device time, run as its thread runs it: no device time yet,
+    # so no tick (a fixed wait for the thread would only hope it had run).
+    gw.ticker._tick_in_device_time()
     assert gw.ticker.ticked_at is None
 
 
@@ -67,7 +60,7 @@ def test_vacancy_follows_device_time_not_real_time(gateway: tuple[Gateway, FakeT
     # a reading of another device: the ticker wakes on the clock and the room empties,
     # dated at the motion's deadline, within real milliseconds.
     transport.deliver("office/hq/2/orion/env", {"co2": 600, "ts": DAY + 601})
-    _wait(lambda: (gw.ticker.ticked_at or 0) >= DAY + 601, "a tick at the new device time")
+    wait_until(lambda: (gw.ticker.ticked_at or 0) >= DAY + 601, 5.0, "a tick at the new device time")
     occupancy = gw.room("orion").state.occupancy  # type: ignore[union-attr]
     assert occupancy.state.value == "vacant"
     assert occupancy.since == DAY + 600
@@ -79,7 +72,7 @@ def test_the_clock_status_says_the_mode_the_time_the_last_tick_and_the_counts(
 ) -> None:
     gw, transport = gateway
     transport.deliver("office/hq/2/orion/pir", {"occupancy": True, "ts": DAY})
-    _wait(lambda: (gw.ticker.ticked_at or 0) >= DAY, "a tick")
+    wait_until(lambda: (gw.ticker.ticked_at or 0) >= DAY, 5.0, "a tick")
     status = gw.clock_status()
     assert (status.mode, status.now, status.ticked_at) == ("device", DAY, DAY)
     assert status.messages_processed == 1
