@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import pytest
 
 from simulators.broker import BrokerProcess, start_mosquitto
+from tests.postgres import PostgresServer
 from tests.support import Publisher
 from tests.victoria import VictoriaMetrics
 
@@ -37,3 +39,23 @@ def victoria() -> Iterator[VictoriaMetrics]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL (initdb + pg_ctl, random port) for the session; tests that
+    stop it start their own (`tests.postgres.PostgresServer`)."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL, one per test."""
+    return postgres_server.create_database(f"test_{next(_database_numbers)}")
