@@ -29,7 +29,9 @@ import psycopg
 
 from simulators.broker import free_port, port_is_free
 
-SEARCH_PATH = "/usr/lib/postgresql/17/bin:/usr/lib/postgresql/16/bin:/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin"
+SEARCH_PATH = ":".join(
+    [f"/usr/lib/postgresql/{major}/bin" for major in (17, 16, 15, 14, 13)] + ["/usr/local/bin", "/usr/bin"]
+)
 
 # Settings for a throwaway test server: durability off costs nothing here (a crash
 # loses the test, not data) and makes each commit ~100x cheaper.
@@ -114,7 +116,8 @@ class PostgresServer:
         )
         if result.returncode != 0:
             output = (result.stdout + result.stderr).decode(errors="replace")
-            raise RuntimeError(f"{' '.join(argv[:2])} failed ({result.returncode}):\n{output}\n{self.log_tail()}")
+            command = " ".join(argv[:2])
+            raise RuntimeError(f"{command} failed ({result.returncode}):\n{output}\n{self.log_tail()}")
 
     def start(self, timeout: float = 30.0) -> Self:
         if self.is_running():
@@ -123,8 +126,9 @@ class PostgresServer:
             raise RuntimeError(f"port {self.host}:{self.port} is already in use")
         if not self._initialised:
             self._command(
-                self._initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"
-            )
+                self._initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                "--no-sync",
+            )  # fmt: skip
         options = " ".join(
             [f"-c listen_addresses={self.host}", f"-p {self.port}", f"-k {self.socket_dir}"]
             + [f"-c {setting}" for setting in SETTINGS]
