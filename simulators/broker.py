@@ -55,6 +55,19 @@ class MqttBroker(Protocol):
         ...
 
 
+class RestartableBroker(MqttBroker, Protocol):
+    """A broker a test may stop, crash and start again on the same port (and data,
+    where it keeps any): `BrokerProcess` and `tests.rabbitmq.RabbitNode`."""
+
+    def start(self, timeout: float = ...) -> Self: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def restart(self, timeout: float = ...) -> Self: ...
+
+
 class BrokerStartError(RuntimeError):
     """The broker process exited or could not listen; carries the end of its log."""
 
