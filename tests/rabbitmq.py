@@ -49,7 +49,8 @@ def rabbitmq_installed() -> bool:
 
 
 def epmd_executable() -> str | None:
-    return shutil.which("epmd") or next(iter(sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"))), None)
+    found = shutil.which("epmd") or next(iter(sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"))), None)
+    return str(found) if found is not None else None
 
 
 def _clean_environment() -> dict[str, str]:
