@@ -37,9 +37,20 @@ def rabbitmq_broker() -> Iterator[RabbitMQ]:
     node = RabbitMQ()
     try:
         node.start()
+        _rabbitmq_start_times.append(node.started_in or 0.0)
         yield node
     finally:
         node.close()
+
+
+_rabbitmq_start_times: list[float] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # Start-up time is most of what RabbitMQ costs the suite: keep it in sight.
+    if _rabbitmq_start_times:
+        took = ", ".join(f"{t:.1f} s" for t in _rabbitmq_start_times)
+        terminalreporter.write_line(f"session RabbitMQ node started in {took}")
 
 
 # The broker kinds a parametrized test runs on: mosquitto (MQTT 5) and RabbitMQ (3.1.1).

@@ -155,6 +155,8 @@ class RabbitNode:
         (self.directory / "enabled_plugins").write_text("[rabbitmq_mqtt].\n")
         (self.directory / "rabbitmq.conf").write_text(self.config_text())
         self._proc: subprocess.Popen[bytes] | None = None
+        # Seconds the last `start()` took until MQTT answered (the suite reports it).
+        self.started_in: float | None = None
         # Every process this node started, for the finalizer (a leaked node holds ports).
         self._procs: list[subprocess.Popen[bytes]] = []
         self._finalizer = weakref.finalize(self, _reap, self._procs, self.directory)
@@ -239,11 +241,13 @@ class RabbitNode:
             )
         self._proc = proc
         self._procs.append(proc)
+        began = time.monotonic()
         try:
             self.wait_ready(timeout)
         except BaseException:
             self.kill()
             raise
+        self.started_in = time.monotonic() - began
         return self
 
     def wait_ready(self, timeout: float) -> None:

@@ -10,6 +10,7 @@ The ingest, restart and durability tests run on RabbitMQ too (conftest `broker`,
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import uuid
@@ -109,6 +110,12 @@ def cluster() -> Iterator[RabbitCluster]:
     """Two RabbitMQ nodes joined into one cluster (~25 s to start on 2 cores)."""
     with RabbitCluster(2) as running:
         yield running
+        pids = [running.epmd.pid, *(node.pid for node in running.nodes)]
+    # Nothing of ours outlives the cluster: both nodes and their epmd are gone.
+    for pid in pids:
+        assert pid is not None
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_a_persistent_session_resumes_on_the_other_cluster_node(
