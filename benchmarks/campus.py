@@ -456,16 +456,14 @@ def replica_node(setup: Setup, shard: Node) -> Node:
 
 
 def wait_rooms(node: Node, rooms: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    """Until `node` lists `rooms` rooms (a replica: once every shard has published them)."""
+
+    def listed() -> bool:
         with contextlib.suppress(httpx.TransportError, KeyError, ValueError):
-            found = node.http.get("/v1/rooms", timeout=60).json()
-            listed = found["count"] if isinstance(found, dict) else len(found)
-            if listed >= rooms:
-                return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{node.name}: fewer than {rooms} rooms within {timeout} s")
-        time.sleep(0.5)
+            return len(node.http.get("/v1/rooms", timeout=60).json()["rooms"]) >= rooms
+        return False
+
+    wait_for(listed, timeout, f"{node.name} listing {rooms} rooms", step=0.5)
 
 
 def measure_queries(port: int, rooms: list[str], clients: int, duration: float) -> dict[str, Any]:
