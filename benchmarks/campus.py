@@ -67,7 +67,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.availability import load, start_ceiling, stop
+from benchmarks.availability import load, start_ceiling
+from benchmarks.availability import stop as stop_server
 from benchmarks.ingest import publish_backlog
 from benchmarks.memory import KINDS, payload
 from simulators.broker import BrokerProcess, free_port, start_mosquitto
@@ -507,7 +508,7 @@ def part_replica(setup: Setup, clients: int, duration: float, rate: float) -> di
             try:
                 out["ceiling"] = measure_queries(port, sample, clients, duration)
             finally:
-                stop(ceiling, setup.workdir / "ceiling.log")
+                stop_server(ceiling, setup.workdir / "ceiling.log")
             progress(f"  ceiling {out['ceiling']}")
     progress(f"replica: one gateway for all ingesting {rate:g} msgs/s, answering the same")
     one = setup.topology(False, "replica_one")
