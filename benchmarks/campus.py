@@ -263,6 +263,7 @@ class Setup:
     postgres: PostgresServer | None
     workdir: Path
     campus: Campus
+    own_site: bool = False  # a shard's site config: its own buildings' rooms only
     serial: Iterator[int] = field(default_factory=itertools.count)
 
     def database(self, name: str) -> str | None:
@@ -277,6 +278,9 @@ class Setup:
         """An `officegw run` config for `buildings` (empty: the whole campus); `db`
         names its shard and SQLite file (a standby shares the active's)."""
         config = self.workdir / f"{name}.yaml"
+        rooms = [
+            r for r in self.campus.rooms if not (self.own_site and buildings) or r["building"] in buildings
+        ]
         storage: dict[str, Any] = {"path": str(self.workdir / f"{db or name}.db")}
         if store_url is not None:
             storage["url"] = store_url
@@ -293,7 +297,7 @@ class Setup:
                     "storage": storage,
                     "registry": {"max_auto_devices": max(self.campus.devices, 10_000)},
                     "quality": {"max_rate": 1_000, "burst": 1_000},
-                    "site": {"rooms": list(self.campus.rooms)},
+                    "site": {"rooms": rooms},
                 }
             )
         )
@@ -649,6 +653,12 @@ def main() -> int:
         default="postgresql",
         help="shared stores in a private PostgreSQL (default) or each gateway's SQLite file only",
     )
+    parser.add_argument(
+        "--shard-site",
+        choices=("campus", "own"),
+        default="campus",
+        help="a shard's site config: the whole campus (default, one site file) or its building's rooms",
+    )
     args = parser.parse_args()
     parts = args.part or list(PARTS)
     campus = make_campus(args.rooms, args.buildings, args.devices_per_room)
@@ -658,6 +668,7 @@ def main() -> int:
         "devices": campus.devices,
         "buildings": len(campus.buildings),
         "store": args.store,
+        "shard_site": args.shard_site,
         "load_average_start": load_average(),
     }
     with contextlib.ExitStack() as stack:
@@ -665,7 +676,7 @@ def main() -> int:
         broker = stack.enter_context(start_mosquitto())
         postgres = stack.enter_context(PostgresServer()) if args.store == "postgresql" else None
         progress(f"mosquitto {broker.url}" + (f", PostgreSQL {postgres.url}" if postgres else ""))
-        setup = Setup(broker, postgres, workdir, campus)
+        setup = Setup(broker, postgres, workdir, campus, own_site=args.shard_site == "own")
         if "ingest" in parts:
             result["ingest"] = part_ingest(setup, args.rounds, args.publishers)
         if "memory" in parts:
