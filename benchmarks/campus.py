@@ -456,6 +456,7 @@ def replica_node(setup: Setup, shard: Node) -> Node:
     """An `officegw api` replica reading the shards' site config and shared store."""
     data = yaml.safe_load(shard.config.read_text())
     data["gateway"] = {"id": "campus-replica", "log_level": "WARNING"}
+    data["site"] = {"rooms": list(setup.campus.rooms)}  # the whole campus, whatever the shards have
     data["replica"] = {"id": f"bench-{os.getpid()}"}
     config = setup.workdir / "replica.yaml"
     config.write_text(yaml.safe_dump(data))
