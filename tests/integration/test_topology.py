@@ -331,8 +331,10 @@ def test_either_replica_answers_the_rooms_of_both_buildings(topology: Topology) 
             assert response.json()["occupancy"]["state"] == "occupied"
         response = replica.get("/v1/availability")
         assert response is not None and response.status_code == 200
-        answered = {room["id"] for room in response.json()["rooms"]}
-        assert set(topology.rooms) - {north_room, south_room} <= answered
+        offered = {room["id"]: room for room in response.json()["rooms"]}
+        assert set(topology.rooms) <= set(offered)
+        for room in (north_room, south_room):
+            assert not offered[room]["available"] and "occupied" in offered[room]["reasons"]
 
 
 def test_a_booking_made_on_one_replica_is_checked_in_by_the_shard_owning_the_room(topology: Topology) -> None:
