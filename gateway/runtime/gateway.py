@@ -39,7 +39,7 @@ from gateway.ingest.discovery import DiscoveredDevice, Discovery, DiscoveryColle
 from gateway.ingest.pipeline import IngestPipeline, Route
 from gateway.ingest.routes import RouteTable
 from gateway.ingest.stats import IngestStats
-from gateway.live_state import LiveRoom, LiveState
+from gateway.live_state import LiveRoom, LiveState, RoomsView
 from gateway.logs import kv
 from gateway.mqtt.transport import Ack, InboundMessage, Transport
 from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
@@ -950,6 +950,15 @@ class Gateway:
         rooms, states = self._live.availability_view()
         offline = self._live.rooms_with_sensors_offline() if includes_now else frozenset()
         return AvailabilityInputs(version, booked, rooms, states, offline)
+
+    def rooms_view(self) -> tuple[RoomsView, Mapping[str, tuple[Booking, ...]]]:
+        """Every room's description and state, and every room's active bookings (a
+        snapshot, replaced whole on every booking write): what room listings are made of."""
+        return self._live.rooms_view(), self._bookings.rooms()
+
+    def bookings_of_room(self, room_id: str) -> tuple[Booking, ...]:
+        """The room's active bookings, sorted by start (the tuple `rooms_view` holds)."""
+        return self._bookings.of_room(room_id)
 
     def room_booking(self, room_id: str) -> tuple[Booking | None, Booking | None]:
         """The room's booking in progress and its next one."""
