@@ -44,8 +44,7 @@ from gateway.config import RoomConfig
 from gateway.live_state import LiveRoom, RoomsView
 from rules.bookings import Booking, current_and_next, current_and_next_holds
 from rules.occupancy import Occupancy
-from rules.room_model import RoomState
-from rules.site_time import day_bounds
+from rules.room_model import EnergyToday, RoomState
 
 Pair = tuple[Booking | None, Booking | None]
 NO_BOOKINGS: tuple[Booking, ...] = ()
@@ -108,9 +107,12 @@ class _Document:
 @dataclass(frozen=True, slots=True)
 class _Energy:
     state: RoomState
+    today: EnergyToday
+    # The rounded figures, their JSON, and [since, until) they hold over.
+    figures: tuple[float, float]
+    json: bytes
     since: float
     until: float
-    json: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +132,11 @@ class RoomDocuments:
     def __init__(self, *, max_bodies: int = MAX_BODIES, max_bytes: int = MAX_BODY_BYTES) -> None:
         self._max_bodies = max_bodies
         self._max_bytes = max_bytes
-        # (room id, details) -> its document.
-        self._documents: dict[tuple[str, bool], _Document] = {}
+        # Room id -> its document: as a viewer key gets it, and with booking titles.
+        self._documents: tuple[dict[str, _Document], dict[str, _Document]] = ({}, {})
         self._energy: dict[str, _Energy] = {}
         # A listing's room ids in answer order, and the rooms_version they are of.
-        self._orders: dict[_OrderKey, tuple[int, tuple[str, ...]]] = {}
+        self._orders: dict[_OrderKey, tuple[int, tuple[tuple[str, RoomConfig], ...]]] = {}
         self._bodies: OrderedDict[RoomsQuery, _Body] = OrderedDict()
         self._body_bytes = 0
         # Guards `_bodies` and `_body_bytes` (held for dictionary operations only).
@@ -151,7 +153,7 @@ class RoomDocuments:
     def render(self, room: LiveRoom, now: float, pair: Pair) -> bytes:
         """The room's document as a viewer key gets it: the kept one when it was made
         from this very state and bookings, else rendered (and kept)."""
-        doc = self._documents.get((room.config.id, False))
+        doc = self._documents[False].get(room.config.id)
         if (
             doc is not None
             and doc.state is room.state
@@ -212,38 +214,54 @@ class RoomDocuments:
         """One pass of identity checks per wanted room (this runs whenever any room of
         a campus changed), rendering only rooms whose document no longer holds."""
         self._prune(view)
-        configs, states, configured, zone = view.configs, view.states, view.configured, view.zone
-        documents, energies = self._documents, self._energy
+        states, configured, zone = view.states, view.configured, view.zone
         details, occupied = query.details, query.occupied
+        documents, energies = self._documents[details], self._energy
         since, until = -math.inf, math.inf
+        # The rooms' parts, each room's led by a comma: joined in one copy.
         pieces: list[bytes] = []
-        for room_id in self._order(view, query):
+        add = pieces.extend
+        count = 0
+        # Plain comparisons only in this loop: it runs for every room of a listing
+        # whenever any of them changed, a lit room's energy figures included.
+        for room_id, config in self._order(view, query):
             state = states[room_id]
             if occupied is not None and (state.occupancy.state == Occupancy.OCCUPIED) != occupied:
                 continue
-            config = configs[room_id]
             bookings = booked.get(room_id, NO_BOOKINGS)
-            doc = documents.get((room_id, details))
-            if not (
-                doc is not None
-                and doc.state is state
-                and doc.config is config
-                and doc.bookings is bookings
-                and doc.since <= now < doc.until
+            doc = documents.get(room_id)
+            if (
+                doc is None
+                or doc.state is not state
+                or doc.bookings is not bookings
+                or not doc.since <= now < doc.until
+                or doc.config is not config
             ):
                 doc = self._document(config, state, room_id in configured, zone, bookings, now, details)
-            since, until = max(since, doc.since), min(until, doc.until)
-            if doc.head is None:
-                pieces.append(doc.json)
+            if doc.since > since:
+                since = doc.since
+            if doc.until < until:
+                until = doc.until
+            count += 1
+            head = doc.head
+            if head is None:
+                add((b",", doc.json))
                 continue
             energy = energies.get(room_id)
-            if not (energy is not None and energy.state is state and energy.since <= now < energy.until):
+            if energy is None or energy.state is not state or not energy.since <= now < energy.until:
                 energy = self._energy_of(state, zone, now)
-            since, until = max(since, energy.since), min(until, energy.until)
-            pieces.append(doc.head + energy.json + doc.tail)
+            if energy.since > since:
+                since = energy.since
+            if energy.until < until:
+                until = energy.until
+            add((b",", head, energy.json, doc.tail))
         self.joined += 1
-        body = b"".join((b'{"rooms":[', b",".join(pieces), b'],"count":%d}' % len(pieces)))
-        return _Body(view.version, booked, since, until, body)
+        if pieces:
+            pieces[0] = b'{"rooms":['
+        else:
+            pieces.append(b'{"rooms":[')
+        pieces.append(b'],"count":%d}' % count)
+        return _Body(view.version, booked, since, until, b"".join(pieces))
 
     def _document(
         self,
@@ -256,8 +274,8 @@ class RoomDocuments:
         details: bool,
     ) -> _Document:
         """The room's kept document when it holds at `now`, else a new one."""
-        key = (config.id, details)
-        doc = self._documents.get(key)
+        documents = self._documents[details]
+        doc = documents.get(config.id)
         pair = None
         if doc is not None and doc.state is state and doc.config is config and doc.configured == configured:
             if doc.bookings is bookings and doc.since <= now < doc.until:
@@ -268,7 +286,7 @@ class RoomDocuments:
                 # now known to hold over these bookings' window.
                 since, until = current_and_next_holds(bookings, now)
                 doc = dataclasses.replace(doc, bookings=bookings, since=since, until=until)
-                self._documents[key] = doc
+                documents[config.id] = doc
                 return doc
         if pair is None:
             pair = current_and_next(bookings, now)
@@ -293,33 +311,44 @@ class RoomDocuments:
             end = json.index(b"}", start) + 1
             head, tail = json[:start], json[end:]
         doc = _Document(room.config, room.state, room.configured, pair, bookings, *window, json, head, tail)
-        self._documents[(room.config.id, details)] = doc
+        self._documents[details][room.config.id] = doc
         self.rendered += 1
         return doc
 
     def _energy_of(self, state: RoomState, zone: tzinfo, now: float) -> _Energy:
-        energy = self._energy.get(state.room_id)
-        if energy is not None and energy.state is state and energy.since <= now < energy.until:
-            return energy
-        json = EnergyOut.of(state, now, zone).model_dump_json().encode()
-        energy = _Energy(state, *energy_holds(state, now, zone), json)
+        kept = self._energy.get(state.room_id)
+        if kept is not None and kept.state is not state:
+            kept = None
+        if kept is not None and kept.since <= now < kept.until:
+            return kept
+        today = kept.today if kept is not None and kept.today.since <= now < kept.today.until else None
+        if today is None:
+            today = state.energy_today(now, zone)
+            assert today is not None, "a room with energy figures"
+        kwh, wasted = today.at(now)
+        figures = (round(kwh, EnergyOut.DIGITS), round(wasted, EnergyOut.DIGITS))
+        if kept is not None and kept.figures == figures:
+            json = kept.json
+        else:
+            json = EnergyOut(kwh_today=figures[0], kwh_wasted_today=figures[1]).model_dump_json().encode()
+        energy = _Energy(state, today, figures, json, *energy_holds(today, now))
         self._energy[state.room_id] = energy
         return energy
 
-    def _order(self, view: RoomsView, query: RoomsQuery) -> tuple[str, ...]:
-        """The ids of the rooms the query wants by their description, in answer order
-        (building, floor, id); worked out again when the room list changes."""
+    def _order(self, view: RoomsView, query: RoomsQuery) -> tuple[tuple[str, RoomConfig], ...]:
+        """The rooms the query wants by their description, in answer order (building,
+        floor, id), with their configs; worked out again when the room list changes."""
         key = (query.buildings, query.building, query.floor, query.type, query.bookable)
         rooms_version = view.version[1]
         found = self._orders.get(key)
         if found is not None and found[0] == rooms_version:
             return found[1]
         wanted = sorted((c for c in view.configs.values() if query.wants(c)), key=_answer_order)
-        ids = tuple(c.id for c in wanted)
+        rooms = tuple((c.id, c) for c in wanted)
         if len(self._orders) >= 4 * self._max_bodies:
             self._orders.clear()
-        self._orders[key] = (rooms_version, ids)
-        return ids
+        self._orders[key] = (rooms_version, rooms)
+        return rooms
 
     def _prune(self, view: RoomsView) -> None:
         """Forgets the documents of rooms no longer there (forgotten auto-registered rooms)."""
@@ -327,8 +356,9 @@ class RoomDocuments:
         if self._pruned_at == rooms_version:
             return
         self._pruned_at = rooms_version
-        for key in [key for key in self._documents if key[0] not in view.configs]:
-            self._documents.pop(key, None)
+        for documents in self._documents:
+            for room_id in [room_id for room_id in documents if room_id not in view.configs]:
+                documents.pop(room_id, None)
         for room_id in [room_id for room_id in self._energy if room_id not in view.configs]:
             self._energy.pop(room_id, None)
 
@@ -351,36 +381,33 @@ def _answer_order(c: RoomConfig) -> tuple[str, str, str]:
     return c.building, c.floor, c.id
 
 
-def energy_holds(state: RoomState, now: float, zone: tzinfo) -> tuple[float, float]:
-    """[since, until) around `now` over which the room's rounded energy figures
-    (`EnergyOut.of`) stay what they are at `now`.
+def energy_holds(today: EnergyToday, now: float) -> tuple[float, float]:
+    """[since, until) around `now` over which the rounded figures of `today.at(t)`
+    stay those at `now`.
 
-    A dark room's figures change only at midnight (the counters start again). A lit
-    room's grow by its draw, at most `power / 3.6e6` kWh a second, so they keep their
-    rounding for at least half the time to the next rounding step; close to a step
-    (or with a draw that is not a plain positive number) they are not kept."""
-    start, end = day_bounds(now, zone)
-    power = state.lighting.power_w or 0.0
-    if power == 0.0:
-        return start, end
-    if not (power > 0.0 and math.isfinite(power)):
+    A dark room's figures change only when its day's span ends. A lit room's grow by
+    its draw, `power / 3.6e6` kWh a second, so they keep their rounding until the
+    next rounding step, less a margin for float arithmetic; close to a step (or with a
+    draw that is not a plain positive number) they are not kept."""
+    if today.power_w == 0.0:
+        return today.since, today.until
+    if not (today.power_w > 0.0 and math.isfinite(today.power_w)) or now < today.since:
         return now, now
-    rate = power / 3_600_000
-    until = min(end, now + _steady_for(state.kwh_today(now, zone), rate))
-    if state.occupancy.state == Occupancy.VACANT:
-        until = min(until, now + _steady_for(state.kwh_wasted_today(now, zone), rate))
+    rate = today.power_w / 3_600_000
+    kwh, wasted = today.at(now)
+    until = min(today.until, now + _steady_for(kwh, rate))
+    if today.wasting:
+        until = min(until, now + _steady_for(wasted, rate))
     return now, until
 
 
-def _steady_for(value: float | None, rate: float) -> float:
+def _steady_for(value: float, rate: float) -> float:
     """Seconds over which `round(value + rate * t, DIGITS)` surely stays `round(value,
-    DIGITS)`: half the time to the next rounding step; none near a step."""
-    if value is None:
-        return math.inf
+    DIGITS)`: up to the next rounding step, less NEAR_STEP; none near a step."""
     if not (0.0 <= value < LARGEST_KEPT_KWH):
         return 0.0
     scaled = value / ENERGY_STEP + 0.5
     above = scaled - math.floor(scaled)  # in steps, from the step below
-    if min(above, 1.0 - above) * ENERGY_STEP < NEAR_STEP:
+    if min(above, 1.0 - above) * ENERGY_STEP < 2 * NEAR_STEP:
         return 0.0
-    return (1.0 - above) * ENERGY_STEP / 2 / rate
+    return ((1.0 - above) * ENERGY_STEP - NEAR_STEP) / rate

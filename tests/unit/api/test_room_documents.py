@@ -299,7 +299,9 @@ def test_energy_figures_keep_their_rounding_over_the_window(power: float, occupa
         kwh = 1.25 + n * 0.000_000_37
         lit = _lit(RoomState("r"), occupancy, power, kwh, base + n * 0.013)
         at = base + 10 + n * 0.0071
-        since, until = energy_holds(lit, at, UTC)
+        today = lit.energy_today(at, UTC)
+        assert today is not None
+        since, until = energy_holds(today, at)
         figures = EnergyOut.of(lit, at, UTC)
         kept += until > since
         for t in (since, (since + until) / 2, until - 1e-6):
