@@ -58,11 +58,11 @@ def readings(rooms: list[dict[str, Any]], per_room: int, n: int = 0) -> list[tup
     ts = time.time()
     return [
         (
-            f"{PREFIX}/{room['building']}/{room['floor']}/{room['id']}/{room['id']}-{KINDS[k % len(KINDS)]}{k}",
-            orjson.dumps(payload(KINDS[k % len(KINDS)], n, round(ts + index * 0.0001, 4))),
+            f"{PREFIX}/{room['building']}/{room['floor']}/{room['id']}/{room['id']}-{kind}{k}",
+            orjson.dumps(payload(kind, n, round(ts + index * 0.0001, 4))),
         )
         for index, room in enumerate(rooms)
-        for k in range(per_room)
+        for k, kind in ((k, KINDS[k % len(KINDS)]) for k in range(per_room))
     ]
 
 
@@ -96,6 +96,22 @@ def start_gateway(
     return proc, port
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process used so far (less sensitive to a busy machine than
+    wall-clock figures)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(pid: int, port: int, paths: list[str], clients: int, duration: float) -> dict[str, Any]:
+    """`load`, with the gateway's CPU time per answer."""
+    before = cpu_seconds(pid)
+    result = load(port, paths, clients, duration)
+    used = cpu_seconds(pid) - before
+    result["gateway_cpu_ms_per_request"] = round(used * 1000 / max(1, result["requests"]), 3)
+    return result
+
+
 def _publish_live(host: str, port: int, messages: list[tuple[str, bytes]], rate: float, until: float) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.connect(host, port)
@@ -126,6 +142,7 @@ def main() -> int:
     parser.add_argument(
         "--live-rate", type=float, default=500.0, help="readings/s during campus_live (default 500)"
     )
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of campus load first (default 3)")
     parser.add_argument(
         "--gateway-root", type=Path, default=ROOT, help="checkout to run the gateway from (default: this one)"
     )
@@ -160,11 +177,15 @@ def main() -> int:
                 documents = {path: http.get(path).content for paths in queries.values() for path in paths}
                 campus = orjson.loads(documents["/v1/rooms"])
                 lit = sum(1 for room in campus["rooms"] if room["lighting"]["power_w"])
-                progress(f"campus: {campus['count']} rooms, {lit} drawing power, {len(documents['/v1/rooms'])} B")
+                progress(
+                    f"campus: {campus['count']} rooms, {lit} drawing power, {len(documents['/v1/rooms'])} B"
+                )
             sizes = {name: len(documents[paths[0]]) for name, paths in queries.items()}
+            progress(f"warming up: campus for {args.warmup:g} s")
+            load(port, queries["campus"], args.clients, args.warmup)
             for name, paths in queries.items():
                 progress(f"gateway: {name}, closed loop, {args.clients} clients")
-                measured[name] = {"gateway": load(port, paths, args.clients, args.duration)}
+                measured[name] = {"gateway": measure(gateway.pid, port, paths, args.clients, args.duration)}
                 progress(f"  {measured[name]['gateway']}")
             progress(f"gateway: campus with {args.live_rate:g} readings/s arriving")
             until = time.monotonic() + args.duration + 1.0
@@ -173,7 +194,8 @@ def main() -> int:
             )
             publisher.start()
             received = _metric_or_none(port, "officegw_messages_received_total")
-            measured["campus_live"] = {"gateway": load(port, queries["campus"], args.clients, args.duration)}
+            live = measure(gateway.pid, port, queries["campus"], args.clients, args.duration)
+            measured["campus_live"] = {"gateway": live}
             publisher.join(timeout=args.duration + 30)
             arrived = _metric_or_none(port, "officegw_messages_received_total")
             if received is not None and arrived is not None:
@@ -210,8 +232,10 @@ def main() -> int:
         "lit_rooms": lit,
         "campus_requests_per_s": campus["requests_per_s"],
         "campus_p99_ms": campus["p99_ms"],
+        "campus_cpu_ms_per_request": campus["gateway_cpu_ms_per_request"],
         "campus_live_requests_per_s": live["requests_per_s"],
         "campus_live_p99_ms": live["p99_ms"],
+        "campus_live_cpu_ms_per_request": live["gateway_cpu_ms_per_request"],
         "room_ratio": round(
             measured["room"]["gateway"]["requests_per_s"] / measured["room"]["ceiling"]["requests_per_s"], 3
         ),
