@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import secrets
 import sqlite3
@@ -1141,14 +1140,10 @@ class Gateway:
     def start(self) -> None:
         self._restore()
         if self._manage_gc:
-            # Everything built so far (libraries, config, registry) lives as long as
-            # the process: move it out of the collector's sight, so a full collection
-            # only walks what changes at run time. That took a 57 ms pause down to a
-            # few ms (benchmarks/actuation.py), which is event-to-actuation latency.
-            # Only for a process that owns the interpreter: in a test run it would
-            # pin every earlier test's objects.
-            gc.collect()
-            gc.freeze()
+            # Full collections on our schedule (the first one, a few seconds from
+            # now, freezes what start-up built): see FullCollections. Only for a
+            # process that owns the interpreter: in a test run freezing would pin
+            # every earlier test's objects.
             self._gc.start()
         log.info(
             kv(
