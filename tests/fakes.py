@@ -251,7 +251,8 @@ def running_gateway(
     } | config.get("storage", {})
     transport, clock = FakeTransport(), ManualClock()
     with mock.patch.object(gateway_module, "load_rule_set", _shared_rule_set):
-        gateway = Gateway(settings_from_dict(config), transport=transport, clock=clock, room_status=room_status)
+        settings = settings_from_dict(config)
+        gateway = Gateway(settings, transport=transport, clock=clock, room_status=room_status)
     gateway.start()
     # No ticks behind the test's back (one could release a throttled message between
     # two asserts): the test ticks, in `advance`.

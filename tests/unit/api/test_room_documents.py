@@ -85,16 +85,21 @@ def reference_room(g: GatewayOnFakes, room_id: str, who: Principal) -> RoomOut:
     return RoomOut.of(room, now, pair, details=may_see_details(who, "operator"))
 
 
+def occupied(state: RoomState) -> bool:
+    return state.occupancy.state == Occupancy.OCCUPIED
+
+
 def reference_rooms(g: GatewayOnFakes, who: Principal, **params: str) -> bytes:
     """What GET /v1/rooms answered before documents were kept."""
     flags = {name: params[name] == "true" for name in ("occupied", "bookable") if name in params}
+    described = [name for name in ("building", "floor", "type") if name in params]
     rooms = [
         reference_room(g, room.config.id, who)
         for room in g.gateway.rooms()
         if who.can_see(room.config.building)
-        and all(getattr(room.config, name) == params[name] for name in ("building", "floor", "type") if name in params)
+        and all(getattr(room.config, name) == params[name] for name in described)
         and ("bookable" not in flags or room.config.bookable == flags["bookable"])
-        and ("occupied" not in flags or (room.state.occupancy.state == Occupancy.OCCUPIED) == flags["occupied"])
+        and ("occupied" not in flags or occupied(room.state) == flags["occupied"])
     ]
     rooms.sort(key=lambda r: (r.building, r.floor, r.id))
     return RoomList(rooms=rooms, count=len(rooms)).model_dump_json().encode()
@@ -288,7 +293,8 @@ def test_what_the_fast_path_leaves_to_the_route(
 
 
 @pytest.mark.parametrize(
-    ("power", "occupancy"), [(40.0, Occupancy.VACANT), (40.0, Occupancy.OCCUPIED), (3_000.0, Occupancy.VACANT)]
+    ("power", "occupancy"),
+    [(40.0, Occupancy.VACANT), (40.0, Occupancy.OCCUPIED), (3_000.0, Occupancy.VACANT)],
 )
 def test_energy_figures_keep_their_rounding_over_the_window(power: float, occupancy: Occupancy) -> None:
     """Pure: over [since, until) the rounded figures are those at `since`, for many
