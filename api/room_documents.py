@@ -19,7 +19,7 @@ booking in progress and next one, while the room's bookings are the same tuple (
 bookings service replaces it whole) and now stays between the same two booking
 edges (`rules.bookings.current_and_next_holds`). One part of a document depends on
 now by itself: `energy` counts a lit room's draw up to the moment asked. That part is
-kept apart, with the window over which its rounded figures stay the same (a day for
+kept apart, with the window over which its rounded figures stay the same (`api.room_energy`: a day for
 a dark room, a fraction of a second for a lit one), and put back between the two
 halves of the document when it is sent.
 
@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 
+from api.room_energy import energy_holds
 from api.schemas import EnergyOut, room_json
 from gateway.config import RoomConfig
 from gateway.live_state import LiveRoom, RoomsView
@@ -49,13 +50,6 @@ from rules.room_model import EnergyToday, RoomState
 Pair = tuple[Booking | None, Booking | None]
 NO_BOOKINGS: tuple[Booking, ...] = ()
 ENERGY_KEY = b'"energy":'
-# RoomOut rounds kwh_today to this many digits: a step is 1 Wh / 1000.
-ENERGY_STEP = 10.0**-EnergyOut.DIGITS
-# Closer than this (kWh) to a rounding step, an energy figure is not kept at all:
-# float arithmetic could put it on either side.
-NEAR_STEP = 1e-9
-# Past this (kWh), steps of ENERGY_STEP are below a float's resolution: never kept.
-LARGEST_KEPT_KWH = 1e6
 # Joined bodies kept (least recently used first out): a campus is 1.16 MB.
 MAX_BODIES = 32
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -416,35 +410,3 @@ class RoomDocuments:
 
 def _answer_order(c: RoomConfig) -> tuple[str, str, str]:
     return c.building, c.floor, c.id
-
-
-def energy_holds(today: EnergyToday, now: float) -> tuple[float, float]:
-    """[since, until) around `now` over which the rounded figures of `today.at(t)`
-    stay those at `now`.
-
-    A dark room's figures change only when its day's span ends. A lit room's grow by
-    its draw, `power / 3.6e6` kWh a second, so they keep their rounding until the
-    next rounding step, less a margin for float arithmetic; close to a step (or with a
-    draw that is not a plain positive number) they are not kept."""
-    if today.power_w == 0.0:
-        return today.since, today.until
-    if not (today.power_w > 0.0 and math.isfinite(today.power_w)) or now < today.since:
-        return now, now
-    rate = today.power_w / 3_600_000
-    kwh, wasted = today.at(now)
-    until = min(today.until, now + _steady_for(kwh, rate))
-    if today.wasting:
-        until = min(until, now + _steady_for(wasted, rate))
-    return now, until
-
-
-def _steady_for(value: float, rate: float) -> float:
-    """Seconds over which `round(value + rate * t, DIGITS)` surely stays `round(value,
-    DIGITS)`: up to the next rounding step, less NEAR_STEP; none near a step."""
-    if not (0.0 <= value < LARGEST_KEPT_KWH):
-        return 0.0
-    scaled = value / ENERGY_STEP + 0.5
-    above = scaled - math.floor(scaled)  # in steps, from the step below
-    if min(above, 1.0 - above) * ENERGY_STEP < 2 * NEAR_STEP:
-        return 0.0
-    return ((1.0 - above) * ENERGY_STEP - NEAR_STEP) / rate

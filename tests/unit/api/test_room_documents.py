@@ -24,7 +24,8 @@ import pytest
 from api.app import create_app
 from api.auth import Principal
 from api.booking_schemas import may_see_details
-from api.room_documents import RoomDocuments, energy_holds
+from api.room_documents import RoomDocuments
+from api.room_energy import energy_holds
 from api.schemas import EnergyOut, RoomList, RoomOut
 from rules.bookings import current_and_next
 from rules.occupancy import Occupancy
