@@ -19,9 +19,9 @@ booking in progress and next one, while the room's bookings are the same tuple (
 bookings service replaces it whole) and now stays between the same two booking
 edges (`rules.bookings.current_and_next_holds`). One part of a document depends on
 now by itself: `energy` counts a lit room's draw up to the moment asked. That part is
-kept apart, with the window over which its rounded figures stay the same (`api.room_energy`: a day for
-a dark room, a fraction of a second for a lit one), and put back between the two
-halves of the document when it is sent.
+kept apart, with the window over which its rounded figures stay the same
+(`api.room_energy`: a day for a dark room, a fraction of a second for a lit one),
+and put back between the two halves of the document when it is sent.
 
 So every answer is, byte for byte, what `RoomOut.of` gives at the same now
 (tests/unit/api/test_room_documents.py compares them after every kind of change).
