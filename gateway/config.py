@@ -1285,13 +1285,18 @@ def _file_order(problem: str) -> tuple[int, int, int]:
     return (_SECTIONS.index(section), sub, int(index) if index is not None else -1)
 
 
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read file: {exc.strerror or exc}"]) from None
     try:
-        data = yaml.safe_load(text)
+        # libyaml's parser (the same safe loading, same errors) when PyYAML has it: the
+        # pure-Python one took 1.7 s of a restart for a 2,000-room campus.
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

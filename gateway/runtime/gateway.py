@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import secrets
 import sqlite3
@@ -11,7 +10,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from prometheus_client.registry import CollectorRegistry
@@ -39,7 +38,7 @@ from gateway.ingest.discovery import DiscoveredDevice, Discovery, DiscoveryColle
 from gateway.ingest.pipeline import IngestPipeline, Route
 from gateway.ingest.routes import RouteTable
 from gateway.ingest.stats import IngestStats
-from gateway.live_state import LiveRoom, LiveState
+from gateway.live_state import LiveRoom, LiveState, RoomsView
 from gateway.logs import kv
 from gateway.mqtt.transport import Ack, InboundMessage, Transport
 from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
@@ -61,7 +60,6 @@ from gateway.runtime.topics import clock_topic, event_topic, routes
 from gateway.storage.alert_store import AlertStateName, AlertStore
 from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup, SqliteBookingStore
 from gateway.storage.history_writer import HistoryWriter
-from gateway.storage.influx.exporter import InfluxExporter
 from gateway.storage.records import KIND_OF_METRIC, DeviceState, Reading, StoredEvent, recorded_metric
 from gateway.storage.report_queries import SqliteReportSource
 from gateway.storage.sqlite_store import Store
@@ -78,6 +76,9 @@ from rules.engine import RuleMemory, RulesError, RuleSet
 from rules.occupancy import Occupancy
 from rules.room_model import RoomState
 from rules.types import Priority
+
+if TYPE_CHECKING:
+    from gateway.storage.influx.exporter import InfluxExporter
 
 log = logging.getLogger("officegw.gateway")
 
@@ -185,7 +186,7 @@ class Gateway:
         # Reports read the same file on connections of their own (one per report).
         self._reports = SqliteReportSource(Path(settings.storage.path))
         # Everything committed to the history is also exported, when influxdb.url is set.
-        self._influx = InfluxExporter.from_settings(settings)
+        self._influx = _influx_exporter(settings)
         retention = settings.storage.retention
         self._fanout = Fanout()
         self._webhook_store = WebhookStore(self._store)
@@ -949,6 +950,15 @@ class Gateway:
         offline = self._live.rooms_with_sensors_offline() if includes_now else frozenset()
         return AvailabilityInputs(version, booked, rooms, states, offline)
 
+    def rooms_view(self) -> tuple[RoomsView, Mapping[str, tuple[Booking, ...]]]:
+        """Every room's description and state, and every room's active bookings (a
+        snapshot, replaced whole on every booking write): what room listings are made of."""
+        return self._live.rooms_view(), self._bookings.rooms()
+
+    def bookings_of_room(self, room_id: str) -> tuple[Booking, ...]:
+        """The room's active bookings, sorted by start (the tuple `rooms_view` holds)."""
+        return self._bookings.of_room(room_id)
+
     def room_booking(self, room_id: str) -> tuple[Booking | None, Booking | None]:
         """The room's booking in progress and its next one."""
         return current_and_next(self._bookings.of_room(room_id), self._clock.now())
@@ -1130,14 +1140,10 @@ class Gateway:
     def start(self) -> None:
         self._restore()
         if self._manage_gc:
-            # Everything built so far (libraries, config, registry) lives as long as
-            # the process: move it out of the collector's sight, so a full collection
-            # only walks what changes at run time. That took a 57 ms pause down to a
-            # few ms (benchmarks/actuation.py), which is event-to-actuation latency.
-            # Only for a process that owns the interpreter: in a test run it would
-            # pin every earlier test's objects.
-            gc.collect()
-            gc.freeze()
+            # Full collections on our schedule (the first one, a few seconds from
+            # now, freezes what start-up built): see FullCollections. Only for a
+            # process that owns the interpreter: in a test run freezing would pin
+            # every earlier test's objects.
             self._gc.start()
         log.info(
             kv(
@@ -1183,6 +1189,16 @@ class Gateway:
         self._store.close()
         self._gc.stop()
         log.info(kv("gateway stopped", received=self.stats.received, accepted=self.stats.accepted))
+
+
+def _influx_exporter(settings: Settings) -> InfluxExporter | None:
+    """The InfluxDB exporter when `influxdb.url` is set. influxdb-client (with reactivex
+    under it) is imported only then: it is a sixth of the gateway's import time."""
+    if settings.influxdb is None or not settings.influxdb.enabled:
+        return None
+    from gateway.storage.influx.exporter import InfluxExporter
+
+    return InfluxExporter.from_settings(settings)
 
 
 def _iso(ts: float) -> str:

@@ -43,6 +43,9 @@ from gateway.storage.records import DeviceState, Reading, StoredEvent
 from gateway.storage.sqlite_store import Store
 from rules.room_model import RoomState
 
+# Seconds from start to the first retention pass.
+FIRST_PRUNE_AFTER = 60.0
+
 log = logging.getLogger("officegw.history")
 
 # Added to the writer thread's niceness (Linux schedules threads one by one).
@@ -152,7 +155,9 @@ class HistoryWriter:
         # (readings, events) kept this many seconds; pruned every prune_interval.
         self._retention = retention
         self._prune_interval = prune_interval
-        self._last_prune = float("-inf")
+        # The first retention pass a minute after start, not at once: over a campus's
+        # series it is 0.1-0.5 s of SQLite work holding the store, on the way to ready.
+        self._last_prune = time.monotonic() - prune_interval + min(FIRST_PRUNE_AFTER, prune_interval)
         # Readings committed since the last merge into their series.
         self._merge_interval = merge_interval
         self._merge_rows = merge_rows
