@@ -352,6 +352,16 @@ class Store:
             rows = self._db.execute("SELECT device, room, state FROM device_states").fetchall()
         return {device: (room, orjson.loads(state)) for device, room, state in rows}
 
+    def room_states_saved(self) -> list[tuple[str, bytes, float]]:
+        """(room, state JSON as stored, saved at): what the shared store catches up from."""
+        with self._lock:
+            return self._db.execute("SELECT room, state, saved_at FROM room_states").fetchall()
+
+    def device_states_saved(self) -> list[tuple[str, str, bytes, float]]:
+        """(device, room, state JSON as stored, saved at)."""
+        with self._lock:
+            return self._db.execute("SELECT device, room, state, saved_at FROM device_states").fetchall()
+
     def last_event_seq(self) -> int:
         with self._lock:
             row = self._db.execute("SELECT max(seq) FROM events").fetchone()
