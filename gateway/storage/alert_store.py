@@ -100,7 +100,9 @@ class AlertStore:
             key = (db.shard, alert)
             db.execute("INSERT INTO alert_states (shard, alert) VALUES (?, ?) ON CONFLICT DO NOTHING", key)
             db.execute("UPDATE alert_states SET alert = alert WHERE shard = ? AND alert = ?", key)
-            row = db.execute(f"SELECT {_COLUMNS} FROM alert_states WHERE shard = ? AND alert = ?", key).fetchone()
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM alert_states WHERE shard = ? AND alert = ?", key
+            ).fetchone()
             before = AlertLifecycle(*row)
             after = change(before)
             if after is not None:

@@ -161,10 +161,13 @@ class SqlBookingStore:
             return
         with self._store.sql_transaction() as db:
             if new:
-                db.executemany(f"INSERT INTO bookings ({_COLUMNS}) VALUES ({_PLACES})", [_row(b) for b in new])
+                db.executemany(
+                    f"INSERT INTO bookings ({_COLUMNS}) VALUES ({_PLACES})", [_row(b) for b in new]
+                )
             if changed:
                 db.executemany(
-                    f"UPDATE bookings SET {_ASSIGNMENTS} WHERE id = ?", [(*_row(b)[1:], b.id) for b in changed]
+                    f"UPDATE bookings SET {_ASSIGNMENTS} WHERE id = ?",
+                    [(*_row(b)[1:], b.id) for b in changed],
                 )
 
     def prune(self, before: float) -> int:
@@ -283,7 +286,9 @@ class SqliteBookingStore(SqlBookingStore):
         self._connection = SqliteConnection(path)
         if not self._connection.has_table("bookings"):
             self._connection.close()
-            raise BookingStoreError(f"{path} has no bookings table: open it with the Store first (migrations)")
+            raise BookingStoreError(
+                f"{path} has no bookings table: open it with the Store first (migrations)"
+            )
         super().__init__(self._connection)
 
     def close(self) -> None:

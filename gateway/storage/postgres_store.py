@@ -194,7 +194,9 @@ class PostgresStore:
             self._pool.open(wait=True, timeout=connect_timeout)
         except PoolTimeout as exc:
             self._pool.close()
-            raise StoreError(f"cannot connect to {redacted(url)} within {connect_timeout:g} s: {exc}") from None
+            raise StoreError(
+                f"cannot connect to {redacted(url)} within {connect_timeout:g} s: {exc}"
+            ) from None
         try:
             self._migrate()
         except BaseException:
@@ -251,7 +253,8 @@ class PostgresStore:
             if rows:
                 raise ShardConflict({building: shard for building, shard in rows})
             connection.execute(
-                "DELETE FROM shard_buildings WHERE shard = %s AND NOT (building = ANY(%s))", (self.shard, wanted)
+                "DELETE FROM shard_buildings WHERE shard = %s AND NOT (building = ANY(%s))",
+                (self.shard, wanted),
             )
             with connection.cursor() as cursor:
                 cursor.executemany(
@@ -304,12 +307,22 @@ class PostgresStore:
         if rooms:
             connection.execute(
                 _UPSERT_ROOMS,
-                {"shard": self.shard, "at": at, "rows": orjson.dumps(rooms).decode(), "newer_only": newer_only},
+                {
+                    "shard": self.shard,
+                    "at": at,
+                    "rows": orjson.dumps(rooms).decode(),
+                    "newer_only": newer_only,
+                },
             )
         if devices:
             connection.execute(
                 _UPSERT_DEVICES,
-                {"shard": self.shard, "at": at, "rows": orjson.dumps(devices).decode(), "newer_only": newer_only},
+                {
+                    "shard": self.shard,
+                    "at": at,
+                    "rows": orjson.dumps(devices).decode(),
+                    "newer_only": newer_only,
+                },
             )
 
     def save_snapshot(self, documents: dict[str, Any], at: float) -> None:
@@ -393,9 +406,12 @@ class PostgresStore:
                 if snapshot:
                     with connection.cursor() as cursor:
                         cursor.executemany(
-                            "INSERT INTO snapshot (shard, key, value, saved_at) VALUES (%s, %s, %s::jsonb, 0) "
-                            "ON CONFLICT DO NOTHING",
-                            [(self.shard, key, orjson.dumps(value).decode()) for key, value in snapshot.items()],
+                            "INSERT INTO snapshot (shard, key, value, saved_at) "
+                            "VALUES (%s, %s, %s::jsonb, 0) ON CONFLICT DO NOTHING",
+                            [
+                                (self.shard, key, orjson.dumps(value).decode())
+                                for key, value in snapshot.items()
+                            ],
                         )
         if copied or rooms_written or devices_written:
             log.info(
@@ -410,7 +426,9 @@ class PostgresStore:
 
     def load_snapshot(self) -> dict[str, Any]:
         with self._pool.connection() as connection:
-            rows = connection.execute("SELECT key, value FROM snapshot WHERE shard = %s", (self.shard,)).fetchall()
+            rows = connection.execute(
+                "SELECT key, value FROM snapshot WHERE shard = %s", (self.shard,)
+            ).fetchall()
         return {key: orjson.loads(value) for key, value in rows}
 
     def snapshot_entry(self, key: str) -> Any:

@@ -5,9 +5,11 @@ is filled by the store's `commit`, in the transaction that commits the events
 (`ENQUEUE_WEBHOOKS`): an event is either committed and waiting for every matching
 subscription, or neither. On a shared PostgreSQL the subscriptions are the campus's,
 and each shard's outbox rows are its own (keyed by shard and event): every shard's
-dispatcher delivers its own events, and they share a subscription's back-off. The dispatcher (gateway/push/webhooks.py) takes a
-subscription's oldest waiting events, and records each attempt here: a delivered
-event leaves the outbox in the same transaction that logs it.
+dispatcher delivers its own events, and they share a subscription's back-off.
+
+The dispatcher (gateway/push/webhooks.py) takes a subscription's oldest waiting
+events, and records each attempt here: a delivered event leaves the outbox in the
+same transaction that logs it.
 
 Secrets are kept in the store in the clear (they sign deliveries); they are read only
 by `targets_due` and never leave in a `Subscription`.
@@ -144,7 +146,8 @@ class WebhookStore:
     def get(self, subscription_id: str) -> Subscription | None:
         with self._store.sql() as db:
             row = db.execute(
-                f"SELECT {_COLUMNS} FROM webhook_subscriptions AS s WHERE s.id = ?", (db.shard, subscription_id)
+                f"SELECT {_COLUMNS} FROM webhook_subscriptions AS s WHERE s.id = ?",
+                (db.shard, subscription_id),
             ).fetchone()
         return None if row is None else _subscription(row)
 
@@ -190,7 +193,9 @@ class WebhookStore:
                 "SELECT count(*) FILTER (WHERE status = 'active'), count(*) FILTER (WHERE status = 'paused') "
                 "FROM webhook_subscriptions"
             ).fetchone()
-            (waiting,) = db.execute("SELECT count(*) FROM webhook_outbox WHERE shard = ?", (db.shard,)).fetchone()
+            (waiting,) = db.execute(
+                "SELECT count(*) FROM webhook_outbox WHERE shard = ?", (db.shard,)
+            ).fetchone()
         return int(active), int(paused), int(waiting)
 
     # Delivery (the dispatcher's thread)
