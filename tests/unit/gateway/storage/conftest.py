@@ -28,11 +28,7 @@ class Backend:
         self._opened: list[Store | PostgresStore | SqlBookingStore] = []
 
     def open(self, shard: str = "gw-1") -> Store | PostgresStore:
-        store: Store | PostgresStore
-        if self.url is None:
-            store = Store(self.path)
-        else:
-            store = PostgresStore(self.url, shard, pool_size=2)
+        store = Store(self.path) if self.url is None else PostgresStore(self.url, shard, pool_size=2)
         self._opened.append(store)
         return store
 

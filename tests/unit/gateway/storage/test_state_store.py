@@ -80,7 +80,8 @@ def test_a_fresh_database_is_migrated_once_and_a_newer_one_refused(postgres_serv
         with postgres_server.connect("migrations_fresh") as db:
             versions = db.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
             assert versions == [(v,) for v in range(1, postgres_store.SCHEMA_VERSION + 1)]
-            db.execute("INSERT INTO schema_version (version) VALUES (%s)", (postgres_store.SCHEMA_VERSION + 1,))
+            newer = postgres_store.SCHEMA_VERSION + 1
+            db.execute("INSERT INTO schema_version (version) VALUES (%s)", (newer,))
             db.commit()
     finally:
         first.close()

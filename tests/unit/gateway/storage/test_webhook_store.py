@@ -174,7 +174,8 @@ def test_two_shards_deliver_their_own_events_to_one_subscription(postgres_url: s
         hooks_b.delivered(hook.id, 1, 1, T0 + 1, 200, 0.0)
         assert [w.seq for w in hooks_a.waiting(hook.id, 10)] == [1]
         assert hooks_a.counts() == (1, 0, 1) and hooks_b.counts() == (1, 0, 1)
-        assert [d.seq for d in hooks_b.deliveries(hook.id, 10)] == [1] and hooks_a.deliveries(hook.id, 10) == []
+        assert [d.seq for d in hooks_b.deliveries(hook.id, 10)] == [1]
+        assert hooks_a.deliveries(hook.id, 10) == []
     finally:
         a.close()
         b.close()
