@@ -187,7 +187,7 @@ class Gateway:
         self._store = self._stores.history
         self._state = self._stores.state
         # Reports read the same file on connections of their own (one per report).
-        self._reports = SqliteReportSource(Path(settings.storage.path))
+        self._reports = SqliteReportSource(Path(settings.storage.path), bookings=self._stores.shared)
         # Everything committed to the history is also exported, when influxdb.url is set.
         self._influx = InfluxExporter.from_settings(settings)
         retention = settings.storage.retention

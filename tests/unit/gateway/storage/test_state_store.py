@@ -11,10 +11,13 @@ import orjson
 import pytest
 
 from gateway.storage import postgres_store
+from gateway.storage.bookings_store import SqlBookingStore
 from gateway.storage.postgres_store import PostgresStore, ShardConflict, StoreError
 from gateway.storage.records import Reading, StoredEvent
+from gateway.storage.report_queries import BookingRow, SqliteReportSource
 from gateway.storage.shared_sink import SharedSink
 from gateway.storage.sqlite_store import Store
+from rules.bookings import Booking
 from tests.postgres import PostgresServer
 from tests.unit.gateway.storage.conftest import Backend
 
@@ -189,3 +192,16 @@ def test_the_sink_keeps_what_failed_for_the_next_batch(postgres_server: Postgres
         assert shared.room_states() == {"orion": {"room_id": "orion", "n": 3}}
     finally:
         shared.close()
+
+
+def test_reports_read_the_bookings_of_the_shared_store(tmp_path: Path, postgres_url: str) -> None:
+    local = Store(tmp_path / "officegw.db")
+    shared = PostgresStore(postgres_url, "gw-a")
+    try:
+        SqlBookingStore(shared).insert(Booking("a", "orion", T0, T0 + 3600, created_at=T0, updated_at=T0))
+        with SqliteReportSource(local.path, bookings=shared).read() as report:
+            found = report.bookings(["orion"], T0, T0 + 7200, 86_400)
+        assert found == {"orion": [BookingRow("orion", T0, T0 + 3600, "booked")]}
+    finally:
+        shared.close()
+        local.close()
