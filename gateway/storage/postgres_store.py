@@ -21,6 +21,7 @@ by a newer officegw is refused rather than misread, as the SQLite file is.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -99,6 +100,12 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 # The advisory lock migrations run under (pg_advisory_xact_lock's one-key form).
 MIGRATION_LOCK = 0x0FF1CE6A7E
+# How long a statement waits for a connection from the pool (a healthy pool has one
+# within milliseconds); and, after a connection failed, how long statements fail at
+# once instead of each waiting that long: an API request or a metrics scrape that
+# reads the shared store never hangs while PostgreSQL is away.
+CONNECTION_WAIT = 2.0
+FAIL_FAST_FOR = 2.0
 # Events copied from the SQLite file per statement when catching up.
 CATCH_UP_CHUNK = 5_000
 
@@ -146,6 +153,11 @@ class StoreError(RuntimeError):
     pass
 
 
+class SharedStoreUnavailable(psycopg.OperationalError):
+    """Raised without trying while the shared store is known to be down (see
+    `PostgresStore._connection`)."""
+
+
 class ShardConflict(Exception):
     """Buildings this shard was to serve are claimed by another shard."""
 
@@ -181,12 +193,18 @@ class PostgresStore:
     def __init__(self, url: str, shard: str, *, pool_size: int = 4, connect_timeout: float = 10.0) -> None:
         self.url = url
         self.shard = shard
+        self._failing_until = 0.0
+        self._failure = ""
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
             min_size=1,
             max_size=max(1, pool_size),
             kwargs={"autocommit": True, "connect_timeout": max(1, int(connect_timeout))},
             configure=_configure,
+            # A connection the server dropped (a restart, a failover) is replaced
+            # when taken, instead of failing the statement it was taken for.
+            check=ConnectionPool.check_connection,
+            timeout=min(connect_timeout, CONNECTION_WAIT),
             name=f"officegw-{shard}",
             open=False,
         )
@@ -203,8 +221,20 @@ class PostgresStore:
             self._pool.close()
             raise
 
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        if time.monotonic() < self._failing_until:
+            raise SharedStoreUnavailable(f"{redacted(self.url)} unavailable: {self._failure}")
+        try:
+            with self._pool.connection() as connection:
+                yield connection
+        except psycopg.OperationalError as exc:  # the connection, not the statement
+            self._failure = str(exc)
+            self._failing_until = time.monotonic() + FAIL_FAST_FOR
+            raise
+
     def _migrate(self) -> None:
-        with self._pool.connection() as connection, connection.transaction():
+        with self._connection() as connection, connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -220,7 +250,7 @@ class PostgresStore:
 
     @property
     def version(self) -> int:
-        with self._pool.connection() as connection:
+        with self._connection() as connection:
             row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
         return int(row[0] or 0) if row is not None else 0
 
@@ -228,12 +258,12 @@ class PostgresStore:
 
     @contextmanager
     def sql(self) -> Iterator[Sql]:
-        with self._pool.connection() as connection:
+        with self._connection() as connection:
             yield PostgresSql(connection, self.shard)
 
     @contextmanager
     def sql_transaction(self) -> Iterator[Sql]:
-        with self._pool.connection() as connection, connection.transaction():
+        with self._connection() as connection, connection.transaction():
             yield PostgresSql(connection, self.shard)
 
     # Shards
@@ -244,7 +274,7 @@ class PostgresStore:
         another shard holds any of them. The table is locked for the check, so of two
         gateways claiming one building at once the second is refused."""
         wanted = sorted(set(buildings))
-        with self._pool.connection() as connection, connection.transaction():
+        with self._connection() as connection, connection.transaction():
             connection.execute("LOCK TABLE shard_buildings IN SHARE ROW EXCLUSIVE MODE")
             rows = connection.execute(
                 "SELECT building, shard FROM shard_buildings WHERE building = ANY(%s) AND shard <> %s",
@@ -265,7 +295,7 @@ class PostgresStore:
 
     def shards(self) -> dict[str, str]:
         """Building -> the shard serving it, for the whole campus."""
-        with self._pool.connection() as connection:
+        with self._connection() as connection:
             rows = connection.execute("SELECT building, shard FROM shard_buildings").fetchall()
         return dict(rows)
 
@@ -287,7 +317,7 @@ class PostgresStore:
         logged = [(seq, e.at, e.kind, e.room_id, e.data, e.building) for seq, e in events]
         rooms = [(room, orjson.Fragment(state)) for room, state in room_states]
         devices = [(device, room, orjson.Fragment(state)) for device, room, state in device_states]
-        with self._pool.connection() as connection, connection.transaction():
+        with self._connection() as connection, connection.transaction():
             self._write(connection, logged, rooms, devices, at, newer_only=False)
 
     def _write(
@@ -327,7 +357,7 @@ class PostgresStore:
 
     def save_snapshot(self, documents: dict[str, Any], at: float) -> None:
         rows = [(self.shard, key, orjson.dumps(value).decode(), at) for key, value in documents.items()]
-        with self._pool.connection() as connection, connection.transaction(), connection.cursor() as cursor:
+        with self._connection() as connection, connection.transaction(), connection.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO snapshot (shard, key, value, saved_at) VALUES (%s, %s, %s::jsonb, %s) "
                 "ON CONFLICT (shard, key) DO UPDATE SET value = excluded.value, saved_at = excluded.saved_at",
@@ -338,7 +368,7 @@ class PostgresStore:
         """Retention of this shard's events (and their alerts' lifecycles); no readings here."""
         if events_before is None:
             return 0, 0
-        with self._pool.connection() as connection, connection.transaction():
+        with self._connection() as connection, connection.transaction():
             events = connection.execute(
                 "DELETE FROM events WHERE shard = %s AND at < %s", (self.shard, events_before)
             ).rowcount
@@ -365,7 +395,7 @@ class PostgresStore:
             if not rows:
                 break
             logged = [(seq, at, kind, room, data, None) for seq, at, kind, room, data in rows]
-            with self._pool.connection() as connection, connection.transaction():
+            with self._connection() as connection, connection.transaction():
                 connection.execute(
                     _INSERT_EVENTS,
                     {"shard": self.shard, "at": 0.0, "events": orjson.dumps(logged).decode()},
@@ -377,7 +407,7 @@ class PostgresStore:
             (device, room, state, saved_at) for device, room, state, saved_at in local.device_states_saved()
         ]
         rooms_written = devices_written = 0
-        with self._pool.connection() as connection, connection.transaction():
+        with self._connection() as connection, connection.transaction():
             if rooms:
                 rooms_written = connection.execute(
                     _UPSERT_ROOMS,
@@ -425,35 +455,35 @@ class PostgresStore:
     # Reads (this shard's rows)
 
     def load_snapshot(self) -> dict[str, Any]:
-        with self._pool.connection() as connection:
+        with self._connection() as connection:
             rows = connection.execute(
                 "SELECT key, value FROM snapshot WHERE shard = %s", (self.shard,)
             ).fetchall()
         return {key: orjson.loads(value) for key, value in rows}
 
     def snapshot_entry(self, key: str) -> Any:
-        with self._pool.connection() as connection:
+        with self._connection() as connection:
             row = connection.execute(
                 "SELECT value FROM snapshot WHERE shard = %s AND key = %s", (self.shard, key)
             ).fetchone()
         return None if row is None else orjson.loads(row[0])
 
     def room_states(self) -> dict[str, Any]:
-        with self._pool.connection() as connection:
+        with self._connection() as connection:
             rows = connection.execute(
                 "SELECT room, state FROM room_states WHERE shard = %s", (self.shard,)
             ).fetchall()
         return {room: orjson.loads(state) for room, state in rows}
 
     def device_states(self) -> dict[str, tuple[str, Any]]:
-        with self._pool.connection() as connection:
+        with self._connection() as connection:
             rows = connection.execute(
                 "SELECT device, room, state FROM device_states WHERE shard = %s", (self.shard,)
             ).fetchall()
         return {device: (room, orjson.loads(state)) for device, room, state in rows}
 
     def last_event_seq(self) -> int:
-        with self._pool.connection() as connection:
+        with self._connection() as connection:
             row = connection.execute("SELECT max(seq) FROM events WHERE shard = %s", (self.shard,)).fetchone()
         return int(row[0] or 0) if row is not None else 0
 
@@ -469,7 +499,7 @@ class PostgresStore:
         return self._events("AND seq > %s AND seq < %s ORDER BY seq LIMIT %s", (after, before, limit))
 
     def _events(self, tail: str, parameters: tuple[Any, ...]) -> list[Event]:
-        with self._pool.connection() as connection:
+        with self._connection() as connection:
             rows = connection.execute(
                 f"SELECT seq, at, kind, room, data FROM events WHERE shard = %s {tail}",
                 (self.shard, *parameters),

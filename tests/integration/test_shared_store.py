@@ -4,7 +4,8 @@ building, through the real broker and a private PostgreSQL.
 Room states and events land in PostgreSQL keyed by the shard; a gateway restarted
 with an empty SQLite file of its own (another machine) restores them from there; two
 shards on one database never touch each other's rows; a building two shards claim
-is refused at start with a config error naming `gateway.buildings`.
+is refused at start with a config error naming `gateway.buildings`; events
+acknowledged while PostgreSQL was down reach it once it is back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 from gateway.config import ConfigError
 from simulators.broker import BrokerProcess
+from tests.postgres import PostgresServer
 from tests.support import Publisher, RunningGateway, start_gateway, unique_prefix, wait_until
 
 SITE = {
@@ -152,3 +154,31 @@ def test_a_building_claimed_by_another_shard_is_refused_at_start(
         assert dict(rows(postgres_url, "SELECT building, shard FROM shard_buildings")) == {"hq": "gw-hq"}
     finally:
         hq.stop()
+
+
+def test_events_acknowledged_while_postgresql_is_down_reach_it_when_it_is_back(
+    mqtt_broker: BrokerProcess, publisher: Publisher, tmp_path: Path
+) -> None:
+    with PostgresServer() as server:
+        url = server.url_for("officegw")
+        prefix = unique_prefix()
+        gw = start_gateway(mqtt_broker, config(prefix, url, tmp_path / "hq.db", "gw-hq", ["hq"]))
+        try:
+            publisher.publish(f"{prefix}/hq/2/orion/orion-pir", {"occupancy": True})
+            wait_until(lambda: occupancy_events(gw, "orion") == ["occupied", "vacant"], 8, "both events")
+            server.stop_process("immediate")  # a crash of the database server
+            publisher.publish(f"{prefix}/hq/2/orion/orion-pir", {"occupancy": True})
+            # Ingest goes on: the file has it all, the messages are acknowledged.
+            wait_until(lambda: occupancy_events(gw, "orion")[-1:] == ["vacant"], 8, "the second visit")
+            assert len(occupancy_events(gw, "orion")) == 4
+            wait_until(lambda: gw.metric("officegw_storage_healthy") == 0, 5, "the outage noticed")
+            server.start()
+            wait_until(lambda: gw.metric("officegw_storage_healthy") == 1, 15, "recovered")
+
+            def caught_up() -> list[str]:
+                found = rows(url, "SELECT data ->> 'new' FROM events WHERE kind = 'occupancy' ORDER BY seq")
+                return [new for (new,) in found]
+
+            wait_until(lambda: caught_up() == ["occupied", "vacant"] * 2, 5, "every event in PostgreSQL")
+        finally:
+            gw.stop()
