@@ -317,7 +317,8 @@ class PostgresStore:
         logged = [(seq, e.at, e.kind, e.room_id, e.data, e.building) for seq, e in events]
         rooms = [(room, orjson.Fragment(state)) for room, state in room_states]
         devices = [(device, room, orjson.Fragment(state)) for device, room, state in device_states]
-        with self._connection() as connection, connection.transaction():
+        # One round trip for the batch's statements (psycopg's pipeline mode).
+        with self._connection() as connection, connection.pipeline(), connection.transaction():
             self._write(connection, logged, rooms, devices, at, newer_only=False)
 
     def _write(
