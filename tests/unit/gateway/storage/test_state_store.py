@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.storage import postgres_store
+from gateway.storage import postgres_schema
 from gateway.storage.bookings_store import SqlBookingStore
 from gateway.storage.postgres_store import PostgresStore, ShardConflict, StoreError
 from gateway.storage.records import Reading, StoredEvent
@@ -79,11 +79,11 @@ def test_a_fresh_database_is_migrated_once_and_a_newer_one_refused(postgres_serv
     url = postgres_server.create_database("migrations_fresh")
     first, second = PostgresStore(url, "gw-a"), PostgresStore(url, "gw-b")
     try:
-        assert first.version == second.version == postgres_store.SCHEMA_VERSION
+        assert first.version == second.version == postgres_schema.SCHEMA_VERSION
         with postgres_server.connect("migrations_fresh") as db:
             versions = db.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-            assert versions == [(v,) for v in range(1, postgres_store.SCHEMA_VERSION + 1)]
-            newer = postgres_store.SCHEMA_VERSION + 1
+            assert versions == [(v,) for v in range(1, postgres_schema.SCHEMA_VERSION + 1)]
+            newer = postgres_schema.SCHEMA_VERSION + 1
             db.execute("INSERT INTO schema_version (version) VALUES (%s)", (newer,))
             db.commit()
     finally:
@@ -100,11 +100,11 @@ def test_a_database_is_upgraded_in_place_keeping_its_rows(
     store.commit([], [(1, event("occupancy"))], [], T0)
     store.close()
     upgrade = "ALTER TABLE events ADD COLUMN note TEXT;"
-    monkeypatch.setattr(postgres_store, "MIGRATIONS", (*postgres_store.MIGRATIONS, upgrade))
-    monkeypatch.setattr(postgres_store, "SCHEMA_VERSION", len(postgres_store.MIGRATIONS))
+    monkeypatch.setattr(postgres_schema, "MIGRATIONS", (*postgres_schema.MIGRATIONS, upgrade))
+    monkeypatch.setattr(postgres_schema, "SCHEMA_VERSION", len(postgres_schema.MIGRATIONS))
     store = PostgresStore(postgres_url, "gw-a")
     try:
-        assert store.version == postgres_store.SCHEMA_VERSION
+        assert store.version == postgres_schema.SCHEMA_VERSION
         assert store.last_event_seq() == 1
     finally:
         store.close()
