@@ -42,6 +42,7 @@ from gateway.storage.postgres_schema import (
 )
 from gateway.storage.records import Reading, StoredEvent
 from gateway.storage.sql import Dialect, PostgresSql, Sql
+from gateway.storage.sqlite_store import Store
 
 log = logging.getLogger("officegw.storage")
 
@@ -288,8 +289,8 @@ class PostgresStore:
             )
         return 0, events
 
-    def catch_up(self, local: Any) -> tuple[int, int, int]:
-        """Copies what the gateway's SQLite file (`local`, a `Store`) holds and this
+    def catch_up(self, local: Store) -> tuple[int, int, int]:
+        """Copies what the gateway's SQLite file (`local`) holds and this
         shard's rows here lack: events past the newest one here, room and device states
         newer than the ones here, and the snapshot when this shard has none here.
 
