@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from gateway.config import ConfigError, Settings
 from gateway.storage.alert_store import AlertStore
 from gateway.storage.bookings_store import BookingStore, SqlBookingStore, SqliteBookingStore
-from gateway.storage.postgres_store import PostgresStore, ShardConflict, redacted
+from gateway.storage.postgres_store import PostgresStore, ShardConflict, StoreError, redacted
 from gateway.storage.records import Reading, StoredEvent
 from gateway.storage.shared_sink import SharedSink
 from gateway.storage.sql import Sql
@@ -107,10 +107,17 @@ def shard_rooms(settings: Settings) -> frozenset[str]:
 
 def open_shared(settings: Settings) -> PostgresStore:
     """The shared store alone (migrated), as a process that ingests nothing (an API
-    replica) opens it: no claim on buildings, no catch-up. Needs `storage.url`."""
-    if settings.storage.url is None:
+    replica) opens it: no claim on buildings, no catch-up. Needs `storage.url`.
+
+    A database that cannot be used (unreachable, refused credentials, no such
+    database, written by a newer officegw) is a ConfigError naming `storage.url`."""
+    url = settings.storage.url
+    if url is None:
         raise ConfigError("config", ["storage.url: required for the shared store (postgresql://...)"])
-    return PostgresStore(settings.storage.url, settings.gateway.id, pool_size=settings.storage.pool_size)
+    try:
+        return PostgresStore(url, settings.gateway.id, pool_size=settings.storage.pool_size)
+    except StoreError as exc:
+        raise ConfigError(redacted(url), [f"storage.url: {exc}"]) from None
 
 
 def open_stores(settings: Settings, *, now: float | None = None) -> Stores:

@@ -104,6 +104,13 @@ class PostgresStore:
         self.shard = shard
         self._failing_until = 0.0
         self._failure = ""
+        # One connection first, for the server's own answer (refused, a wrong password,
+        # no such database) at once, where the pool would retry until its timeout.
+        try:
+            psycopg.connect(url, connect_timeout=max(1, int(connect_timeout))).close()
+        except psycopg.Error as exc:
+            reason = " ".join(str(exc).split())
+            raise StoreError(f"cannot connect to {redacted(url)}: {reason}") from None
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
             min_size=1,

@@ -10,14 +10,17 @@ from pathlib import Path
 import orjson
 import pytest
 
+from gateway.config import ConfigError, settings_from_dict
 from gateway.storage import postgres_schema
 from gateway.storage.bookings_store import SqlBookingStore
+from gateway.storage.open_stores import open_stores
 from gateway.storage.postgres_store import PostgresStore, ShardConflict, StoreError
 from gateway.storage.records import Reading, StoredEvent
 from gateway.storage.report_queries import BookingRow, SqliteReportSource
 from gateway.storage.shared_sink import SharedSink
 from gateway.storage.sqlite_store import Store
 from rules.bookings import Booking
+from simulators.broker import free_port
 from tests.postgres import PostgresServer
 from tests.unit.gateway.storage.conftest import Backend
 
@@ -205,3 +208,17 @@ def test_reports_read_the_bookings_of_the_shared_store(tmp_path: Path, postgres_
     finally:
         shared.close()
         local.close()
+
+
+def test_a_database_that_cannot_be_used_is_a_config_error_naming_storage_url(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    closed = f"postgresql://gw:secret@127.0.0.1:{free_port('127.0.0.1')}/officegw"
+    missing = postgres_server.url_for("no_such_database")
+    for url, reason in ((closed, "refused"), (missing, 'database "no_such_database" does not exist')):
+        settings = settings_from_dict({"storage": {"path": str(tmp_path / "gw.db"), "url": url}})
+        with pytest.raises(ConfigError) as refused:
+            open_stores(settings)
+        (problem,) = refused.value.problems
+        assert problem.startswith("storage.url: cannot connect to ") and reason in problem
+        assert "secret" not in problem and "secret" not in refused.value.source
