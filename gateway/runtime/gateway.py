@@ -186,7 +186,8 @@ class Gateway:
         self._stores = open_stores(settings)
         self._store = self._stores.history
         self._state = self._stores.state
-        # Reports read the same file on connections of their own (one per report).
+        # Reports read the same file on connections of their own (one per report), and
+        # the bookings from the shared store when there is one.
         self._reports = SqliteReportSource(Path(settings.storage.path), bookings=self._stores.shared)
         # Everything committed to the history is also exported, when influxdb.url is set.
         self._influx = InfluxExporter.from_settings(settings)
@@ -220,7 +221,7 @@ class Gateway:
         )
         self._events = EventLog(sink=self._persist_event)
         self._alerts = AlertLifecycles(self._stores.alerts)
-        # Bookings on a connection of their own to the same file (migrated by `Store`).
+        # Bookings on a connection of their own to the same file, or in the shared store.
         self._booking_store = self._stores.bookings
         self._bookings = Bookings(
             self._booking_store,
