@@ -312,11 +312,12 @@ class PostgresStore:
             if not rows:
                 break
             logged = [(seq, at, kind, room, data, None) for seq, at, kind, room, data in rows]
+            parameters = {"shard": self.shard, "at": time.time(), "events": orjson.dumps(logged).decode()}
             with self._connection() as connection, connection.transaction():
-                connection.execute(
-                    INSERT_EVENTS,
-                    {"shard": self.shard, "at": 0.0, "events": orjson.dumps(logged).decode()},
-                )
+                connection.execute(INSERT_EVENTS, parameters)
+                # The file keeps no building of an event: subscriptions filtered by
+                # building do not get these.
+                connection.execute(ENQUEUE_WEBHOOKS, parameters)
             copied += len(rows)
             after = rows[-1][0]
         rooms = [(room, state, saved_at) for room, state, saved_at in local.room_states_saved()]

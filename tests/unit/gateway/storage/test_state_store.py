@@ -19,6 +19,7 @@ from gateway.storage.records import Reading, StoredEvent
 from gateway.storage.report_queries import BookingRow, SqliteReportSource
 from gateway.storage.shared_sink import SharedSink
 from gateway.storage.sqlite_store import Store
+from gateway.storage.webhook_store import WebhookStore
 from rules.bookings import Booking
 from simulators.broker import free_port
 from tests.postgres import PostgresServer
@@ -161,8 +162,14 @@ def test_the_shared_store_catches_up_from_the_file(tmp_path: Path, postgres_url:
         local.commit([], [(1, event("occupancy")), (2, event("alert"))], [("orion", state(1))], T0)
         local.save_snapshot({"auto_rooms": [{"id": "x"}]}, T0)
         shared.commit([], [(1, event("occupancy"))], [("orion", state(0))], T0 - 5)
+        hooks = WebhookStore(shared)
+        everything = hooks.create("http://a.example/", [], [], "s" * 16, created_by="t", at=T0)
+        hq_only = hooks.create("http://b.example/", [], ["hq"], "s" * 16, created_by="t", at=T0)
         assert shared.catch_up(local) == (1, 1, 0)
         assert [seq for seq, *_ in shared.recent_events(10)] == [1, 2]
+        # The copied event waits for webhooks too (the file knows no building of it).
+        assert [w.seq for w in hooks.waiting(everything.id, 10)] == [2]
+        assert hooks.waiting(hq_only.id, 10) == []
         assert shared.room_states() == {"orion": {"room_id": "orion", "n": 1}}
         assert shared.load_snapshot() == {"auto_rooms": [{"id": "x"}]}
         # Newer in the shared store (another process of the shard wrote since): kept.
