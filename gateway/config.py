@@ -330,6 +330,10 @@ class RetentionSection(_Section):
 
 class StorageSection(_Section):
     path: str = "var/officegw.db"
+    # The campus's shared PostgreSQL (postgresql://user@host/db). With it set,
+    # `officegw run` holds the shard's advisory lock there before it connects to the
+    # broker or opens `path` (README: Standby takeover).
+    url: str | None = None
     # How often the state snapshot (rule timers, overrides) is saved; room states
     # are committed with the readings that change them.
     snapshot_interval: float = Field(default=5.0, gt=0)
@@ -346,6 +350,20 @@ class StorageSection(_Section):
     # half of them; the broker holds the rest. Memory stays flat under any overload.
     max_uncommitted_messages: int = Field(default=10_000, ge=100, le=1_000_000)
     max_uncommitted_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            raise ValueError("must look like postgresql://user@host:5432/database")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ValueError("port must be a number from 1 to 65535") from None
+        return url
 
 
 class InfluxSection(_Section):

@@ -11,14 +11,22 @@ from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.mqtt.paho_transport import PahoTransport
 from gateway.runtime.gateway import Gateway
+from gateway.runtime.shard_role import ShardRole
 from gateway.runtime.topics import mqtt_options
 
 
-def build_gateway(settings: Settings, *, clock: Clock | None = None, manage_gc: bool = False) -> Gateway:
+def build_gateway(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    manage_gc: bool = False,
+    shard: ShardRole | None = None,
+) -> Gateway:
     """A gateway talking to the broker of `settings.mqtt`.
 
     `manage_gc` is for a process that runs nothing else (`officegw run`, the demo):
-    see `gateway.runtime.gc_schedule.FullCollections`.
+    see `gateway.runtime.gc_schedule.FullCollections`. `shard`: the role of a
+    gateway that holds its shard's lock (gateway/cli/shard.py).
     """
     return Gateway(
         settings,
@@ -27,9 +35,16 @@ def build_gateway(settings: Settings, *, clock: Clock | None = None, manage_gc: 
         manage_gc=manage_gc,
         # Room states on MQTT and in the stream are the JSON of GET /v1/rooms/{id}.
         room_status=room_json,
+        shard=shard,
     )
 
 
-def build_app(settings: Settings, *, clock: Clock | None = None, manage_gc: bool = False) -> FastAPI:
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    manage_gc: bool = False,
+    shard: ShardRole | None = None,
+) -> FastAPI:
     """The HTTP API around a new gateway; the gateway runs for as long as the app's lifespan."""
-    return create_app(settings, build_gateway(settings, clock=clock, manage_gc=manage_gc))
+    return create_app(settings, build_gateway(settings, clock=clock, manage_gc=manage_gc, shard=shard))

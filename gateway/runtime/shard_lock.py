@@ -1,0 +1,213 @@
+"""One active gateway per shard: a PostgreSQL advisory lock on the campus database.
+
+Every gateway of a shard (same `gateway.id`, hence the same MQTT client id and
+persistent session) asks for the same session-level advisory lock on
+`storage.url`; whoever holds it is the active one. The lock lives as long as the
+PostgreSQL session that took it: a gateway that dies (SIGKILL, crash) loses its
+connection and with it the lock, and the standby blocked in `pg_advisory_lock`
+gets it at once.
+
+The lock is held on a connection of its own (never a pooled one, which could be
+recycled under it), with TCP keepalives and a TCP user timeout so that a silent
+network partition is noticed within `LOST_AFTER` seconds instead of the kernel's
+15 minutes. `watch` then reports the loss; the caller must stop ingesting at once
+(the CLI exits, see gateway/cli/shard.py): once the session is gone PostgreSQL
+may already have granted the lock to a standby.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+
+from gateway.logs import kv
+
+log = logging.getLogger("officegw.shard")
+
+# Seconds: idle before the first keepalive probe, between probes, and probes lost
+# before the kernel gives the connection up (5 + 2 * 3 = 11 s on an idle link);
+# a check query not acknowledged within TCP_USER_TIMEOUT_MS fails the same way.
+KEEPALIVES_IDLE = 5
+KEEPALIVES_INTERVAL = 2
+KEEPALIVES_COUNT = 3
+TCP_USER_TIMEOUT_MS = 10_000
+CONNECT_TIMEOUT = 5
+# How often the holder proves its session is alive with a round trip; a session
+# the server ends (restart, pg_terminate_backend) is seen at once, without waiting
+# for this, because the server's goodbye makes the socket readable.
+CHECK_INTERVAL = 1.0
+LOST_AFTER = KEEPALIVES_IDLE + KEEPALIVES_INTERVAL * KEEPALIVES_COUNT
+# A standby whose own connection fails retries with a back-off doubling up to this.
+RECONNECT_MAX_DELAY = 5.0
+
+
+def shard_lock_key(shard: str) -> int:
+    """The advisory lock key of a shard (its `gateway.id`): the first 8 bytes of
+    SHA-256(`officegw/shard/<id>`) as a signed big-endian integer. The same in every
+    process and Python version (unlike `hash()`); in `pg_locks` it shows as
+    classid (high 32 bits) and objid (low 32 bits)."""
+    digest = hashlib.sha256(f"officegw/shard/{shard}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def safe_location(url: str) -> str:
+    """host:port/database of a libpq URL, without user or password (for logs)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
+class ShardLock:
+    """The shard's advisory lock on a dedicated connection: take it (or wait for it),
+    watch it, release it. Not thread-safe: one owner; `watch` hands the connection
+    to a thread of its own."""
+
+    def __init__(self, url: str, shard: str, *, application_name: str | None = None) -> None:
+        self.shard = shard
+        self.key = shard_lock_key(shard)
+        self.location = safe_location(url)
+        self._url = url
+        # Shown in pg_stat_activity, and in the error a second active gets.
+        self._application_name = (
+            application_name or (f"officegw {shard} on {socket.gethostname()} pid {os.getpid()}")[:63]
+        )
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._watcher: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+
+    def connect(self) -> None:
+        """Opens the lock's connection (raises psycopg.OperationalError when it cannot)."""
+        if self._conn is not None and not self._conn.closed:
+            return
+        self._conn = psycopg.connect(
+            self._url,
+            autocommit=True,
+            application_name=self._application_name,
+            connect_timeout=CONNECT_TIMEOUT,
+            keepalives=1,
+            keepalives_idle=KEEPALIVES_IDLE,
+            keepalives_interval=KEEPALIVES_INTERVAL,
+            keepalives_count=KEEPALIVES_COUNT,
+            tcp_user_timeout=TCP_USER_TIMEOUT_MS,
+        )
+
+    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        if self._conn is None:
+            raise RuntimeError("ShardLock.connect() first")
+        return self._conn
+
+    def try_take(self) -> bool:
+        """Takes the lock if nobody holds it; never waits."""
+        row = self._connection().execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        return bool(row and row[0])
+
+    def holder(self) -> str | None:
+        """Who holds the lock (its application name, and address when known), as far
+        as this role may see; None when nobody does or it cannot be told."""
+        row = (
+            self._connection()
+            .execute(
+                "SELECT a.application_name, host(a.client_addr) FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.objsubid = 1",
+                ((self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF),
+            )
+            .fetchone()
+        )
+        if row is None or not row[0]:
+            return None
+        name, address = row
+        return f"{name} ({address})" if address else str(name)
+
+    def wait(self, on_waiting: Callable[[str | None], None]) -> float:
+        """Blocks until the lock is taken; returns the seconds it waited. `on_waiting`
+        is called once, with the holder, if the lock is held. A lost connection (the
+        database restarting) is retried with a back-off. KeyboardInterrupt/SystemExit
+        (a signal handler) interrupt the wait: psycopg cancels the query."""
+        started = time.monotonic()
+        told = False
+        delay = 0.25
+        while True:
+            try:
+                self.connect()
+                if self.try_take():
+                    return time.monotonic() - started
+                if not told:
+                    told = True
+                    on_waiting(self.holder())
+                # Granted by the server the moment the holder's session ends.
+                self._connection().execute("SELECT pg_advisory_lock(%s)", (self.key,))
+                return time.monotonic() - started
+            except psycopg.OperationalError as exc:
+                log.warning(
+                    kv(
+                        "shard lock connection failed; retrying",
+                        shard=self.shard,
+                        postgres=self.location,
+                        retry_in=delay,
+                        error=first_line(exc),
+                    )
+                )
+                self._close_connection()
+                time.sleep(delay)
+                delay = min(RECONNECT_MAX_DELAY, delay * 2)
+
+    def watch(self, on_lost: Callable[[str], None]) -> None:
+        """Checks the lock's session from a thread of its own until `release`; calls
+        `on_lost(reason)` once if the session ends (the lock is then gone)."""
+        conn = self._connection()
+        self._watcher = threading.Thread(
+            target=self._watch, args=(conn, on_lost), name="officegw-shard-lock", daemon=True
+        )
+        self._watcher.start()
+
+    def _watch(self, conn: psycopg.Connection[tuple[Any, ...]], on_lost: Callable[[str], None]) -> None:
+        socket_fd = conn.fileno()
+        while not self._stopping.is_set():
+            # Readable while idle: the server is telling us something, most likely
+            # that it ends the session; the check below reads it.
+            select.select([socket_fd, self._wake_r], [], [], CHECK_INTERVAL)
+            if self._stopping.is_set():
+                return
+            try:
+                conn.execute("SELECT 1")
+            except psycopg.Error as exc:
+                if not self._stopping.is_set():
+                    on_lost(first_line(exc))
+                return
+
+    def release(self) -> None:
+        """Ends the session, and with it the lock (a standby takes it at once)."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        os.write(self._wake_w, b"x")
+        if self._watcher is not None:
+            self._watcher.join(CHECK_INTERVAL + TCP_USER_TIMEOUT_MS / 1000)
+        self._close_connection()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
