@@ -84,7 +84,7 @@ class ShardLock:
         self._url = url
         # Shown in pg_stat_activity, and in the error a second active gets.
         self._application_name = (
-            application_name or (f"officegw {shard} on {socket.gethostname()} pid {os.getpid()}")[:63]
+            application_name or (f"officegw {shard} pid {os.getpid()} on {socket.gethostname()}")[:63]
         )
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._watcher: threading.Thread | None = None
