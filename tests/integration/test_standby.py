@@ -297,10 +297,9 @@ def assert_each_stored_once(db: Path, sent: int, marks: dict[str, int]) -> None:
         by_phase: dict[str, list[int]] = {}
         for n in missing:
             by_phase.setdefault(phase(n), []).append(n)
-        pytest.fail(
-            f"of {sent} readings: missing {len(missing)} "
-            f"({ {k: (len(v), v[:10]) for k, v in by_phase.items()} }), doubled {dict(list(doubled.items())[:10])}"
-        )
+        phases = {k: (len(v), v[:10]) for k, v in by_phase.items()}
+        first_doubled = dict(list(doubled.items())[:10])
+        pytest.fail(f"of {sent} readings: missing {len(missing)} {phases}, doubled {first_doubled}")
     assert len(counts) == sent
 
 
