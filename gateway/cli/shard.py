@@ -29,7 +29,7 @@ from api.standby_app import create_standby_app
 from gateway.cli.server import ServerThread
 from gateway.config import Settings
 from gateway.logs import kv
-from gateway.runtime.shard_lock import LOST_AFTER, ShardLock, first_line
+from gateway.runtime.shard_lock import PROOF_DEADLINE, ShardLock, first_line
 from gateway.runtime.shard_role import ShardRole
 
 log = logging.getLogger("officegw.shard")
@@ -161,7 +161,7 @@ def _fence(shard: str, location: str, reason: str) -> None:
             shard=shard,
             postgres=location,
             reason=reason,
-            detected_within_s=LOST_AFTER,
+            proof_deadline_s=PROOF_DEADLINE,
             exit_status=EXIT_LOCK_LOST,
         )
     )

@@ -8,11 +8,17 @@ connection and with it the lock, and the standby blocked in `pg_advisory_lock`
 gets it at once.
 
 The lock is held on a connection of its own (never a pooled one, which could be
-recycled under it), with TCP keepalives and a TCP user timeout so that a silent
-network partition is noticed within `LOST_AFTER` seconds instead of the kernel's
-15 minutes. `watch` then reports the loss; the caller must stop ingesting at once
-(the CLI exits, see gateway/cli/shard.py): once the session is gone PostgreSQL
-may already have granted the lock to a standby.
+recycled under it), and it is a lease with two ends:
+
+- the server ends the session of a gateway it stopped hearing from (host crash,
+  partition) after `SERVER_GIVES_UP_AFTER` s: the session sets the server's TCP
+  keepalives and user timeout (instead of the kernel's two hours of silence);
+- the holder proves its session every `CHECK_INTERVAL` s with a round trip, and
+  `watch` reports the lock lost when a check fails or none succeeded for
+  `PROOF_DEADLINE` s, which is shorter: a holder that cannot reach the server has
+  stopped before the server can grant the lock to a standby.
+
+The caller must stop ingesting at once (the CLI exits, gateway/cli/shard.py).
 """
 
 from __future__ import annotations
@@ -30,24 +36,30 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from gateway.logs import kv
 
 log = logging.getLogger("officegw.shard")
 
-# Seconds: idle before the first keepalive probe, between probes, and probes lost
-# before the kernel gives the connection up (5 + 2 * 3 = 11 s on an idle link);
-# a check query not acknowledged within TCP_USER_TIMEOUT_MS fails the same way.
+# Seconds, on both ends of the connection: silence before the first keepalive
+# probe, between probes, and probes unanswered before the connection is given up
+# (5 + 2 * 3 = 11 s); data not acknowledged within TCP_USER_TIMEOUT_MS fails it too.
 KEEPALIVES_IDLE = 5
 KEEPALIVES_INTERVAL = 2
 KEEPALIVES_COUNT = 3
 TCP_USER_TIMEOUT_MS = 10_000
+SERVER_GIVES_UP_AFTER = min(
+    KEEPALIVES_IDLE + KEEPALIVES_INTERVAL * KEEPALIVES_COUNT, TCP_USER_TIMEOUT_MS / 1000
+)
 CONNECT_TIMEOUT = 5
 # How often the holder proves its session is alive with a round trip; a session
 # the server ends (restart, pg_terminate_backend) is seen at once, without waiting
 # for this, because the server's goodbye makes the socket readable.
 CHECK_INTERVAL = 1.0
-LOST_AFTER = KEEPALIVES_IDLE + KEEPALIVES_INTERVAL * KEEPALIVES_COUNT
+# With no proof for this long the holder gives the lock up; well under
+# SERVER_GIVES_UP_AFTER (the lease's order, see the module's docstring).
+PROOF_DEADLINE = 5.0
 # A standby whose own connection fails retries with a back-off doubling up to this.
 RECONNECT_MAX_DELAY = 5.0
 
@@ -64,6 +76,17 @@ def shard_lock_key(shard: str) -> int:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _server_options(url: str) -> str:
+    """The server's side of the keepalives, for this session only, after any
+    `options` the URL already has."""
+    given = conninfo_to_dict(url).get("options") or ""
+    ours = (
+        f"-c tcp_keepalives_idle={KEEPALIVES_IDLE} -c tcp_keepalives_interval={KEEPALIVES_INTERVAL} "
+        f"-c tcp_keepalives_count={KEEPALIVES_COUNT} -c tcp_user_timeout={TCP_USER_TIMEOUT_MS}"
+    )
+    return f"{given} {ours}".strip()
 
 
 def safe_location(url: str) -> str:
@@ -88,6 +111,8 @@ class ShardLock:
         )
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._watcher: threading.Thread | None = None
+        self._deadline: threading.Thread | None = None
+        self._proved_at = 0.0
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
 
@@ -98,6 +123,7 @@ class ShardLock:
         self._conn = psycopg.connect(
             self._url,
             autocommit=True,
+            options=_server_options(self._url),
             application_name=self._application_name,
             connect_timeout=CONNECT_TIMEOUT,
             keepalives=1,
@@ -171,15 +197,27 @@ class ShardLock:
                 delay = min(RECONNECT_MAX_DELAY, delay * 2)
 
     def watch(self, on_lost: Callable[[str], None]) -> None:
-        """Checks the lock's session from a thread of its own until `release`; calls
-        `on_lost(reason)` once if the session ends (the lock is then gone)."""
+        """Proves the lock's session from a thread of its own until `release`; calls
+        `on_lost(reason)` once if a proof fails or is overdue (see PROOF_DEADLINE)."""
         conn = self._connection()
+        self._proved_at = time.monotonic()
+        told = threading.Lock()
+
+        def lost(reason: str) -> None:
+            # Once, and never for our own `release`.
+            if told.acquire(blocking=False) and not self._stopping.is_set():
+                on_lost(reason)
+
         self._watcher = threading.Thread(
-            target=self._watch, args=(conn, on_lost), name="officegw-shard-lock", daemon=True
+            target=self._prove, args=(conn, lost), name="officegw-shard-lock", daemon=True
+        )
+        self._deadline = threading.Thread(
+            target=self._expect_proofs, args=(lost,), name="officegw-shard-lease", daemon=True
         )
         self._watcher.start()
+        self._deadline.start()
 
-    def _watch(self, conn: psycopg.Connection[tuple[Any, ...]], on_lost: Callable[[str], None]) -> None:
+    def _prove(self, conn: psycopg.Connection[tuple[Any, ...]], lost: Callable[[str], None]) -> None:
         socket_fd = conn.fileno()
         while not self._stopping.is_set():
             # Readable while idle: the server is telling us something, most likely
@@ -190,8 +228,16 @@ class ShardLock:
             try:
                 conn.execute("SELECT 1")
             except psycopg.Error as exc:
-                if not self._stopping.is_set():
-                    on_lost(first_line(exc))
+                lost(first_line(exc))
+                return
+            self._proved_at = time.monotonic()
+
+    def _expect_proofs(self, lost: Callable[[str], None]) -> None:
+        # A check can hang (a stalled link or proxy: nothing fails, nothing answers).
+        while not self._stopping.wait(CHECK_INTERVAL / 4):
+            silent = time.monotonic() - self._proved_at
+            if silent > PROOF_DEADLINE:
+                lost(f"no answer from PostgreSQL for {silent:.1f} s")
                 return
 
     def release(self) -> None:
@@ -200,7 +246,10 @@ class ShardLock:
             return
         self._stopping.set()
         os.write(self._wake_w, b"x")
+        if self._deadline is not None:
+            self._deadline.join(CHECK_INTERVAL)
         if self._watcher is not None:
+            # A check in flight returns or fails within the TCP user timeout.
             self._watcher.join(CHECK_INTERVAL + TCP_USER_TIMEOUT_MS / 1000)
         self._close_connection()
         for fd in (self._wake_r, self._wake_w):

@@ -18,9 +18,11 @@ another broker (RabbitMQ's MQTT plugin, 3.1.1 only) is one more param.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -42,8 +44,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.cli.main import main
 from gateway.cli.shard import EXIT_LOCK_LOST, EXIT_SHARD_HELD
-from gateway.runtime.shard_lock import ShardLock
+from gateway.runtime.shard_lock import PROOF_DEADLINE, SERVER_GIVES_UP_AFTER, ShardLock
 from simulators.broker import free_port
+from tests.postgres import PostgresServer
 from tests.support import ROOT, GatewayProcess, unique_prefix, wait_until
 
 ROOMS = 5
@@ -428,6 +431,84 @@ def test_an_active_that_loses_its_lock_session_exits_and_the_standby_takes_over(
         fleet.publish(50)
         wait_until(lambda: stored(shard.db) == 50, 20, "the standby ingesting")
     finally:
+        standby.stop()
+        active.stop()
+
+
+class StallingProxy:
+    """A TCP relay to PostgreSQL that can stop relaying while keeping every connection
+    open: a stalled link, pooler or NAT box, where nothing fails and nothing answers
+    (the kernels on both sides still acknowledge, so keepalives see nothing wrong)."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self._upstream = upstream
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._stalled = threading.Event()
+        self._closed = threading.Event()
+        self._sockets: list[socket.socket] = [self._listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self._upstream)
+            self._sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                return
+            if not data or self._stalled.is_set():
+                self._closed.wait()  # hold it: nothing relayed, nothing closed
+                return
+            try:
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def stall(self) -> None:
+        self._stalled.set()
+
+    def close(self) -> None:
+        self._closed.set()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def test_an_active_that_cannot_prove_its_lock_stops_before_the_server_could_grant_it(
+    shard: Shard, postgres_server: PostgresServer
+) -> None:
+    proxy = StallingProxy((postgres_server.host, postgres_server.port))
+    through_proxy = shard.postgres_url.replace(f":{postgres_server.port}/", f":{proxy.port}/")
+    active = shard.process("active", env={"OFFICEGW_STORAGE__URL": through_proxy}).start()
+    standby = shard.process("standby", standby=True).start(wait_ready=False)
+    try:
+        wait_until(standby.waiting, 20, "the standby waiting for the lock")
+        stalled = time.monotonic()
+        proxy.stall()
+        wait_until(lambda: active.exit_status() is not None, PROOF_DEADLINE + 10, "the active exiting")
+        fenced_after = time.monotonic() - stalled
+        assert active.exit_status() == EXIT_LOCK_LOST
+        assert "no answer from PostgreSQL" in active.log()
+        # The server still sees the session (the relay keeps it open), so the lock
+        # is still the dead active's: the standby waits, never two actives.
+        assert standby.waiting()
+        proxy.close()  # the link goes down for good: the server ends the session
+        wait_until(standby.ready, 30, "the standby active")
+        print(json.dumps({"stall_to_fenced_s": round(fenced_after, 2), "proof_deadline_s": PROOF_DEADLINE}))
+        assert fenced_after < SERVER_GIVES_UP_AFTER
+    finally:
+        proxy.close()
         standby.stop()
         active.stop()
 

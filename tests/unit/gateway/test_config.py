@@ -421,3 +421,15 @@ def test_rooms_side_by_side_and_on_other_floors_do_not_overlap() -> None:
         "cygnus": (1, 1, 1, 1),
         "auriga": None,
     }
+
+
+def test_storage_url_must_be_a_postgresql_url(tmp_path: Path) -> None:
+    assert problems(write(tmp_path, "storage: {url: 'mysql://db/campus'}")) == [
+        "storage.url: must look like postgresql://user@host:5432/database"
+    ]
+    assert problems(write(tmp_path, "storage: {url: 'postgresql://db:99999/campus'}")) == [
+        "storage.url: port must be a number from 1 to 65535"
+    ]
+    for url in ("postgresql://officegw@db/campus", "postgres://db:5432/campus"):
+        assert load_settings(write(tmp_path, f"storage: {{url: '{url}'}}")).storage.url == url
+    assert load_settings(write(tmp_path, "storage: {path: x.db}")).storage.url is None
