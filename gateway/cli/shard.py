@@ -34,8 +34,9 @@ from gateway.runtime.shard_role import ShardRole
 
 log = logging.getLogger("officegw.shard")
 
-# Exit statuses (2 stays "config not usable"): another process is the shard's active
-# gateway; the lock was lost while active (a service manager restarts it, as a standby).
+# Exit statuses (1: the API address cannot be served; 2: the config is not usable):
+# another process is the shard's active gateway; the lock was lost while active (a
+# service manager restarts it, as a standby); PostgreSQL not reachable at start.
 EXIT_SHARD_HELD = 3
 EXIT_LOCK_LOST = 4
 EXIT_NO_DATABASE = 5
@@ -44,6 +45,10 @@ EXIT_NO_DATABASE = 5
 class _Stop(KeyboardInterrupt):
     """SIGTERM while waiting for the lock. A KeyboardInterrupt, so psycopg cancels the
     blocked `pg_advisory_lock` on its way out."""
+
+
+class _NoProbes(Exception):
+    """The standby's API address cannot be served (most often: in use)."""
 
 
 def run_shard(settings: Settings, *, standby: bool, run: Callable[[ShardRole], None]) -> int:
@@ -63,6 +68,10 @@ def run_shard(settings: Settings, *, standby: bool, run: Callable[[ShardRole], N
         if isinstance(stop, _Stop):
             return 0
         raise
+    except _NoProbes as exc:
+        log.error(kv("standby cannot serve its probes; is api.port in use?", shard=shard, error=str(exc)))
+        lock.release()
+        return 1
     except psycopg.OperationalError as exc:
         log.error(
             kv(
@@ -133,7 +142,10 @@ def _standby_server(settings: Settings, role: ShardRole) -> Iterator[None]:
     """The probes and /metrics on the API's address while waiting; stopped (the port
     freed for the gateway's API) once the lock is taken or the wait ends."""
     server = ServerThread(create_standby_app(settings, role), settings.api.host, settings.api.port)
-    server.start()
+    try:
+        server.start()
+    except (RuntimeError, TimeoutError) as exc:  # uvicorn logged why (address in use)
+        raise _NoProbes(str(exc)) from None
     try:
         yield
     finally:

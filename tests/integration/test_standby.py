@@ -373,6 +373,21 @@ def test_a_second_active_is_refused_and_touches_neither_broker_nor_history(
         # Who holds it: the active's session, by its process id.
         assert f"pid {active.pid}" in second.stderr
         assert not other_db.exists()
+        # A standby on the active's host needs an API port of its own: said, not a traceback.
+        argv = [sys.executable, "-m", "gateway.cli", "run", "--config", str(shard.config), "--standby"]
+        same_port = subprocess.run(
+            [*argv, "--port", str(active.process.port)],
+            env={**os.environ, "OFFICEGW_STORAGE__PATH": str(other_db)},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert same_port.returncode == 1, same_port.stderr
+        assert "standby cannot serve its probes; is api.port in use?" in same_port.stderr
+        assert "Traceback" not in same_port.stderr
+        assert not other_db.exists()
         # Its session was never taken from the active (same client id).
         assert active.metric("officegw_mqtt_connects_total") == 1.0
         assert active.ready()
