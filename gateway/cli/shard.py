@@ -111,6 +111,7 @@ def _take(lock: ShardLock, role: ShardRole, settings: Settings, *, standby: bool
                 )
             )
             return False
+        waited = role.took_lock()
     else:
         with _standby_server(settings, role):
             lock.wait(
@@ -124,7 +125,7 @@ def _take(lock: ShardLock, role: ShardRole, settings: Settings, *, standby: bool
                     )
                 )
             )
-    waited = role.took_lock()
+            waited = role.took_lock()  # before the probes' server takes its time to stop
     log.info(
         kv(
             "shard lock taken; this gateway is active",

@@ -316,7 +316,7 @@ def test_sigkill_of_the_active_the_standby_takes_over_and_every_reading_is_store
         fleet.start(RATE)
         wait_until(lambda: stored(shard.db) >= RATE, 20, "a second of readings committed by the active")
         marks = {"during": fleet.sent}
-        killed = time.monotonic()
+        killed, killed_wall = time.monotonic(), time.time()
         active.kill()
         wait_until(standby.ready, 30, "the standby active and connected")
         ready_after = time.monotonic() - killed
@@ -332,7 +332,8 @@ def test_sigkill_of_the_active_the_standby_takes_over_and_every_reading_is_store
         assert standby.metric("officegw_shard_active") == 1.0
         takeover = standby.metric("officegw_shard_takeover_seconds")
         waited = standby.metric("officegw_shard_lock_wait_seconds")
-        assert takeover is not None and waited is not None
+        since = standby.metric("officegw_shard_active_since_seconds")
+        assert takeover is not None and waited is not None and since is not None
         log = standby.log()
         assert log.count("standby waiting for the shard lock") == 1
         assert log.count("shard lock taken; this gateway is active") == 1
@@ -342,6 +343,7 @@ def test_sigkill_of_the_active_the_standby_takes_over_and_every_reading_is_store
                     "broker": f"mosquitto mqtt {shard_broker.protocol}",
                     "readings": sent,
                     "published_during_takeover": marks["after"] - marks["during"],
+                    "kill_to_lock_s": round(since - killed_wall, 3),
                     "kill_to_ready_s": round(ready_after, 3),
                     "lock_to_session_s": round(takeover, 3),
                 }
