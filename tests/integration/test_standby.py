@@ -12,8 +12,8 @@ SQLite history on a file both processes can reach (one machine: the same path).
 - The active whose lock session is ended by the server exits with status 4 and the
   standby takes over.
 
-The broker is a parameter (`shard_broker`): mosquitto over MQTT 5 and 3.1.1 today;
-another broker (RabbitMQ's MQTT plugin, 3.1.1 only) is one more param.
+The takeover runs on each broker kind (`shard_broker`): mosquitto over MQTT 5 and
+3.1.1, and RabbitMQ's MQTT plugin (3.1.1 only; marked `rabbitmq`).
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ RATE = 400  # QoS 1 readings a second, before, during and after the switch
 class ShardBroker:
     """Where the shard's gateways and devices connect, and the MQTT version they speak."""
 
+    kind: str
     host: str
     port: int
     protocol: str  # mqtt.protocol of the gateways: "5" or "3.1.1"
@@ -68,18 +69,26 @@ class ShardBroker:
         return f"mqtt://{self.host}:{self.port}"
 
 
-@pytest.fixture(params=["mosquitto-5", "mosquitto-3.1.1"])
+@pytest.fixture(
+    params=["mosquitto-5", "mosquitto-3.1.1", pytest.param("rabbitmq-3.1.1", marks=pytest.mark.rabbitmq)]
+)
 def shard_broker(request: pytest.FixtureRequest) -> ShardBroker:
+    """The session's broker of each kind, and the MQTT version the gateways speak to it
+    (RabbitMQ's MQTT plugin: 3.1.1 only)."""
     kind, protocol = request.param.split("-", 1)
-    assert kind == "mosquitto"
-    broker = request.getfixturevalue("mqtt_broker")
-    return ShardBroker(broker.host, broker.port, protocol)
+    if kind == "rabbitmq":
+        node = request.getfixturevalue("rabbitmq_broker")
+        if not node.is_running():  # a test before stopped it
+            node.start()
+        return ShardBroker(kind, node.host, node.port, protocol)
+    broker = request.getfixturevalue("mosquitto_broker")
+    return ShardBroker(kind, broker.host, broker.port, protocol)
 
 
 @pytest.fixture
 def mosquitto(mqtt_broker: Any) -> ShardBroker:
     """The one broker of tests whose point is not the broker."""
-    return ShardBroker(mqtt_broker.host, mqtt_broker.port, "5")
+    return ShardBroker("mosquitto", mqtt_broker.host, mqtt_broker.port, "5")
 
 
 @dataclass
@@ -134,6 +143,16 @@ class Node:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def state(self) -> str:
+        """For a failed wait: whether it still runs and how its log ends."""
+        return f"{self.name}: exit status {self.exit_status()}, log ends:\n{self.log()[-1500:]}"
+
+    def wait_waiting(self) -> None:
+        wait_until(self.waiting, 30, f"{self.name} waiting for the lock", progress=self.state)
+
+    def wait_ready(self) -> None:
+        wait_until(self.ready, 30, f"{self.name} active and connected", progress=self.state)
 
     def exit_status(self) -> int | None:
         assert self.process.proc is not None
@@ -312,21 +331,31 @@ def test_sigkill_of_the_active_the_standby_takes_over_and_every_reading_is_store
     active = shard.process("active").start()
     standby = shard.process("standby", standby=True).start(wait_ready=False)
     try:
-        wait_until(standby.waiting, 20, "the standby waiting for the lock")
+        standby.wait_waiting()
         fleet.start(RATE)
-        wait_until(lambda: stored(shard.db) >= RATE, 20, "a second of readings committed by the active")
+        wait_until(
+            lambda: stored(shard.db) >= RATE, 20, "a second of readings committed", progress=active.state
+        )
         marks = {"during": fleet.sent}
         killed, killed_wall = time.monotonic(), time.time()
         active.kill()
-        wait_until(standby.ready, 30, "the standby active and connected")
+        standby.wait_ready()
         ready_after = time.monotonic() - killed
         marks["after"] = fleet.sent
         # Readings published after the takeover reach the standby's history too.
-        wait_until(lambda: stored(shard.db) >= marks["after"], 30, "the readings up to the takeover")
+        up_to_takeover = marks["after"]
+        wait_until(
+            lambda: stored(shard.db) >= up_to_takeover, 30, "the takeover's readings", progress=standby.state
+        )
         after = fleet.sent
         wait_until(lambda: fleet.sent >= after + RATE, 10, "a second more of readings")
         sent = fleet.stop()
-        wait_until(lambda: stored(shard.db) >= sent, 30, f"all {sent} readings committed")
+        wait_until(
+            lambda: stored(shard.db) >= sent,
+            30,
+            f"all {sent} readings committed",
+            progress=lambda: (stored(shard.db), standby.state()),
+        )
         assert_each_stored_once(shard.db, sent, marks)
 
         assert standby.metric("officegw_shard_active") == 1.0
@@ -340,7 +369,7 @@ def test_sigkill_of_the_active_the_standby_takes_over_and_every_reading_is_store
         print(
             json.dumps(
                 {
-                    "broker": f"mosquitto mqtt {shard_broker.protocol}",
+                    "broker": f"{shard_broker.kind} mqtt {shard_broker.protocol}",
                     "readings": sent,
                     "published_during_takeover": marks["after"] - marks["during"],
                     "kill_to_lock_s": round(since - killed_wall, 3),
@@ -405,7 +434,7 @@ def test_a_waiting_standby_stays_off_the_broker_and_its_history_then_takes_over_
     standby = shard.process("standby", standby=True, env={"OFFICEGW_STORAGE__PATH": str(standby_db)})
     standby.start(wait_ready=False)
     try:
-        wait_until(standby.waiting, 20, "the standby waiting for the lock")
+        standby.wait_waiting()
         fleet.publish(200)
         wait_until(lambda: stored(shard.db) == 200, 20, "the active storing every reading")
         readyz = standby.get("/readyz")
@@ -418,7 +447,7 @@ def test_a_waiting_standby_stays_off_the_broker_and_its_history_then_takes_over_
         active.stop()  # SIGTERM: commits, acknowledges, disconnects, then releases the lock
         assert active.exit_status() == 0
         assert "shard lock released" in active.log()
-        wait_until(standby.ready, 30, "the standby active")
+        standby.wait_ready()
         fleet.publish(100)
         wait_until(lambda: stored(standby_db) == 100, 20, "the new active storing what came after")
         assert stored(shard.db) == 200
@@ -433,7 +462,7 @@ def test_an_active_that_loses_its_lock_session_exits_and_the_standby_takes_over(
     active = shard.process("active").start()
     standby = shard.process("standby", standby=True).start(wait_ready=False)
     try:
-        wait_until(standby.waiting, 20, "the standby waiting for the lock")
+        standby.wait_waiting()
         # The server ends the active's lock session (as a restart or a failover would).
         with psycopg.connect(shard.postgres_url, autocommit=True) as conn:
             ended = conn.execute(
@@ -444,7 +473,7 @@ def test_an_active_that_loses_its_lock_session_exits_and_the_standby_takes_over(
         wait_until(lambda: active.exit_status() is not None, 15, "the active exiting")
         assert active.exit_status() == EXIT_LOCK_LOST
         assert "shard lock lost; exiting at once" in active.log()
-        wait_until(standby.ready, 30, "the standby active")
+        standby.wait_ready()
         fleet.publish(50)
         wait_until(lambda: stored(shard.db) == 50, 20, "the standby ingesting")
     finally:
@@ -510,7 +539,7 @@ def test_an_active_that_cannot_prove_its_lock_stops_before_the_server_could_gran
     active = shard.process("active", env={"OFFICEGW_STORAGE__URL": through_proxy}).start()
     standby = shard.process("standby", standby=True).start(wait_ready=False)
     try:
-        wait_until(standby.waiting, 20, "the standby waiting for the lock")
+        standby.wait_waiting()
         stalled = time.monotonic()
         proxy.stall()
         wait_until(lambda: active.exit_status() is not None, PROOF_DEADLINE + 10, "the active exiting")
@@ -521,7 +550,7 @@ def test_an_active_that_cannot_prove_its_lock_stops_before_the_server_could_gran
         # is still the dead active's: the standby waits, never two actives.
         assert standby.waiting()
         proxy.close()  # the link goes down for good: the server ends the session
-        wait_until(standby.ready, 30, "the standby active")
+        standby.wait_ready()
         print(json.dumps({"stall_to_fenced_s": round(fenced_after, 2), "proof_deadline_s": PROOF_DEADLINE}))
         assert fenced_after < SERVER_GIVES_UP_AFTER
     finally:
@@ -567,7 +596,7 @@ def test_sigterm_ends_a_waiting_standby_cleanly(shard: Shard) -> None:
     active = shard.process("active").start()
     standby = shard.process("standby", standby=True).start(wait_ready=False)
     try:
-        wait_until(standby.waiting, 20, "the standby waiting for the lock")
+        standby.wait_waiting()
         assert standby.process.proc is not None
         standby.process.proc.send_signal(signal.SIGTERM)
         assert standby.process.proc.wait(10) == 0
