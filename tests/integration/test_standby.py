@@ -463,13 +463,31 @@ def test_an_active_that_loses_its_lock_session_exits_and_the_standby_takes_over(
     standby = shard.process("standby", standby=True).start(wait_ready=False)
     try:
         standby.wait_waiting()
+
+        def sessions_of(node: Node, select: str = "count(*)", where: str = "true") -> list[tuple[Any, ...]]:
+            with psycopg.connect(shard.postgres_url, autocommit=True) as conn:
+                return conn.execute(
+                    f"SELECT {select} FROM pg_stat_activity WHERE application_name LIKE %s AND {where}",
+                    (f"officegw {shard.gateway_id} pid {node.pid} on %",),
+                ).fetchall()
+
+        def end_session_of(node: Node) -> list[tuple[Any, ...]]:
+            return sessions_of(node, "pg_terminate_backend(pid)")
+
+        def blocked_on_the_lock(node: Node) -> bool:
+            return sessions_of(node, where="wait_event_type = 'Lock' AND wait_event = 'advisory'") == [(1,)]
+
+        # A standby whose wait is cut off connects again and goes on waiting.
+        wait_until(lambda: blocked_on_the_lock(standby), 10, "the standby blocked on the lock")
+        assert end_session_of(standby) == [(True,)]
+        wait_until(
+            lambda: "shard lock connection failed; retrying" in standby.log(), 10, "the standby retrying"
+        )
+        wait_until(lambda: blocked_on_the_lock(standby), 10, "the standby waiting again")
+        assert standby.waiting()
+        assert standby.log().count("standby waiting for the shard lock") == 1
         # The server ends the active's lock session (as a restart or a failover would).
-        with psycopg.connect(shard.postgres_url, autocommit=True) as conn:
-            ended = conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE %s",
-                (f"officegw {shard.gateway_id} pid {active.pid} on %",),
-            ).fetchall()
-        assert ended == [(True,)]
+        assert end_session_of(active) == [(True,)]
         wait_until(lambda: active.exit_status() is not None, 15, "the active exiting")
         assert active.exit_status() == EXIT_LOCK_LOST
         assert "shard lock lost; exiting at once" in active.log()
