@@ -171,9 +171,13 @@ class ShardLock:
         started = time.monotonic()
         told = False
         delay = 0.25
+        failing = False
         while True:
             try:
                 self.connect()
+                if failing:
+                    failing, delay = False, 0.25
+                    log.info(kv("shard lock connection back; waiting again", shard=self.shard))
                 if self.try_take():
                     return time.monotonic() - started
                 if not told:
@@ -183,15 +187,18 @@ class ShardLock:
                 self._connection().execute("SELECT pg_advisory_lock(%s)", (self.key,))
                 return time.monotonic() - started
             except psycopg.OperationalError as exc:
-                log.warning(
+                # Once per outage; the retries in between only at DEBUG.
+                log.log(
+                    logging.DEBUG if failing else logging.WARNING,
                     kv(
                         "shard lock connection failed; retrying",
                         shard=self.shard,
                         postgres=self.location,
                         retry_in=delay,
                         error=first_line(exc),
-                    )
+                    ),
                 )
+                failing = True
                 self._close_connection()
                 time.sleep(delay)
                 delay = min(RECONNECT_MAX_DELAY, delay * 2)

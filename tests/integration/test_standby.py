@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -45,7 +46,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.cli.main import main
 from gateway.cli.shard import EXIT_LOCK_LOST, EXIT_SHARD_HELD
 from gateway.runtime.shard_lock import PROOF_DEADLINE, SERVER_GIVES_UP_AFTER, ShardLock
-from simulators.broker import free_port
+from simulators.broker import free_port, port_is_free
 from tests.postgres import PostgresServer
 from tests.support import ROOT, GatewayProcess, unique_prefix, wait_until
 
@@ -91,6 +92,19 @@ def mosquitto(mqtt_broker: Any) -> ShardBroker:
     return ShardBroker("mosquitto", mqtt_broker.host, mqtt_broker.port, "5")
 
 
+def api_port() -> int:
+    """A free port below the kernel's ephemeral range. `free_port()`'s (from that range)
+    was seen taken by the time a standby bound it: any process's outgoing connection
+    may be given it as its source port, and a standby binds its port twice (its probes,
+    then the API)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(100):
+        port = random.randrange(10_000, max(low, 10_001))
+        if port < low and port_is_free("127.0.0.1", port):
+            return port
+    return free_port()
+
+
 @dataclass
 class Shard:
     config: Path
@@ -101,7 +115,7 @@ class Shard:
     logs: Path
 
     def process(self, name: str, *, standby: bool = False, env: dict[str, str] | None = None) -> Node:
-        port = free_port()
+        port = api_port()
         args = ["--port", str(port), *(["--standby"] if standby else [])]
         return Node(name, GatewayProcess(self.config, self.logs / f"{name}.log", port, args, env))
 
@@ -484,6 +498,7 @@ def test_an_active_that_loses_its_lock_session_exits_and_the_standby_takes_over(
             lambda: "shard lock connection failed; retrying" in standby.log(), 10, "the standby retrying"
         )
         wait_until(lambda: blocked_on_the_lock(standby), 10, "the standby waiting again")
+        assert "shard lock connection back; waiting again" in standby.log()
         assert standby.waiting()
         assert standby.log().count("standby waiting for the shard lock") == 1
         # The server ends the active's lock session (as a restart or a failover would).
