@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import random
 import signal
 import socket
@@ -315,6 +316,23 @@ def fleet(shard: Shard, request: pytest.FixtureRequest) -> Iterator[Fleet]:
         devices.close()
 
 
+def retained(broker: ShardBroker, topic: str) -> bytes | None:
+    """The broker's retained message on `topic` (None when it has none within 5 s)."""
+    got: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.on_message = lambda _c, _u, message: got.put(message.payload)
+    client.connect(broker.host, broker.port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    try:
+        return got.get(timeout=5)
+    except queue.Empty:
+        return None
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def assert_each_stored_once(db: Path, sent: int, marks: dict[str, int]) -> None:
     """Every reading 0..sent-1 is one row; a failure says which phase lost or doubled what."""
     counts = dict(history(db, "SELECT value, count(*) FROM readings_all WHERE metric = 'co2' GROUP BY value"))
@@ -373,6 +391,9 @@ def test_sigkill_of_the_active_the_standby_takes_over_and_every_reading_is_store
         assert_each_stored_once(shard.db, sent, marks)
 
         assert standby.metric("officegw_shard_active") == 1.0
+        # The dead active's last will (offline) came before the new one said online.
+        availability = f"officegw/gateway/{shard.gateway_id}/availability"
+        assert retained(shard_broker, availability) == b"online"
         takeover = standby.metric("officegw_shard_takeover_seconds")
         waited = standby.metric("officegw_shard_lock_wait_seconds")
         since = standby.metric("officegw_shard_active_since_seconds")
