@@ -350,6 +350,8 @@ class StorageSection(_Section):
     # bookings, events, alert states, webhooks, room and device states and the
     # snapshot go to PostgreSQL, each gateway's rows keyed by its `gateway.id`;
     # readings stay in the SQLite file at `path` (see gateway/storage/open_stores.py).
+    # With it set, `officegw run` also holds the shard's advisory lock there before it
+    # connects to the broker or opens `path` (README: Standby takeover).
     url: str | None = None
     # Connections the gateway keeps to PostgreSQL (readers and the history writer).
     pool_size: int = Field(default=4, ge=1, le=100)

@@ -53,6 +53,7 @@ from gateway.runtime.migrations import migrate_device_ids
 from gateway.runtime.push_metrics import PushCollector, PushSources
 from gateway.runtime.report_scheduler import ReportScheduler, ScheduledReport
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
+from gateway.runtime.shard_role import ShardCollector, ShardRole
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import clock_topic, event_topic, routes
@@ -158,6 +159,9 @@ class Gateway:
     `room_status` renders a room as GET /v1/rooms/{id} does (the composition root
     passes the API's renderer, so the two never differ); with it, room states are
     published retained on MQTT and streamed as `room` events. Without it, neither.
+
+    `shard` is the role of a gateway that holds its shard's lock (storage.url set;
+    taken by the CLI before the gateway is built): in /metrics and /readyz.
     """
 
     def __init__(
@@ -168,8 +172,10 @@ class Gateway:
         clock: Clock | None = None,
         manage_gc: bool = False,
         room_status: RoomRenderer | None = None,
+        shard: ShardRole | None = None,
     ) -> None:
         self.settings = settings
+        self._shard = shard
         if clock is None:
             clock = DeviceClock() if settings.clock.mode == "device" else SystemClock()
         self._clock: Clock = clock
@@ -978,8 +984,11 @@ class Gateway:
         return {room: current_and_next(bookings, now) for room, bookings in self._bookings.rooms().items()}
 
     def health_checks(self) -> dict[str, bool]:
-        """What readiness is judged on: "mqtt", "storage" and, with the export on, "influxdb"."""
+        """What readiness is judged on: "mqtt", "storage" and, with the export on, "influxdb";
+        "shard_lock" (always true: a gateway that loses it exits) with storage.url set."""
         checks = {"mqtt": self.ready, "storage": self._history.stats.healthy}
+        if self._shard is not None:
+            checks["shard_lock"] = self._shard.active
         if self._influx is not None:
             checks["influxdb"] = self._influx.stats().healthy
         return checks
@@ -1017,6 +1026,8 @@ class Gateway:
             )
         )
         registry.register(BookingsCollector(self._bookings))
+        if self._shard is not None:
+            registry.register(ShardCollector(self._shard))
         if self._discovery is not None:
             registry.register(DiscoveryCollector(self._discovery))
         return registry
@@ -1079,6 +1090,10 @@ class Gateway:
     def _on_connection(self, up: bool) -> None:
         if up:
             self.connects += 1
+            resumed = self._shard.session_resumed() if self._shard is not None else None
+            if resumed is not None:
+                shard = self.settings.gateway.id
+                log.info(kv("shard session resumed", shard=shard, after_lock_s=round(resumed, 3)))
             self._pipeline.connection_up()
             if self._room_states is not None:
                 self._room_states.resend()

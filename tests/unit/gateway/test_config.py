@@ -224,6 +224,8 @@ def test_storage_url_must_be_a_postgresql_database(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, "storage: {url: 'postgresql://gw:pw@db:5432/officegw'}"))
     assert settings.storage.shared and settings.storage.url == "postgresql://gw:pw@db:5432/officegw"
     assert not load_settings(write(tmp_path, "storage: {path: x.db}")).storage.shared
+    for url in ("postgresql://officegw@db/campus", "postgres://db:5432/campus"):
+        assert load_settings(write(tmp_path, f"storage: {{url: '{url}'}}")).storage.url == url
 
 
 def test_influxdb_buffer_sits_next_to_the_database_unless_configured(tmp_path: Path) -> None:
