@@ -122,5 +122,6 @@ def end_streams(app: FastAPI) -> None:
     """Ends the app's open event streams (GET /v1/stream): the server waits for every
     open response before it shuts down, and a stream never ends by itself. A server
     stopped by a signal needs no call: sse-starlette ends them then."""
-    gateway: Gateway = app.state.gateway
-    gateway.end_streams()
+    gateway: Gateway | None = getattr(app.state, "gateway", None)
+    if gateway is not None:  # a standby's app (api.standby_app) has none
+        gateway.end_streams()

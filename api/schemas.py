@@ -381,7 +381,8 @@ class ClockOut(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "degraded", "not ready"]
+    # "standby": a gateway waiting for its shard's lock (storage.url, `run --standby`).
+    status: Literal["ready", "degraded", "not ready", "standby"]
     checks: dict[str, bool]
 
 

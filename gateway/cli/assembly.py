@@ -11,6 +11,7 @@ from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.mqtt.paho_transport import PahoTransport
 from gateway.runtime.gateway import Gateway
+from gateway.runtime.shard_role import ShardRole
 from gateway.runtime.topics import mqtt_options
 
 
@@ -20,13 +21,15 @@ def build_gateway(
     clock: Clock | None = None,
     manage_gc: bool = False,
     room_documents: RoomDocuments | None = None,
+    shard: ShardRole | None = None,
 ) -> Gateway:
     """A gateway talking to the broker of `settings.mqtt`.
 
     `manage_gc` is for a process that runs nothing else (`officegw run`, the demo):
     see `gateway.runtime.gc_schedule.FullCollections`. `room_documents`: the kept
     room documents the gateway's state publisher renders through (pass the same to
-    `create_app`, so the API answers from them).
+    `create_app`, so the API answers from them). `shard`: the role of a gateway that
+    holds its shard's lock (gateway/cli/shard.py).
     """
     return Gateway(
         settings,
@@ -36,11 +39,18 @@ def build_gateway(
         # Room states on MQTT and in the stream are the JSON of GET /v1/rooms/{id},
         # rendered once per change for both.
         room_status=(room_documents or RoomDocuments()).render,
+        shard=shard,
     )
 
 
-def build_app(settings: Settings, *, clock: Clock | None = None, manage_gc: bool = False) -> FastAPI:
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    manage_gc: bool = False,
+    shard: ShardRole | None = None,
+) -> FastAPI:
     """The HTTP API around a new gateway; the gateway runs for as long as the app's lifespan."""
     documents = RoomDocuments()
-    gateway = build_gateway(settings, clock=clock, manage_gc=manage_gc, room_documents=documents)
+    gateway = build_gateway(settings, clock=clock, manage_gc=manage_gc, room_documents=documents, shard=shard)
     return create_app(settings, gateway, room_documents=documents)

@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", metavar="FILE", help="site config (YAML); defaults apply without one")
     run.add_argument("--host", help="override api.host")
     run.add_argument("--port", type=int, help="override api.port")
+    run.add_argument(
+        "--standby",
+        action="store_true",
+        help="with storage.url: when another gateway holds this shard's lock, wait for it and "
+        "take over when that one stops, instead of refusing to start (README: Standby takeover)",
+    )
 
     check = commands.add_parser(
         "check-config",
@@ -211,6 +217,12 @@ def _run(args: argparse.Namespace) -> int:
     settings = _settings(args.config, overrides)
     if settings is None:
         return 2
+    if args.standby and settings.storage.url is None:
+        print(
+            "--standby needs storage.url: the shard's lock lives in PostgreSQL (README: Standby takeover)",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(settings.gateway.log_level)
 
     from gateway.cli.assembly import build_app
@@ -224,8 +236,19 @@ def _run(args: argparse.Namespace) -> int:
             api=f"http://{settings.api.host}:{settings.api.port}",
         )
     )
-    serve(build_app(settings, manage_gc=True), settings.api.host, settings.api.port)
-    return 0
+    if settings.storage.url is None:
+        serve(build_app(settings, manage_gc=True), settings.api.host, settings.api.port)
+        return 0
+
+    from gateway.cli.shard import run_shard
+
+    return run_shard(
+        settings,
+        standby=args.standby,
+        run=lambda role: serve(
+            build_app(settings, manage_gc=True, shard=role), settings.api.host, settings.api.port
+        ),
+    )
 
 
 if __name__ == "__main__":

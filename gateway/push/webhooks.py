@@ -17,7 +17,6 @@ outbox rows together and only wakes this thread.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from gateway.logs import kv
 from gateway.push.delivery import Attempt, new_client, post, url_problem
 from gateway.push.documents import event_id, event_json
 from gateway.push.signing import SIGNATURE_HEADER, signature
+from gateway.storage.sql import STORE_ERRORS
 from gateway.storage.webhook_store import Target, Waiting, WebhookStore
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class WebhookDispatcher:
             try:
                 busy = self.run_once()
                 wait = 0.0 if busy else self._idle_wait()
-            except sqlite3.Error as exc:
+            except STORE_ERRORS as exc:
                 # The store is failing (disk full) or closing: try again later.
                 if str(exc) != self._store_error:
                     log.warning(kv("webhook outbox unreadable", error=str(exc)))

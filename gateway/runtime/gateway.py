@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sqlite3
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,16 +53,18 @@ from gateway.runtime.migrations import migrate_device_ids
 from gateway.runtime.push_metrics import PushCollector, PushSources
 from gateway.runtime.report_scheduler import ReportScheduler, ScheduledReport
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
+from gateway.runtime.shard_role import ShardCollector, ShardRole
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import clock_topic, event_topic, routes
-from gateway.storage.alert_store import AlertStateName, AlertStore
-from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup, SqliteBookingStore
+from gateway.storage.alert_store import AlertStateName
+from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup
 from gateway.storage.history_writer import HistoryWriter
+from gateway.storage.open_stores import open_stores
 from gateway.storage.records import KIND_OF_METRIC, DeviceState, Reading, StoredEvent, recorded_metric
 from gateway.storage.report_queries import SqliteReportSource
-from gateway.storage.sqlite_store import Store
-from gateway.storage.webhook_store import Delivery, WebhookStore
+from gateway.storage.sql import STORE_ERRORS
+from gateway.storage.webhook_store import Delivery
 from gateway.storage.webhook_store import Subscription as WebhookSubscription
 from rules.bookings import (
     Booking,
@@ -158,6 +159,9 @@ class Gateway:
     `room_status` renders a room as GET /v1/rooms/{id} does (the composition root
     passes the API's renderer, so the two never differ); with it, room states are
     published retained on MQTT and streamed as `room` events. Without it, neither.
+
+    `shard` is the role of a gateway that holds its shard's lock (storage.url set;
+    taken by the CLI before the gateway is built): in /metrics and /readyz.
     """
 
     def __init__(
@@ -168,8 +172,10 @@ class Gateway:
         clock: Clock | None = None,
         manage_gc: bool = False,
         room_status: RoomRenderer | None = None,
+        shard: ShardRole | None = None,
     ) -> None:
         self.settings = settings
+        self._shard = shard
         if clock is None:
             clock = DeviceClock() if settings.clock.mode == "device" else SystemClock()
         self._clock: Clock = clock
@@ -182,14 +188,19 @@ class Gateway:
         self._gc = FullCollections()
         self.transport = transport
         self._live = LiveState(settings)
-        self._store = Store(Path(settings.storage.path))
-        # Reports read the same file on connections of their own (one per report).
-        self._reports = SqliteReportSource(Path(settings.storage.path))
+        # The SQLite file (readings), and where events, states, bookings, webhooks and
+        # alerts live: the same file, or the shared PostgreSQL (storage.url).
+        self._stores = open_stores(settings)
+        self._store = self._stores.history
+        self._state = self._stores.state
+        # Reports read the same file on connections of their own (one per report), and
+        # the bookings from the shared store when there is one.
+        self._reports = SqliteReportSource(Path(settings.storage.path), bookings=self._stores.shared)
         # Everything committed to the history is also exported, when influxdb.url is set.
         self._influx = _influx_exporter(settings)
         retention = settings.storage.retention
         self._fanout = Fanout()
-        self._webhook_store = WebhookStore(self._store)
+        self._webhook_store = self._stores.webhooks
         self._webhooks = WebhookDispatcher(
             self._webhook_store,
             settings.push.webhooks,
@@ -213,11 +224,12 @@ class Gateway:
             max_delay=settings.storage.commit_interval,
             retention=(retention.readings * 86_400, retention.events * 86_400),
             clock=self._clock.now,
+            shared=self._stores.sink,
         )
         self._events = EventLog(sink=self._persist_event)
-        self._alerts = AlertLifecycles(AlertStore(self._store))
-        # Bookings on a connection of their own to the same file (migrated by `Store`).
-        self._booking_store = SqliteBookingStore(Path(settings.storage.path))
+        self._alerts = AlertLifecycles(self._stores.alerts)
+        # Bookings on a connection of their own to the same file, or in the shared store.
+        self._booking_store = self._stores.bookings
         self._bookings = Bookings(
             self._booking_store,
             policy_for=self._booking_policy,
@@ -285,7 +297,7 @@ class Gateway:
             device_clock=self._device_clock,
             on_ticked=self._say_ticked if self._device_clock is not None else lambda now: None,
         )
-        self.snapshotter = Snapshotter(self._store, self._capture, settings.storage.snapshot_interval)
+        self.snapshotter = Snapshotter(self._state, self._capture, settings.storage.snapshot_interval)
         state = settings.push.state
         self._room_states = (
             RoomStatePublisher(
@@ -305,7 +317,7 @@ class Gateway:
         self._archive = ReportArchive(settings.reports.archive_path(settings.storage.path))
         self._report_scheduler = ReportScheduler(
             settings,
-            self._store,
+            self._state,
             self._archive,
             self._archived_reports(),
             clock=self._clock,
@@ -583,7 +595,7 @@ class Gateway:
         if found and found[0].seq == seq:
             event: LoggedEvent | None = found[0]
         else:
-            stored = self._store.event(seq) if seq > 0 else None
+            stored = self._state.event(seq) if seq > 0 else None
             event = (
                 None
                 if stored is None
@@ -707,7 +719,10 @@ class Gateway:
 
     def service_report(self, window: ReportWindow) -> Report:
         """Command confirmation and alert response times (gateway/reports/service.py)."""
-        return build_service(self._store, window, self.settings)
+        lifecycles = None
+        if self._stores.shared is not None:  # alert states are in the shared store, not the file
+            lifecycles = {a: (s.acked_at, s.resolved_at) for a, s in self._stores.alerts.all().items()}
+        return build_service(self._store, window, self.settings, snapshot=self._state, lifecycles=lifecycles)
 
     def _archived_reports(self) -> list[ScheduledReport]:
         """The reports the schedule writes for every building, in the summary's order."""
@@ -761,7 +776,7 @@ class Gateway:
         place: from memory, or from the store for those memory no longer holds."""
         recent = self._events.page(after=after, limit=limit)
         if recent and recent[0].seq > after + 1:
-            older = self._store.events_after(after, recent[0].seq, limit)
+            older = self._state.events_after(after, recent[0].seq, limit)
             if older:
                 recent = [
                     LoggedEvent(seq, at, cast(EventKind, kind), room, data)
@@ -969,8 +984,11 @@ class Gateway:
         return {room: current_and_next(bookings, now) for room, bookings in self._bookings.rooms().items()}
 
     def health_checks(self) -> dict[str, bool]:
-        """What readiness is judged on: "mqtt", "storage" and, with the export on, "influxdb"."""
+        """What readiness is judged on: "mqtt", "storage" and, with the export on, "influxdb";
+        "shard_lock" (always true: a gateway that loses it exits) with storage.url set."""
         checks = {"mqtt": self.ready, "storage": self._history.stats.healthy}
+        if self._shard is not None:
+            checks["shard_lock"] = self._shard.active
         if self._influx is not None:
             checks["influxdb"] = self._influx.stats().healthy
         return checks
@@ -1008,6 +1026,8 @@ class Gateway:
             )
         )
         registry.register(BookingsCollector(self._bookings))
+        if self._shard is not None:
+            registry.register(ShardCollector(self._shard))
         if self._discovery is not None:
             registry.register(DiscoveryCollector(self._discovery))
         return registry
@@ -1039,7 +1059,7 @@ class Gateway:
     def _webhook_counts(self) -> tuple[int, int, int] | None:
         try:
             return self._webhook_store.counts()
-        except sqlite3.Error:
+        except STORE_ERRORS:
             return None
 
     def audit(self, actor: str, action: str, room_id: str | None, **detail: Any) -> None:
@@ -1070,6 +1090,10 @@ class Gateway:
     def _on_connection(self, up: bool) -> None:
         if up:
             self.connects += 1
+            resumed = self._shard.session_resumed() if self._shard is not None else None
+            if resumed is not None:
+                shard = self.settings.gateway.id
+                log.info(kv("shard session resumed", shard=shard, after_lock_s=round(resumed, 3)))
             self._pipeline.connection_up()
             if self._room_states is not None:
                 self._room_states.resend()
@@ -1096,17 +1120,17 @@ class Gateway:
         return captured
 
     def _restore(self) -> None:
-        saved = self._store.load_snapshot()
+        saved = self._state.load_snapshot()
         # Room states: the committed ones, over those of a file from before they were
         # committed with the readings (schema 1 kept them in the snapshot).
-        stored_rooms = {**saved.get("rooms", {}), **self._store.room_states()}
+        stored_rooms = {**saved.get("rooms", {}), **self._state.room_states()}
         states = {room_id: decode_as(RoomState, data) for room_id, data in stored_rooms.items()}
         if (saved or states) and saved.get("device_id_scheme") != identity.ID_SCHEME:
-            states = migrate_device_ids(self._store, saved, states, self.settings, self._clock.now())
+            states = migrate_device_ids(self._state, saved, states, self.settings, self._clock.now())
         # Committed with the room states: where each device's readings had reached.
         devices = [
             DeviceState(device, room, data.get("ts"), data.get("digest"), data.get("last_state") or {})
-            for device, (room, data) in self._store.device_states().items()
+            for device, (room, data) in self._state.device_states().items()
         ]
         with self._live.lock:
             restored = self._live.restore(states, saved.get("auto_rooms", []), self._clock.now())
@@ -1125,9 +1149,10 @@ class Gateway:
         self._events.resume(
             (
                 LoggedEvent(seq, at, cast(EventKind, kind), room, data)
-                for seq, at, kind, room, data in self._store.recent_events(EVENTS_KEPT_IN_MEMORY)
+                for seq, at, kind, room, data in self._state.recent_events(EVENTS_KEPT_IN_MEMORY)
             ),
-            self._store.last_event_seq(),
+            # Never below the file's: a shared store behind it was caught up at open.
+            max(self._state.last_event_seq(), self._store.last_event_seq()),
         )
         if saved or stored_rooms or devices:
             log.info(
@@ -1185,8 +1210,7 @@ class Gateway:
         if self._influx is not None:
             # What it cannot send in time stays in its on-disk buffer for next start.
             self._influx.stop(timeout=1.0)
-        self._booking_store.close()
-        self._store.close()
+        self._stores.close()
         self._gc.stop()
         log.info(kv("gateway stopped", received=self.stats.received, accepted=self.stats.accepted))
 
