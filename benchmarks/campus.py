@@ -19,7 +19,8 @@ shards are judged against, measured in the same run):
 - `memory`: RSS of the processes once ready (rooms, no device yet) and once every
   device has reported twice and everything is committed; per device the growth
   over the devices, and the whole RSS over the devices. Goal 2 KB a device.
-- `replica`: while live readings are ingested by the shards at `--live-rate`, an
+- `replica`: with `--bookings-per-room` bookings of every bookable room made
+  through the shard that owns it, and while live readings are ingested by the shards at `--live-rate`, an
   API replica (`officegw api`) answers `GET /v1/availability` (whole campus) and
   `GET /v1/rooms/{id}` (rooms of all buildings in turn) to `--clients` (4)
   closed-loop clients for `--duration` s each: p50, p99, requests/s; the ceiling
@@ -56,6 +57,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +69,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.availability import load, start_ceiling
+from benchmarks.availability import EVENTS_PER_IMPORT, load, stamp, start_ceiling
 from benchmarks.availability import stop as stop_server
 from benchmarks.ingest import publish_backlog
 from benchmarks.memory import KINDS, payload
@@ -482,7 +484,48 @@ def measure_queries(port: int, rooms: list[str], clients: int, duration: float) 
     }
 
 
-def part_replica(setup: Setup, clients: int, duration: float, rate: float) -> dict[str, Any]:
+def calendar(rooms: list[dict[str, Any]], per_room: int, now: datetime) -> bytes:
+    """`per_room` one-off bookings of each bookable room over the next 30 days, one a
+    day at most, as an iCalendar file; every fourth room is booked now."""
+    day0 = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    events = []
+    for n, room in enumerate(r for r in rooms if r["bookable"]):
+        for k in range(per_room):
+            if k == 0 and n % 4 == 0:
+                start = now - timedelta(minutes=10)
+            else:
+                start = day0 + timedelta(days=1 + (k * 3 + n) % 30, hours=8 + (n + k) % 9)
+            end = start + timedelta(minutes=30 if (n + k) % 2 else 60)
+            events.append(
+                f"BEGIN:VEVENT\r\nUID:campus-{room['id']}-{k}\r\nDTSTART:{stamp(start)}\r\n"
+                f"DTEND:{stamp(end)}\r\nSUMMARY:Meeting {k}\r\nLOCATION:{room['id']}\r\nEND:VEVENT\r\n"
+            )
+    body = "".join(events)
+    return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//campus-bench//EN\r\n{body}END:VCALENDAR\r\n".encode()
+
+
+def seed_bookings(node: Node, rooms: list[dict[str, Any]], per_room: int) -> int:
+    """Books `rooms` through `node`'s calendar import, in files the import takes."""
+    created = 0
+    now = datetime.now(UTC)
+    for first in range(0, len(rooms), max(1, EVENTS_PER_IMPORT // max(1, per_room))):
+        body = calendar(rooms[first : first + EVENTS_PER_IMPORT // max(1, per_room)], per_room, now)
+        response = node.http.post(
+            "/v1/bookings/import", content=body, headers={"Content-Type": "text/calendar"}, timeout=300
+        )
+        response.raise_for_status()
+        created += int(response.json()["created"])
+    return created
+
+
+def booked_now(availability: bytes) -> int:
+    """Rooms an availability answer calls booked: the replica's and the gateway's must agree."""
+    return sum("booked" in room["reasons"] for room in orjson.loads(availability)["rooms"])
+
+
+def part_replica(
+    setup: Setup, clients: int, duration: float, rate: float, bookings_per_room: int
+) -> dict[str, Any]:
     campus = setup.campus
     sample = [room["id"] for room in campus.rooms[:: max(1, len(campus.rooms) // 200)]]
     live = campus_messages(campus, 1)
@@ -494,6 +537,13 @@ def part_replica(setup: Setup, clients: int, duration: float, rate: float) -> di
             node.start()
         for node in shards:
             node.wait()
+        # Each building's bookings through its own shard (the shard owns its rooms' bookings).
+        booked = sum(
+            seed_bookings(node, campus.rooms_of(building), bookings_per_room)
+            for node, building in zip(shards, campus.buildings, strict=True)
+        )
+        out["bookings"] = booked
+        progress(f"  {booked} bookings made through the shards")
         with live_readings(setup.broker, live, rate):
             replica = replica_node(setup, shards[0])
             with running([replica]):
@@ -507,6 +557,7 @@ def part_replica(setup: Setup, clients: int, duration: float, rate: float) -> di
                 progress(f"  replica {out['replica']}; ingesting {out['ingested_msgs_per_s_during']} msgs/s")
                 paths = ["/v1/availability", *(f"/v1/rooms/{room}" for room in sample)]
                 documents = {path: replica.http.get(path, timeout=60).content for path in paths}
+                out["replica_booked_now"] = booked_now(documents["/v1/availability"])
             # The ceiling, under the same ingest load: the replica's very answers served
             # from memory by Starlette (benchmarks/availability.py).
             ceiling, port = start_ceiling(documents, setup.workdir)
@@ -520,8 +571,12 @@ def part_replica(setup: Setup, clients: int, duration: float, rate: float) -> di
     with running(one):
         one[0].start()
         one[0].wait()
+        seed_bookings(one[0], list(campus.rooms), bookings_per_room)
         with live_readings(setup.broker, live, rate):
             wait_rooms(one[0], len(campus.rooms))
+            out["one_gateway_booked_now"] = booked_now(
+                one[0].http.get("/v1/availability", timeout=60).content
+            )
             out["one_gateway"] = measure_queries(one[0].port, sample, clients, duration)
             progress(f"  one gateway {out['one_gateway']}")
     for query in ("availability", "room"):
@@ -647,6 +702,12 @@ def main() -> int:
         default=2_000.0,
         help="replica, takeover: readings/s ingested meanwhile (default 2000)",
     )
+    parser.add_argument(
+        "--bookings-per-room",
+        type=int,
+        default=10,
+        help="replica: bookings of each bookable room over the next 30 days (default 10)",
+    )
     parser.add_argument("--takeovers", type=int, default=3, help="takeover: kills timed (default 3)")
     parser.add_argument(
         "--store",
@@ -683,7 +744,9 @@ def main() -> int:
         if "memory" in parts:
             result["memory"] = part_memory(setup, args.publishers)
         if "replica" in parts:
-            result["replica"] = part_replica(setup, args.clients, args.duration, args.live_rate)
+            result["replica"] = part_replica(
+                setup, args.clients, args.duration, args.live_rate, args.bookings_per_room
+            )
         if "takeover" in parts:
             result["takeover"] = part_takeover(setup, args.takeovers, args.live_rate)
     result["load_average_end"] = load_average()
