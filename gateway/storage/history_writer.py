@@ -94,6 +94,8 @@ class _Batch:
 @dataclass(slots=True)
 class HistoryStats:
     committed_batches: int = 0
+    # Readings committed (appended; redeliveries included, see readings_duplicate).
+    readings_committed: int = 0
     # Counted when merged into their series (`Store.merge_recent`), where duplicates show.
     readings_written: int = 0
     # Redelivered or repeated readings the store already held.
@@ -349,6 +351,7 @@ class HistoryWriter:
         else:
             self.stats.commit_seconds += time.perf_counter() - started
             self.stats.committed_batches += 1
+            self.stats.readings_committed += len(batch.readings)
             self._unmerged += len(batch.readings)
             self.stats.events_written += len(batch.events)
             if not self.stats.healthy:

@@ -33,7 +33,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
@@ -154,7 +154,7 @@ _APPEND_WIDTH = 6
 _SERIES_OF = itemgetter(1, 4)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _append_statement(rows: int) -> str:
     return _APPEND + ",".join(["(" + ",".join("?" * _APPEND_WIDTH) + ")"] * rows)
 
@@ -255,16 +255,17 @@ class Store:
                 if states:
                     self._db.execute(
                         "INSERT INTO room_states (room, state, saved_at) "
-                        "SELECT j.value ->> 0, j.value -> 1, ? FROM json_each(?) AS j WHERE true "
-                        "ON CONFLICT(room) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
+                        "SELECT j.value ->> 0, j.value -> 1, ? FROM json_each(?) AS j "
+                        "WHERE true ON CONFLICT(room) "
+                        "DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
                         (at, orjson.dumps(states)),
                     )
                 if devices:
                     self._db.execute(
                         "INSERT INTO device_states (device, room, state, saved_at) "
-                        "SELECT j.value ->> 0, j.value ->> 1, j.value -> 2, ? FROM json_each(?) AS j WHERE true "
-                        "ON CONFLICT(device) DO UPDATE SET room = excluded.room, state = excluded.state, "
-                        "saved_at = excluded.saved_at",
+                        "SELECT j.value ->> 0, j.value ->> 1, j.value -> 2, ? FROM json_each(?) AS j "
+                        "WHERE true ON CONFLICT(device) DO UPDATE SET room = excluded.room, "
+                        "state = excluded.state, saved_at = excluded.saved_at",
                         (at, orjson.dumps(devices)),
                     )
                 self._db.execute("COMMIT")
