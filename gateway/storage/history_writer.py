@@ -48,6 +48,8 @@ log = logging.getLogger("officegw.history")
 
 # Added to the writer thread's niceness (Linux schedules threads one by one).
 WRITER_NICENESS = 10
+# While a batch gathers, the writer looks at the queue this often (seconds).
+GATHER_SLICE = 0.01
 Export = Callable[[Sequence[Reading], Sequence[StoredEvent]], None]
 # Told how many messages read from the broker, and how many of their payload bytes,
 # are no longer pending (committed, or given up on while the store fails).
@@ -256,8 +258,8 @@ class HistoryWriter:
         meanwhile and goes straight in: the writer never sleeps while work
         waits, and batches grow with the rate. Under light load commits are
         spaced `max_delay` apart (a first message after a quiet spell goes at
-        once), so the writer wakes, and takes the GIL from ingest, a few times
-        a commit interval, never per message."""
+        once), so the writer wakes, and takes the GIL from ingest, once per
+        GATHER_SLICE at most, never per message."""
         wait = 0.5 if self.stats.healthy else min(5.0, 0.25 * 2 ** min(self.stats.write_failures, 5))
         try:
             first = self._queue.get(timeout=wait)
@@ -278,7 +280,8 @@ class HistoryWriter:
             left = self._last_commit + self._max_delay - time.perf_counter()
             if left <= 0:
                 break
-            time.sleep(left)
+            # In slices, to see a batch fill meanwhile (a wake-up a slice, not per item).
+            time.sleep(min(left, GATHER_SLICE))
         return taken
 
     def _drain(self) -> tuple[int, bool]:
