@@ -85,8 +85,11 @@ def _publish_part(host: str, port: int, messages: list[tuple[str, bytes]]) -> No
                 pending.pop(0).wait_for_publish(timeout=120)
     for waiting in [*pending, info]:
         waiting.wait_for_publish(timeout=120)
-    client.disconnect()
+    # Loop first: after disconnect() paho's loop thread may end and clear itself while
+    # loop_stop() joins it (AttributeError, seen under load); without a loop thread
+    # disconnect() writes the DISCONNECT itself.
     client.loop_stop()
+    client.disconnect()
 
 
 def publish_backlog(broker: BrokerProcess, messages: list[tuple[str, bytes]], publishers: int) -> float:
