@@ -17,9 +17,20 @@ publishers'. Three ceilings, each measured in the same run:
 
 The gateway's rate counts readings committed to its history, not messages read:
 a message counts once what it carried is durable (`--count received` for the
-old figure).
+old figure). The same rate in readings (`gateway_rows_per_s`: messages a second
+times the readings stored per message) is set next to a fourth ceiling,
+`bare_append_rows_per_s`: the readings the gateway stored, appended again with
+`executemany` to a fresh file made by the same `Store` (same schema and pragmas),
+1,000 a transaction, with nothing else running in the process. Also reported:
+the gateway's CPU time per 1,000 messages and the share of the drain it spent
+stopped at the back-pressure bound waiting for its history writer
+(`gateway_paused_fraction`: near 0 when the history keeps up with reading).
 
 Prints one JSON line: gateway_msgs_per_s, ceiling_msgs_per_s, ratio, ...
+
+`--baseline DIR --pairs N` compares two versions instead: the gateway of another
+checkout (DIR) and this one's drain the same backlog alternately, N times each,
+without the MQTT ceilings; one JSON line a run, then the medians.
 """
 
 from __future__ import annotations
@@ -359,7 +370,7 @@ def measure_gateway(
     total = len(messages)
     gateway.start()
     gateway.wait_http()
-    samples: list[tuple[float, float, float]] = []
+    samples: list[tuple[float, float, float, float]] = []
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         # Received counts every message the pipeline took, whatever became of it;
@@ -368,7 +379,14 @@ def measure_gateway(
         received = metrics["officegw_messages_received_total"]
         if count == "committed":
             received -= metrics["officegw_ingest_uncommitted_messages"]
-        samples.append((time.perf_counter(), received, metrics["process_cpu_seconds_total"]))
+        samples.append(
+            (
+                time.perf_counter(),
+                received,
+                metrics["process_cpu_seconds_total"],
+                metrics.get("officegw_ingest_backpressure_seconds_total", 0.0),
+            )
+        )
         if received >= total:
             break
         time.sleep(POLL_INTERVAL)
@@ -379,7 +397,7 @@ def measure_gateway(
     commits = metrics["officegw_history_commits_total"]
     gateway.stop()
     # Rate over what we watched: the drain had already begun when HTTP came up.
-    (t0, n0, cpu0), (t1, n1, cpu1) = samples[0], samples[-1]
+    (t0, n0, cpu0, paused0), (t1, n1, cpu1, paused1) = samples[0], samples[-1]
     if n1 < total:
         raise RuntimeError(f"gateway processed {n1} of {total} messages")
     if n1 - n0 < total * 0.5:
@@ -392,6 +410,9 @@ def measure_gateway(
         "rejected": rejected,
         "observed_messages": n1 - n0,
         "cpu_ms_per_1k_msgs": 1e6 * (cpu1 - cpu0) / (n1 - n0),
+        # The share of the drain ingest spent stopped at the back-pressure bound, waiting
+        # for the history writer: near 0 when the history keeps up with reading.
+        "paused_fraction": (paused1 - paused0) / (t1 - t0),
         "readings_stored": stored,
         "commits": commits,
     }
@@ -440,6 +461,7 @@ def gateway_figures(gateway: dict[str, float], messages: int, bare_rows_per_s: f
         "readings_per_message": round(per_message, 2),
         "gateway_mean_commit_rows": round(gateway["readings_stored"] / max(gateway["commits"], 1)),
         "gateway_cpu_ms_per_1k_msgs": round(gateway["cpu_ms_per_1k_msgs"], 1),
+        "gateway_paused_fraction": round(gateway["paused_fraction"], 3),
         "gateway_rejected": gateway["rejected"],
     }
 
@@ -472,7 +494,13 @@ def compare(args: argparse.Namespace, messages: list[tuple[str, bytes]]) -> int:
                 print(json.dumps(row), flush=True)
     summary: dict[str, Any] = {"benchmark": "ingest_compare", "messages": args.messages, "pairs": args.pairs}
     for name, rows in runs.items():
-        for key in ("gateway_msgs_per_s", "gateway_rows_per_s", "rows_ratio", "gateway_cpu_ms_per_1k_msgs"):
+        for key in (
+            "gateway_msgs_per_s",
+            "gateway_rows_per_s",
+            "rows_ratio",
+            "gateway_cpu_ms_per_1k_msgs",
+            "gateway_paused_fraction",
+        ):
             values = sorted(row[key] for row in rows)
             summary[f"{name}_{key}"] = {
                 "median": statistics.median(values),
