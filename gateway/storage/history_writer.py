@@ -7,8 +7,9 @@ thread commits everything queued in one transaction (group commit: at most
 `max_delay` after the first item, at once when `batch_rows` readings are waiting,
 and back to back while the queue refills during each commit; see `_collect`);
 then it runs the items' acknowledgements, in order, and passes the batch on to
-the export (if any). A crash (even SIGKILL) therefore loses nothing: the broker redelivers
-what was not acknowledged, and the store skips readings it already holds.
+the export (if any). A crash (even SIGKILL) therefore loses nothing: the broker
+redelivers what was not acknowledged, and the store skips readings it already
+holds.
 About once a second (and on every flush and stop) it has the store merge the
 readings committed since into their series (`Store.merge_recent`).
 
