@@ -140,18 +140,23 @@ ENQUEUE_WEBHOOKS = """
 SCHEMA_VERSION = len(MIGRATIONS)
 CACHE_KIB = 64 * 1024
 # Readings are appended to `readings_recent` by multi-row INSERT ... VALUES statements
-# of these many rows (the largest that fit SQLite's bound parameters, then smaller
-# ones for the rest): one statement step per chunk, its parameters bound from the
-# `Reading` tuples by C code (`_ROW_FIELDS`), with no JSON to parse. A commit of
-# 5,000 readings takes about a third of the CPU of unpacking a JSON array
-# (`json_each` and `->>` per field), and the statements' text is the same every
-# time, so each is prepared once (the connection's statement cache).
+# of up to 1,024 rows (within SQLite's bound on parameters), then smaller ones for the
+# rest: one statement step per chunk, its parameters taken from the `Reading` tuples
+# by C code (`_ROW_FIELDS`), with no JSON to parse. A commit of 5,000 readings takes
+# about a third of the CPU of unpacking a JSON array (`json_each` and `->>` per
+# field), and the statements' text is the same every time, so each is prepared once
+# (the connection's statement cache).
 APPEND_CHUNKS = (1024, 256, 64, 16, 4, 1)
 # The `Reading` fields that are columns of `readings_recent`, in `_APPEND`'s order.
-_ROW_FIELDS = itemgetter(0, 1, 4, 5, 6, 7)
+_ROW_FIELDS = itemgetter(
+    *(
+        Reading._fields.index(name)
+        for name in ("device_id", "room_id", "metric", "value", "ts", "received_at")
+    )
+)
 _APPEND = "INSERT INTO readings_recent (device, room, metric, value, ts, received_at) VALUES "
 _APPEND_WIDTH = 6
-_SERIES_OF = itemgetter(1, 4)
+_SERIES_OF = itemgetter(Reading._fields.index("room_id"), Reading._fields.index("metric"))
 
 
 @cache
@@ -185,7 +190,7 @@ class Store:
         self._lock = threading.Lock()
         # The chunks that fit this SQLite's limit on bound parameters (32,766 by default).
         limit = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _APPEND_WIDTH
-        self._chunks = tuple(size for size in APPEND_CHUNKS if size <= limit)
+        self._chunks = tuple(size for size in APPEND_CHUNKS if size <= max(limit, 1))
         self._migrate()
         # (room, metric) pairs known to `series`, so a batch inserts only new ones.
         self._series: set[tuple[str, str]] = set(
