@@ -290,10 +290,14 @@ def _metric(http: httpx.Client, name: str) -> float:
 
 
 class GatewayProcess:
-    def __init__(self, config: Path, port: int, source: Path = REPO) -> None:
+    def __init__(
+        self, config: Path, port: int, *, root: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.port = port
-        self._source = source
         self._config = config
+        # The checkout the gateway runs from (this one by default), and its environment.
+        self._root = root or Path(__file__).resolve().parents[1]
+        self._env = env
         self._proc: subprocess.Popen[bytes] | None = None
         self._log = config.with_suffix(".log").open("ab")
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
@@ -303,7 +307,8 @@ class GatewayProcess:
             [sys.executable, "-m", "gateway.cli", "run", "--config", str(self._config)],
             stdout=self._log,
             stderr=self._log,
-            cwd=self._source,
+            cwd=self._root,
+            env=self._env,
         )
 
     @property
@@ -359,7 +364,7 @@ def measure_gateway(
             }
         )
     )
-    gateway = GatewayProcess(config, port, source)
+    gateway = GatewayProcess(config, port, root=source)
     # First run: creates the persistent session and subscription, then goes away.
     gateway.start()
     gateway.wait_http()

@@ -42,8 +42,8 @@ def test_the_writer_acknowledges_only_after_commit(tmp_path: Path) -> None:
         wait_until(lambda: len(committed_when_acked) == 100, 5, "every ack")
         # Each ack ran after its reading was in the file (batches commit several at once).
         assert all(count >= i + 1 for i, count in enumerate(committed_when_acked))
-        # The room's last state is written at the next checkpoint, at the latest on stop
-        # (only an occupancy change goes with its batch).
+        # A room state whose occupancy did not change waits for a checkpoint (the next,
+        # or stop's): how many batches the 100 items took depends on the machine's load.
         writer.stop()
         stopped = True
         assert orjson.loads(dumps(RoomState("orion", updated_at=T0 + 99))) == store.room_states()["orion"]
