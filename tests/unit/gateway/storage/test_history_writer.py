@@ -53,56 +53,6 @@ def test_the_writer_acknowledges_only_after_commit(tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_message_after_a_quiet_spell_is_committed_at_once(tmp_path: Path) -> None:
-    """Group commit: nothing waits for the commit interval when no commit ran within it."""
-    store = Store(tmp_path / "officegw.db")
-    acked = threading.Event()
-    writer = HistoryWriter(store, dumps, max_delay=60)
-    writer.start()
-    try:
-        writer.submit([reading("co2", 1, T0)], ack=acked.set)
-        assert acked.wait(5)
-        assert store.count_readings() == 1
-    finally:
-        writer.stop()
-        store.close()
-
-
-def test_messages_within_a_commit_interval_go_in_one_commit(tmp_path: Path) -> None:
-    """Under light load commits are spaced by the interval, not one per message."""
-    store = Store(tmp_path / "officegw.db")
-    writer = HistoryWriter(store, dumps, max_delay=1.0)
-    writer.start()
-    try:
-        writer.submit([reading("co2", 0, T0)])
-        wait_until(lambda: writer.stats.committed_batches == 1, 5, "the first commit")
-        for i in range(1, 50):
-            writer.submit([reading("co2", i, T0 + i)])
-        assert writer.flush(5)
-        assert writer.stats.committed_batches == 2
-        assert writer.stats.readings_committed == 50
-    finally:
-        writer.stop()
-        store.close()
-
-
-def test_a_full_batch_is_committed_without_waiting_for_the_interval(tmp_path: Path) -> None:
-    store = Store(tmp_path / "officegw.db")
-    writer = HistoryWriter(store, dumps, max_delay=60, batch_rows=10)
-    writer.start()
-    try:
-        writer.submit([reading("co2", 0, T0)])
-        wait_until(lambda: writer.stats.committed_batches == 1, 5, "the first commit")
-        for i in range(1, 41):
-            writer.submit([reading("co2", i, T0 + i)])
-        # Four full batches of ten, each as soon as it is full: none waits for the interval.
-        wait_until(lambda: writer.stats.readings_committed == 41, 5, "the full batches")
-        assert writer.stats.committed_batches == 5
-    finally:
-        writer.stop()
-        store.close()
-
-
 def test_a_failing_store_keeps_rows_in_memory_and_recovers(tmp_path: Path) -> None:
     store = Store(tmp_path / "officegw.db")
     fail = threading.Event()
