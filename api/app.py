@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from api.auth import AuthGuard, document_bearer_keys
 from api.availability_answers import AvailabilityAnswers
 from api.availability_fast_path import AvailabilityFastPath
+from api.backends import AvailabilitySource, BookingDesk, StreamSource
 from api.dashboard import mount_dashboard
 from api.docs import mount_offline_docs
 from api.errors import validation_error
@@ -62,6 +63,13 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     mount_offline_docs(app)
     app.state.settings = settings
     app.state.gateway = gw
+    # What an API replica serves too (api/backends.py): here, the gateway itself.
+    desk: BookingDesk = gw
+    availability_source: AvailabilitySource = gw
+    stream_source: StreamSource = gw
+    app.state.booking_desk = desk
+    app.state.availability_source = availability_source
+    app.state.stream_source = stream_source
     app.state.metrics = gw.metrics_registry()
     # Availability answers kept until what they rest on changes (one set per app).
     answers = app.state.availability_answers = AvailabilityAnswers()
@@ -109,5 +117,5 @@ def end_streams(app: FastAPI) -> None:
     """Ends the app's open event streams (GET /v1/stream): the server waits for every
     open response before it shuts down, and a stream never ends by itself. A server
     stopped by a signal needs no call: sse-starlette ends them then."""
-    gateway: Gateway = app.state.gateway
-    gateway.end_streams()
+    source: StreamSource = app.state.stream_source
+    source.end_streams()

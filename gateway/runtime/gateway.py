@@ -49,6 +49,8 @@ from gateway.reports.catalog import build_report
 from gateway.reports.rooms import report_rooms
 from gateway.reports.service import build_service
 from gateway.reports.table import Report, ReportWindow
+from gateway.runtime.bookings_announcer import BookingsAnnouncer
+from gateway.runtime.command_handler import CommandHandler
 from gateway.runtime.gc_schedule import FullCollections
 from gateway.runtime.metrics import GaugeSources, build_registry
 from gateway.runtime.migrations import migrate_device_ids
@@ -58,6 +60,7 @@ from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublishe
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import clock_topic, event_topic, routes
+from gateway.shard_commands import COMMAND_ROOT
 from gateway.storage.alert_store import AlertStateName, AlertStore
 from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup, SqliteBookingStore
 from gateway.storage.history_writer import HistoryWriter
@@ -169,6 +172,7 @@ class Gateway:
         room_status: RoomRenderer | None = None,
     ) -> None:
         self.settings = settings
+        self._room_status = room_status
         if clock is None:
             clock = DeviceClock() if settings.clock.mode == "device" else SystemClock()
         self._clock: Clock = clock
@@ -301,6 +305,29 @@ class Gateway:
             if room_status is not None
             else None
         )
+        # API replicas' commands for this shard's buildings, and the notices that tell
+        # them its bookings changed (gateway/shard_commands.py).
+        shard = frozenset(settings.gateway.buildings) or None
+        self._commands = (
+            CommandHandler(
+                self,
+                set_lights=self._set_lights_for_replica,
+                command_device=lambda device, payload, actor: self.command_device(
+                    device, payload, actor=actor
+                ),
+                publish=self._publish,
+                buildings=shard,
+            )
+            if settings.gateway.commands
+            else None
+        )
+        self._bookings_announcer = BookingsAnnouncer(
+            self._bookings.rooms,
+            lambda room_id: config.building if (config := self._live.room_config(room_id)) else None,
+            self._publish,
+            gateway_id=settings.gateway.id,
+            connected=lambda: self.transport.connected,
+        )
         self._archive = ReportArchive(settings.reports.archive_path(settings.storage.path))
         self._report_scheduler = ReportScheduler(
             settings,
@@ -317,6 +344,13 @@ class Gateway:
     def _receive(self, message: InboundMessage) -> None:
         """The transport's message handler (its network thread): waits at the backlog's
         bound, so reading stops while the history catches up."""
+        if message.topic.startswith(COMMAND_ROOT + "/"):
+            # A replica's command: never a device's message (outside the device prefix).
+            if self._commands is not None:
+                self._commands.receive(message)
+            elif message.ack is not None:
+                message.ack()
+            return
         self._backlog.admit(len(message.payload))
         self._pipeline.handle(message)
 
@@ -451,6 +485,26 @@ class Gateway:
     def rooms(self) -> list[LiveRoom]:
         return self._live.rooms()
 
+    def building_of(self, room_id: str) -> str | None:
+        config = self._live.room_config(room_id)
+        return config.building if config is not None else None
+
+    def rooms_in(self, buildings: frozenset[str]) -> frozenset[str]:
+        return frozenset(room.config.id for room in self._live.rooms() if room.config.building in buildings)
+
+    def room_statuses(self, selector: StreamFilter) -> list[bytes]:
+        """The status of every room `selector` accepts, rendered as GET /v1/rooms/{id}
+        (empty without a renderer)."""
+        if self._room_status is None:
+            return []
+        render = self._room_status
+        now, booked = self._clock.now(), self.room_bookings()
+        return [
+            render(live, now, booked.get(live.config.id, (None, None)))
+            for live in self._live.rooms()
+            if selector.accepts("room", live.config.id, live.config.building, live.config.floor)
+        ]
+
     def room(self, room_id: str) -> LiveRoom | None:
         return self._live.room(room_id)
 
@@ -516,6 +570,14 @@ class Gateway:
             ]
         self.audit(actor, "room_lights", room_id, payload=payload, devices=list(lights))
         return commands
+
+    def _set_lights_for_replica(
+        self, room_id: str, on: bool, brightness_pct: float | None, actor: str
+    ) -> list[tuple[str, dict[str, Any], Decision]]:
+        return [
+            (c.device_id, c.payload, c.decision)
+            for c in self.set_room_lights(room_id, on, brightness_pct, actor=actor)
+        ]
 
     def rules_in_force(self) -> RulesInForce:
         with self._live.lock:
@@ -1157,6 +1219,9 @@ class Gateway:
         self._report_scheduler.start()
         if self._room_states is not None:
             self._room_states.start()
+        self._bookings_announcer.start()
+        if self._commands is not None:
+            self._commands.start()
         self.transport.start(self._receive, self._on_connection)
 
     def stop(self) -> None:
@@ -1170,6 +1235,9 @@ class Gateway:
         self._fanout.close_all()
         if self._room_states is not None:
             self._room_states.stop()
+        if self._commands is not None:
+            self._commands.stop()
+        self._bookings_announcer.stop()
         if not self._history.flush(SHUTDOWN_FLUSH_TIMEOUT):
             log.warning(kv("history not flushed in time", unacknowledged="redelivered on restart"))
         self.transport.stop()

@@ -1,0 +1,495 @@
+"""An API replica's runtime (`officegw api`): what the REST API asks of it, answered
+from the retained room states, the shared store and the owning gateways' answers to
+commands. It ingests no device, runs no rule and writes nothing itself.
+
+Answers depend only on what every replica reads alike (the retained topics, the
+store, the gateways' answers), so any number of replicas behind a load balancer
+answer the same, up to the delays in README "API replicas".
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, cast
+
+from gateway.automation.event_log import EventKind, LoggedEvent
+from gateway.bookings.availability_inputs import AvailabilityInputs, AvailabilityVersion
+from gateway.bookings.scope import RoomScope
+from gateway.bookings.service import (
+    BookingConflict,
+    BookingDraft,
+    BookingNotFound,
+    InvalidBooking,
+    Outcome,
+    StorageUnavailable,
+)
+from gateway.clock import Clock, SystemClock
+from gateway.codec import decode_as
+from gateway.config import RoomConfig, Settings
+from gateway.logs import kv
+from gateway.mqtt.paho_transport import MqttOptions
+from gateway.mqtt.transport import InboundMessage, Transport
+from gateway.push.fanout import EventPush, Fanout, RoomPush, StreamFilter, Subscription
+from gateway.replica.booking_view import BookingView
+from gateway.replica.command_client import CommandClient, NotAnswered
+from gateway.replica.room_documents import STATE_FILTER, RoomDocument, RoomDocuments
+from gateway.replica.stores import ReplicaStores
+from gateway.runtime.periodic import PeriodicThread
+from gateway.shard_commands import (
+    BOOKINGS_CHANGED_FILTER,
+    BOOKINGS_ROOT,
+    REPLY_ROOT,
+    CommandReply,
+    Operation,
+    reply_filter,
+)
+from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup
+from rules.bookings import Booking, current_and_next
+from rules.occupancy import OccupancyState
+from rules.room_model import RoomState
+
+log = logging.getLogger("officegw.replica")
+
+# Events read from the store per step.
+EVENTS_PAGE = 500
+# How often a notice of changed bookings is looked for (the reload itself is a query).
+BOOKINGS_CHECK_INTERVAL = 0.05
+
+
+class ShardUnanswered(StorageUnavailable):
+    """The owning gateway did not answer a command in time, or refused it for a reason
+    of its own (not its building, expired, too busy): a 503 (try again)."""
+
+
+class CommandFailed(Exception):
+    """A command (lights, device) the owning gateway refused: `kind` says why."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+def replica_id(settings: Settings) -> str:
+    """`replica.id`, else <host name>-<api.port>: stable across restarts, distinct per replica."""
+    if settings.replica.id is not None:
+        return settings.replica.id
+    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname()) or "host"
+    return f"{host}-{settings.api.port}"
+
+
+def replica_mqtt_options(settings: Settings, name: str) -> MqttOptions:
+    """The broker connection of a replica: no persistent session (it needs nothing the
+    broker would queue: the retained states come again on every connect)."""
+    mqtt = settings.mqtt
+    return MqttOptions(
+        host=mqtt.host,
+        port=mqtt.port,
+        client_id=f"officegw-api-{name}",
+        subscriptions=(STATE_FILTER, BOOKINGS_CHANGED_FILTER, reply_filter(name)),
+        status_topic=f"officegw/api/{name}/availability",
+        mqtt5=mqtt.protocol == "5",
+        username=mqtt.username,
+        password=mqtt.password,
+        keepalive=mqtt.keepalive,
+        session_expiry=0,
+        persistent_session=False,
+        reconnect_min_delay=mqtt.reconnect_min_delay,
+        reconnect_max_delay=mqtt.reconnect_max_delay,
+        manual_ack=False,
+        receive_maximum=mqtt.receive_maximum,
+        fast_path=mqtt.fast_path,
+        broker_stats=False,
+    )
+
+
+class Replica:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: Transport,
+        stores: ReplicaStores,
+        name: str,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.transport = transport
+        self._clock: Clock = clock or SystemClock()
+        self._stores = stores
+        self.documents = RoomDocuments()
+        self.bookings = BookingView(stores.bookings)
+        self.commands = CommandClient(name, self._publish, timeout=settings.replica.command_timeout)
+        self._fanout = Fanout()
+        # Rooms and devices of the site config: where a room not yet published is, and
+        # which building's gateway a device belongs to.
+        self._configured: dict[str, RoomConfig] = {room.id: room for room in settings.site.rooms}
+        self._device_rooms = {device.id: device.room for device in settings.site.devices}
+        self._reload_wanted = threading.Event()
+        self._bookings_loop = PeriodicThread(
+            "replica-bookings", BOOKINGS_CHECK_INTERVAL, self._check_bookings
+        )
+        self._events_loop = PeriodicThread("replica-events", settings.replica.events_poll, self._poll_events)
+        self._event_cursor = 0
+        # Availability inputs, rebuilt when the rooms or their occupancy change.
+        self._availability_lock = threading.Lock()
+        self._availability_key: tuple[int, int] | None = None
+        self._bookable: tuple[RoomConfig, ...] = ()
+        self._states: Mapping[str, RoomState] = {}
+
+    # Running
+
+    def start(self) -> None:
+        self.bookings.reload()
+        self._event_cursor = self._stores.events.last_seq()
+        log.info(kv("replica starting", id=self.name, rooms_configured=len(self._configured)))
+        self._bookings_loop.start()
+        self._events_loop.start()
+        self.transport.start(self._receive)
+
+    def stop(self) -> None:
+        self.transport.pause()
+        self._fanout.close_all()
+        self.transport.stop()
+        self._bookings_loop.stop()
+        self._events_loop.stop()
+        self._stores.close()
+        log.info(kv("replica stopped", id=self.name))
+
+    @property
+    def ready(self) -> bool:
+        return self.transport.connected
+
+    def health_checks(self) -> dict[str, bool]:
+        return {"mqtt": self.transport.connected, "storage": self.bookings.reloads > 0}
+
+    def _publish(self, topic: str, payload: bytes) -> None:
+        self.transport.publish(topic, payload, qos=1)
+
+    def _receive(self, message: InboundMessage) -> None:
+        topic = message.topic
+        if topic.startswith(REPLY_ROOT + "/"):
+            self.commands.receive(message.payload)
+        elif topic.startswith(BOOKINGS_ROOT + "/"):
+            self._reload_wanted.set()
+        else:
+            document = self.documents.take(topic, message.payload)
+            if document is not None and self._fanout.listening:
+                self._fanout.offer(
+                    RoomPush(document.room_id, document.building, document.floor, document.json)
+                )
+
+    def _check_bookings(self) -> None:
+        due = time.monotonic() - self.bookings.loaded_at >= self.settings.replica.bookings_reload
+        if self._reload_wanted.is_set() or due:
+            self._reload_wanted.clear()
+            self.bookings.reload()
+
+    def _poll_events(self) -> None:
+        """New events in the store, to the open streams (only while one is open)."""
+        if not self._fanout.listening:
+            self._event_cursor = self._stores.events.last_seq()
+            return
+        while True:
+            page = self.events_since(self._event_cursor, EVENTS_PAGE)
+            for push in page:
+                self._fanout.offer(push)
+                self._event_cursor = push.event.seq
+            if len(page) < EVENTS_PAGE:
+                return
+
+    # Rooms
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    def room_documents(self) -> Mapping[str, RoomDocument]:
+        return self.documents.rooms()
+
+    def room_document(self, room_id: str) -> RoomDocument | None:
+        return self.documents.room(room_id)
+
+    def building_of(self, room_id: str) -> str | None:
+        """The room's building: as published, else as configured; None for no such room."""
+        building = self.documents.building_of(room_id)
+        if building is None:
+            config = self._configured.get(room_id)
+            building = config.building if config is not None else None
+        return building
+
+    def rooms_in(self, buildings: frozenset[str]) -> frozenset[str]:
+        rooms = {room_id for room_id, d in self.documents.rooms().items() if d.building in buildings}
+        rooms.update(room_id for room_id, c in self._configured.items() if c.building in buildings)
+        return frozenset(rooms)
+
+    def room_bookings(self) -> dict[str, tuple[Booking | None, Booking | None]]:
+        now = self._clock.now()
+        return {room: current_and_next(bookings, now) for room, bookings in self.bookings.rooms().items()}
+
+    # Availability (api.availability_answers)
+
+    def availability_version(self) -> AvailabilityVersion:
+        docs = self.documents
+        return AvailabilityVersion(self.bookings.version, docs.rooms_version, docs.occupancy_version, (0, 0))
+
+    def availability_inputs(self, *, includes_now: bool) -> AvailabilityInputs:
+        """As a gateway's, from the documents: a room's occupancy is its document's.
+        Presence sensors offline are not published, so never a reason here."""
+        version = self.availability_version()
+        booked = self.bookings.rooms()
+        with self._availability_lock:
+            key = (version.rooms, version.occupancy)
+            if key != self._availability_key:
+                documents = self.documents.rooms()
+                bookable = tuple(d.config for d in documents.values() if d.config.bookable)
+                if bookable != self._bookable:
+                    self._bookable = bookable
+                self._states = {
+                    room_id: RoomState(room_id, occupancy=OccupancyState(state=d.occupancy))
+                    for room_id, d in documents.items()
+                }
+                self._availability_key = key
+            return AvailabilityInputs(version, booked, self._bookable, self._states, frozenset())
+
+    # Bookings: reads from the store, writes through the owning gateway
+
+    def booking(self, booking_id: str) -> Booking | None:
+        return self._stores.bookings.get(booking_id)
+
+    def bookings_page(self, query: BookingQuery) -> list[Booking]:
+        return self._stores.bookings.find(query)
+
+    def no_shows(
+        self, by: NoShowGroup, start: float, end: float, rooms: frozenset[str] | None
+    ) -> list[NoShowCount]:
+        return self._stores.bookings.no_shows(by, start, end, rooms)
+
+    def create_booking(
+        self, draft: BookingDraft, *, actor: str, visible: Callable[[str], bool]
+    ) -> tuple[Booking, Outcome]:
+        result = self._booking_command(draft.room_id, "booking.create", _draft_args(draft), actor, visible)
+        return _booking(result), cast(Outcome, result.get("outcome", "created"))
+
+    def update_booking(
+        self, booking_id: str, draft: BookingDraft, *, actor: str, visible: Callable[[str], bool]
+    ) -> Booking:
+        current = self._visible_booking(booking_id, visible)
+        if self.building_of(draft.room_id) != self.building_of(current.room_id):
+            raise InvalidBooking(
+                "a booking moves to a room of another building only by cancelling it and booking that room"
+            )
+        args = {"booking_id": booking_id, **_draft_args(draft)}
+        return _booking(self._booking_command(current.room_id, "booking.update", args, actor, visible))
+
+    def cancel_booking(self, booking_id: str, *, actor: str, visible: Callable[[str], bool]) -> Booking:
+        current = self._visible_booking(booking_id, visible)
+        args = {"booking_id": booking_id}
+        return _booking(self._booking_command(current.room_id, "booking.cancel", args, actor, visible))
+
+    def check_in_booking(self, booking_id: str, *, actor: str, visible: Callable[[str], bool]) -> Booking:
+        current = self._visible_booking(booking_id, visible)
+        args = {"booking_id": booking_id}
+        return _booking(self._booking_command(current.room_id, "booking.check_in", args, actor, visible))
+
+    def book_now(self, room_id: str, seconds: float, *, actor: str) -> Booking:
+        # The route found the room in the caller's buildings before calling.
+        args = {"room_id": room_id, "seconds": seconds}
+        scope = RoomScope(None, self.building_of)
+        return _booking(self._booking_command(room_id, "booking.book_now", args, actor, scope))
+
+    def _visible_booking(self, booking_id: str, visible: Callable[[str], bool]) -> Booking:
+        booking = self._stores.bookings.get(booking_id)
+        if booking is None or not visible(booking.room_id):
+            raise BookingNotFound("booking not found")
+        return booking
+
+    def _booking_command(
+        self, room_id: str, op: Operation, args: Mapping[str, Any], actor: str, visible: Callable[[str], bool]
+    ) -> Mapping[str, Any]:
+        building = self.building_of(room_id)
+        if building is None:
+            raise BookingNotFound("room not found")
+        reply = self._ask(building, op, args, actor, _buildings_of(visible))
+        if not reply.ok:
+            detail = reply.detail or "refused"
+            if reply.error == "not_found":
+                raise BookingNotFound(detail)
+            if reply.error == "invalid":
+                raise InvalidBooking(detail)
+            if reply.error == "conflict":
+                clash = decode_as(Booking, dict(reply.clash)) if reply.clash is not None else None
+                raise BookingConflict(detail, clash)
+            if reply.error == "storage":
+                raise StorageUnavailable(detail)
+            raise ShardUnanswered(f"the gateway of building {building!r} refused it: {detail}")
+        # Read-your-writes on this replica: the booking is committed when the answer comes.
+        self.bookings.reload()
+        return reply.result or {}
+
+    def _ask(
+        self,
+        building: str,
+        op: Operation,
+        args: Mapping[str, Any],
+        actor: str,
+        buildings: frozenset[str] | None,
+    ) -> CommandReply:
+        try:
+            return self.commands.request(building, op, args, actor=actor, buildings=buildings)
+        except NotAnswered as exc:
+            raise ShardUnanswered(str(exc)) from None
+
+    # Control: through the owning gateway
+
+    def set_room_lights(
+        self,
+        room_id: str,
+        on: bool,
+        brightness_pct: float | None,
+        *,
+        actor: str,
+        buildings: frozenset[str] | None,
+    ) -> list[dict[str, Any]]:
+        building = self.building_of(room_id)
+        if building is None:
+            raise CommandFailed("not_found", "room not found")
+        args = {"room_id": room_id, "on": on, "brightness_pct": brightness_pct}
+        result = self._command(building, "room.lights", args, actor, buildings)
+        commands: list[dict[str, Any]] = result.get("commands", [])
+        return commands
+
+    def device_building(self, device_id: str) -> str | None:
+        """The building of a device of the site config (discovered devices are known to
+        their gateway only)."""
+        room = self._device_rooms.get(device_id)
+        return self.building_of(room) if room is not None else None
+
+    def command_device(
+        self, device_id: str, payload: dict[str, Any], *, actor: str, buildings: frozenset[str] | None
+    ) -> dict[str, Any]:
+        building = self.device_building(device_id)
+        if building is None:
+            raise CommandFailed("not_found", "device not found")
+        return dict(
+            self._command(
+                building, "device.command", {"device_id": device_id, "payload": payload}, actor, buildings
+            )
+        )
+
+    def _command(
+        self,
+        building: str,
+        op: Operation,
+        args: Mapping[str, Any],
+        actor: str,
+        buildings: frozenset[str] | None,
+    ) -> Mapping[str, Any]:
+        try:
+            reply = self.commands.request(building, op, args, actor=actor, buildings=buildings)
+        except NotAnswered as exc:
+            raise CommandFailed("unanswered", str(exc)) from None
+        if not reply.ok:
+            raise CommandFailed(str(reply.error), reply.detail or "refused")
+        return reply.result or {}
+
+    # Events and the stream: from the store
+
+    def last_event_seq(self) -> int:
+        return self._stores.events.last_seq()
+
+    def _place(self, room_id: str | None, data: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        """As the gateway places an event (its room's building and floor; a building's
+        event names its building in its data)."""
+        if room_id is None:
+            building = data.get("building")
+            return (building, None) if isinstance(building, str) else (None, None)
+        document = self.documents.room(room_id)
+        if document is not None:
+            return document.building, document.floor
+        config = self._configured.get(room_id)
+        return (config.building, str(config.floor)) if config is not None else (None, None)
+
+    def events_since(self, after: int, limit: int) -> list[EventPush]:
+        rows = self._stores.events.after(after, limit)
+        return [
+            EventPush(LoggedEvent(seq, at, cast(EventKind, kind), room, data), *self._place(room, data))
+            for seq, at, kind, room, data in rows
+        ]
+
+    def events_page(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        kind: EventKind | None = None,
+        room_id: str | None = None,
+        buildings: Collection[str] | None = None,
+    ) -> list[LoggedEvent]:
+        """As the gateway's (filters before the limit), read from the store."""
+        selected: list[LoggedEvent] = []
+        cursor = after
+        while len(selected) < limit:
+            page = self.events_since(cursor, EVENTS_PAGE)
+            for push in page:
+                event = push.event
+                if (
+                    (kind is None or event.kind == kind)
+                    and (room_id is None or event.room_id == room_id)
+                    and (buildings is None or (push.building is not None and push.building in buildings))
+                ):
+                    selected.append(event)
+                    if len(selected) >= limit:
+                        break
+            if len(page) < EVENTS_PAGE:
+                break
+            cursor = page[-1].event.seq
+        return selected
+
+    def open_stream(self, selector: StreamFilter, wakeup: Callable[[], None]) -> Subscription:
+        return self._fanout.open(selector, self.settings.push.stream.queue_size, wakeup)
+
+    def close_stream(self, subscription: Subscription) -> None:
+        self._fanout.close(subscription)
+
+    def end_streams(self) -> None:
+        self._fanout.close_all()
+
+    def room_statuses(self, selector: StreamFilter) -> list[bytes]:
+        """The current document of every room `selector` accepts (a stream's snapshot)."""
+        return [
+            d.json
+            for d in self.documents.rooms().values()
+            if selector.accepts("room", d.room_id, d.building, d.floor)
+        ]
+
+
+def _buildings_of(visible: Callable[[str], bool]) -> frozenset[str] | None:
+    """The caller's buildings, for the owning gateway to check again."""
+    if isinstance(visible, RoomScope):
+        return visible.buildings
+    # Only RoomScope says its buildings; anything else is refused rather than widened.
+    raise TypeError("a replica needs a RoomScope to forward a booking write")
+
+
+def _draft_args(draft: BookingDraft) -> dict[str, Any]:
+    return {
+        "room_id": draft.room_id,
+        "start": draft.start,
+        "end": draft.end,
+        "title": draft.title,
+        "organizer": draft.organizer,
+        "external_id": draft.external_id,
+        "series_id": draft.series_id,
+    }
+
+
+def _booking(result: Mapping[str, Any]) -> Booking:
+    data = result.get("booking")
+    if not isinstance(data, dict):
+        raise StorageUnavailable("the gateway's answer holds no booking")
+    booking: Booking = decode_as(Booking, data)
+    return booking

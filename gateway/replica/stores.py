@@ -1,0 +1,86 @@
+"""The shared store as a replica reads it: bookings and events, written by the gateways.
+
+`open_replica_stores` is the one place that opens them, so a store on another engine
+(PostgreSQL behind `storage.url`) replaces the SQLite file here and nowhere else. A
+replica never writes: booking writes go to the owning gateway (gateway/shard_commands.py).
+
+SQLite: the gateways' file (`storage.path`), shared on one machine; WAL lets this
+process read while a gateway writes. The file must exist and be migrated (a gateway
+opened it first): a replica does not create or migrate a gateway's store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.config import ConfigError, Settings
+from gateway.storage.bookings_store import BookingStore, BookingStoreError, SqliteBookingStore
+
+# (seq, at, kind, room, data)
+EventRow = tuple[int, float, str, str | None, dict[str, Any]]
+
+
+class EventReader(Protocol):
+    def last_seq(self) -> int: ...
+
+    def after(self, after: int, limit: int) -> list[EventRow]:
+        """Events with seq > after, oldest first."""
+
+    def close(self) -> None: ...
+
+
+class SqliteEventReader:
+    """The events table of the gateways' SQLite file, read on a connection of its own."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._lock = threading.Lock()
+
+    def last_seq(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT max(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def after(self, after: int, limit: int) -> list[EventRow]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, at, kind, room, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [(seq, at, kind, room, orjson.loads(data)) for seq, at, kind, room, data in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaStores:
+    bookings: BookingStore
+    events: EventReader
+
+    def close(self) -> None:
+        self.bookings.close()
+        self.events.close()
+
+
+def open_replica_stores(settings: Settings, source: str = "config") -> ReplicaStores:
+    """The shared stores of `settings`; a ConfigError naming `storage.path` when there is
+    no gateway store there yet."""
+    path = Path(settings.storage.path)
+    if not path.is_file():
+        raise ConfigError(
+            source, [f"storage.path: {path} does not exist; a gateway creates it (start one first)"]
+        )
+    try:
+        bookings = SqliteBookingStore(path)
+    except (BookingStoreError, sqlite3.Error) as exc:
+        raise ConfigError(source, [f"storage.path: {path} is not a gateway's store: {exc}"]) from None
+    return ReplicaStores(bookings, SqliteEventReader(path))
