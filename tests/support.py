@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,17 +185,19 @@ class SimLight:
 
 
 class GatewayProcess:
-    """`officegw run --config CONFIG` as a process of its own, its output in `log`."""
+    """`officegw run --config CONFIG` as a process of its own, its output in `log`
+    (`command`: another one taking --config, e.g. `("api", "--port", "8001")`)."""
 
-    def __init__(self, config: Path, log: Path, port: int) -> None:
+    def __init__(self, config: Path, log: Path, port: int, command: Sequence[str] = ("run",)) -> None:
         self._config, self._log, self.port = config, log, port
+        self._command = tuple(command)
         self.proc: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
 
     def start(self) -> None:
         with self._log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "run", "--config", str(self._config)],
+                [sys.executable, "-m", "gateway.cli", *self._command, "--config", str(self._config)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
@@ -207,7 +209,7 @@ class GatewayProcess:
             except httpx.TransportError:
                 return False
 
-        wait_until(ready, 20.0, "officegw run ready")
+        wait_until(ready, 20.0, f"officegw {self._command[0]} ready")
 
     def kill(self) -> None:
         assert self.proc is not None
