@@ -15,6 +15,7 @@ from api.backends import AvailabilitySource, BookingDesk, StreamSource
 from api.dashboard import mount_dashboard
 from api.docs import mount_offline_docs
 from api.errors import validation_error
+from api.gateway_stream import GatewayStream
 from api.limits import AuthBeforeBody, BodyLimit
 from api.methods import method_not_allowed
 from api.query import one_value_each
@@ -66,7 +67,7 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     # What an API replica serves too (api/backends.py): here, the gateway itself.
     desk: BookingDesk = gw
     availability_source: AvailabilitySource = gw
-    stream_source: StreamSource = gw
+    stream_source: StreamSource = GatewayStream(gw)
     app.state.booking_desk = desk
     app.state.availability_source = availability_source
     app.state.stream_source = stream_source

@@ -172,7 +172,6 @@ class Gateway:
         room_status: RoomRenderer | None = None,
     ) -> None:
         self.settings = settings
-        self._room_status = room_status
         if clock is None:
             clock = DeviceClock() if settings.clock.mode == "device" else SystemClock()
         self._clock: Clock = clock
@@ -491,19 +490,6 @@ class Gateway:
 
     def rooms_in(self, buildings: frozenset[str]) -> frozenset[str]:
         return frozenset(room.config.id for room in self._live.rooms() if room.config.building in buildings)
-
-    def room_statuses(self, selector: StreamFilter) -> list[bytes]:
-        """The status of every room `selector` accepts, rendered as GET /v1/rooms/{id}
-        (empty without a renderer)."""
-        if self._room_status is None:
-            return []
-        render = self._room_status
-        now, booked = self._clock.now(), self.room_bookings()
-        return [
-            render(live, now, booked.get(live.config.id, (None, None)))
-            for live in self._live.rooms()
-            if selector.accepts("room", live.config.id, live.config.building, live.config.floor)
-        ]
 
     def room(self, room_id: str) -> LiveRoom | None:
         return self._live.room(room_id)
