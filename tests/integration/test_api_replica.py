@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from simulators.broker import BrokerProcess, free_port, start_mosquitto
+from tests.sse import StreamReader
 from tests.support import ROOT, GatewayProcess, Publisher, SimLight, wait_until
 
 PREFIX = "office"
@@ -292,6 +293,38 @@ def test_keys_scoped_to_a_building_hold_on_replicas(campus: Campus) -> None:
     # A key may book in its own building through a replica.
     own = hq.post("/v1/bookings", {"room_id": "lyra", **window})
     assert own.status_code == 201, own.text
+
+
+def test_the_stream_of_a_replica_carries_room_changes_and_the_gateways_events(campus: Campus) -> None:
+    replica = campus.replicas[1]
+    reader = StreamReader(
+        str(replica.http.base_url), "/v1/stream?building=hq", headers={"Authorization": "Bearer hq-booking"}
+    )
+    try:
+        snapshot = reader.wait_ready()
+        assert {sse.json()["id"] for sse in snapshot if sse.event == "room"} == HQ_ROOMS
+        presence(campus, "hq", 3, "desks")
+        presence(campus, "annex", 1, "vega")
+        wait_until(
+            lambda: any(
+                sse.event == "room"
+                and sse.json()["id"] == "desks"
+                and sse.json()["occupancy"]["state"] == "occupied"
+                for sse in reader.events
+            ),
+            10.0,
+            "desks occupied on the stream",
+        )
+        # The gateway's events reach it from the store, with their ids, in order.
+        wait_until(lambda: [sse for sse in reader.events if sse.id is not None], 10.0, "an event with an id")
+        ids = [int(sse.id) for sse in reader.events if sse.id is not None]
+        assert ids == sorted(ids)
+        # A key scoped to hq gets nothing of the annex.
+        assert all(
+            sse.json().get("building") in (None, "hq") for sse in reader.events if sse.event != "ready"
+        )
+    finally:
+        reader.close()
 
 
 def test_a_replica_started_after_the_gateways_gets_the_whole_campus(campus: Campus) -> None:
