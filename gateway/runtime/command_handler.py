@@ -134,8 +134,8 @@ class CommandHandler:
         # Guards `_answers` (the network thread answers refusals, the worker the rest).
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        # Since start, by outcome ("ok" or an error kind): for metrics and tests.
-        self.counts: dict[str, int] = {}
+        # Since start, by outcome ("ok" or an error kind); guarded by `_lock`.
+        self._counts: dict[str, int] = {}
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="officegw-commands", daemon=True)
@@ -166,7 +166,7 @@ class CommandHandler:
         try:
             request = decode_request(message.payload)
         except BadCommand as exc:
-            self.counts["bad_request"] = self.counts.get("bad_request", 0) + 1
+            self._count("bad_request")
             log.warning(kv("command not understood", topic=message.topic, error=str(exc)))
             return
         if building is None or (self._buildings is not None and building not in self._buildings):
@@ -221,9 +221,18 @@ class CommandHandler:
             while len(self._answers) > ANSWERS_KEPT:
                 self._answers.popitem(last=False)
         outcome = "ok" if reply.ok else str(reply.error)
-        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        self._count(outcome)
         log.info(kv("command", op=request.op, actor=request.actor, request=request.id, outcome=outcome))
         self._publish(request.reply_to, payload)
+
+    def _count(self, outcome: str) -> None:
+        with self._lock:
+            self._counts[outcome] = self._counts.get(outcome, 0) + 1
+
+    def outcomes(self) -> dict[str, int]:
+        """Commands since start by outcome ("ok" or an error kind)."""
+        with self._lock:
+            return dict(self._counts)
 
     # The operations
 

@@ -55,6 +55,7 @@ from gateway.runtime.gc_schedule import FullCollections
 from gateway.runtime.metrics import GaugeSources, build_registry
 from gateway.runtime.migrations import migrate_device_ids
 from gateway.runtime.push_metrics import PushCollector, PushSources
+from gateway.runtime.replica_metrics import ReplicaCommandsCollector
 from gateway.runtime.report_scheduler import ReportScheduler, ScheduledReport
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
 from gateway.runtime.snapshotter import Snapshotter
@@ -1046,6 +1047,13 @@ class Gateway:
             )
         )
         registry.register(BookingsCollector(self._bookings))
+        commands = self._commands
+        registry.register(
+            ReplicaCommandsCollector(
+                commands.outcomes if commands is not None else dict,
+                lambda: self._bookings_announcer.announced,
+            )
+        )
         if self._discovery is not None:
             registry.register(DiscoveryCollector(self._discovery))
         return registry

@@ -265,6 +265,13 @@ def test_a_command_through_a_replica_is_carried_out_and_audited_by_the_gateway(c
         assert command.status_code == 200, command.text
         assert command.json()["outcome"] == "sent"
         wait_until(lambda: light.commands[-1] == {"state": "OFF"}, 5.0, "the light is switched off")
+        metrics = campus.as_key(campus.gateway, "admin").get("/metrics").text
+        done = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith('officegw_replica_commands_total{outcome="ok"}')
+        ]
+        assert done and float(done[0].split()[1]) >= 2, done
     finally:
         light.close()
 

@@ -154,4 +154,4 @@ def test_garbage_retained_and_unknown_operations_get_no_action(g: GatewayOnFakes
     g.transport.deliver(command_topic("hq"), orjson.dumps(unknown))
     # All three are refused on arrival (the transport's thread), before any worker.
     assert not [p for p in g.transport.published if p.topic.startswith("officegw/reply/")]
-    assert g.gateway._commands is not None and g.gateway._commands.counts == {"bad_request": 2}
+    assert g.gateway._commands is not None and g.gateway._commands.outcomes() == {"bad_request": 2}
