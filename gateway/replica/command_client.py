@@ -91,7 +91,7 @@ class CommandClient:
                 log.warning(kv("command not answered", op=op, building=building, timeout=self._timeout))
                 raise NotAnswered(
                     f"the gateway of building {building!r} did not answer within {self._timeout:g} s "
-                    "(it is down or unreachable); nothing was changed"
+                    "(it is down or unreachable); it refuses the request after that, so try again"
                 )
         finally:
             with self._lock:

@@ -33,9 +33,10 @@ from gateway.config import RoomConfig, Settings
 from gateway.logs import kv
 from gateway.mqtt.paho_transport import MqttOptions
 from gateway.mqtt.transport import InboundMessage, Transport
-from gateway.push.fanout import EventPush, Fanout, RoomPush, StreamFilter, Subscription
+from gateway.push.fanout import EventPush, RoomPush, StreamFilter, Subscription
 from gateway.replica.booking_view import BookingView
 from gateway.replica.command_client import CommandClient, NotAnswered
+from gateway.replica.event_feed import EventFeed
 from gateway.replica.room_documents import STATE_FILTER, RoomDocument, RoomDocuments
 from gateway.replica.stores import ReplicaStores
 from gateway.runtime.periodic import PeriodicThread
@@ -54,8 +55,6 @@ from rules.room_model import RoomState
 
 log = logging.getLogger("officegw.replica")
 
-# Events read from the store per step.
-EVENTS_PAGE = 500
 # How often a notice of changed bookings is looked for (the reload itself is a query).
 BOOKINGS_CHECK_INTERVAL = 0.05
 
@@ -124,7 +123,6 @@ class Replica:
         self.documents = RoomDocuments()
         self.bookings = BookingView(stores.bookings)
         self.commands = CommandClient(name, self._publish, timeout=settings.replica.command_timeout)
-        self._fanout = Fanout()
         # Rooms and devices of the site config: where a room not yet published is, and
         # which building's gateway a device belongs to.
         self._configured: dict[str, RoomConfig] = {room.id: room for room in settings.site.rooms}
@@ -133,8 +131,12 @@ class Replica:
         self._bookings_loop = PeriodicThread(
             "replica-bookings", BOOKINGS_CHECK_INTERVAL, self._check_bookings
         )
-        self._events_loop = PeriodicThread("replica-events", settings.replica.events_poll, self._poll_events)
-        self._event_cursor = 0
+        self.events = EventFeed(
+            stores.events,
+            self._place,
+            queue_size=settings.push.stream.queue_size,
+            poll_interval=settings.replica.events_poll,
+        )
         # Availability inputs, rebuilt when the rooms or their occupancy change.
         self._availability_lock = threading.Lock()
         self._availability_key: tuple[int, int] | None = None
@@ -145,18 +147,16 @@ class Replica:
 
     def start(self) -> None:
         self.bookings.reload()
-        self._event_cursor = self._stores.events.last_seq()
         log.info(kv("replica starting", id=self.name, rooms_configured=len(self._configured)))
         self._bookings_loop.start()
-        self._events_loop.start()
+        self.events.start()
         self.transport.start(self._receive)
 
     def stop(self) -> None:
         self.transport.pause()
-        self._fanout.close_all()
+        self.events.stop()
         self.transport.stop()
         self._bookings_loop.stop()
-        self._events_loop.stop()
         self._stores.close()
         log.info(kv("replica stopped", id=self.name))
 
@@ -178,8 +178,8 @@ class Replica:
             self._reload_wanted.set()
         else:
             document = self.documents.take(topic, message.payload)
-            if document is not None and self._fanout.listening:
-                self._fanout.offer(
+            if document is not None:
+                self.events.offer(
                     RoomPush(document.room_id, document.building, document.floor, document.json)
                 )
 
@@ -188,19 +188,6 @@ class Replica:
         if self._reload_wanted.is_set() or due:
             self._reload_wanted.clear()
             self.bookings.reload()
-
-    def _poll_events(self) -> None:
-        """New events in the store, to the open streams (only while one is open)."""
-        if not self._fanout.listening:
-            self._event_cursor = self._stores.events.last_seq()
-            return
-        while True:
-            page = self.events_since(self._event_cursor, EVENTS_PAGE)
-            for push in page:
-                self._fanout.offer(push)
-                self._event_cursor = push.event.seq
-            if len(page) < EVENTS_PAGE:
-                return
 
     # Rooms
 
@@ -399,7 +386,7 @@ class Replica:
     # Events and the stream: from the store
 
     def last_event_seq(self) -> int:
-        return self._stores.events.last_seq()
+        return self.events.last_seq()
 
     def _place(self, room_id: str | None, data: Mapping[str, Any]) -> tuple[str | None, str | None]:
         """As the gateway places an event (its room's building and floor; a building's
@@ -414,11 +401,7 @@ class Replica:
         return (config.building, str(config.floor)) if config is not None else (None, None)
 
     def events_since(self, after: int, limit: int) -> list[EventPush]:
-        rows = self._stores.events.after(after, limit)
-        return [
-            EventPush(LoggedEvent(seq, at, cast(EventKind, kind), room, data), *self._place(room, data))
-            for seq, at, kind, room, data in rows
-        ]
+        return self.events.since(after, limit)
 
     def events_page(
         self,
@@ -429,34 +412,16 @@ class Replica:
         room_id: str | None = None,
         buildings: Collection[str] | None = None,
     ) -> list[LoggedEvent]:
-        """As the gateway's (filters before the limit), read from the store."""
-        selected: list[LoggedEvent] = []
-        cursor = after
-        while len(selected) < limit:
-            page = self.events_since(cursor, EVENTS_PAGE)
-            for push in page:
-                event = push.event
-                if (
-                    (kind is None or event.kind == kind)
-                    and (room_id is None or event.room_id == room_id)
-                    and (buildings is None or (push.building is not None and push.building in buildings))
-                ):
-                    selected.append(event)
-                    if len(selected) >= limit:
-                        break
-            if len(page) < EVENTS_PAGE:
-                break
-            cursor = page[-1].event.seq
-        return selected
+        return self.events.page(after=after, limit=limit, kind=kind, room_id=room_id, buildings=buildings)
 
     def open_stream(self, selector: StreamFilter, wakeup: Callable[[], None]) -> Subscription:
-        return self._fanout.open(selector, self.settings.push.stream.queue_size, wakeup)
+        return self.events.open(selector, wakeup)
 
     def close_stream(self, subscription: Subscription) -> None:
-        self._fanout.close(subscription)
+        self.events.close(subscription)
 
     def end_streams(self) -> None:
-        self._fanout.close_all()
+        self.events.end_all()
 
     def room_statuses(self, selector: StreamFilter) -> list[bytes]:
         """The current document of every room `selector` accepts (a stream's snapshot)."""

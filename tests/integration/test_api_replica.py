@@ -196,6 +196,10 @@ def test_either_replica_answers_the_rooms_of_both_buildings_as_the_gateway_does(
     assert orion.json()["plan"] == {"x": 0, "y": 0, "w": 2, "h": 1}
     assert r1.get("/v1/rooms", building="annex", occupied="true").json()["count"] == 1
     assert r1.get("/v1/rooms/nowhere").status_code == 404
+    # The dashboard and the offline docs are served too.
+    page = campus.replicas[0].http.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert campus.replicas[1].http.get("/openapi.json").json()["info"]["title"] == "officegw (API replica)"
 
 
 def test_a_booking_made_on_one_replica_is_seen_on_the_other_and_checked_in_by_the_gateway(
