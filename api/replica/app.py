@@ -71,6 +71,7 @@ def create_replica_app(settings: Settings, replica: Replica) -> FastAPI:
     app.state.availability_source = availability_source
     app.state.stream_source = stream_source
     answers = app.state.availability_answers = AvailabilityAnswers()
+    app.state.room_listings = rooms.RoomListings()
     guard = AuthGuard(settings.api, _audit_to_log)
     app.state.guard = guard
     app.add_exception_handler(RequestValidationError, validation_error)
