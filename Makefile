@@ -32,6 +32,7 @@ test: $(VENV)/.installed-test mosquitto victoria-metrics chromium
 bench: $(VENV)/.installed-test mosquitto
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/availability.py
+	$(BIN)/python benchmarks/replica.py
 	$(BIN)/python benchmarks/discovery.py
 	$(BIN)/python benchmarks/reports.py
 

@@ -13,7 +13,7 @@ from api.auth import Operator
 from api.errors import AUTH, BODY, responses
 from api.replica.deps import ReplicaDep
 from api.routes.control import CommandOut, CommandsOut, DeviceCommandIn, LightsIn
-from gateway.replica.replica import CommandFailed
+from gateway.replica.forwarding import CommandFailed
 
 router = APIRouter(tags=["control"])
 

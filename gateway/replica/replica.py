@@ -20,15 +20,12 @@ from gateway.automation.event_log import EventKind, LoggedEvent
 from gateway.bookings.availability_inputs import AvailabilityInputs, AvailabilityVersion
 from gateway.bookings.scope import RoomScope
 from gateway.bookings.service import (
-    BookingConflict,
     BookingDraft,
     BookingNotFound,
     InvalidBooking,
     Outcome,
-    StorageUnavailable,
 )
 from gateway.clock import Clock, SystemClock
-from gateway.codec import decode_as
 from gateway.config import RoomConfig, Settings
 from gateway.logs import kv
 from gateway.mqtt.paho_transport import MqttOptions
@@ -37,6 +34,14 @@ from gateway.push.fanout import EventPush, RoomPush, StreamFilter, Subscription
 from gateway.replica.booking_view import BookingView
 from gateway.replica.command_client import CommandClient, NotAnswered
 from gateway.replica.event_feed import EventFeed
+from gateway.replica.forwarding import (
+    CommandFailed,
+    ShardUnanswered,
+    booking_of,
+    booking_refusal,
+    buildings_of,
+    draft_args,
+)
 from gateway.replica.room_documents import STATE_FILTER, RoomDocument, RoomDocuments
 from gateway.replica.stores import ReplicaStores
 from gateway.runtime.periodic import PeriodicThread
@@ -57,19 +62,6 @@ log = logging.getLogger("officegw.replica")
 
 # How often a notice of changed bookings is looked for (the reload itself is a query).
 BOOKINGS_CHECK_INTERVAL = 0.05
-
-
-class ShardUnanswered(StorageUnavailable):
-    """The owning gateway did not answer a command in time, or refused it for a reason
-    of its own (not its building, expired, too busy): a 503 (try again)."""
-
-
-class CommandFailed(Exception):
-    """A command (lights, device) the owning gateway refused: `kind` says why."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
 
 
 def replica_id(settings: Settings) -> str:
@@ -258,8 +250,8 @@ class Replica:
     def create_booking(
         self, draft: BookingDraft, *, actor: str, visible: Callable[[str], bool]
     ) -> tuple[Booking, Outcome]:
-        result = self._booking_command(draft.room_id, "booking.create", _draft_args(draft), actor, visible)
-        return _booking(result), cast(Outcome, result.get("outcome", "created"))
+        result = self._booking_command(draft.room_id, "booking.create", draft_args(draft), actor, visible)
+        return booking_of(result), cast(Outcome, result.get("outcome", "created"))
 
     def update_booking(
         self, booking_id: str, draft: BookingDraft, *, actor: str, visible: Callable[[str], bool]
@@ -269,24 +261,24 @@ class Replica:
             raise InvalidBooking(
                 "a booking moves to a room of another building only by cancelling it and booking that room"
             )
-        args = {"booking_id": booking_id, **_draft_args(draft)}
-        return _booking(self._booking_command(current.room_id, "booking.update", args, actor, visible))
+        args = {"booking_id": booking_id, **draft_args(draft)}
+        return booking_of(self._booking_command(current.room_id, "booking.update", args, actor, visible))
 
     def cancel_booking(self, booking_id: str, *, actor: str, visible: Callable[[str], bool]) -> Booking:
         current = self._visible_booking(booking_id, visible)
         args = {"booking_id": booking_id}
-        return _booking(self._booking_command(current.room_id, "booking.cancel", args, actor, visible))
+        return booking_of(self._booking_command(current.room_id, "booking.cancel", args, actor, visible))
 
     def check_in_booking(self, booking_id: str, *, actor: str, visible: Callable[[str], bool]) -> Booking:
         current = self._visible_booking(booking_id, visible)
         args = {"booking_id": booking_id}
-        return _booking(self._booking_command(current.room_id, "booking.check_in", args, actor, visible))
+        return booking_of(self._booking_command(current.room_id, "booking.check_in", args, actor, visible))
 
     def book_now(self, room_id: str, seconds: float, *, actor: str) -> Booking:
         # The route found the room in the caller's buildings before calling.
         args = {"room_id": room_id, "seconds": seconds}
         scope = RoomScope(None, self.building_of)
-        return _booking(self._booking_command(room_id, "booking.book_now", args, actor, scope))
+        return booking_of(self._booking_command(room_id, "booking.book_now", args, actor, scope))
 
     def _visible_booking(self, booking_id: str, visible: Callable[[str], bool]) -> Booking:
         booking = self._stores.bookings.get(booking_id)
@@ -300,19 +292,9 @@ class Replica:
         building = self.building_of(room_id)
         if building is None:
             raise BookingNotFound("room not found")
-        reply = self._ask(building, op, args, actor, _buildings_of(visible))
+        reply = self._ask(building, op, args, actor, buildings_of(visible))
         if not reply.ok:
-            detail = reply.detail or "refused"
-            if reply.error == "not_found":
-                raise BookingNotFound(detail)
-            if reply.error == "invalid":
-                raise InvalidBooking(detail)
-            if reply.error == "conflict":
-                clash = decode_as(Booking, dict(reply.clash)) if reply.clash is not None else None
-                raise BookingConflict(detail, clash)
-            if reply.error == "storage":
-                raise StorageUnavailable(detail)
-            raise ShardUnanswered(f"the gateway of building {building!r} refused it: {detail}")
+            raise booking_refusal(reply, building)
         # Read-your-writes on this replica: the booking is committed when the answer comes.
         self.bookings.reload()
         return reply.result or {}
@@ -430,31 +412,3 @@ class Replica:
             for d in self.documents.rooms().values()
             if selector.accepts("room", d.room_id, d.building, d.floor)
         ]
-
-
-def _buildings_of(visible: Callable[[str], bool]) -> frozenset[str] | None:
-    """The caller's buildings, for the owning gateway to check again."""
-    if isinstance(visible, RoomScope):
-        return visible.buildings
-    # Only RoomScope says its buildings; anything else is refused rather than widened.
-    raise TypeError("a replica needs a RoomScope to forward a booking write")
-
-
-def _draft_args(draft: BookingDraft) -> dict[str, Any]:
-    return {
-        "room_id": draft.room_id,
-        "start": draft.start,
-        "end": draft.end,
-        "title": draft.title,
-        "organizer": draft.organizer,
-        "external_id": draft.external_id,
-        "series_id": draft.series_id,
-    }
-
-
-def _booking(result: Mapping[str, Any]) -> Booking:
-    data = result.get("booking")
-    if not isinstance(data, dict):
-        raise StorageUnavailable("the gateway's answer holds no booking")
-    booking: Booking = decode_as(Booking, data)
-    return booking
