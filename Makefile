@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || command -v /usr/sbin/mosquitto 2>/dev/null)
 VICTORIA  := $(shell command -v victoria-metrics 2>/dev/null || command -v /usr/bin/victoria-metrics 2>/dev/null)
 CHROMIUM  := $(shell command -v chromium 2>/dev/null || command -v /usr/bin/chromium 2>/dev/null)
+RABBITMQ  := $(wildcard /usr/lib/rabbitmq/bin/rabbitmq-server)
 
 .PHONY: demo test bench lint clean
 
@@ -22,7 +23,7 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-demo
 	$(BIN)/officegw demo
 
-test: $(VENV)/.installed-test mosquitto victoria-metrics chromium
+test: $(VENV)/.installed-test mosquitto victoria-metrics chromium rabbitmq-server
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -79,6 +80,20 @@ ifeq ($(CHROMIUM),)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else \
 		echo "make test needs chromium (dashboard browser tests): install it (Debian: sudo apt-get install chromium) and run make test again" >&2; \
+		exit 1; \
+	fi
+endif
+
+# The broker tests run on private RabbitMQ nodes too (tests/rabbitmq.py); the service the
+# package starts is never used.
+.PHONY: rabbitmq-server
+rabbitmq-server:
+ifeq ($(RABBITMQ),)
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "rabbitmq-server not found: installing it with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null; \
+	else \
+		echo "make test needs rabbitmq-server (broker tests on RabbitMQ): install it (Debian/Ubuntu: sudo apt-get install rabbitmq-server) and run make test again" >&2; \
 		exit 1; \
 	fi
 endif

@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Literal, Self
+from typing import Literal, Protocol, Self
 
 BrokerKind = Literal["mosquitto", "amqtt"]
 
@@ -34,6 +34,38 @@ BrokerKind = Literal["mosquitto", "amqtt"]
 # pays almost nothing over the broker's real start-up time.
 _POLL_INTERVAL = 0.02
 _LOG_TAIL_CHARS = 2000
+
+
+class MqttBroker(Protocol):
+    """What tests, the demo and benchmarks need of a running broker, whichever it is
+    (`BrokerProcess` here, `tests.rabbitmq.RabbitNode` for RabbitMQ)."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def mqtt5(self) -> bool:
+        """Whether clients may speak MQTT 5 to it (else 3.1.1)."""
+        ...
+
+
+class RestartableBroker(MqttBroker, Protocol):
+    """A broker a test may stop, crash and start again on the same port (and data,
+    where it keeps any): `BrokerProcess` and `tests.rabbitmq.RabbitNode`."""
+
+    def start(self, timeout: float = ...) -> Self: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def restart(self, timeout: float = ...) -> Self: ...
 
 
 class BrokerStartError(RuntimeError):
@@ -92,7 +124,7 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def _mqtt_handshake(host: str, port: int) -> bool:
+def mqtt_handshake(host: str, port: int) -> bool:
     """Whether an MQTT 3.1.1 CONNECT on host:port is accepted (CONNACK 0).
 
     Readiness is checked at the MQTT level, not just TCP: it proves the broker
@@ -381,7 +413,7 @@ class BrokerProcess:
 
     def _wait_ready(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while not _mqtt_handshake(self.host, self.port):
+        while not mqtt_handshake(self.host, self.port):
             code = proc.poll()
             if code is not None:
                 raise BrokerStartError(

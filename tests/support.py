@@ -26,7 +26,7 @@ from gateway.cli.assembly import build_app
 from gateway.cli.server import ServerThread
 from gateway.clock import Clock
 from gateway.config import Settings, settings_from_dict
-from simulators.broker import BrokerProcess, free_port
+from simulators.broker import MqttBroker, free_port
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ class RunningGateway:
 
 
 def start_gateway(
-    broker: BrokerProcess,
+    broker: MqttBroker,
     config: dict[str, Any] | None = None,
     storage: Path | None = None,
     clock: Clock | None = None,
@@ -121,7 +121,7 @@ def start_gateway(
 class Publisher:
     """A plain paho client publishing like a device would; QoS 1 and waits for the PUBACK."""
 
-    def __init__(self, broker: BrokerProcess) -> None:
+    def __init__(self, broker: MqttBroker) -> None:
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if broker.mqtt5 else mqtt.MQTTv311
         )
@@ -144,7 +144,7 @@ class SimLight:
     """A dimmable light on the real broker: obeys `<topic>/set` and reports its new state,
     like a Zigbee2MQTT bulb. With `obey=False` it hears commands and ignores them."""
 
-    def __init__(self, broker: BrokerProcess, topic: str, *, obey: bool = True, watts: float = 10.0) -> None:
+    def __init__(self, broker: MqttBroker, topic: str, *, obey: bool = True, watts: float = 10.0) -> None:
         self.topic = topic
         self.obey = obey
         self.watts = watts
@@ -239,7 +239,7 @@ class GatewayProcess:
 
 
 @contextmanager
-def watching(broker: BrokerProcess, topic_filter: str) -> Iterator[queue.SimpleQueue[tuple[str, Any]]]:
+def watching(broker: MqttBroker, topic_filter: str) -> Iterator[queue.SimpleQueue[tuple[str, Any]]]:
     """(topic, JSON payload) of every message on `topic_filter`, collected by a paho client."""
     inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
     subscribed = threading.Event()

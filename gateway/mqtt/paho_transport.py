@@ -50,6 +50,9 @@ BROKER_STATS_GRACE = 30.0
 # Connections the broker closed while our $SYS subscription awaited its SUBACK, in
 # a row, before we take it as the broker's answer and stop asking.
 BROKER_STATS_MAX_CLOSES = 2
+# Connections the broker closed before answering CONNECT, in a row, before we say
+# why that may be (one unlucky close during a broker restart is no sign).
+CONNECT_MAX_CLOSES = 2
 
 
 def fast_path_supported(paho_version: str) -> bool:
@@ -160,6 +163,8 @@ class PahoTransport:
         self._broker_sub_closes = 0
         self._broker_said: set[str] = set()  # what we logged once: "refused", "silent"
         self._broker_watch: threading.Timer | None = None
+        # Connections closed before a CONNACK since the last one that was accepted.
+        self._closed_before_connack = 0
         # What the gateway follows now: the configured filters, then the topics of
         # discovered devices, in the order added; and topics dropped while no
         # connection was up, to unsubscribe from once one is (the session keeps them).
@@ -242,6 +247,15 @@ class PahoTransport:
                 properties=properties,
             )
         else:
+            # No session expiry, no receive maximum in 3.1.1: the broker's own settings
+            # decide how long it keeps the session and how much it sends unacknowledged.
+            log.info(
+                kv(
+                    "mqtt 3.1.1: mqtt.session_expiry and mqtt.receive_maximum do not apply",
+                    instead="the broker's session lifetime and in-flight window",
+                    see="README: Running against your broker",
+                )
+            )
             self._client.connect_async(o.host, o.port, keepalive=o.keepalive)
         self._client.loop_start()
         self._started = True
@@ -333,6 +347,7 @@ class PahoTransport:
             log.warning(kv("mqtt connect refused", reason=str(reason_code)))
             return
         o = self._options
+        self._closed_before_connack = 0
         with self._subscriptions_lock:
             topics, stale = list(self._subscriptions), list(self._to_unsubscribe)
             self._to_unsubscribe.clear()
@@ -380,6 +395,34 @@ class PahoTransport:
             log.log(level, kv("mqtt disconnected", reason=str(reason_code), reconnecting=self._started))
             if self._on_connection:
                 self._on_connection(False)
+        elif self._started:
+            self._closed_before_answer()
+
+    def _closed_before_answer(self) -> None:
+        # The broker took the TCP connection and closed it without a CONNACK. A broker
+        # that speaks MQTT 3.1.1 only does exactly that to an MQTT 5 CONNECT (RabbitMQ
+        # 3.x cannot parse it); paho retries for ever, so say it once a streak.
+        self._closed_before_connack += 1
+        if self._closed_before_connack != CONNECT_MAX_CLOSES:
+            return
+        o = self._options
+        hint = (
+            "a broker that speaks MQTT 3.1.1 only (RabbitMQ 3.x) does this to MQTT 5: "
+            'set mqtt.protocol: "3.1.1"'
+            if o.mqtt5
+            else "see the broker's log: it refused this client before answering"
+        )
+        log.warning(
+            kv(
+                "mqtt broker closed the connection before answering CONNECT",
+                host=o.host,
+                port=o.port,
+                protocol="5" if o.mqtt5 else "3.1.1",
+                times=self._closed_before_connack,
+                hint=hint,
+                retrying=True,
+            )
+        )
 
     def _handle_subscribe(
         self,
@@ -427,6 +470,8 @@ class PahoTransport:
                     topics=",".join(broker_stats.TOPICS),
                     waited_s=BROKER_STATS_GRACE,
                     effect="messages the broker drops are not seen",
+                    fix="mqtt.broker_stats: false for a broker without mosquitto's $SYS counters "
+                    "(RabbitMQ publishes none)",
                 ),
             )
 

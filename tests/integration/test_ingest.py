@@ -1,4 +1,5 @@
-"""Device message -> validated reading -> room state -> REST, on a real mosquitto."""
+"""Device message -> validated reading -> room state -> REST, on a real mosquitto (MQTT 5)
+and a real RabbitMQ (MQTT 3.1.1)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from simulators.broker import BrokerProcess
+from simulators.broker import MqttBroker
 from tests.support import Publisher, RunningGateway, start_gateway, wait_until
 
 ROOMS: list[dict[str, Any]] = [
@@ -37,7 +38,13 @@ ROOMS: list[dict[str, Any]] = [
 
 
 @pytest.fixture
-def gw(mqtt_broker: BrokerProcess) -> Iterator[RunningGateway]:
+def mqtt_broker(broker: MqttBroker) -> MqttBroker:
+    """Every test here runs on each broker kind (conftest `broker`: mosquitto, RabbitMQ)."""
+    return broker
+
+
+@pytest.fixture
+def gw(mqtt_broker: MqttBroker) -> Iterator[RunningGateway]:
     running = start_gateway(
         mqtt_broker,
         {
@@ -177,7 +184,7 @@ def test_badge_credentials_are_pseudonymised(gw: RunningGateway, publisher: Publ
     assert "04A1B2C3D4" not in gw.get("/v1/devices/orion.orion-badge").text
 
 
-def test_short_vacancy_timeout_vacates(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
+def test_short_vacancy_timeout_vacates(mqtt_broker: MqttBroker, publisher: Publisher) -> None:
     running = start_gateway(mqtt_broker, {"site": {"rooms": ROOMS}, "occupancy": {"vacancy_timeout": 0.5}})
     try:
         pir = f"{running.prefix}/hq/2/orion/orion-pir"
@@ -241,7 +248,7 @@ def test_device_time_orders_readings_and_repeats_apply_once(gw: RunningGateway, 
     assert gw.metric("officegw_messages_rejected_total", 'reason="out_of_order"') == 0
 
 
-def test_silent_devices_go_offline_and_come_back(mqtt_broker: BrokerProcess, publisher: Publisher) -> None:
+def test_silent_devices_go_offline_and_come_back(mqtt_broker: MqttBroker, publisher: Publisher) -> None:
     running = start_gateway(
         mqtt_broker,
         {

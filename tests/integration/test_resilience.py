@@ -6,29 +6,48 @@ from collections.abc import Iterator
 
 import pytest
 
-from simulators.broker import BrokerProcess, start_mosquitto
+from simulators.broker import RestartableBroker, start_mosquitto
+from tests.rabbitmq import RabbitMQ
 from tests.support import Publisher, start_gateway, unique_prefix, wait_until
 
 ROOMS = [{"id": "orion", "building": "hq", "floor": 2, "type": "meeting", "bookable": True}]
 
 
 @pytest.fixture
-def own_broker() -> Iterator[BrokerProcess]:
-    """A broker this test may restart without disturbing the others."""
-    broker = start_mosquitto(persistence=True)
-    try:
-        yield broker
-    finally:
-        broker.stop()
+def own_broker(restartable_broker: RestartableBroker) -> RestartableBroker:
+    """A broker this test may restart without disturbing the others, of each kind."""
+    return restartable_broker
 
 
-@pytest.mark.parametrize(
-    "persistence", [True, False], ids=["broker-keeps-sessions", "broker-forgets-sessions"]
+@pytest.fixture(
+    params=[
+        "mosquitto-keeps-sessions",
+        "mosquitto-forgets-sessions",
+        pytest.param("rabbitmq", marks=pytest.mark.rabbitmq),
+    ]
 )
-def test_broker_restart_is_survived(persistence: bool) -> None:
+def broker_to_restart(request: pytest.FixtureRequest) -> Iterator[RestartableBroker]:
     # Without persistence the broker forgets our subscription: only resubscribing
-    # on every connect brings messages back.
-    own_broker = start_mosquitto(persistence=persistence)
+    # on every connect brings messages back. RabbitMQ always keeps durable sessions.
+    if request.param == "rabbitmq":
+        node: RabbitMQ = request.getfixturevalue("rabbitmq_broker")
+        if not node.is_running():
+            node.start()
+        try:
+            yield node
+        finally:
+            if not node.is_running():
+                node.start()
+        return
+    own = start_mosquitto(persistence=request.param == "mosquitto-keeps-sessions")
+    try:
+        yield own
+    finally:
+        own.stop()
+
+
+def test_broker_restart_is_survived(broker_to_restart: RestartableBroker) -> None:
+    own_broker = broker_to_restart
     gw = start_gateway(own_broker, {"site": {"rooms": ROOMS}})
     try:
         env = f"{gw.prefix}/hq/2/orion/orion-env"
@@ -49,10 +68,9 @@ def test_broker_restart_is_survived(persistence: bool) -> None:
         publisher.close()
     finally:
         gw.stop()
-        own_broker.stop()
 
 
-def test_messages_published_while_the_gateway_is_down_are_processed(own_broker: BrokerProcess) -> None:
+def test_messages_published_while_the_gateway_is_down_are_processed(own_broker: RestartableBroker) -> None:
     config = {
         "site": {"rooms": ROOMS},
         "gateway": {"id": "gw-restart"},
@@ -78,13 +96,15 @@ def test_messages_published_while_the_gateway_is_down_are_processed(own_broker: 
         second.stop()
 
 
-def test_gateway_status_is_retained_with_a_last_will(own_broker: BrokerProcess) -> None:
+def test_gateway_status_is_retained_with_a_last_will(own_broker: RestartableBroker) -> None:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
     gw = start_gateway(own_broker, {"gateway": {"id": "gw-status"}})
     seen: list[bytes] = []
-    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    watcher = mqtt.Client(
+        CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if own_broker.mqtt5 else mqtt.MQTTv311
+    )
     watcher.on_message = lambda client, userdata, message: seen.append(message.payload)
     watcher.connect(own_broker.host, own_broker.port)
     watcher.subscribe("officegw/gateway/gw-status/availability", qos=1)

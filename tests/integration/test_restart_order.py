@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from simulators.broker import BrokerProcess
+import pytest
+
+from simulators.broker import MqttBroker
 from tests.support import Publisher, RunningGateway, start_gateway, unique_prefix, wait_until
 
 SITE = {
@@ -22,6 +24,12 @@ SITE = {
     ],
     "devices": [{"id": "orion-pir", "room": "orion"}],
 }
+
+
+@pytest.fixture
+def mqtt_broker(broker: MqttBroker) -> MqttBroker:
+    """Every test here runs on each broker kind (conftest `broker`: mosquitto, RabbitMQ)."""
+    return broker
 
 
 def config(prefix: str) -> dict[str, Any]:
@@ -56,8 +64,12 @@ def clear_retained(publisher: Publisher, *topics: str) -> None:
         publisher.publish(topic, b"", retain=True)
 
 
+# The broker replays retained messages to a wildcard subscription (MQTT 3.1.1 §3.3.1.3):
+# RabbitMQ 3.x does so only for a subscription to the exact topic, so on it there is no
+# replay to judge (README: Running against your broker, RabbitMQ).
+@pytest.mark.parametrize("broker", ["mosquitto"], indirect=True)
 def test_an_older_retained_message_changes_nothing_after_a_restart(
-    mqtt_broker: BrokerProcess, publisher: Publisher, tmp_path: Path
+    mqtt_broker: MqttBroker, publisher: Publisher, tmp_path: Path
 ) -> None:
     prefix = unique_prefix()
     storage = tmp_path / "state.db"
@@ -93,8 +105,12 @@ def test_an_older_retained_message_changes_nothing_after_a_restart(
         clear_retained(publisher, pir)
 
 
+# The broker replays retained messages to a wildcard subscription (MQTT 3.1.1 §3.3.1.3):
+# RabbitMQ 3.x does so only for a subscription to the exact topic, so on it there is no
+# replay to judge (README: Running against your broker, RabbitMQ).
+@pytest.mark.parametrize("broker", ["mosquitto"], indirect=True)
 def test_a_retained_message_without_ts_matching_the_restored_state_changes_nothing(
-    mqtt_broker: BrokerProcess, publisher: Publisher, tmp_path: Path
+    mqtt_broker: MqttBroker, publisher: Publisher, tmp_path: Path
 ) -> None:
     prefix = unique_prefix()
     storage = tmp_path / "state.db"
@@ -131,7 +147,7 @@ def test_a_retained_message_without_ts_matching_the_restored_state_changes_nothi
 
 
 def test_a_retained_message_published_while_down_is_applied_after_a_restart(
-    mqtt_broker: BrokerProcess, publisher: Publisher, tmp_path: Path
+    mqtt_broker: MqttBroker, publisher: Publisher, tmp_path: Path
 ) -> None:
     """The other side: a retained message the gateway has not seen (published while
     it was down) differs from the restored state and is applied."""

@@ -13,7 +13,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.mqtt import broker_stats
-from gateway.mqtt.paho_transport import BROKER_STATS_MAX_CLOSES, MqttOptions, PahoTransport
+from gateway.mqtt.paho_transport import (
+    BROKER_STATS_MAX_CLOSES,
+    CONNECT_MAX_CLOSES,
+    MqttOptions,
+    PahoTransport,
+)
 from gateway.mqtt.transport import InboundMessage
 
 
@@ -153,3 +158,40 @@ def test_one_unlucky_close_does_not_turn_it_off() -> None:
         disconnect(transport)
     transport.stop()
     assert len([s for s in client.subscribed if s[0][0].startswith("$SYS/")]) == 6
+
+
+def closed_before_connack(transport: PahoTransport, times: int) -> None:
+    for _ in range(times):
+        disconnect(transport)  # no on_connect before it: the broker never answered
+
+
+@pytest.mark.parametrize(
+    ("mqtt5", "hint"),
+    [
+        (True, "MQTT 3.1.1 only (RabbitMQ 3.x) does this to MQTT 5: set mqtt.protocol"),
+        (False, "see the broker's log"),
+    ],
+    ids=["mqtt5", "mqtt311"],
+)
+def test_a_broker_closing_before_connack_is_explained_once_a_streak(
+    caplog: pytest.LogCaptureFixture, mqtt5: bool, hint: str
+) -> None:
+    transport = PahoTransport(options(mqtt5=mqtt5))
+    transport._started = True  # as after start(), without a network
+    with caplog.at_level(logging.INFO, logger="officegw.mqtt"):
+        closed_before_connack(transport, CONNECT_MAX_CLOSES + 5)
+        connect(transport, RecordingClient())  # a streak ends with an accepted connect
+        disconnect(transport)
+        closed_before_connack(transport, CONNECT_MAX_CLOSES)
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    explained = [line for line in lines if line.startswith("mqtt broker closed the connection before")]
+    assert len(explained) == 2
+    assert all(hint in line for line in explained)
+
+
+def test_one_close_before_connack_says_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    transport = PahoTransport(options())
+    transport._started = True
+    with caplog.at_level(logging.INFO, logger="officegw.mqtt"):
+        closed_before_connack(transport, CONNECT_MAX_CLOSES - 1)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
