@@ -45,6 +45,7 @@ from gateway.replica.forwarding import (
 from gateway.replica.room_documents import STATE_FILTER, RoomDocument, RoomDocuments
 from gateway.replica.stores import ReplicaStores
 from gateway.runtime.periodic import PeriodicThread
+from gateway.runtime.room_state_publisher import state_topic
 from gateway.shard_commands import (
     BOOKINGS_CHANGED_FILTER,
     BOOKINGS_ROOT,
@@ -72,6 +73,20 @@ def replica_id(settings: Settings) -> str:
     return f"{host}-{settings.api.port}"
 
 
+def replica_subscriptions(settings: Settings, name: str) -> tuple[str, ...]:
+    """Every room's state (the wildcard), and the exact state topic of each room of the
+    site config too: some brokers (RabbitMQ) hand retained messages only to a
+    subscription naming the topic exactly, never to a wildcard. A broker may deliver a
+    message matching both twice; taking a document twice changes nothing."""
+    exact = (state_topic(room.building, room.floor, room.id) for room in settings.site.rooms)
+    return (
+        STATE_FILTER,
+        *sorted({topic for topic in exact if topic is not None}),
+        BOOKINGS_CHANGED_FILTER,
+        reply_filter(name),
+    )
+
+
 def replica_mqtt_options(settings: Settings, name: str) -> MqttOptions:
     """The broker connection of a replica: no persistent session (it needs nothing the
     broker would queue: the retained states come again on every connect)."""
@@ -80,7 +95,7 @@ def replica_mqtt_options(settings: Settings, name: str) -> MqttOptions:
         host=mqtt.host,
         port=mqtt.port,
         client_id=f"officegw-api-{name}",
-        subscriptions=(STATE_FILTER, BOOKINGS_CHANGED_FILTER, reply_filter(name)),
+        subscriptions=replica_subscriptions(settings, name),
         status_topic=f"officegw/api/{name}/availability",
         mqtt5=mqtt.protocol == "5",
         username=mqtt.username,

@@ -22,7 +22,9 @@ import httpx
 import pytest
 import yaml
 
-from simulators.broker import BrokerProcess, free_port, start_mosquitto
+from simulators.broker import BrokerProcess, MqttBroker, free_port, start_mosquitto
+from tests.conftest import BROKER_KINDS
+from tests.rabbitmq import RabbitMQ
 from tests.sse import StreamReader
 from tests.support import ROOT, GatewayProcess, Publisher, SimLight, wait_until
 
@@ -39,7 +41,7 @@ HQ_ROOMS = {"orion", "lyra", "desks"}
 ANNEX_ROOMS = {"vega", "rigel"}
 
 
-def site_config(storage: Path, broker: BrokerProcess, port: int) -> dict[str, Any]:
+def site_config(storage: Path, broker: MqttBroker, port: int) -> dict[str, Any]:
     rooms = [
         {
             "id": "orion",
@@ -68,7 +70,12 @@ def site_config(storage: Path, broker: BrokerProcess, port: int) -> dict[str, An
     ]
     return {
         "gateway": {"id": "gw-campus", "buildings": ["hq", "annex"]},
-        "mqtt": {"url": broker.url, "topic_prefix": PREFIX, "reconnect_max_delay": 2},
+        "mqtt": {
+            "url": broker.url,
+            "topic_prefix": PREFIX,
+            "protocol": "5" if broker.mqtt5 else "3.1.1",
+            "reconnect_max_delay": 2,
+        },
         "storage": {"path": str(storage)},
         "api": {
             "port": port,
@@ -111,7 +118,7 @@ class Api:
 
 @dataclass
 class Campus:
-    broker: BrokerProcess
+    broker: MqttBroker
     config: Path
     gateway: GatewayProcess
     replicas: list[GatewayProcess]
@@ -130,12 +137,26 @@ def start_replica(config: Path, name: str) -> GatewayProcess:
     return replica
 
 
-@pytest.fixture(scope="module")
-def campus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campus]:
+def private_broker(kind: str) -> MqttBroker:
+    """A broker of the module's own: the state topics are global (officegw/state/...),
+    and retained rooms of other tests must not appear on these replicas."""
+    if kind == "rabbitmq":
+        return RabbitMQ().start()
+    return start_mosquitto()
+
+
+def stop_broker(broker: MqttBroker) -> None:
+    if isinstance(broker, RabbitMQ):
+        broker.close()
+    else:
+        assert isinstance(broker, BrokerProcess)
+        broker.stop()
+
+
+@pytest.fixture(scope="module", params=BROKER_KINDS)
+def campus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campus]:
     scratch = tmp_path_factory.mktemp("replica")
-    # A broker of its own: the state topics are global (officegw/state/...), and
-    # retained rooms of other tests must not appear on these replicas.
-    broker = start_mosquitto()
+    broker = private_broker(request.param)
     started: list[GatewayProcess] = []
     publisher: Publisher | None = None
     try:
@@ -155,7 +176,7 @@ def campus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campus]:
             publisher.close()
         for process in reversed(started):
             process.stop()
-        broker.stop()
+        stop_broker(broker)
 
 
 def presence(campus: Campus, building: str, floor: int, room: str, occupied: bool = True) -> None:
