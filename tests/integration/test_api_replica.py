@@ -249,6 +249,31 @@ def test_a_booking_made_on_one_replica_is_seen_on_the_other_and_checked_in_by_th
 
     wait_until(lambda: "booked" in orion_on(r2)["reasons"], 5.0, "replica 2 sees orion booked")
     assert orion_on(r1) == orion_on(r2)
+    # Room status with the booking in progress, its title for keys that may see it.
+    admin_gateway, admin_r2 = (
+        campus.as_key(campus.gateway, "admin"),
+        campus.as_key(campus.replicas[1], "admin"),
+    )
+
+    def orion_status(api: Api) -> dict[str, Any]:
+        return {k: v for k, v in api.get("/v1/rooms/orion").json().items() if k != "energy"}
+
+    wait_until(
+        lambda: (
+            orion_status(admin_r2)["booking"]["current"] is not None
+            and orion_status(admin_r2) == orion_status(admin_gateway)
+        ),
+        10.0,
+        "replica 2 shows orion's booking as the gateway does",
+        progress=lambda: (orion_status(admin_r2), orion_status(admin_gateway)),
+    )
+    assert orion_status(admin_r2)["booking"]["current"]["title"] == "Planning"
+    assert (
+        campus.as_key(campus.replicas[1], "hq-booking")
+        .get("/v1/rooms/orion")
+        .json()["booking"]["current"]["title"]
+        is None
+    )
 
     # Presence in the room: the gateway that owns it checks the booking in.
     def checked_in() -> bool:
