@@ -1,10 +1,12 @@
-"""API replicas end to end: a private mosquitto, a gateway process for two buildings
-(hq, annex) and two `officegw api` processes over HTTP, sharing the gateway's SQLite
-file. Either replica answers the rooms of both buildings as the gateway does; a
-booking made on one is seen on the other and checked in by the gateway when presence
-is published; a command through a replica is carried out and audited by the gateway;
-keys scoped to a building hold; a replica started late gets the whole campus from the
-retained topics; a building no gateway serves gets a 503, not a hang.
+"""API replicas end to end, on a private mosquitto and a private RabbitMQ node: a
+gateway process for two buildings (hq, annex), a second for a third (west, on a store
+of its own) and two `officegw api` processes over HTTP, sharing the first gateway's
+SQLite file. Either replica answers the rooms of every building as their gateways do;
+a booking made on one is seen on the other and checked in by the gateway when presence
+is published; a command through a replica is carried out and audited by the gateway
+of the room's building; keys scoped to a building hold; a replica started late gets
+the whole campus from the retained topics; a building no gateway serves gets a 503,
+not a hang.
 """
 
 from __future__ import annotations
@@ -39,9 +41,17 @@ KEYS = {
 }
 HQ_ROOMS = {"orion", "lyra", "desks"}
 ANNEX_ROOMS = {"vega", "rigel"}
+WEST_ROOMS = {"polaris"}
+SERVED = HQ_ROOMS | ANNEX_ROOMS | WEST_ROOMS
 
 
-def site_config(storage: Path, broker: MqttBroker, port: int) -> dict[str, Any]:
+def site_config(
+    storage: Path,
+    broker: MqttBroker,
+    port: int,
+    shard: str = "gw-campus",
+    buildings: tuple[str, ...] = ("hq", "annex"),
+) -> dict[str, Any]:
     rooms = [
         {
             "id": "orion",
@@ -59,17 +69,20 @@ def site_config(storage: Path, broker: MqttBroker, port: int) -> dict[str, Any]:
         {"id": "desks", "building": "hq", "floor": 3, "type": "open", "capacity": 40},
         {"id": "vega", "building": "annex", "floor": 1, "type": "meeting", "capacity": 12, "bookable": True},
         {"id": "rigel", "building": "annex", "floor": 1, "type": "meeting", "capacity": 6, "bookable": True},
-        # A building no gateway serves (the gateway's shard is hq and annex).
+        # Served by a second gateway, with a store of its own (SQLite: no bookings there).
         {"id": "polaris", "building": "west", "floor": 1, "type": "meeting", "capacity": 6, "bookable": True},
+        # A building no gateway serves.
+        {"id": "sirius", "building": "north", "floor": 1, "type": "meeting", "capacity": 6, "bookable": True},
     ]
     devices = [
         {"id": f"{room}-pir", "room": room, "power_source": "battery"} for room in ("orion", "lyra", "vega")
     ]
     devices += [
-        {"id": f"{room}-light", "room": room, "kind": "light"} for room in ("orion", "vega", "polaris")
+        {"id": f"{room}-light", "room": room, "kind": "light"}
+        for room in ("orion", "vega", "polaris", "sirius")
     ]
     return {
-        "gateway": {"id": "gw-campus", "buildings": ["hq", "annex"]},
+        "gateway": {"id": shard, "buildings": list(buildings)},
         "mqtt": {
             "url": broker.url,
             "topic_prefix": PREFIX,
@@ -121,6 +134,8 @@ class Campus:
     broker: MqttBroker
     config: Path
     gateway: GatewayProcess
+    # The second shard (building west), on a store of its own.
+    west: GatewayProcess
     replicas: list[GatewayProcess]
     publisher: Publisher
 
@@ -167,10 +182,18 @@ def campus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         )
         started.append(gateway)
         gateway.start()
+        west_port = free_port()
+        west_config = scratch / "west.yaml"
+        west_config.write_text(
+            yaml.safe_dump(site_config(scratch / "west.db", broker, west_port, "gw-west", ("west",)))
+        )
+        west = GatewayProcess(west_config, scratch / "west.log", west_port)
+        started.append(west)
+        west.start()
         replicas = [start_replica(config, name) for name in ("r1", "r2")]
         started.extend(replicas)
         publisher = Publisher(broker)
-        yield Campus(broker, config, gateway, replicas, publisher)
+        yield Campus(broker, config, gateway, west, replicas, publisher)
     finally:
         if publisher is not None:
             publisher.close()
@@ -197,11 +220,17 @@ def test_either_replica_answers_the_rooms_of_both_buildings_as_the_gateway_does(
     presence(campus, "hq", 2, "lyra")
     presence(campus, "annex", 1, "vega")
     gateway = campus.as_key(campus.gateway, "admin")
+    west = campus.as_key(campus.west, "admin")
     r1, r2 = (campus.as_key(r, "admin") for r in campus.replicas)
 
     def agreed() -> bool:
-        # The gateway also lists west's room of the site config, though no gateway serves it.
-        truth = without_energy([room for room in gateway.rooms() if room["building"] != "west"])
+        # Each gateway lists every room of the site config: its own as they are, the others
+        # as never seen. A replica has each room from the gateway that serves it.
+        truth = without_energy(
+            [room for room in gateway.rooms() if room["building"] in ("hq", "annex")]
+            + [room for room in west.rooms() if room["building"] == "west"]
+        )
+        truth.sort(key=lambda room: (room["building"], room["floor"], room["id"]))
         occupied = {room["id"] for room in truth if room["occupancy"]["state"] == "occupied"}
         return {"lyra", "vega"} <= occupied and without_energy(r1.rooms()) == truth == without_energy(
             r2.rooms()
@@ -211,7 +240,7 @@ def test_either_replica_answers_the_rooms_of_both_buildings_as_the_gateway_does(
         agreed, 10.0, "both replicas answer as the gateway", progress=lambda: (r1.rooms(), gateway.rooms())
     )
     ids = {room["id"] for room in r1.rooms()}
-    assert ids == HQ_ROOMS | ANNEX_ROOMS  # west is served by no gateway: no document
+    assert ids == SERVED  # north is served by no gateway: no document
     orion = r2.get("/v1/rooms/orion")
     assert orion.status_code == 200
     assert orion.json()["plan"] == {"x": 0, "y": 0, "w": 2, "h": 1}
@@ -391,7 +420,7 @@ def test_a_replica_started_after_the_gateways_gets_the_whole_campus(campus: Camp
         api = campus.as_key(late, "admin")
         first = campus.as_key(campus.replicas[0], "admin")
         wait_until(
-            lambda: {r["id"] for r in api.rooms()} == HQ_ROOMS | ANNEX_ROOMS,
+            lambda: {r["id"] for r in api.rooms()} == SERVED,
             10.0,
             "every room from retained topics",
         )
@@ -400,9 +429,28 @@ def test_a_replica_started_after_the_gateways_gets_the_whole_campus(campus: Camp
         late.stop()
 
 
+def test_a_command_goes_to_the_gateway_of_the_rooms_building(campus: Campus) -> None:
+    light = SimLight(campus.broker, f"{PREFIX}/west/1/polaris/polaris-light")
+    try:
+        response = campus.as_key(campus.replicas[0], "operator").post(
+            "/v1/rooms/polaris/lights", {"on": True}
+        )
+        assert response.status_code == 200, response.text
+        wait_until(lambda: light.commands == [{"state": "ON"}], 5.0, "polaris's light gets the command")
+        # Carried out and audited by the west gateway, not by the other one.
+        west = campus.as_key(campus.west, "admin")
+        wait_until(
+            lambda: west.get("/v1/events", kind="audit", room="polaris").json()["events"], 5.0, "audit"
+        )
+        hq = campus.as_key(campus.gateway, "admin")
+        assert hq.get("/v1/events", kind="audit", room="polaris").json()["events"] == []
+    finally:
+        light.close()
+
+
 def test_a_command_for_a_building_no_gateway_serves_is_a_503_not_a_hang(campus: Campus) -> None:
     api = campus.as_key(campus.replicas[0], "operator")
-    response = api.post("/v1/rooms/polaris/lights", {"on": True})
+    response = api.post("/v1/rooms/sirius/lights", {"on": True})
     assert response.status_code == 503
     assert "did not answer within 2 s" in response.json()["detail"]
 
