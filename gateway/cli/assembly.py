@@ -11,8 +11,9 @@ from api.schemas import room_json
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.mqtt.paho_transport import PahoTransport
-from gateway.replica.replica import Replica, replica_id, replica_mqtt_options
+from gateway.replica.replica import Replica
 from gateway.replica.stores import open_replica_stores
+from gateway.replica.topics import replica_id, replica_mqtt_options
 from gateway.runtime.gateway import Gateway
 from gateway.runtime.topics import mqtt_options
 

@@ -10,7 +10,6 @@ answer the same, up to the delays in README "API replicas".
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -28,7 +27,6 @@ from gateway.bookings.service import (
 from gateway.clock import Clock, SystemClock
 from gateway.config import RoomConfig, Settings
 from gateway.logs import kv
-from gateway.mqtt.paho_transport import MqttOptions
 from gateway.mqtt.transport import InboundMessage, Transport
 from gateway.push.fanout import EventPush, RoomPush, StreamFilter, Subscription
 from gateway.replica.booking_view import BookingView
@@ -42,18 +40,10 @@ from gateway.replica.forwarding import (
     buildings_of,
     draft_args,
 )
-from gateway.replica.room_documents import STATE_FILTER, RoomDocument, RoomDocuments
+from gateway.replica.room_documents import RoomDocument, RoomDocuments
 from gateway.replica.stores import ReplicaStores
 from gateway.runtime.periodic import PeriodicThread
-from gateway.runtime.room_state_publisher import state_topic
-from gateway.shard_commands import (
-    BOOKINGS_CHANGED_FILTER,
-    BOOKINGS_ROOT,
-    REPLY_ROOT,
-    CommandReply,
-    Operation,
-    reply_filter,
-)
+from gateway.shard_commands import BOOKINGS_ROOT, REPLY_ROOT, CommandReply, Operation
 from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup
 from rules.bookings import Booking, current_and_next
 from rules.occupancy import OccupancyState
@@ -63,53 +53,6 @@ log = logging.getLogger("officegw.replica")
 
 # How often a notice of changed bookings is looked for (the reload itself is a query).
 BOOKINGS_CHECK_INTERVAL = 0.05
-
-
-def replica_id(settings: Settings) -> str:
-    """`replica.id`, else <host name>-<api.port>: stable across restarts, distinct per replica."""
-    if settings.replica.id is not None:
-        return settings.replica.id
-    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname()) or "host"
-    return f"{host}-{settings.api.port}"
-
-
-def replica_subscriptions(settings: Settings, name: str) -> tuple[str, ...]:
-    """Every room's state (the wildcard), and the exact state topic of each room of the
-    site config too: some brokers (RabbitMQ) hand retained messages only to a
-    subscription naming the topic exactly, never to a wildcard. A broker may deliver a
-    message matching both twice; taking a document twice changes nothing."""
-    exact = (state_topic(room.building, room.floor, room.id) for room in settings.site.rooms)
-    return (
-        STATE_FILTER,
-        *sorted({topic for topic in exact if topic is not None}),
-        BOOKINGS_CHANGED_FILTER,
-        reply_filter(name),
-    )
-
-
-def replica_mqtt_options(settings: Settings, name: str) -> MqttOptions:
-    """The broker connection of a replica: no persistent session (it needs nothing the
-    broker would queue: the retained states come again on every connect)."""
-    mqtt = settings.mqtt
-    return MqttOptions(
-        host=mqtt.host,
-        port=mqtt.port,
-        client_id=f"officegw-api-{name}",
-        subscriptions=replica_subscriptions(settings, name),
-        status_topic=f"officegw/api/{name}/availability",
-        mqtt5=mqtt.protocol == "5",
-        username=mqtt.username,
-        password=mqtt.password,
-        keepalive=mqtt.keepalive,
-        session_expiry=0,
-        persistent_session=False,
-        reconnect_min_delay=mqtt.reconnect_min_delay,
-        reconnect_max_delay=mqtt.reconnect_max_delay,
-        manual_ack=False,
-        receive_maximum=mqtt.receive_maximum,
-        fast_path=mqtt.fast_path,
-        broker_stats=False,
-    )
 
 
 class Replica:
