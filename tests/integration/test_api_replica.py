@@ -465,3 +465,18 @@ def test_officegw_api_help() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "officegw api" in done.stdout and "--config" in done.stdout
+
+
+def test_officegw_api_without_a_gateways_store_is_a_config_error(tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text(yaml.safe_dump({"storage": {"path": str(tmp_path / "none.db")}}))
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "api", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "storage.path:" in done.stderr and "start one first" in done.stderr
+    assert not (tmp_path / "none.db").exists()  # a replica creates no store
