@@ -30,7 +30,7 @@ from api.errors import validation_error
 from api.limits import AuthBeforeBody, BodyLimit
 from api.methods import method_not_allowed
 from api.query import one_value_each
-from api.replica import control, events, health, rooms
+from api.replica import calendar, control, events, health, rooms
 from api.routes import availability, bookings, stream
 from gateway.config import Settings
 from gateway.logs import kv
@@ -82,6 +82,7 @@ def create_replica_app(settings: Settings, replica: Replica) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     for router in (
         rooms.router,
+        calendar.router,
         availability.router,
         bookings.router,
         control.router,

@@ -21,6 +21,8 @@ from rules.bookings import Booking
 
 PRODUCT_ID = "-//officegw//room calendar//EN"
 UNTITLED = "Booked"
+# A room's feed starts this long before now (and ends at the import horizon).
+FEED_PAST = 7 * 86_400.0
 
 
 def room_calendar(room: RoomConfig, bookings: Iterable[Booking], *, details: bool) -> bytes:

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from gateway.automation.event_log import EventKind, LoggedEvent
 from gateway.bookings.availability_inputs import AvailabilityInputs, AvailabilityVersion
+from gateway.bookings.calendar_export import FEED_PAST, room_calendar
 from gateway.bookings.scope import RoomScope
 from gateway.bookings.service import (
     BookingDraft,
@@ -166,6 +167,18 @@ class Replica:
     def room_bookings(self) -> dict[str, tuple[Booking | None, Booking | None]]:
         now = self._clock.now()
         return {room: current_and_next(bookings, now) for room, bookings in self.bookings.rooms().items()}
+
+    def room_calendar(self, room_id: str, *, details: bool) -> bytes | None:
+        """As a gateway's feed: the room's bookings that hold it, from FEED_PAST ago to
+        the import horizon (from the store); None for a room this replica does not know."""
+        document = self.documents.room(room_id)
+        config = self._configured.get(room_id) or (document.config if document is not None else None)
+        if config is None:
+            return None
+        now = self._clock.now()
+        since, until = now - FEED_PAST, now + self.settings.bookings.import_horizon * 86_400
+        bookings = [b for b in self.bookings.of_room(room_id) if b.end > since and b.start < until]
+        return room_calendar(config, bookings, details=details)
 
     # Availability (api.availability_answers)
 

@@ -25,7 +25,7 @@ from gateway.automation.alert_lifecycle import AlertLifecycles, AlertView
 from gateway.automation.event_log import EventKind, EventLog, LoggedEvent
 from gateway.automation.runner import Automation, load_rule_set
 from gateway.bookings.availability_inputs import AvailabilityInputs, AvailabilityVersion
-from gateway.bookings.calendar_export import room_calendar
+from gateway.bookings.calendar_export import FEED_PAST, room_calendar
 from gateway.bookings.calendar_import import ImportPlan, plan_import
 from gateway.bookings.calendar_sync import SyncReport
 from gateway.bookings.metrics import BookingsCollector
@@ -99,8 +99,6 @@ SHUTDOWN_FLUSH_TIMEOUT = 3.0
 # mark would leave the writer idle before the next batch arrives, a higher one
 # would stop and start the reader for every batch.
 BACKLOG_RESUME_BELOW = 0.5
-# A room's calendar feed starts this long before now (and ends at the import horizon).
-CALENDAR_FEED_PAST = 7 * 86_400.0
 
 
 class NoLights(LookupError):
@@ -964,7 +962,7 @@ class Gateway:
         if room is None:
             return None
         now = self._clock.now()
-        since, until = now - CALENDAR_FEED_PAST, now + self.settings.bookings.import_horizon * 86_400
+        since, until = now - FEED_PAST, now + self.settings.bookings.import_horizon * 86_400
         bookings = [b for b in self._bookings.of_room(room_id) if b.end > since and b.start < until]
         return room_calendar(room, bookings, details=details)
 

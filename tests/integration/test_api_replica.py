@@ -304,6 +304,11 @@ def test_a_booking_made_on_one_replica_is_seen_on_the_other_and_checked_in_by_th
         is None
     )
 
+    # The room's calendar feed, from the store, as the gateway serves it.
+    feed = r1.get("/v1/rooms/orion/calendar.ics")
+    assert feed.status_code == 200 and "SUMMARY:Planning" in feed.text
+    assert feed.text == gateway.get("/v1/rooms/orion/calendar.ics").text
+
     # Presence in the room: the gateway that owns it checks the booking in.
     def checked_in() -> bool:
         presence(campus, "hq", 2, "orion")
