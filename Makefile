@@ -33,6 +33,8 @@ test: $(VENV)/.installed-test mosquitto victoria-metrics chromium rabbitmq-serve
 bench: $(VENV)/.installed-test mosquitto
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/availability.py
+	$(BIN)/python benchmarks/rooms.py
+	$(BIN)/python benchmarks/restart.py
 	$(BIN)/python benchmarks/replica.py
 	$(BIN)/python benchmarks/discovery.py
 	$(BIN)/python benchmarks/reports.py

@@ -19,6 +19,8 @@ from api.gateway_stream import GatewayStream
 from api.limits import AuthBeforeBody, BodyLimit
 from api.methods import method_not_allowed
 from api.query import one_value_each
+from api.room_documents import RoomDocuments
+from api.rooms_fast_path import RoomsFastPath
 from api.routes import (
     alerts,
     availability,
@@ -41,9 +43,13 @@ from gateway.config import Settings
 from gateway.runtime.gateway import Gateway
 
 
-def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
+def create_app(
+    settings: Settings, gateway: Gateway, *, room_documents: RoomDocuments | None = None
+) -> FastAPI:
     """The API around `gateway` (built by the composition root, `gateway.cli.assembly`);
-    the gateway runs for as long as the app's lifespan."""
+    the gateway runs for as long as the app's lifespan. `room_documents`: the ones the
+    gateway's state publisher renders through (so a room is rendered once per change);
+    without, the app keeps its own."""
     gw = gateway
 
     @asynccontextmanager
@@ -74,6 +80,8 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     app.state.metrics = gw.metrics_registry()
     # Availability answers kept until what they rest on changes (one set per app).
     answers = app.state.availability_answers = AvailabilityAnswers()
+    # Room documents kept between changes, shared with the gateway's state publisher.
+    documents = app.state.room_documents = room_documents or RoomDocuments()
     guard = AuthGuard(settings.api, gw.audit)
     app.state.guard = guard
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -81,7 +89,8 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
     app.add_exception_handler(405, method_not_allowed)
     # The last added runs first: the size limit, then authentication of requests
     # with a body, both before anything reads the body; then availability for now
-    # from a kept answer, when there is one.
+    # from a kept answer, when there is one; then room listings from kept documents.
+    app.add_middleware(RoomsFastPath, guard=guard, gateway=gw, documents=documents)
     app.add_middleware(AvailabilityFastPath, guard=guard, gateway=gw, answers=answers)
     app.add_middleware(AuthBeforeBody, guard=guard, router=app.router)
     app.add_middleware(
@@ -89,7 +98,12 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         max_bytes=settings.api.max_body_bytes,
         paths={calendar.IMPORT_PATH: settings.bookings.import_max_bytes},
     )
+    # The probes first: FastAPI (0.165) builds an included router's per-route state
+    # (pydantic fields of every parameter and response) at the first request matched
+    # against it, in this order: a readiness probe after a start no longer pays for
+    # the fifteen routers before it. No other router's paths overlap the probes'.
     for router in (
+        health.router,
         rooms.router,
         devices.router,
         discovery.router,
@@ -100,7 +114,6 @@ def create_app(settings: Settings, gateway: Gateway) -> FastAPI:
         events.router,
         alerts.router,
         rules.router,
-        health.router,
         stream.router,
         webhooks.router,
         service_report.router,
@@ -118,5 +131,6 @@ def end_streams(app: FastAPI) -> None:
     """Ends the app's open event streams (GET /v1/stream): the server waits for every
     open response before it shuts down, and a stream never ends by itself. A server
     stopped by a signal needs no call: sse-starlette ends them then."""
-    source: StreamSource = app.state.stream_source
-    source.end_streams()
+    source: StreamSource | None = getattr(app.state, "stream_source", None)
+    if source is not None:  # a standby's app (api.standby_app) has none
+        source.end_streams()

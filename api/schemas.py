@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import UTC, datetime, tzinfo
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -13,6 +13,7 @@ from gateway.config import RoomConfig
 from gateway.live_state import LiveRoom
 from rules.bookings import Booking
 from rules.occupancy import Occupancy
+from rules.room_model import RoomState
 
 
 def as_time(ts: float | None) -> datetime | None:
@@ -49,6 +50,18 @@ class EnergyOut(BaseModel):
     kwh_today: float | None
     # Of kwh_today, what lit the room while it was vacant.
     kwh_wasted_today: float | None
+
+    # Digits of kWh shown (a thousandth of a Wh).
+    DIGITS: ClassVar[int] = 6
+
+    @classmethod
+    def of(cls, state: RoomState, now: float, zone: tzinfo) -> EnergyOut:
+        """Today's figures up to `now` (a lit room's draw counted to the moment)."""
+        kwh, wasted = state.kwh_today(now, zone), state.kwh_wasted_today(now, zone)
+        return cls(
+            kwh_today=None if kwh is None else round(kwh, cls.DIGITS),
+            kwh_wasted_today=None if wasted is None else round(wasted, cls.DIGITS),
+        )
 
 
 class RoomDescription(BaseModel):
@@ -115,7 +128,6 @@ class RoomOut(RoomDescription):
         current, upcoming = bookings
         c, s = room.config, room.state
         occ, env, lighting = s.occupancy, s.environment, s.lighting
-        kwh, wasted = s.kwh_today(now, room.zone), s.kwh_wasted_today(now, room.zone)
         cell = c.plan_cell
         return cls(
             **cls.fields_of(c),
@@ -139,10 +151,7 @@ class RoomOut(RoomDescription):
                 on=lighting.on, brightness_pct=lighting.brightness_pct, power_w=lighting.power_w
             ),
             access=AccessOut(door_open=s.door_open, locked=s.locked),
-            energy=EnergyOut(
-                kwh_today=None if kwh is None else round(kwh, 6),
-                kwh_wasted_today=None if wasted is None else round(wasted, 6),
-            ),
+            energy=EnergyOut.of(s, now, room.zone),
             available_now=is_available_now(room) and current is None,
             booking=RoomBookingOut(
                 current=BookingSummary.of(current, details=details),
@@ -372,14 +381,19 @@ class ClockOut(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "degraded", "not ready"]
+    # "standby": a gateway waiting for its shard's lock (storage.url, `run --standby`).
+    status: Literal["ready", "degraded", "not ready", "standby"]
     checks: dict[str, bool]
 
 
 def room_json(
-    room: LiveRoom, now: float, bookings: tuple[Booking | None, Booking | None] = (None, None)
+    room: LiveRoom,
+    now: float,
+    bookings: tuple[Booking | None, Booking | None] = (None, None),
+    *,
+    details: bool = False,
 ) -> bytes:
-    """The body of GET /v1/rooms/{id} as a viewer key gets it (bookings without title and
-    organizer): what the gateway publishes on officegw/state/... and streams as `room`
-    events (handed to the gateway by the composition root)."""
-    return RoomOut.of(room, now, bookings).model_dump_json().encode()
+    """The body of GET /v1/rooms/{id}; as a viewer key gets it (`details` False: bookings
+    without title and organizer) it is what the gateway publishes on officegw/state/...
+    and streams as `room` events (handed to the gateway by the composition root)."""
+    return RoomOut.of(room, now, bookings, details=details).model_dump_json().encode()

@@ -271,9 +271,14 @@ def _rejected(http: httpx.Client) -> float:
 
 
 class GatewayProcess:
-    def __init__(self, config: Path, port: int) -> None:
+    def __init__(
+        self, config: Path, port: int, *, root: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.port = port
         self._config = config
+        # The checkout the gateway runs from (this one by default), and its environment.
+        self._root = root or Path(__file__).resolve().parents[1]
+        self._env = env
         self._proc: subprocess.Popen[bytes] | None = None
         self._log = config.with_suffix(".log").open("ab")
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
@@ -283,7 +288,8 @@ class GatewayProcess:
             [sys.executable, "-m", "gateway.cli", "run", "--config", str(self._config)],
             stdout=self._log,
             stderr=self._log,
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=self._root,
+            env=self._env,
         )
 
     @property

@@ -35,6 +35,19 @@ class LiveRoom:
     zone: tzinfo
 
 
+@dataclass(frozen=True, slots=True)
+class RoomsView:
+    """Every room at one moment, for readers that go through them all."""
+
+    configs: dict[str, RoomConfig]
+    states: dict[str, RoomState]
+    # The rooms of the site config (the others were registered from their topics).
+    configured: frozenset[str]
+    zone: tzinfo
+    # (states_version, rooms_version) when taken: equal versions, equal rooms.
+    version: tuple[int, int]
+
+
 class LiveState:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -50,6 +63,9 @@ class LiveState:
         self._params: dict[str, FusionParams] = {
             room.id: self._fusion_params(room) for room in settings.site.rooms
         }
+        # Bumped (with the lock held) on every change of a room's state: kept room
+        # documents (api.room_documents) compare it.
+        self.states_version = 0
         # Bumped (with the lock held) when a room's occupancy (occupied, vacant,
         # unknown) changes: availability answers rest on it (api.availability_answers).
         self.occupancy_version = 0
@@ -184,6 +200,7 @@ class LiveState:
 
     def _put(self, room_id: str, old: RoomState, new: RoomState) -> None:
         self._states[room_id] = new
+        self.states_version += 1
         if new.occupancy.state != old.occupancy.state:
             self.occupancy_version += 1
 
@@ -292,6 +309,18 @@ class LiveState:
                 self._bookable = tuple(config for config in self._configs.values() if config.bookable)
                 self._bookable_at = self.rooms_version
             return self._bookable, dict(self._states)
+
+    def rooms_view(self) -> RoomsView:
+        """Every room's description and state, taken together (copies of the mappings;
+        the configs and states themselves are frozen)."""
+        with self._lock:
+            return RoomsView(
+                dict(self._configs),
+                dict(self._states),
+                self._configured,
+                self.zone,
+                (self.states_version, self.rooms_version),
+            )
 
     def room(self, room_id: str) -> LiveRoom | None:
         with self._lock:

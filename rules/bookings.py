@@ -321,6 +321,20 @@ def current_and_next(bookings: Sequence[Booking], now: float) -> tuple[Booking |
     return current, upcoming
 
 
+def current_and_next_holds(bookings: Sequence[Booking], now: float) -> tuple[float, float]:
+    """[from, until) around `now` over which `current_and_next(bookings, t)` gives what it
+    gives at `now`: it changes only where an active booking starts or ends."""
+    since, until = -math.inf, math.inf
+    for b in bookings:
+        if b.active:
+            for edge in (b.start, b.end):
+                if edge <= now:
+                    since = max(since, edge)
+                else:
+                    until = min(until, edge)
+    return since, until
+
+
 def window_problem(start: float, end: float, max_duration: float) -> str | None:
     """Why [start, end) cannot be booked, or None."""
     if not (math.isfinite(start) and math.isfinite(end)):

@@ -104,21 +104,59 @@ class RoomState:
     def kwh_today(self, now: float, zone: tzinfo = UTC) -> float | None:
         """Energy used today (the local day of `zone`, the site's) up to `now`, counting
         the current draw since the last report."""
-        if self.energy_at is None:
-            return None
-        return 0.0 if self._counters_of_a_later_day(now, zone) else _energy_until(self, now, zone)[0]
+        today = self.energy_today(now, zone)
+        return None if today is None else today.at(now)[0]
 
     def kwh_wasted_today(self, now: float, zone: tzinfo = UTC) -> float | None:
         """Of `kwh_today`, what lit an empty room."""
+        today = self.energy_today(now, zone)
+        return None if today is None else today.at(now)[1]
+
+    def energy_today(self, now: float, zone: tzinfo = UTC) -> EnergyToday | None:
+        """Today's counters as a function of time, for `now` and every moment around it
+        that falls in the same span of the same day (`EnergyToday.since`, `until`);
+        None for a room without energy figures."""
         if self.energy_at is None:
             return None
-        return 0.0 if self._counters_of_a_later_day(now, zone) else _energy_until(self, now, zone)[3]
+        start, end = day_bounds(now, zone)
+        if self.energy_day_end is not None and end < self.energy_day_end:
+            # The counters are of a day after `now`'s: asked about an earlier day (a
+            # clock that went back, such as a gateway following device time that has
+            # not heard a device since its restart), of which they hold nothing.
+            return EnergyToday(start, end, 0.0, 0.0, now, 0.0, wasting=False)
+        counters_end = self.energy_day_end
+        if counters_end is None:
+            counters_end = day_bounds(self.energy_at, zone)[1]
+        kwh, waste, since = self.energy_kwh, self.energy_waste_kwh, self.energy_at
+        if now >= counters_end:
+            # Past the end of the counters' day they start again from the local
+            # midnight, counting the draw since then.
+            kwh, waste, since = 0.0, 0.0, max(since, start)
+            start = max(start, counters_end)
+        else:
+            end = min(end, counters_end)
+        wasting = self.occupancy.state == Occupancy.VACANT
+        return EnergyToday(start, end, kwh, waste, since, self.lighting.power_w or 0.0, wasting=wasting)
 
-    def _counters_of_a_later_day(self, now: float, zone: tzinfo) -> bool:
-        """The energy counters are of a day after `now`'s: asked about an earlier day
-        (a clock that went back, such as a gateway following device time that has not
-        heard a device since its restart), of which they hold nothing."""
-        return self.energy_day_end is not None and day_bounds(now, zone)[1] < self.energy_day_end
+
+@dataclass(frozen=True, slots=True)
+class EnergyToday:
+    """A room's energy counters of today over [since, until): what they held at the
+    last report, plus the draw since then (a vacant room's draw is also waste)."""
+
+    since: float
+    until: float
+    kwh: float
+    wasted: float
+    # The draw (W) counts from this moment.
+    drawing_since: float
+    power_w: float
+    wasting: bool
+
+    def at(self, now: float) -> tuple[float, float]:
+        """(kWh, wasted kWh) at `now` (a moment in [since, until))."""
+        gained = self.power_w * max(0.0, now - self.drawing_since) / 3_600_000
+        return self.kwh + gained, self.wasted + (gained if self.wasting else 0.0)
 
 
 V = TypeVar("V")

@@ -28,6 +28,7 @@ from gateway.live_state import LiveState
 from gateway.mqtt.transport import Ack, ConnectionListener, InboundMessage, MessageHandler
 from gateway.runtime import gateway as gateway_module
 from gateway.runtime.gateway import Gateway
+from gateway.runtime.room_state_publisher import RoomRenderer
 from gateway.storage.sqlite_store import Store
 from rules.engine import RuleSet
 from rules.room_model import RoomState
@@ -233,9 +234,12 @@ def _shared_rule_set(settings: Settings) -> RuleSet:
 
 
 @contextmanager
-def running_gateway(storage: Path, config: dict[str, Any]) -> Iterator[GatewayOnFakes]:
+def running_gateway(
+    storage: Path, config: dict[str, Any], *, room_status: RoomRenderer | None = None
+) -> Iterator[GatewayOnFakes]:
     """A started `GatewayOnFakes` for `config` (as for `settings_from_dict`), with its
-    database in the directory `storage`; stopped on exit."""
+    database in the directory `storage`; stopped on exit. `room_status`: the renderer
+    of room states (retained on MQTT, streamed); without, the gateway publishes none."""
     config = dict(config)
     config["storage"] = {
         "path": str(storage / "officegw.db"),
@@ -247,7 +251,8 @@ def running_gateway(storage: Path, config: dict[str, Any]) -> Iterator[GatewayOn
     } | config.get("storage", {})
     transport, clock = FakeTransport(), ManualClock()
     with mock.patch.object(gateway_module, "load_rule_set", _shared_rule_set):
-        gateway = Gateway(settings_from_dict(config), transport=transport, clock=clock)
+        settings = settings_from_dict(config)
+        gateway = Gateway(settings, transport=transport, clock=clock, room_status=room_status)
     gateway.start()
     # No ticks behind the test's back (one could release a throttled message between
     # two asserts): the test ticks, in `advance`.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import shutil
 import signal
@@ -11,7 +12,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,23 +186,43 @@ class SimLight:
 
 
 class GatewayProcess:
-    """`officegw run --config CONFIG` as a process of its own, its output in `log`
-    (`command`: another one taking --config, e.g. `("api", "--port", "8001")`)."""
+    """`officegw run --config CONFIG [ARGS]` as a process of its own, its output in `log`
+    (`env`: OFFICEGW_* overrides; `command`: another command taking --config, e.g. `api`)."""
 
-    def __init__(self, config: Path, log: Path, port: int, command: Sequence[str] = ("run",)) -> None:
+    def __init__(
+        self,
+        config: Path,
+        log: Path,
+        port: int,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        command: str = "run",
+    ) -> None:
         self._config, self._log, self.port = config, log, port
-        self._command = tuple(command)
+        self._args, self._env = list(args), dict(env or {})
+        self._command = command
         self.proc: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
 
-    def start(self) -> None:
+    def start(self, *, wait_ready: bool = True) -> None:
         with self._log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", *self._command, "--config", str(self._config)],
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway.cli",
+                    self._command,
+                    "--config",
+                    str(self._config),
+                    *self._args,
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
+                env={**os.environ, **self._env},
             )
+        if not wait_ready:
+            return
 
         def ready() -> bool:
             try:

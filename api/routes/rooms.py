@@ -8,13 +8,14 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
-from api.auth import Viewer
+from api.auth import Principal, Viewer
 from api.booking_schemas import may_see_details
 from api.deps import GatewayDep
 from api.errors import AUTH, responses
 from api.query import QueryTime
+from api.room_documents import RoomDocuments, RoomsQuery
 from api.schemas import (
     HistoryOut,
     HistoryPoint,
@@ -26,41 +27,52 @@ from api.schemas import (
 )
 from gateway.runtime.gateway import UnknownMetric
 from gateway.storage.records import KIND_OF_METRIC, STATUS_NAME_OF_FIELD
-from rules.occupancy import Occupancy
 
 router = APIRouter(prefix="/v1/rooms", tags=["rooms"])
+
+
+def room_documents(request: Request) -> RoomDocuments:
+    documents: RoomDocuments = request.app.state.room_documents
+    return documents
+
+
+DocumentsDep = Annotated[RoomDocuments, Depends(room_documents)]
+
+
+def rooms_query(
+    who: Principal,
+    building: str | None,
+    floor: str | None,
+    type: str | None,
+    occupied: bool | None,
+    bookable: bool | None,
+) -> RoomsQuery:
+    return RoomsQuery(
+        who.buildings, may_see_details(who, "operator"), building, floor, type, occupied, bookable
+    )
 
 
 @router.get(
     "",
     response_model=RoomList,
     summary="All rooms with live status (of the key's buildings)",
+    description="Sorted by building, floor and id. Rooms' documents are kept between changes "
+    "(see `api.room_documents`): a whole campus is joined from them, not rendered per request.",
     responses=responses(*AUTH, 422),
 )
 def list_rooms(
     gateway: GatewayDep,
+    documents: DocumentsDep,
     who: Viewer,
     building: str | None = None,
     floor: str | None = None,
     type: str | None = None,
     occupied: bool | None = None,
     bookable: bool | None = None,
-) -> RoomList:
-    now = gateway.now()
-    booked = gateway.room_bookings()
-    details = may_see_details(who, "operator")
-    rooms = [
-        RoomOut.of(room, now, booked.get(room.config.id, (None, None)), details=details)
-        for room in gateway.rooms()
-        if who.can_see(room.config.building)
-        and (building is None or room.config.building == building)
-        and (floor is None or room.config.floor == floor)
-        and (type is None or room.config.type == type)
-        and (bookable is None or room.config.bookable == bookable)
-        and (occupied is None or (room.state.occupancy.state == Occupancy.OCCUPIED) == occupied)
-    ]
-    rooms.sort(key=lambda r: (r.building, r.floor, r.id))
-    return RoomList(rooms=rooms, count=len(rooms))
+) -> Response:
+    view, booked = gateway.rooms_view()
+    query = rooms_query(who, building, floor, type, occupied, bookable)
+    return json_response(documents.rooms(view, booked, query, gateway.now()))
 
 
 @router.get(
@@ -69,14 +81,21 @@ def list_rooms(
     summary="One room's live status",
     responses=responses(*AUTH, 404, 422),
 )
-def get_room(room_id: str, gateway: GatewayDep, who: Viewer) -> RoomOut:
+def get_room(room_id: str, gateway: GatewayDep, documents: DocumentsDep, who: Viewer) -> Response:
     room = gateway.room(room_id)
     # A room in a building the key may not see is reported as absent, not forbidden,
     # so keys cannot probe other buildings' room ids (and errors never repeat the id).
     if room is None or not who.can_see(room.config.building):
         raise HTTPException(404, detail="room not found")
-    booked = gateway.room_booking(room_id)
-    return RoomOut.of(room, gateway.now(), booked, details=may_see_details(who, "operator"))
+    body = documents.room(
+        room, gateway.bookings_of_room(room_id), gateway.now(), details=may_see_details(who, "operator")
+    )
+    return json_response(body)
+
+
+def json_response(body: bytes) -> Response:
+    """What FastAPI sends for a response model (the headers of Starlette's Response)."""
+    return Response(body, media_type="application/json")
 
 
 # Buckets a request may ask for, and raw readings a page may hold.

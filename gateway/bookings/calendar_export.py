@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-
-import icalendar
+from typing import TYPE_CHECKING
 
 from gateway.config import RoomConfig
 from rules.bookings import Booking
+
+if TYPE_CHECKING:
+    # Imported where used: a start serves no calendar (see calendar_import).
+    import icalendar
 
 PRODUCT_ID = "-//officegw//room calendar//EN"
 UNTITLED = "Booked"
@@ -27,6 +30,8 @@ FEED_PAST = 7 * 86_400.0
 
 def room_calendar(room: RoomConfig, bookings: Iterable[Booking], *, details: bool) -> bytes:
     """The VCALENDAR of `room` with `bookings`; titles and organizers only with `details`."""
+    import icalendar
+
     calendar = icalendar.Calendar()
     calendar.add("PRODID", PRODUCT_ID)
     calendar.add("VERSION", "2.0")
@@ -40,6 +45,8 @@ def room_calendar(room: RoomConfig, bookings: Iterable[Booking], *, details: boo
 
 
 def _event(room: RoomConfig, booking: Booking, details: bool) -> icalendar.Event:
+    import icalendar
+
     event = icalendar.Event()
     event.add("UID", f"{booking.id}@officegw")
     event.add("DTSTAMP", _utc(booking.updated_at))

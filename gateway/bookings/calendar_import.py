@@ -42,13 +42,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import MAXYEAR, UTC, date, datetime, tzinfo
-from typing import Any
-
-import icalendar
-import recurring_ical_events  # type: ignore[import-untyped]
-from dateutil.rrule import rrulestr
+from typing import TYPE_CHECKING, Any
 
 from gateway.config import RoomConfig
+
+if TYPE_CHECKING:
+    # Imported where used (icalendar, recurring-ical-events and dateutil's rules are
+    # a twentieth of the gateway's import time, and a start imports no calendar).
+    import icalendar
 
 # Steps (candidate instants) a rule may take from its DTSTART to the window's end.
 MAX_RULE_STEPS = 100_000
@@ -189,6 +190,8 @@ def read_calendar(data: bytes) -> icalendar.Calendar:
         ) from None
     if not text.strip():
         raise CalendarError("empty body: expected an iCalendar file (BEGIN:VCALENDAR ... END:VCALENDAR)")
+    import icalendar
+
     try:
         parsed = icalendar.Calendar.from_ical(text)
     except ValueError as exc:
@@ -236,6 +239,8 @@ class _Expander:
         self.found = 0
 
     def run(self) -> ImportPlan:
+        import recurring_ical_events  # type: ignore[import-untyped]
+
         accepted = self._accepted_components()
         if accepted is not None:
             try:
@@ -259,6 +264,8 @@ class _Expander:
     def _accepted_components(self) -> icalendar.Calendar | None:
         """The calendar without the events that cannot or must not be expanded (each
         skipped with its reason); None when nothing is left."""
+        import icalendar
+
         by_uid: dict[str, list[icalendar.Component]] = {}
         for event in self.calendar.walk("VEVENT"):
             uid = str(event.get("UID", "")).strip()
@@ -345,6 +352,8 @@ class _Expander:
     # Expansion
 
     def _expand(self, uid: str, series: Any) -> None:
+        import recurring_ical_events
+
         if self.clock() > self.deadline:
             self.limited = True
             self.skipped.append(Skipped(uid, self._over_time()))
@@ -490,6 +499,9 @@ def _never_matches(rule: icalendar.vRecur, dtstart: date | datetime) -> str | No
     start = start.replace(tzinfo=None)
     cycles = max(0, (MAXYEAR - 2 * GREGORIAN_CYCLE_YEARS - start.year) // GREGORIAN_CYCLE_YEARS + 1)
     probe_start = start.replace(year=start.year + GREGORIAN_CYCLE_YEARS * cycles)
+    import icalendar
+    from dateutil.rrule import rrulestr
+
     parts = icalendar.vRecur({k: v for k, v in rule.items() if k not in ("COUNT", "UNTIL")})
     text = bytes(parts.to_ical()).decode()  # type: ignore[no-untyped-call]
     try:

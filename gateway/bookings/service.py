@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -28,6 +27,7 @@ from gateway.bookings.calendar_sync import SyncReport, reconcile
 from gateway.bookings.index import BookingIndex
 from gateway.logs import kv
 from gateway.storage.bookings_store import BookingQuery, BookingStore, NoShowCount, NoShowGroup
+from gateway.storage.sql import STORE_ERRORS
 from rules.bookings import (
     EARLY_CHECKIN,
     NO_SENSORS,
@@ -111,7 +111,7 @@ def _everywhere(room_id: str) -> bool:
 def _storage() -> Iterator[None]:
     try:
         yield
-    except (sqlite3.Error, OSError) as exc:
+    except STORE_ERRORS as exc:
         log.error(kv("booking not stored", error=str(exc)))
         raise StorageUnavailable(f"bookings cannot be stored right now: {exc}") from exc
 
@@ -382,7 +382,7 @@ class Bookings:
                 if made:
                     try:
                         self._store.update([booking for booking, _ in made])
-                    except (sqlite3.Error, OSError) as exc:
+                    except STORE_ERRORS as exc:
                         # Nothing changed; the same transitions come up next tick.
                         log.warning(kv("booking transitions not stored", error=str(exc), count=len(made)))
                         return []
@@ -400,7 +400,7 @@ class Bookings:
         self._last_prune = now
         try:
             deleted = self._store.prune(now - self._retention)
-        except (sqlite3.Error, OSError) as exc:
+        except STORE_ERRORS as exc:
             log.warning(kv("booking retention failed", error=str(exc)))
             return
         if deleted:

@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Any
 
 from api.app import create_app
+from api.room_documents import RoomDocuments
 from gateway.cli.assembly import build_gateway
 from gateway.cli.server import ServerThread
 from gateway.config import settings_from_dict
@@ -140,8 +141,10 @@ def run_demo(args: argparse.Namespace) -> int:
             {**room, **plan[room["id"]], "lux_target": DEMO_LUX_TARGET} for room in site["rooms"]
         ]
         settings = settings_from_dict({**config, "site": site})
-        gateway = build_gateway(settings, manage_gc=True)
-        server = ServerThread(create_app(settings, gateway), HOST, pick_port(args.api_port, "API")).start()
+        documents = RoomDocuments()
+        gateway = build_gateway(settings, manage_gc=True, room_documents=documents)
+        app = create_app(settings, gateway, room_documents=documents)
+        server = ServerThread(app, HOST, pick_port(args.api_port, "API")).start()
         if scenario is None:
             publisher = threading.Thread(
                 target=run_floor,

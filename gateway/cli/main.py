@@ -6,6 +6,7 @@ every problem printed (`ProblemsError.render()`), never a traceback."""
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", metavar="FILE", help="site config (YAML); defaults apply without one")
     run.add_argument("--host", help="override api.host")
     run.add_argument("--port", type=int, help="override api.port")
+    run.add_argument(
+        "--standby",
+        action="store_true",
+        help="with storage.url: when another gateway holds this shard's lock, wait for it and "
+        "take over when that one stops, instead of refusing to start (README: Standby takeover)",
+    )
 
     api = commands.add_parser(
         "api",
@@ -249,9 +256,20 @@ def _api(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # No garbage collections while starting up: reading a campus's config and stored
+    # state makes a great many objects that all stay, and CPython's full collections
+    # over them were a third of the time to ready. The gateway turns the collector on
+    # again when it starts (gateway.runtime.gc_schedule.FullCollections).
+    gc.disable()
     overrides = _api_overrides(args)
     settings = _settings(args.config, overrides)
     if settings is None:
+        return 2
+    if args.standby and settings.storage.url is None:
+        print(
+            "--standby needs storage.url: the shard's lock lives in PostgreSQL (README: Standby takeover)",
+            file=sys.stderr,
+        )
         return 2
     configure_logging(settings.gateway.log_level)
 
@@ -266,8 +284,19 @@ def _run(args: argparse.Namespace) -> int:
             api=f"http://{settings.api.host}:{settings.api.port}",
         )
     )
-    serve(build_app(settings, manage_gc=True), settings.api.host, settings.api.port)
-    return 0
+    if settings.storage.url is None:
+        serve(build_app(settings, manage_gc=True), settings.api.host, settings.api.port)
+        return 0
+
+    from gateway.cli.shard import run_shard
+
+    return run_shard(
+        settings,
+        standby=args.standby,
+        run=lambda role: serve(
+            build_app(settings, manage_gc=True, shard=role), settings.api.host, settings.api.port
+        ),
+    )
 
 
 if __name__ == "__main__":

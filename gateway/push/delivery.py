@@ -12,9 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
+if TYPE_CHECKING:
+    # Imported where used: httpx (with the rich and pygments its command line pulls
+    # in) is a tenth of the gateway's import time, and most gateways have no webhooks.
+    import httpx
 
 MAX_RESPONSE_BYTES = 4096
 MAX_URL_LENGTH = 2048
@@ -71,6 +75,8 @@ def url_problem(url: str, allowed_hosts: Sequence[str] = ()) -> str | None:
 
 
 def new_client(timeout: float) -> httpx.Client:
+    import httpx
+
     return httpx.Client(
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
@@ -81,6 +87,8 @@ def new_client(timeout: float) -> httpx.Client:
 
 
 def post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Attempt:
+    import httpx
+
     started = time.perf_counter()
     try:
         with client.stream("POST", url, content=body, headers=headers) as response:

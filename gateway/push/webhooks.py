@@ -17,13 +17,10 @@ outbox rows together and only wakes this thread.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
-
-import httpx
+from typing import TYPE_CHECKING, Any, cast
 
 from gateway.automation.event_log import EventKind, LoggedEvent
 from gateway.config import WebhooksSection
@@ -31,7 +28,11 @@ from gateway.logs import kv
 from gateway.push.delivery import Attempt, new_client, post, url_problem
 from gateway.push.documents import event_id, event_json
 from gateway.push.signing import SIGNATURE_HEADER, signature
+from gateway.storage.sql import STORE_ERRORS
 from gateway.storage.webhook_store import Target, Waiting, WebhookStore
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("officegw.webhooks")
 
@@ -73,7 +74,8 @@ class WebhookDispatcher:
         self._place = place
         self._on_pause = on_pause
         self._clock = clock
-        self._client = client or new_client(settings.timeout)
+        # Made at the first delivery (its TLS setup is tens of ms of a start).
+        self._client = client
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="officegw-webhooks", daemon=True)
@@ -95,7 +97,7 @@ class WebhookDispatcher:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
-        if not self._thread.is_alive():
+        if not self._thread.is_alive() and self._client is not None:
             self._client.close()
 
     def _run(self) -> None:
@@ -104,7 +106,7 @@ class WebhookDispatcher:
             try:
                 busy = self.run_once()
                 wait = 0.0 if busy else self._idle_wait()
-            except sqlite3.Error as exc:
+            except STORE_ERRORS as exc:
                 # The store is failing (disk full) or closing: try again later.
                 if str(exc) != self._store_error:
                     log.warning(kv("webhook outbox unreadable", error=str(exc)))
@@ -165,6 +167,8 @@ class WebhookDispatcher:
         if refused is not None:
             result = Attempt(None, f"not sent: {refused}", 0.0)
         else:
+            if self._client is None:
+                self._client = new_client(self._settings.timeout)
             result = post(self._client, target.url, body, headers, self._settings.timeout)
         done = self._clock()
         if result.ok:

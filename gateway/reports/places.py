@@ -11,10 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from gateway.config import Settings
 from gateway.reports.table import GroupBy, ReportWindow
-from gateway.storage.sqlite_store import Store
+
+
+class SnapshotSource(Protocol):
+    """Where the auto-registered rooms are kept (the gateway's state store)."""
+
+    def snapshot_entry(self, key: str) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +31,7 @@ class RoomPlace:
     room_type: str
 
 
-def room_places(settings: Settings, store: Store) -> dict[str, RoomPlace]:
+def room_places(settings: Settings, store: SnapshotSource) -> dict[str, RoomPlace]:
     places: dict[str, RoomPlace] = {}
     auto = store.snapshot_entry("auto_rooms")
     for room in auto if isinstance(auto, list) else []:

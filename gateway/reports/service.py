@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.config import Settings
 from gateway.reports.figures import percentiles, rounded
-from gateway.reports.places import RoomPlace, group_of, places_kept, room_places
+from gateway.reports.places import RoomPlace, SnapshotSource, group_of, places_kept, room_places
 from gateway.reports.site_time import Buckets, bucket_label
 from gateway.reports.table import Figure, GroupBy, Report, ReportRow, ReportWindow
 from gateway.storage import service_records
@@ -99,14 +99,30 @@ def confirm_within(settings: Settings) -> float:
     return a.confirm_timeout * float(2**a.max_attempts - 1) + 1.0
 
 
-def build_service(store: Store, window: ReportWindow, settings: Settings) -> Report:
+def build_service(
+    store: Store,
+    window: ReportWindow,
+    settings: Settings,
+    *,
+    snapshot: SnapshotSource | None = None,
+    lifecycles: Mapping[int, tuple[float | None, float | None]] | None = None,
+) -> Report:
+    """`snapshot`: where the auto-registered rooms are (default: `store`);
+    `lifecycles`: alert -> (acknowledged at, resolved at) when the alert states are
+    kept elsewhere than the file's events (a shared store)."""
     start, end = window.start.timestamp(), window.end.timestamp()
-    places = room_places(settings, store)
+    places = room_places(settings, snapshot or store)
     # Both reads from one snapshot of the store, on a connection of the report's own.
     with store.reader() as db:
         commands, confirmations = service_records.commands(db, start, end, confirm_within(settings))
         alerts = service_records.alerts(db, start, end)
+    if lifecycles is not None:
+        alerts = [_with_lifecycle(a, lifecycles.get(a.seq, (None, None))) for a in alerts]
     return service_report(commands, confirmations, alerts, places, window)
+
+
+def _with_lifecycle(alert: AlertRecord, lifecycle: tuple[float | None, float | None]) -> AlertRecord:
+    return alert._replace(acked_at=lifecycle[0], resolved_at=lifecycle[1])
 
 
 def service_report(

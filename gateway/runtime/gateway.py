@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import secrets
-import sqlite3
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from prometheus_client.registry import CollectorRegistry
@@ -39,7 +37,7 @@ from gateway.ingest.discovery import DiscoveredDevice, Discovery, DiscoveryColle
 from gateway.ingest.pipeline import IngestPipeline, Route
 from gateway.ingest.routes import RouteTable
 from gateway.ingest.stats import IngestStats
-from gateway.live_state import LiveRoom, LiveState
+from gateway.live_state import LiveRoom, LiveState, RoomsView
 from gateway.logs import kv
 from gateway.mqtt.transport import Ack, InboundMessage, Transport
 from gateway.push.fanout import EventPush, Fanout, StreamFilter, Subscription
@@ -58,18 +56,19 @@ from gateway.runtime.push_metrics import PushCollector, PushSources
 from gateway.runtime.replica_metrics import ReplicaCommandsCollector
 from gateway.runtime.report_scheduler import ReportScheduler, ScheduledReport
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
+from gateway.runtime.shard_role import ShardCollector, ShardRole
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import clock_topic, event_topic, routes
 from gateway.shard_commands import COMMAND_ROOT
-from gateway.storage.alert_store import AlertStateName, AlertStore
-from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup, SqliteBookingStore
+from gateway.storage.alert_store import AlertStateName
+from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup
 from gateway.storage.history_writer import HistoryWriter
-from gateway.storage.influx.exporter import InfluxExporter
+from gateway.storage.open_stores import open_stores
 from gateway.storage.records import KIND_OF_METRIC, DeviceState, Reading, StoredEvent, recorded_metric
 from gateway.storage.report_queries import SqliteReportSource
-from gateway.storage.sqlite_store import Store
-from gateway.storage.webhook_store import Delivery, WebhookStore
+from gateway.storage.sql import STORE_ERRORS
+from gateway.storage.webhook_store import Delivery
 from gateway.storage.webhook_store import Subscription as WebhookSubscription
 from rules.bookings import (
     Booking,
@@ -82,6 +81,9 @@ from rules.engine import RuleMemory, RulesError, RuleSet
 from rules.occupancy import Occupancy
 from rules.room_model import RoomState
 from rules.types import Priority
+
+if TYPE_CHECKING:
+    from gateway.storage.influx.exporter import InfluxExporter
 
 log = logging.getLogger("officegw.gateway")
 
@@ -159,6 +161,9 @@ class Gateway:
     `room_status` renders a room as GET /v1/rooms/{id} does (the composition root
     passes the API's renderer, so the two never differ); with it, room states are
     published retained on MQTT and streamed as `room` events. Without it, neither.
+
+    `shard` is the role of a gateway that holds its shard's lock (storage.url set;
+    taken by the CLI before the gateway is built): in /metrics and /readyz.
     """
 
     def __init__(
@@ -169,8 +174,10 @@ class Gateway:
         clock: Clock | None = None,
         manage_gc: bool = False,
         room_status: RoomRenderer | None = None,
+        shard: ShardRole | None = None,
     ) -> None:
         self.settings = settings
+        self._shard = shard
         if clock is None:
             clock = DeviceClock() if settings.clock.mode == "device" else SystemClock()
         self._clock: Clock = clock
@@ -183,14 +190,19 @@ class Gateway:
         self._gc = FullCollections()
         self.transport = transport
         self._live = LiveState(settings)
-        self._store = Store(Path(settings.storage.path))
-        # Reports read the same file on connections of their own (one per report).
-        self._reports = SqliteReportSource(Path(settings.storage.path))
+        # The SQLite file (readings), and where events, states, bookings, webhooks and
+        # alerts live: the same file, or the shared PostgreSQL (storage.url).
+        self._stores = open_stores(settings)
+        self._store = self._stores.history
+        self._state = self._stores.state
+        # Reports read the same file on connections of their own (one per report), and
+        # the bookings from the shared store when there is one.
+        self._reports = SqliteReportSource(Path(settings.storage.path), bookings=self._stores.shared)
         # Everything committed to the history is also exported, when influxdb.url is set.
-        self._influx = InfluxExporter.from_settings(settings)
+        self._influx = _influx_exporter(settings)
         retention = settings.storage.retention
         self._fanout = Fanout()
-        self._webhook_store = WebhookStore(self._store)
+        self._webhook_store = self._stores.webhooks
         self._webhooks = WebhookDispatcher(
             self._webhook_store,
             settings.push.webhooks,
@@ -214,11 +226,12 @@ class Gateway:
             max_delay=settings.storage.commit_interval,
             retention=(retention.readings * 86_400, retention.events * 86_400),
             clock=self._clock.now,
+            shared=self._stores.sink,
         )
         self._events = EventLog(sink=self._persist_event)
-        self._alerts = AlertLifecycles(AlertStore(self._store))
-        # Bookings on a connection of their own to the same file (migrated by `Store`).
-        self._booking_store = SqliteBookingStore(Path(settings.storage.path))
+        self._alerts = AlertLifecycles(self._stores.alerts)
+        # Bookings on a connection of their own to the same file, or in the shared store.
+        self._booking_store = self._stores.bookings
         self._bookings = Bookings(
             self._booking_store,
             policy_for=self._booking_policy,
@@ -286,7 +299,7 @@ class Gateway:
             device_clock=self._device_clock,
             on_ticked=self._say_ticked if self._device_clock is not None else lambda now: None,
         )
-        self.snapshotter = Snapshotter(self._store, self._capture, settings.storage.snapshot_interval)
+        self.snapshotter = Snapshotter(self._state, self._capture, settings.storage.snapshot_interval)
         state = settings.push.state
         self._room_states = (
             RoomStatePublisher(
@@ -305,7 +318,7 @@ class Gateway:
         )
         # API replicas' commands for this shard's buildings, and the notices that tell
         # them its bookings changed (gateway/shard_commands.py).
-        shard = frozenset(settings.gateway.buildings) or None
+        own_buildings = frozenset(settings.gateway.buildings) or None
         self._commands = (
             CommandHandler(
                 self,
@@ -314,7 +327,7 @@ class Gateway:
                     device, payload, actor=actor
                 ),
                 publish=self._publish,
-                buildings=shard,
+                buildings=own_buildings,
             )
             if settings.gateway.commands
             else None
@@ -329,7 +342,7 @@ class Gateway:
         self._archive = ReportArchive(settings.reports.archive_path(settings.storage.path))
         self._report_scheduler = ReportScheduler(
             settings,
-            self._store,
+            self._state,
             self._archive,
             self._archived_reports(),
             clock=self._clock,
@@ -629,7 +642,7 @@ class Gateway:
         if found and found[0].seq == seq:
             event: LoggedEvent | None = found[0]
         else:
-            stored = self._store.event(seq) if seq > 0 else None
+            stored = self._state.event(seq) if seq > 0 else None
             event = (
                 None
                 if stored is None
@@ -753,7 +766,10 @@ class Gateway:
 
     def service_report(self, window: ReportWindow) -> Report:
         """Command confirmation and alert response times (gateway/reports/service.py)."""
-        return build_service(self._store, window, self.settings)
+        lifecycles = None
+        if self._stores.shared is not None:  # alert states are in the shared store, not the file
+            lifecycles = {a: (s.acked_at, s.resolved_at) for a, s in self._stores.alerts.all().items()}
+        return build_service(self._store, window, self.settings, snapshot=self._state, lifecycles=lifecycles)
 
     def _archived_reports(self) -> list[ScheduledReport]:
         """The reports the schedule writes for every building, in the summary's order."""
@@ -807,7 +823,7 @@ class Gateway:
         place: from memory, or from the store for those memory no longer holds."""
         recent = self._events.page(after=after, limit=limit)
         if recent and recent[0].seq > after + 1:
-            older = self._store.events_after(after, recent[0].seq, limit)
+            older = self._state.events_after(after, recent[0].seq, limit)
             if older:
                 recent = [
                     LoggedEvent(seq, at, cast(EventKind, kind), room, data)
@@ -996,6 +1012,15 @@ class Gateway:
         offline = self._live.rooms_with_sensors_offline() if includes_now else frozenset()
         return AvailabilityInputs(version, booked, rooms, states, offline)
 
+    def rooms_view(self) -> tuple[RoomsView, Mapping[str, tuple[Booking, ...]]]:
+        """Every room's description and state, and every room's active bookings (a
+        snapshot, replaced whole on every booking write): what room listings are made of."""
+        return self._live.rooms_view(), self._bookings.rooms()
+
+    def bookings_of_room(self, room_id: str) -> tuple[Booking, ...]:
+        """The room's active bookings, sorted by start (the tuple `rooms_view` holds)."""
+        return self._bookings.of_room(room_id)
+
     def room_booking(self, room_id: str) -> tuple[Booking | None, Booking | None]:
         """The room's booking in progress and its next one."""
         return current_and_next(self._bookings.of_room(room_id), self._clock.now())
@@ -1006,8 +1031,11 @@ class Gateway:
         return {room: current_and_next(bookings, now) for room, bookings in self._bookings.rooms().items()}
 
     def health_checks(self) -> dict[str, bool]:
-        """What readiness is judged on: "mqtt", "storage" and, with the export on, "influxdb"."""
+        """What readiness is judged on: "mqtt", "storage" and, with the export on, "influxdb";
+        "shard_lock" (always true: a gateway that loses it exits) with storage.url set."""
         checks = {"mqtt": self.ready, "storage": self._history.stats.healthy}
+        if self._shard is not None:
+            checks["shard_lock"] = self._shard.active
         if self._influx is not None:
             checks["influxdb"] = self._influx.stats().healthy
         return checks
@@ -1052,6 +1080,8 @@ class Gateway:
                 lambda: self._bookings_announcer.announced,
             )
         )
+        if self._shard is not None:
+            registry.register(ShardCollector(self._shard))
         if self._discovery is not None:
             registry.register(DiscoveryCollector(self._discovery))
         return registry
@@ -1083,7 +1113,7 @@ class Gateway:
     def _webhook_counts(self) -> tuple[int, int, int] | None:
         try:
             return self._webhook_store.counts()
-        except sqlite3.Error:
+        except STORE_ERRORS:
             return None
 
     def audit(self, actor: str, action: str, room_id: str | None, **detail: Any) -> None:
@@ -1114,6 +1144,10 @@ class Gateway:
     def _on_connection(self, up: bool) -> None:
         if up:
             self.connects += 1
+            resumed = self._shard.session_resumed() if self._shard is not None else None
+            if resumed is not None:
+                shard = self.settings.gateway.id
+                log.info(kv("shard session resumed", shard=shard, after_lock_s=round(resumed, 3)))
             self._pipeline.connection_up()
             if self._room_states is not None:
                 self._room_states.resend()
@@ -1140,17 +1174,17 @@ class Gateway:
         return captured
 
     def _restore(self) -> None:
-        saved = self._store.load_snapshot()
+        saved = self._state.load_snapshot()
         # Room states: the committed ones, over those of a file from before they were
         # committed with the readings (schema 1 kept them in the snapshot).
-        stored_rooms = {**saved.get("rooms", {}), **self._store.room_states()}
+        stored_rooms = {**saved.get("rooms", {}), **self._state.room_states()}
         states = {room_id: decode_as(RoomState, data) for room_id, data in stored_rooms.items()}
         if (saved or states) and saved.get("device_id_scheme") != identity.ID_SCHEME:
-            states = migrate_device_ids(self._store, saved, states, self.settings, self._clock.now())
+            states = migrate_device_ids(self._state, saved, states, self.settings, self._clock.now())
         # Committed with the room states: where each device's readings had reached.
         devices = [
             DeviceState(device, room, data.get("ts"), data.get("digest"), data.get("last_state") or {})
-            for device, (room, data) in self._store.device_states().items()
+            for device, (room, data) in self._state.device_states().items()
         ]
         with self._live.lock:
             restored = self._live.restore(states, saved.get("auto_rooms", []), self._clock.now())
@@ -1169,9 +1203,10 @@ class Gateway:
         self._events.resume(
             (
                 LoggedEvent(seq, at, cast(EventKind, kind), room, data)
-                for seq, at, kind, room, data in self._store.recent_events(EVENTS_KEPT_IN_MEMORY)
+                for seq, at, kind, room, data in self._state.recent_events(EVENTS_KEPT_IN_MEMORY)
             ),
-            self._store.last_event_seq(),
+            # Never below the file's: a shared store behind it was caught up at open.
+            max(self._state.last_event_seq(), self._store.last_event_seq()),
         )
         if saved or stored_rooms or devices:
             log.info(
@@ -1184,14 +1219,10 @@ class Gateway:
     def start(self) -> None:
         self._restore()
         if self._manage_gc:
-            # Everything built so far (libraries, config, registry) lives as long as
-            # the process: move it out of the collector's sight, so a full collection
-            # only walks what changes at run time. That took a 57 ms pause down to a
-            # few ms (benchmarks/actuation.py), which is event-to-actuation latency.
-            # Only for a process that owns the interpreter: in a test run it would
-            # pin every earlier test's objects.
-            gc.collect()
-            gc.freeze()
+            # Full collections on our schedule (the first one, a few seconds from
+            # now, freezes what start-up built): see FullCollections. Only for a
+            # process that owns the interpreter: in a test run freezing would pin
+            # every earlier test's objects.
             self._gc.start()
         log.info(
             kv(
@@ -1239,10 +1270,19 @@ class Gateway:
         if self._influx is not None:
             # What it cannot send in time stays in its on-disk buffer for next start.
             self._influx.stop(timeout=1.0)
-        self._booking_store.close()
-        self._store.close()
+        self._stores.close()
         self._gc.stop()
         log.info(kv("gateway stopped", received=self.stats.received, accepted=self.stats.accepted))
+
+
+def _influx_exporter(settings: Settings) -> InfluxExporter | None:
+    """The InfluxDB exporter when `influxdb.url` is set. influxdb-client (with reactivex
+    under it) is imported only then: it is a sixth of the gateway's import time."""
+    if settings.influxdb is None or not settings.influxdb.enabled:
+        return None
+    from gateway.storage.influx.exporter import InfluxExporter
+
+    return InfluxExporter.from_settings(settings)
 
 
 def _iso(ts: float) -> str:

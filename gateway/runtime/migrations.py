@@ -20,14 +20,14 @@ from devices import identity
 from gateway.codec import dumps
 from gateway.config import Settings
 from gateway.logs import kv
-from gateway.storage.sqlite_store import Store
+from gateway.storage.open_stores import StateStore
 from rules.room_model import RoomState, rename_devices
 
 log = logging.getLogger("officegw.migrations")
 
 
 def migrate_device_ids(
-    store: Store, saved: dict[str, Any], states: dict[str, RoomState], settings: Settings, now: float
+    store: StateStore, saved: dict[str, Any], states: dict[str, RoomState], settings: Settings, now: float
 ) -> dict[str, RoomState]:
     """The room states under current device ids; `saved` (the snapshot) is updated
     in place, and both are written back to `store`."""

@@ -32,7 +32,7 @@ from gateway.reports.schedule import Period, PeriodKind, due
 from gateway.reports.summary_html import render_summary
 from gateway.reports.table import Bucket, GroupBy, Report, ReportWindow
 from gateway.runtime.periodic import PeriodicThread
-from gateway.storage.sqlite_store import Store
+from gateway.storage.open_stores import StateStore
 
 log = logging.getLogger("officegw.reports")
 
@@ -50,7 +50,7 @@ class ReportScheduler:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: StateStore,
         archive: ReportArchive,
         reports: Sequence[ScheduledReport],
         *,

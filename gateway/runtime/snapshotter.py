@@ -10,14 +10,14 @@ passed while the gateway was down.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
 
 from gateway.logs import kv
 from gateway.runtime.periodic import PeriodicThread
-from gateway.storage.sqlite_store import Store
+from gateway.storage.open_stores import StateStore
+from gateway.storage.sql import STORE_ERRORS
 
 log = logging.getLogger("officegw.snapshot")
 
@@ -25,7 +25,7 @@ log = logging.getLogger("officegw.snapshot")
 class Snapshotter:
     """Saves `capture()` every `interval` seconds in the background, and once more on stop."""
 
-    def __init__(self, store: Store, capture: Callable[[], dict[str, Any]], interval: float) -> None:
+    def __init__(self, store: StateStore, capture: Callable[[], dict[str, Any]], interval: float) -> None:
         self._store = store
         self._capture = capture
         self._interval = interval
@@ -42,7 +42,7 @@ class Snapshotter:
     def save(self) -> None:
         try:
             self._store.save_snapshot(self._capture(), time.time())
-        except (sqlite3.Error, OSError) as exc:
+        except STORE_ERRORS as exc:
             # Live state keeps being served; the next attempt may succeed (disk freed).
             self.failures += 1
             log.error(kv("snapshot failed", error=str(exc)))

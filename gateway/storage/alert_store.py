@@ -1,11 +1,16 @@
-"""Where each alert stands (acknowledged, resolved: who, when, why), in the gateway's SQLite store.
+"""Where each alert stands (acknowledged, resolved: who, when, why), in the gateway's store.
 
-The table (`alert_states`) is made by migration 7 of gateway/storage/sqlite_store.py.
+The table (`alert_states`) is made by migration 7 of gateway/storage/sqlite_store.py
+(PostgreSQL: gateway/storage/postgres_store.py); the SQL here runs on both. On a
+shared PostgreSQL each shard's alerts are its own rows (keyed by shard and the
+event's sequence number).
 An alert is the `alert` event its rule or the actuator raised; its id is that event's
 sequence number. The event itself never changes: `alert_states` holds one row per
 alert someone acknowledged or resolved (none: still open). Each change is one
-transaction that reads the row and writes it under the store's lock, so of two
-operators resolving the same alert at once exactly one succeeds.
+transaction that locks the row (inserting it empty when there is none: the no-op
+UPDATE takes PostgreSQL's row lock; SQLite's write lock is already held), reads it
+and writes it, so of two operators resolving the same alert at once exactly one
+succeeds, on either engine.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.storage.sqlite_store import Store
+from gateway.storage.sql import SqlStore
 
 AlertStateName = Literal["open", "acknowledged", "resolved"]
 
@@ -49,13 +54,17 @@ class AlreadyResolved(Exception):
 
 
 class AlertStore:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: SqlStore) -> None:
         self._store = store
 
     def all(self) -> dict[int, AlertLifecycle]:
         """Every alert acknowledged or resolved (kept while its event is: see `Store.prune`)."""
-        with self._store.connection() as db:
-            rows = db.execute(f"SELECT {_COLUMNS} FROM alert_states").fetchall()
+        with self._store.sql() as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM alert_states WHERE shard = ? AND "
+                "(acked_at IS NOT NULL OR resolved_at IS NOT NULL)",
+                (db.shard,),
+            ).fetchall()
         return {row[0]: AlertLifecycle(*row) for row in rows}
 
     def acknowledge(self, alert: int, actor: str, note: str | None, at: float) -> tuple[AlertLifecycle, bool]:
@@ -87,27 +96,27 @@ class AlertStore:
     def _change(
         self, alert: int, change: Callable[[AlertLifecycle], AlertLifecycle | None]
     ) -> tuple[AlertLifecycle, bool]:
-        with self._store.connection() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute(f"SELECT {_COLUMNS} FROM alert_states WHERE alert = ?", (alert,)).fetchone()
-                before = AlertLifecycle(*row) if row is not None else AlertLifecycle(alert)
-                after = change(before)
-                if after is not None:
-                    db.execute(
-                        f"INSERT OR REPLACE INTO alert_states ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            after.alert,
-                            after.acked_at,
-                            after.acked_by,
-                            after.ack_note,
-                            after.resolved_at,
-                            after.resolved_by,
-                            after.resolve_note,
-                        ),
-                    )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._store.sql_transaction() as db:
+            key = (db.shard, alert)
+            db.execute("INSERT INTO alert_states (shard, alert) VALUES (?, ?) ON CONFLICT DO NOTHING", key)
+            db.execute("UPDATE alert_states SET alert = alert WHERE shard = ? AND alert = ?", key)
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM alert_states WHERE shard = ? AND alert = ?", key
+            ).fetchone()
+            before = AlertLifecycle(*row)
+            after = change(before)
+            if after is not None:
+                db.execute(
+                    "UPDATE alert_states SET acked_at = ?, acked_by = ?, ack_note = ?, resolved_at = ?, "
+                    "resolved_by = ?, resolve_note = ? WHERE shard = ? AND alert = ?",
+                    (
+                        after.acked_at,
+                        after.acked_by,
+                        after.ack_note,
+                        after.resolved_at,
+                        after.resolved_by,
+                        after.resolve_note,
+                        *key,
+                    ),
+                )
         return (before, False) if after is None else (after, True)

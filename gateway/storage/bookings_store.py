@@ -1,11 +1,16 @@
-"""Where bookings are kept: the `BookingStore` protocol and its SQLite implementation.
+"""Where bookings are kept: the `BookingStore` protocol and its SQL implementation.
 
-The table lives in the gateway's SQLite file (created by the store's migration 4,
-`BOOKINGS_MIGRATION`), but bookings are read and written on a connection of their
-own: a booking write never waits behind the history writer's lock, only (briefly,
-through SQLite's busy timeout) behind its commits. The SQL is plain enough for
-PostgreSQL too, the shared store of multi-gateway sites (DESIGN.md §7): no JSON
-functions, `DOUBLE PRECISION` times (PostgreSQL's `REAL` is single precision).
+The table lives in the gateway's SQLite file (created by the store's migration 5,
+`BOOKINGS_MIGRATION`) or in the shared PostgreSQL (gateway/storage/postgres_store.py
+runs the same text): one SQL text for both (gateway/storage/sql.py), no JSON
+functions, `DOUBLE PRECISION` times (PostgreSQL's `REAL` is single precision). In
+SQLite, bookings are read and written on a connection of their own: a booking write
+never waits behind the history writer's lock, only (briefly, through SQLite's busy
+timeout) behind its commits.
+
+On a shared PostgreSQL the table is the campus's; a gateway loads (`active`) and
+prunes only the bookings of its own rooms (`rooms`), so one shard never checks in,
+releases or deletes another's.
 
 `external_id` is the booking system's id, unique: a system that re-sends a booking
 updates it instead of adding a second one. A calendar importer keys occurrences by
@@ -15,13 +20,12 @@ UID in `series_id`, which also counts no-shows per recurring series.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from gateway.storage.sql import SqliteConnection, SqlStore
 from rules.bookings import ACTIVE, Booking, BookingStatus
 
 BOOKINGS_MIGRATION = """
@@ -131,69 +135,48 @@ class BookingStoreError(RuntimeError):
     pass
 
 
-class SqliteBookingStore:
-    """Bookings in the gateway's SQLite file, on a connection of their own.
+class SqlBookingStore:
+    """Bookings on a SQL store (SQLite or PostgreSQL). `rooms`: those this gateway owns
+    on a shared store (None: every room), the only ones `active` and `prune` see."""
 
-    The file must have been opened by `gateway.storage.sqlite_store.Store` first
-    (which runs the migrations)."""
-
-    def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._lock = threading.Lock()
-        found = self._db.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'bookings'"
-        ).fetchone()[0]
-        if not found:
-            self._db.close()
-            raise BookingStoreError(
-                f"{path} has no bookings table: open it with the Store first (migrations)"
-            )
+    def __init__(self, store: SqlStore, rooms: frozenset[str] | None = None) -> None:
+        self._store = store
+        self._rooms = None if rooms is None else sorted(rooms)
 
     # Writes
 
     def insert(self, booking: Booking) -> None:
-        with self._lock:
-            self._db.execute(f"INSERT INTO bookings ({_COLUMNS}) VALUES ({_PLACES})", _row(booking))
+        with self._store.sql() as db:
+            db.execute(f"INSERT INTO bookings ({_COLUMNS}) VALUES ({_PLACES})", _row(booking))
 
     def update(self, bookings: Sequence[Booking]) -> None:
         if not bookings:
             return
-        assignments = ", ".join(f"{column} = ?" for column in _COLUMN_NAMES[1:])
         rows = [(*_row(b)[1:], b.id) for b in bookings]
-        with self._lock:
-            # IMMEDIATE: take the write lock first, so SQLite's busy timeout applies.
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(f"UPDATE bookings SET {assignments} WHERE id = ?", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._store.sql_transaction() as db:
+            db.executemany(f"UPDATE bookings SET {_ASSIGNMENTS} WHERE id = ?", rows)
 
     def save(self, new: Sequence[Booking], changed: Sequence[Booking]) -> None:
         if not new and not changed:
             return
-        assignments = ", ".join(f"{column} = ?" for column in _COLUMN_NAMES[1:])
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(f"INSERT INTO bookings ({_COLUMNS}) VALUES ({_PLACES})", map(_row, new))
-                self._db.executemany(
-                    f"UPDATE bookings SET {assignments} WHERE id = ?", [(*_row(b)[1:], b.id) for b in changed]
+        with self._store.sql_transaction() as db:
+            if new:
+                db.executemany(
+                    f"INSERT INTO bookings ({_COLUMNS}) VALUES ({_PLACES})", [_row(b) for b in new]
                 )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            if changed:
+                db.executemany(
+                    f"UPDATE bookings SET {_ASSIGNMENTS} WHERE id = ?",
+                    [(*_row(b)[1:], b.id) for b in changed],
+                )
 
     def prune(self, before: float) -> int:
-        with self._lock:
-            cursor = self._db.execute(
-                f"DELETE FROM bookings WHERE end_at < ? AND status NOT IN ({_ACTIVE_SQL})", (before,)
-            )
-            return cursor.rowcount
+        condition = f"end_at < ? AND status NOT IN ({_ACTIVE_SQL})"
+        deleted = 0
+        with self._store.sql() as db:
+            for rooms, args in self._scoped([before]):
+                deleted += db.execute(f"DELETE FROM bookings WHERE {condition}{rooms}", args).rowcount
+        return deleted
 
     # Reads
 
@@ -207,15 +190,18 @@ class SqliteBookingStore:
         found: dict[str, Booking] = {}
         unique = sorted(set(external_ids))
         # SQLite takes at most 32,766 parameters a statement (999 before 3.32).
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
             for booking in self._select(f"external_id IN ({', '.join('?' * len(chunk))})", chunk):
                 assert booking.external_id is not None
                 found[booking.external_id] = booking
         return found
 
     def active(self) -> list[Booking]:
-        return self._select(f"status IN ({_ACTIVE_SQL}) ORDER BY room, start_at", ())
+        found: list[Booking] = []
+        for rooms, args in self._scoped([]):
+            found += self._select(f"status IN ({_ACTIVE_SQL}){rooms}", args)
+        return sorted(found, key=lambda b: (b.room_id, b.start))
 
     def find(self, query: BookingQuery) -> list[Booking]:
         where: list[str] = []
@@ -259,30 +245,61 @@ class SqliteBookingStore:
                 return []
             where += f" AND room IN ({', '.join('?' * len(rooms))})"
             args += sorted(rooms)
-        with self._lock:
-            rows = self._db.execute(
+        with self._store.sql() as db:
+            rows = db.execute(
                 f"SELECT {column}, count(*), sum(CASE WHEN status = 'released' THEN 1 ELSE 0 END) "
                 f"FROM bookings WHERE {where} GROUP BY {column} ORDER BY 3 DESC, 2 DESC, 1",
                 args,
             ).fetchall()
-        return [NoShowCount(key, total, no_shows) for key, total, no_shows in rows]
+        return [NoShowCount(key, total, int(no_shows)) for key, total, no_shows in rows]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        pass  # the connections are the store's
+
+    def _scoped(self, args: list[Any]) -> list[tuple[str, list[Any]]]:
+        """(condition on the room, arguments) per chunk of this gateway's rooms; one
+        without a condition when it owns every room."""
+        if self._rooms is None:
+            return [("", args)]
+        return [
+            (f" AND room IN ({', '.join('?' * len(chunk))})", [*args, *chunk])
+            for chunk in (self._rooms[i : i + _CHUNK] for i in range(0, len(self._rooms), _CHUNK))
+        ]
 
     def _one(self, condition: str, value: str) -> Booking | None:
         found = self._select(f"{condition} LIMIT 1", (value,))
         return found[0] if found else None
 
     def _select(self, tail: str, args: Sequence[Any]) -> list[Booking]:
-        with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM bookings WHERE {tail}", args).fetchall()
+        with self._store.sql() as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM bookings WHERE {tail}", args).fetchall()
         return [_booking(row) for row in rows]
+
+
+class SqliteBookingStore(SqlBookingStore):
+    """Bookings in the gateway's SQLite file, on a connection of their own.
+
+    The file must have been opened by `gateway.storage.sqlite_store.Store` first
+    (which runs the migrations)."""
+
+    def __init__(self, path: Path) -> None:
+        self._connection = SqliteConnection(path)
+        if not self._connection.has_table("bookings"):
+            self._connection.close()
+            raise BookingStoreError(
+                f"{path} has no bookings table: open it with the Store first (migrations)"
+            )
+        super().__init__(self._connection)
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 _COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 _PLACES = ", ".join("?" * len(_COLUMN_NAMES))
+_ASSIGNMENTS = ", ".join(f"{column} = ?" for column in _COLUMN_NAMES[1:])
+# Parameters a statement at most (SQLite takes 32,766; PostgreSQL 65,535).
+_CHUNK = 500
 
 
 def _row(b: Booking) -> tuple[Any, ...]:

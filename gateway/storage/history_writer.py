@@ -21,6 +21,10 @@ kept in memory (bounded; what falls off is counted as dropped) and retried with
 backoff, and their messages are acknowledged so the broker keeps delivering.
 Until the store recovers, durability is only as good as this process; `/readyz`
 and the metrics say so.
+
+With a shared store (`storage.url`), each batch committed to the file is handed on
+to `shared` (gateway/storage/shared_sink.py: events, room and device states to
+PostgreSQL) before its messages are acknowledged.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ import contextlib
 import logging
 import os
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,8 +43,13 @@ import orjson
 from gateway.logs import kv
 from gateway.mqtt.transport import Ack
 from gateway.storage.records import DeviceState, Reading, StoredEvent
+from gateway.storage.shared_sink import SharedSink
+from gateway.storage.sql import STORE_ERRORS
 from gateway.storage.sqlite_store import Store
 from rules.room_model import RoomState
+
+# Seconds from start to the first retention pass.
+FIRST_PRUNE_AFTER = 60.0
 
 log = logging.getLogger("officegw.history")
 
@@ -129,8 +137,10 @@ class HistoryWriter:
         merge_interval: float = 1.0,
         merge_rows: int = 50_000,
         clock: Callable[[], float] = time.time,
+        shared: SharedSink | None = None,
     ) -> None:
         self._store = store
+        self._shared = shared
         self._encode = encode_state
         self._export = export
         # Sends a batch's acknowledgements in one go (the MQTT transport); else one by one.
@@ -152,7 +162,9 @@ class HistoryWriter:
         # (readings, events) kept this many seconds; pruned every prune_interval.
         self._retention = retention
         self._prune_interval = prune_interval
-        self._last_prune = float("-inf")
+        # The first retention pass a minute after start, not at once: over a campus's
+        # series it is 0.1-0.5 s of SQLite work holding the store, on the way to ready.
+        self._last_prune = time.monotonic() - prune_interval + min(FIRST_PRUNE_AFTER, prune_interval)
         # Readings committed since the last merge into their series.
         self._merge_interval = merge_interval
         self._merge_rows = merge_rows
@@ -215,7 +227,15 @@ class HistoryWriter:
             taken = self._collect()
             checkpoint_due = time.perf_counter() - self._last_checkpoint >= self._checkpoint_interval
             pending = self._pending
-            if taken or pending.readings or pending.events or pending.rooms or pending.devices:
+            shared_behind = self._shared is not None and self._shared.behind
+            if (
+                taken
+                or pending.readings
+                or pending.events
+                or pending.rooms
+                or pending.devices
+                or shared_behind
+            ):
                 self._commit()
             elif (self._dirty or self._dirty_devices) and checkpoint_due:
                 self._commit()  # quiet now: write what the last batches left for later
@@ -233,7 +253,9 @@ class HistoryWriter:
         now = self._clock()
         try:
             readings, events = self._store.prune(now - readings_for, now - events_for)
-        except (sqlite3.Error, OSError) as exc:
+            if self._shared is not None:
+                self._shared.prune(now - events_for)
+        except STORE_ERRORS as exc:
             log.warning(kv("retention failed", error=str(exc)))
             return
         self.stats.pruned_readings += readings
@@ -315,17 +337,22 @@ class HistoryWriter:
             due_devices = self._devices_to_write(batch, checkpoint, due)
             rooms = [(room_id, self._encode(state)) for room_id, state in due]
             devices = [(d.device_id, d.room_id, _encode_device(d)) for d in due_devices]
-            self._store.commit(batch.readings, batch.events, rooms, self._clock(), devices)
-        except (sqlite3.Error, OSError) as exc:
+            at = self._clock()
+            self._store.commit(batch.readings, batch.events, rooms, at, devices)
+        except STORE_ERRORS as exc:
             self._failed(batch, str(exc))
         else:
+            # After the file's commit, before the acknowledgements (see shared_sink.py).
+            shared_error = self._share(batch.events, rooms, devices, at)
             self.stats.commit_seconds += time.perf_counter() - started
             self.stats.committed_batches += 1
             self._unmerged += len(batch.readings)
             self.stats.events_written += len(batch.events)
-            if not self.stats.healthy:
+            if shared_error is not None:
+                self.stats.healthy, self.stats.last_error = False, shared_error
+            elif not self.stats.healthy:
                 log.warning(kv("history store recovered", after_failures=self.stats.write_failures))
-            self.stats.healthy, self.stats.last_error = True, None
+                self.stats.healthy, self.stats.last_error = True, None
             for room_id, state in due:
                 self._written[room_id] = state
                 if self._dirty.get(room_id) is state:
@@ -356,7 +383,7 @@ class HistoryWriter:
         started = time.perf_counter()
         try:
             stored, duplicates = self._store.merge_recent()
-        except (sqlite3.Error, OSError) as exc:
+        except STORE_ERRORS as exc:
             self.stats.merge_failures += 1
             if str(exc) != self._merge_error:
                 log.warning(kv("history merge failed", error=str(exc), retry_in_s=self._merge_interval))
@@ -368,6 +395,27 @@ class HistoryWriter:
         self.stats.merge_seconds += time.perf_counter() - started
         self.stats.readings_written += stored
         self.stats.readings_duplicate += duplicates
+
+    def _share(
+        self,
+        events: Sequence[tuple[int, StoredEvent]],
+        rooms: list[tuple[str, bytes]],
+        devices: list[tuple[str, str, bytes]],
+        at: float,
+    ) -> str | None:
+        """Hands what the file committed on to the shared store; the error, if it failed
+        (what failed waits in the sink: committed to the file, it is acknowledged)."""
+        if self._shared is None:
+            return None
+        try:
+            self._shared.write(events, rooms, devices, at)
+        except STORE_ERRORS as exc:
+            error = f"shared store: {exc}"
+            self.stats.write_failures += 1
+            if self.stats.healthy or error != self.stats.last_error:
+                log.error(kv("shared store write failed", error=str(exc), kept_in_local_file=True))
+            return error
+        return None
 
     def _failed(self, batch: _Batch, error: str) -> None:
         self.stats.write_failures += 1

@@ -26,6 +26,7 @@ from typing import NamedTuple, Protocol
 
 import orjson
 
+from gateway.storage.sql import SqlStore
 from rules.reporting.energy import PowerStart
 from rules.reporting.spans import Span
 
@@ -98,10 +99,14 @@ class ReportSource(Protocol):
 
 
 class SqliteReportSource:
-    """Reads the gateway's SQLite file (opened and migrated by `Store` first)."""
+    """Reads the gateway's SQLite file (opened and migrated by `Store` first).
 
-    def __init__(self, path: Path) -> None:
+    `bookings`: where the bookings are when not in the file (a shared PostgreSQL);
+    read there with the same SQL, within the report's read but not in its snapshot."""
+
+    def __init__(self, path: Path, bookings: SqlStore | None = None) -> None:
         self.path = path
+        self._bookings = bookings
 
     @contextmanager
     def read(self) -> Iterator[ReportRows]:
@@ -112,7 +117,7 @@ class SqliteReportSource:
             db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             db.execute("BEGIN")
             try:
-                yield SqliteReportRows(db)
+                yield SqliteReportRows(db, self._bookings)
             finally:
                 db.execute("ROLLBACK")
         finally:
@@ -149,6 +154,12 @@ _POWER_STARTS = """
     WHERE r.room = :room AND r.metric = 'power' AND r.ts >= :start AND r.ts < :end AND r.value <> 0
     ORDER BY r.ts, r.device
 """
+# Bookings starting in the window (or up to the longest booking before it) that overlap it.
+_BOOKINGS = (
+    "SELECT room, start_at, end_at, status FROM bookings "
+    "WHERE start_at >= ? AND start_at < ? AND end_at > ? AND status <> 'cancelled' "
+    "ORDER BY start_at, id"
+)
 # As `readings_all` has them: each reading once, the first received, none `readings` holds.
 _RECENT = (
     "SELECT room, ts, device, value, min(received_at) FROM readings_recent AS r "
@@ -159,8 +170,9 @@ _RECENT = (
 
 
 class SqliteReportRows:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, bookings: SqlStore | None = None) -> None:
         self._db = db
+        self._bookings = bookings
         self._recent_cache: dict[str, dict[str, list[tuple[float, str, float]]]] = {}
 
     def occupancy(self, rooms: Collection[str], start: float, end: float) -> dict[str, OccupancyRows]:
@@ -299,12 +311,13 @@ class SqliteReportRows:
     ) -> dict[str, list[BookingRow]]:
         wanted = set(rooms)
         found: dict[str, list[BookingRow]] = defaultdict(list)
-        for room, s, e, status in self._db.execute(
-            "SELECT room, start_at, end_at, status FROM bookings "
-            "WHERE start_at >= ? AND start_at < ? AND end_at > ? AND status <> 'cancelled' "
-            "ORDER BY start_at, id",
-            (start - longest, end, start),
-        ):
+        parameters = (start - longest, end, start)
+        if self._bookings is None:
+            rows = self._db.execute(_BOOKINGS, parameters).fetchall()
+        else:
+            with self._bookings.sql() as db:
+                rows = db.execute(_BOOKINGS, parameters).fetchall()
+        for room, s, e, status in rows:
             if room in wanted:
                 found[room].append(BookingRow(room, s, e, status))
         return dict(found)

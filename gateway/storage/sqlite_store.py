@@ -40,6 +40,7 @@ import orjson
 
 from gateway.storage.bookings_store import BOOKINGS_MIGRATION
 from gateway.storage.records import Reading, StoredEvent
+from gateway.storage.sql import Dialect, Sql, SqliteSql, sqlite_transaction
 
 # Version N is reached by running MIGRATIONS[N - 1]; append, never edit.
 MIGRATIONS: tuple[str, ...] = (
@@ -122,6 +123,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_kind ON events (kind, at);
     """,
+    # 8: the shard column the SQL shared with PostgreSQL names (gateway/storage/sql.py):
+    # always '' in a gateway's own file. Adding a column with a constant default
+    # rewrites no table.
+    """
+    ALTER TABLE events ADD COLUMN shard TEXT NOT NULL DEFAULT '';
+    ALTER TABLE webhook_outbox ADD COLUMN shard TEXT NOT NULL DEFAULT '';
+    ALTER TABLE webhook_deliveries ADD COLUMN shard TEXT NOT NULL DEFAULT '';
+    ALTER TABLE alert_states ADD COLUMN shard TEXT NOT NULL DEFAULT '';
+    CREATE UNIQUE INDEX alert_states_by_shard ON alert_states (shard, alert);
+    """,
 )
 # Events committed are put in the webhook outbox of every subscription (active or
 # paused: a paused one gets them once resumed) whose kinds and buildings match; an
@@ -148,6 +159,10 @@ class Store:
     One connection behind a lock: the history writer is the only busy writer, and
     WAL lets API reads run between its commits.
     """
+
+    dialect: Dialect = "sqlite"
+    # One gateway a file: its rows need no key of whose they are (see gateway/storage/sql.py).
+    shard = ""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -337,6 +352,16 @@ class Store:
             rows = self._db.execute("SELECT device, room, state FROM device_states").fetchall()
         return {device: (room, orjson.loads(state)) for device, room, state in rows}
 
+    def room_states_saved(self) -> list[tuple[str, bytes, float]]:
+        """(room, state JSON as stored, saved at): what the shared store catches up from."""
+        with self._lock:
+            return self._db.execute("SELECT room, state, saved_at FROM room_states").fetchall()
+
+    def device_states_saved(self) -> list[tuple[str, str, bytes, float]]:
+        """(device, room, state JSON as stored, saved at)."""
+        with self._lock:
+            return self._db.execute("SELECT device, room, state, saved_at FROM device_states").fetchall()
+
     def last_event_seq(self) -> int:
         with self._lock:
             row = self._db.execute("SELECT max(seq) FROM events").fetchone()
@@ -498,11 +523,17 @@ class Store:
             db.close()
 
     @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
+    def sql(self) -> Iterator[Sql]:
         """The connection, under the store's lock, for the SQL of a module beside this one
-        (gateway/storage/webhook_store.py); autocommit: BEGIN and COMMIT are the caller's."""
+        (gateway/storage/webhook_store.py); autocommit: each statement commits."""
         with self._lock:
-            yield self._db
+            yield SqliteSql(self._db)
+
+    @contextmanager
+    def sql_transaction(self) -> Iterator[Sql]:
+        """As `sql`, in one transaction (committed at the end, rolled back on an exception)."""
+        with self._lock, sqlite_transaction(self._db):
+            yield SqliteSql(self._db)
 
     def close(self) -> None:
         with self._lock:

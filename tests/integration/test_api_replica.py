@@ -146,7 +146,7 @@ class Campus:
 def start_replica(config: Path, name: str) -> GatewayProcess:
     port = free_port()
     replica = GatewayProcess(
-        config, config.parent / f"{name}.log", port, ("api", "--port", str(port), "--id", name)
+        config, config.parent / f"{name}.log", port, ("--port", str(port), "--id", name), command="api"
     )
     replica.start()
     return replica

@@ -120,9 +120,25 @@ def gw(mqtt_broker: BrokerProcess, hq: str) -> Iterator[RunningGateway]:
         running.stop()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either_gw(
+    request: pytest.FixtureRequest, mqtt_broker: BrokerProcess, hq: str, tmp_path: Path
+) -> Iterator[RunningGateway]:
+    """A gateway with its bookings in its SQLite file, or in the shared PostgreSQL."""
+    config = site(hq)
+    if request.param == "postgresql":
+        config["storage"] = {"path": str(tmp_path / "gw.db"), "url": request.getfixturevalue("postgres_url")}
+    running = start_gateway(mqtt_broker, config)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def test_bookings_follow_presence_and_availability_follows_them(
-    gw: RunningGateway, mqtt_broker: BrokerProcess, publisher: Publisher, hq: str
+    either_gw: RunningGateway, mqtt_broker: BrokerProcess, publisher: Publisher, hq: str
 ) -> None:
+    gw = either_gw
     system, ops = Client(gw, "booking"), Client(gw, "operator")
     pir = {room: f"{gw.prefix}/{hq}/2/{room}/{room}-pir" for room in ("orion", "lyra")}
     # Lyra's sensor reports (nobody there): the room can see, and sees no one.

@@ -154,12 +154,20 @@ def config(tmp_path: Path, hq: str, annex: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@pytest.fixture
-def day(mqtt_broker: BrokerProcess, publisher: Publisher, tmp_path: Path) -> Any:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def day(
+    request: pytest.FixtureRequest, mqtt_broker: BrokerProcess, publisher: Publisher, tmp_path: Path
+) -> Any:
     # officegw/events/report/<building>/... has no per-test prefix: buildings of our own.
     hq, annex = f"hq{uuid.uuid4().hex[:6]}", f"annex{uuid.uuid4().hex[:6]}"
     clock = ManualClock(at("2026-11-23T07:59:00"))
-    gw = start_gateway(mqtt_broker, config(tmp_path, hq, annex), clock=clock)
+    settings = config(tmp_path, hq, annex)
+    if request.param == "postgresql":
+        # The shared stores (events, alert states, snapshot) in PostgreSQL: the same day,
+        # the same figures.
+        url = request.getfixturevalue("postgres_url")
+        settings["storage"] = {"path": str(tmp_path / "officegw.db"), "url": url}
+    gw = start_gateway(mqtt_broker, settings, clock=clock)
     try:
         yield Day(gw, clock, mqtt_broker, publisher, hq, annex)
     finally:

@@ -119,11 +119,20 @@ def occupancy_events(http: httpx.Client) -> list[dict[str, Any]]:
     return events
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_delivery_is_signed_and_verified_by_the_readme_snippet(
-    mqtt_broker: BrokerProcess, publisher: Publisher, receiver: Receiver
+    mqtt_broker: BrokerProcess,
+    publisher: Publisher,
+    receiver: Receiver,
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
     verify = readme_verifier()
-    gw = start_gateway(mqtt_broker, site("hq"))
+    config = site("hq")
+    if backend == "postgresql":  # subscriptions, outbox and log in the shared store
+        config["storage"] = {"path": str(tmp_path / "gw.db"), "url": request.getfixturevalue("postgres_url")}
+    gw = start_gateway(mqtt_broker, config)
     try:
         created = subscribe(gw.http, receiver.url, kinds=["occupancy"])
         assert "secret" not in created

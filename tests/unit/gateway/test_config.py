@@ -211,6 +211,23 @@ def test_influxdb_section_needs_org_and_bucket_and_an_http_url(tmp_path: Path) -
     ) == ["influxdb: retry_max_delay must be >= retry_min_delay"]
 
 
+def test_storage_url_must_be_a_postgresql_database(tmp_path: Path) -> None:
+    assert problems(write(tmp_path, "storage: {url: 'mysql://db/officegw'}")) == [
+        "storage.url: must look like postgresql://user:password@host:5432/database"
+    ]
+    assert problems(write(tmp_path, "storage: {url: 'postgresql://db:5432'}")) == [
+        "storage.url: must name a database: postgresql://host:5432/<database>"
+    ]
+    assert problems(write(tmp_path, "storage: {url: 'postgres://db:99999/officegw'}")) == [
+        "storage.url: port must be a number from 1 to 65535"
+    ]
+    settings = load_settings(write(tmp_path, "storage: {url: 'postgresql://gw:pw@db:5432/officegw'}"))
+    assert settings.storage.shared and settings.storage.url == "postgresql://gw:pw@db:5432/officegw"
+    assert not load_settings(write(tmp_path, "storage: {path: x.db}")).storage.shared
+    for url in ("postgresql://officegw@db/campus", "postgres://db:5432/campus"):
+        assert load_settings(write(tmp_path, f"storage: {{url: '{url}'}}")).storage.url == url
+
+
 def test_influxdb_buffer_sits_next_to_the_database_unless_configured(tmp_path: Path) -> None:
     settings = load_settings(
         write(

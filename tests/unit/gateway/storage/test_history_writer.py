@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from functools import partial
 from pathlib import Path
 
 import orjson
 
 from gateway.codec import dumps
 from gateway.storage.history_writer import HistoryWriter
+from gateway.storage.postgres_store import PostgresStore
 from gateway.storage.records import DeviceState, Reading, StoredEvent
+from gateway.storage.shared_sink import SharedSink
 from gateway.storage.sqlite_store import Store
 from rules.occupancy import Occupancy, OccupancyState
 from rules.room_model import RoomState
+from tests.postgres import PostgresServer
 from tests.support import wait_until
 
 T0 = 1_700_000_000.0
@@ -29,6 +33,7 @@ def test_the_writer_acknowledges_only_after_commit(tmp_path: Path) -> None:
     committed_when_acked: list[int] = []
     writer = HistoryWriter(store, dumps, max_delay=0.01)
     writer.start()
+    stopped = False
     try:
         for i in range(100):
             writer.submit(
@@ -41,9 +46,14 @@ def test_the_writer_acknowledges_only_after_commit(tmp_path: Path) -> None:
         wait_until(lambda: len(committed_when_acked) == 100, 5, "every ack")
         # Each ack ran after its reading was in the file (batches commit several at once).
         assert all(count >= i + 1 for i, count in enumerate(committed_when_acked))
+        # A room state whose occupancy did not change waits for a checkpoint (the next,
+        # or stop's): how many batches the 100 items took depends on the machine's load.
+        writer.stop()
+        stopped = True
         assert orjson.loads(dumps(RoomState("orion", updated_at=T0 + 99))) == store.room_states()["orion"]
     finally:
-        writer.stop()
+        if not stopped:
+            writer.stop()
         store.close()
 
 
@@ -217,3 +227,66 @@ def test_a_failing_store_still_settles_so_live_state_goes_on(tmp_path: Path) -> 
     finally:
         writer.stop()
         store.close()
+
+
+def occupancy(seq: int) -> tuple[int, StoredEvent]:
+    return seq, StoredEvent("occupancy", "orion", "hq", "2", T0 + seq, {"new": "occupied"})
+
+
+def test_with_a_shared_store_a_message_is_acknowledged_after_both_commits(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    store = Store(tmp_path / "officegw.db")
+    shared = PostgresStore(postgres_url, "gw-1", pool_size=2)
+    # (in the file, in PostgreSQL) when each message was acknowledged.
+    seen: list[tuple[int, int]] = []
+    writer = HistoryWriter(store, dumps, max_delay=0.01, shared=SharedSink(shared))
+    writer.start()
+    try:
+        for seq in range(1, 21):
+            writer.submit(
+                [reading("co2", seq, T0 + seq)],
+                [occupancy(seq)],
+                RoomState("orion", updated_at=T0 + seq),
+                ack=lambda: seen.append((store.last_event_seq(), shared.last_event_seq())),
+            )
+        wait_until(lambda: len(seen) == 20, 5, "every ack")
+        assert all(local >= i + 1 and remote >= i + 1 for i, (local, remote) in enumerate(seen))
+        assert "orion" in shared.room_states()
+        assert store.count_readings() == 20  # the readings stay in the file
+    finally:
+        writer.stop()
+        shared.close()
+        store.close()
+
+
+def test_a_failing_shared_store_is_caught_up_once_it_recovers(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    url = postgres_server.create_database("writer_shared_outage")
+    store = Store(tmp_path / "officegw.db")
+    shared = PostgresStore(url, "gw-1", pool_size=2)
+    acked: list[int] = []
+    writer = HistoryWriter(store, dumps, max_delay=0.01, shared=SharedSink(shared))
+    with postgres_server.connect("writer_shared_outage") as db:
+        # PostgreSQL refuses the events for a while (a full disk, a revoked grant).
+        db.execute("ALTER TABLE events ADD CONSTRAINT refuse CHECK (seq < 0) NOT VALID")
+        db.commit()
+        writer.start()
+        try:
+            for seq in range(1, 6):
+                ack = partial(acked.append, seq)
+                writer.submit([reading("co2", seq, T0 + seq)], [occupancy(seq)], ack=ack)
+            wait_until(lambda: not writer.stats.healthy, 5, "the failure noticed")
+            # Committed to the file, so acknowledged; PostgreSQL gets them later.
+            wait_until(lambda: len(acked) == 5, 5, "acks despite the failure")
+            assert store.last_event_seq() == 5 and shared.last_event_seq() == 0
+            assert (writer.stats.last_error or "").startswith("shared store: ")
+            db.execute("ALTER TABLE events DROP CONSTRAINT refuse")
+            db.commit()
+            wait_until(lambda: writer.stats.healthy, 10, "recovery without new messages")
+            assert [seq for seq, *_ in shared.recent_events(10)] == [1, 2, 3, 4, 5]
+        finally:
+            writer.stop()
+            shared.close()
+            store.close()

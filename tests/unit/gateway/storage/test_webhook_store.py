@@ -1,4 +1,4 @@
-"""The webhook tables on a real SQLite file: the outbox is filled in the transaction
+"""The webhook tables on a real SQLite file and a real PostgreSQL: the outbox is filled in the transaction
 that commits the events, by kind and building; delivered and failed attempts move the
 subscription's state and log; deleting takes everything of a subscription along."""
 
@@ -10,15 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from gateway.storage.postgres_store import PostgresStore
 from gateway.storage.records import Reading, StoredEvent
 from gateway.storage.sqlite_store import Store
 from gateway.storage.webhook_store import WebhookStore
+from tests.unit.gateway.storage.conftest import Backend
 
 T0 = 1_700_000_000.0
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+def store(backend: Backend) -> Store | PostgresStore:
+    return backend.open()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     s = Store(tmp_path / "officegw.db")
     try:
         yield s
@@ -30,7 +37,7 @@ def stored(kind: str, room: str | None, building: str | None, at: float = T0) ->
     return StoredEvent(kind, room, building, "2" if building else None, at, {"n": 1})
 
 
-def test_committed_events_are_enqueued_by_kind_and_building(store: Store) -> None:
+def test_committed_events_are_enqueued_by_kind_and_building(store: Store | PostgresStore) -> None:
     hooks = WebhookStore(store)
     everything = hooks.create("http://a.example/", [], [], "x" * 16, created_by="t", at=T0)
     occupancy = hooks.create("http://b.example/", ["occupancy"], [], "x" * 16, created_by="t", at=T0)
@@ -55,7 +62,7 @@ def test_committed_events_are_enqueued_by_kind_and_building(store: Store) -> Non
     assert {s.id: s.pending for s in hooks.all()} == {everything.id: 3, occupancy.id: 1, hq.id: 1}
 
 
-def test_events_committed_before_a_subscription_are_not_its(store: Store) -> None:
+def test_events_committed_before_a_subscription_are_not_its(store: Store | PostgresStore) -> None:
     hooks = WebhookStore(store)
     store.commit([], [(1, stored("occupancy", "orion", "hq"))], [], T0)
     late = hooks.create("http://a.example/", [], [], "x" * 16, created_by="t", at=T0 + 1)
@@ -63,7 +70,8 @@ def test_events_committed_before_a_subscription_are_not_its(store: Store) -> Non
     assert [w.seq for w in hooks.waiting(late.id, 10)] == [2]
 
 
-def test_a_failed_commit_enqueues_nothing(store: Store) -> None:
+def test_a_failed_commit_enqueues_nothing(sqlite_store: Store) -> None:
+    store = sqlite_store
     hooks = WebhookStore(store)
     hook = hooks.create("http://a.example/", [], [], "x" * 16, created_by="t", at=T0)
     broken = Reading("env", "orion", "hq", "2", "co2", None, T0, T0, "environment")  # type: ignore[arg-type]
@@ -74,7 +82,7 @@ def test_a_failed_commit_enqueues_nothing(store: Store) -> None:
     assert store.last_event_seq() == 0
 
 
-def test_delivery_outcomes_move_the_state_and_the_log(store: Store) -> None:
+def test_delivery_outcomes_move_the_state_and_the_log(store: Store | PostgresStore) -> None:
     hooks = WebhookStore(store)
     hook = hooks.create("http://a.example/", [], [], "s" * 16, created_by="ops", at=T0)
     store.commit([], [(seq, stored("occupancy", "orion", "hq")) for seq in (1, 2, 3)], [], T0)
@@ -120,7 +128,7 @@ def test_delivery_outcomes_move_the_state_and_the_log(store: Store) -> None:
     ]
 
 
-def test_an_event_gone_before_delivery_is_logged_expired(store: Store) -> None:
+def test_an_event_gone_before_delivery_is_logged_expired(store: Store | PostgresStore) -> None:
     hooks = WebhookStore(store)
     hook = hooks.create("http://a.example/", [], [], "s" * 16, created_by="ops", at=T0)
     store.commit([], [(1, stored("occupancy", "orion", "hq", at=T0 - 400 * 86_400))], [], T0)
@@ -133,7 +141,7 @@ def test_an_event_gone_before_delivery_is_logged_expired(store: Store) -> None:
     assert state is not None and (state.delivered, state.pending) == (0, 0)
 
 
-def test_the_log_is_trimmed_and_delete_takes_everything(store: Store) -> None:
+def test_the_log_is_trimmed_and_delete_takes_everything(store: Store | PostgresStore) -> None:
     hooks = WebhookStore(store)
     hook = hooks.create("http://a.example/", [], [], "s" * 16, created_by="ops", at=T0)
     other = hooks.create("http://b.example/", [], [], "s" * 16, created_by="ops", at=T0)
@@ -151,3 +159,23 @@ def test_the_log_is_trimmed_and_delete_takes_everything(store: Store) -> None:
     assert hooks.deliveries(hook.id, 100) == [] and hooks.waiting(hook.id, 100) == []
     assert [s.id for s in hooks.all()] == [other.id]
     assert hooks.counts() == (1, 0, 5)
+
+
+def test_two_shards_deliver_their_own_events_to_one_subscription(postgres_url: str) -> None:
+    a, b = PostgresStore(postgres_url, "gw-a"), PostgresStore(postgres_url, "gw-b")
+    try:
+        hook = WebhookStore(a).create("http://a.example/", [], [], "s" * 16, created_by="t", at=T0)
+        # The same sequence numbers in two shards: two events, each its shard's.
+        a.commit([], [(1, stored("occupancy", "orion", "hq"))], [], T0)
+        b.commit([], [(1, stored("alert", "vega", "annex")), (2, stored("alert", "vega", "annex"))], [], T0)
+        hooks_a, hooks_b = WebhookStore(a), WebhookStore(b)
+        assert [(w.seq, w.kind) for w in hooks_a.waiting(hook.id, 10)] == [(1, "occupancy")]
+        assert [(w.seq, w.kind) for w in hooks_b.waiting(hook.id, 10)] == [(1, "alert"), (2, "alert")]
+        hooks_b.delivered(hook.id, 1, 1, T0 + 1, 200, 0.0)
+        assert [w.seq for w in hooks_a.waiting(hook.id, 10)] == [1]
+        assert hooks_a.counts() == (1, 0, 1) and hooks_b.counts() == (1, 0, 1)
+        assert [d.seq for d in hooks_b.deliveries(hook.id, 10)] == [1]
+        assert hooks_a.deliveries(hook.id, 10) == []
+    finally:
+        a.close()
+        b.close()

@@ -1,0 +1,176 @@
+"""The stores a gateway opens, from its config: the one place that decides what lives where.
+
+Without `storage.url`: everything in the SQLite file at `storage.path`, as always.
+
+With `storage.url` (PostgreSQL), the shared stores hold what the whole campus must
+agree on: bookings, events (and the audit log), alert states, webhooks, and each
+shard's room states, device states and snapshot. Readings stay in the SQLite file
+(and InfluxDB, when exported): telemetry is most of the volume, is only ever asked
+for per room, and belongs to the shard that ingests it; a per-shard file keeps a
+campus's write load off the shared database. The file also keeps its copy of the
+events and room states (committed with the readings, first; see
+gateway/storage/shared_sink.py), so it stays a complete journal of the shard:
+reports read it, and the shared store catches up from it at start.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from gateway.config import ConfigError, Settings
+from gateway.storage.alert_store import AlertStore
+from gateway.storage.bookings_store import BookingStore, SqlBookingStore, SqliteBookingStore
+from gateway.storage.postgres_store import PostgresStore, ShardConflict, StoreError, redacted
+from gateway.storage.records import Reading, StoredEvent
+from gateway.storage.shared_sink import SharedSink
+from gateway.storage.sql import Sql
+from gateway.storage.sqlite_store import Store
+from gateway.storage.webhook_store import WebhookStore
+
+Event = tuple[int, float, str, str | None, dict[str, Any]]
+
+
+class StateStore(Protocol):
+    """Where a gateway's events, room states, device states and snapshot are kept: its
+    SQLite `Store`, or the shared `PostgresStore`."""
+
+    def commit(
+        self,
+        readings: Sequence[Reading],
+        events: Sequence[tuple[int, StoredEvent]],
+        room_states: Iterable[tuple[str, bytes]],
+        at: float,
+        device_states: Iterable[tuple[str, str, bytes]] = (),
+    ) -> None: ...
+
+    def save_snapshot(self, documents: dict[str, Any], at: float) -> None: ...
+
+    def load_snapshot(self) -> dict[str, Any]: ...
+
+    def snapshot_entry(self, key: str) -> Any: ...
+
+    def room_states(self) -> dict[str, Any]: ...
+
+    def device_states(self) -> dict[str, tuple[str, Any]]: ...
+
+    def last_event_seq(self) -> int: ...
+
+    def recent_events(self, limit: int) -> list[Event]: ...
+
+    def event(self, seq: int) -> Event | None: ...
+
+    def events_after(self, after: int, before: int, limit: int) -> list[Event]: ...
+
+    def sql(self) -> AbstractContextManager[Sql]: ...
+
+    def sql_transaction(self) -> AbstractContextManager[Sql]: ...
+
+
+@dataclass
+class Stores:
+    # The SQLite file: readings always; everything else too without a shared store.
+    history: Store
+    # Events, room and device states, the snapshot: `history` or `shared`.
+    state: StateStore
+    # The PostgreSQL store (storage.url), None without one.
+    shared: PostgresStore | None
+    bookings: BookingStore
+    webhooks: WebhookStore
+    alerts: AlertStore
+    # Hands each batch the history writer committed on to `shared` (None without one).
+    sink: SharedSink | None
+
+    def close(self) -> None:
+        self.bookings.close()
+        if self.shared is not None:
+            self.shared.close()
+        self.history.close()
+
+
+def shard_buildings(settings: Settings) -> list[str]:
+    """The buildings this gateway serves: `gateway.buildings`, or every building of its
+    site config when unset."""
+    if settings.gateway.buildings:
+        return sorted(set(settings.gateway.buildings))
+    return sorted({room.building for room in settings.site.rooms})
+
+
+def shard_rooms(settings: Settings) -> frozenset[str]:
+    buildings = set(shard_buildings(settings))
+    return frozenset(room.id for room in settings.site.rooms if room.building in buildings)
+
+
+def open_shared(settings: Settings) -> PostgresStore:
+    """The shared store alone (migrated), as a process that ingests nothing (an API
+    replica) opens it: no claim on buildings, no catch-up. Needs `storage.url`.
+
+    A database that cannot be used (unreachable, refused credentials, no such
+    database, written by a newer officegw) is a ConfigError naming `storage.url`."""
+    url = settings.storage.url
+    if url is None:
+        raise ConfigError("config", ["storage.url: required for the shared store (postgresql://...)"])
+    try:
+        return PostgresStore(url, settings.gateway.id, pool_size=settings.storage.pool_size)
+    except StoreError as exc:
+        raise ConfigError(redacted(url), [f"storage.url: {exc}"]) from None
+
+
+def open_stores(settings: Settings, *, now: float | None = None) -> Stores:
+    """Opens (and migrates) the gateway's stores. With `storage.url`: claims this
+    shard's buildings (ConfigError naming `gateway.buildings` when another shard holds
+    one) and catches the shared store up from the SQLite file."""
+    history = Store(Path(settings.storage.path))
+    if settings.storage.url is None:
+        return Stores(
+            history=history,
+            state=history,
+            shared=None,
+            bookings=SqliteBookingStore(Path(settings.storage.path)),
+            webhooks=WebhookStore(history),
+            alerts=AlertStore(history),
+            sink=None,
+        )
+    try:
+        shared = open_shared(settings)
+    except BaseException:
+        history.close()
+        raise
+    try:
+        _claim(settings, shared, time.time() if now is None else now)
+        shared.catch_up(history)
+    except BaseException:
+        shared.close()
+        history.close()
+        raise
+    return Stores(
+        history=history,
+        state=shared,
+        shared=shared,
+        bookings=SqlBookingStore(shared, shard_rooms(settings)),
+        webhooks=WebhookStore(shared),
+        alerts=AlertStore(shared),
+        sink=SharedSink(shared),
+    )
+
+
+def _claim(settings: Settings, shared: PostgresStore, now: float) -> None:
+    buildings = shard_buildings(settings)
+    try:
+        shared.claim(buildings, now)
+    except ShardConflict as exc:
+        claimed = "; ".join(
+            f"building {b!r} is served by shard {s!r}" for b, s in sorted(exc.claimed.items())
+        )
+        if settings.gateway.buildings:
+            problem = f"gateway.buildings: {claimed} (this is shard {settings.gateway.id!r})"
+        else:
+            problem = (
+                f"gateway.buildings: not set, so shard {settings.gateway.id!r} claims every building of "
+                f"its site, but {claimed}; list this shard's buildings"
+            )
+        raise ConfigError(redacted(settings.storage.url or ""), [problem]) from None
