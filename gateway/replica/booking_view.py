@@ -11,7 +11,6 @@ by identity); `version` counts reloads that changed anything.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from collections.abc import Callable, Mapping
 from gateway.bookings.index import BookingIndex
 from gateway.logs import kv
 from gateway.storage.bookings_store import BookingStore
+from gateway.storage.sql import STORE_ERRORS
 from rules.bookings import Booking
 
 log = logging.getLogger("officegw.replica")
@@ -41,7 +41,7 @@ class BookingView:
         with self._lock:
             try:
                 active = self._store.active()
-            except (sqlite3.Error, OSError) as exc:
+            except STORE_ERRORS as exc:
                 log.warning(kv("bookings not reloaded", error=str(exc)))
                 return False
             fresh = BookingIndex(active).rooms()

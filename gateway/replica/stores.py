@@ -1,12 +1,14 @@
 """The shared store as a replica reads it: bookings and events, written by the gateways.
 
-`open_replica_stores` is the one place that opens them, so a store on another engine
-(PostgreSQL behind `storage.url`) replaces the SQLite file here and nowhere else. A
-replica never writes: booking writes go to the owning gateway (gateway/shard_commands.py).
+`open_replica_stores` is the one place that opens them. A replica never writes: booking
+writes go to the owning gateway (gateway/shard_commands.py).
 
-SQLite: the gateways' file (`storage.path`), shared on one machine; WAL lets this
-process read while a gateway writes. The file must exist and be migrated (a gateway
-opened it first): a replica does not create or migrate a gateway's store.
+- `storage.url` (PostgreSQL): the bookings of every shard's rooms, and the event log
+  of the shard named by `gateway.id` in the replica's config (events are numbered per
+  shard; one log keeps GET /v1/events cursors and the stream's Last-Event-ID exact).
+- Else SQLite: the gateway's file (`storage.path`), shared on one machine; WAL lets
+  this process read while the gateway writes. The file must exist and be migrated (the
+  gateway opened it first): a replica does not create or migrate a gateway's store.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.config import ConfigError, Settings
-from gateway.storage.bookings_store import BookingStore, BookingStoreError, SqliteBookingStore
+from gateway.storage.bookings_store import (
+    BookingStore,
+    BookingStoreError,
+    SqlBookingStore,
+    SqliteBookingStore,
+)
+from gateway.storage.open_stores import open_shared
+from gateway.storage.postgres_store import PostgresStore
 
 # (seq, at, kind, room, data)
 EventRow = tuple[int, float, str, str | None, dict[str, Any]]
@@ -61,6 +70,33 @@ class SqliteEventReader:
             self._db.close()
 
 
+class PostgresEventReader:
+    """One shard's event log in the shared PostgreSQL store (its `gateway.id`)."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    def last_seq(self) -> int:
+        return self._store.last_event_seq()
+
+    def after(self, after: int, limit: int) -> list[EventRow]:
+        return self._store.events_after(after, 2**62, limit)
+
+    def close(self) -> None:
+        """The store is closed with the bookings' (one pool)."""
+
+
+class SharedBookings(SqlBookingStore):
+    """Every shard's bookings on the shared store; closing it closes the store's pool."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        super().__init__(store)
+        self._shared = store
+
+    def close(self) -> None:
+        self._shared.close()
+
+
 @dataclass(frozen=True, slots=True)
 class ReplicaStores:
     bookings: BookingStore
@@ -72,8 +108,11 @@ class ReplicaStores:
 
 
 def open_replica_stores(settings: Settings, source: str = "config") -> ReplicaStores:
-    """The shared stores of `settings`; a ConfigError naming `storage.path` when there is
-    no gateway store there yet."""
+    """The shared stores of `settings`; a ConfigError naming `storage.url` when PostgreSQL
+    cannot be used, or `storage.path` when there is no gateway's file there yet."""
+    if settings.storage.url is not None:
+        shared = open_shared(settings)
+        return ReplicaStores(SharedBookings(shared), PostgresEventReader(shared))
     path = Path(settings.storage.path)
     if not path.is_file():
         raise ConfigError(

@@ -12,6 +12,7 @@ not a hang.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ import pytest
 import yaml
 
 from simulators.broker import BrokerProcess, MqttBroker, free_port, start_mosquitto
-from tests.conftest import BROKER_KINDS
+from tests.postgres import PostgresServer
 from tests.rabbitmq import RabbitMQ
 from tests.sse import StreamReader
 from tests.support import ROOT, GatewayProcess, Publisher, SimLight, wait_until
@@ -51,6 +52,7 @@ def site_config(
     port: int,
     shard: str = "gw-campus",
     buildings: tuple[str, ...] = ("hq", "annex"),
+    shared: str | None = None,
 ) -> dict[str, Any]:
     rooms = [
         {
@@ -75,7 +77,8 @@ def site_config(
         {"id": "sirius", "building": "north", "floor": 1, "type": "meeting", "capacity": 6, "bookable": True},
     ]
     devices = [
-        {"id": f"{room}-pir", "room": room, "power_source": "battery"} for room in ("orion", "lyra", "vega")
+        {"id": f"{room}-pir", "room": room, "power_source": "battery"}
+        for room in ("orion", "lyra", "vega", "polaris")
     ]
     devices += [
         {"id": f"{room}-light", "room": room, "kind": "light"}
@@ -89,7 +92,9 @@ def site_config(
             "protocol": "5" if broker.mqtt5 else "3.1.1",
             "reconnect_max_delay": 2,
         },
-        "storage": {"path": str(storage)},
+        # With `shared` (PostgreSQL) every gateway and replica shares bookings and events;
+        # the file at `path` is each gateway's own journal.
+        "storage": {"path": str(storage), **({"url": shared} if shared else {})},
         "api": {
             "port": port,
             "keys": [
@@ -138,6 +143,8 @@ class Campus:
     west: GatewayProcess
     replicas: list[GatewayProcess]
     publisher: Publisher
+    # Bookings and events in PostgreSQL (storage.url), shared by both gateways.
+    shared: bool
 
     def as_key(self, server: GatewayProcess, key: str) -> Api:
         return Api(server.http, key)
@@ -168,15 +175,32 @@ def stop_broker(broker: MqttBroker) -> None:
         broker.stop()
 
 
-@pytest.fixture(scope="module", params=BROKER_KINDS)
+# (broker, shared store): PostgreSQL on both brokers, and the SQLite file (no storage.url,
+# the replicas read the first gateway's file) on mosquitto.
+TOPOLOGIES = [
+    pytest.param(("mosquitto", "postgresql"), id="mosquitto-postgresql"),
+    pytest.param(("rabbitmq", "postgresql"), id="rabbitmq-postgresql", marks=pytest.mark.rabbitmq),
+    pytest.param(("mosquitto", "sqlite"), id="mosquitto-sqlite"),
+]
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="module", params=TOPOLOGIES)
 def campus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campus]:
+    kind, store = request.param
     scratch = tmp_path_factory.mktemp("replica")
-    broker = private_broker(request.param)
+    shared: str | None = None
+    if store == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        shared = server.create_database(f"replica_{next(_databases)}")
+    broker = private_broker(kind)
     started: list[GatewayProcess] = []
     publisher: Publisher | None = None
     try:
         config = scratch / "campus.yaml"
-        config.write_text(yaml.safe_dump(site_config(scratch / "campus.db", broker, free_port())))
+        config.write_text(
+            yaml.safe_dump(site_config(scratch / "campus.db", broker, free_port(), shared=shared))
+        )
         gateway = GatewayProcess(
             config, scratch / "gateway.log", yaml.safe_load(config.read_text())["api"]["port"]
         )
@@ -185,7 +209,9 @@ def campus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         west_port = free_port()
         west_config = scratch / "west.yaml"
         west_config.write_text(
-            yaml.safe_dump(site_config(scratch / "west.db", broker, west_port, "gw-west", ("west",)))
+            yaml.safe_dump(
+                site_config(scratch / "west.db", broker, west_port, "gw-west", ("west",), shared=shared)
+            )
         )
         west = GatewayProcess(west_config, scratch / "west.log", west_port)
         started.append(west)
@@ -193,7 +219,7 @@ def campus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         replicas = [start_replica(config, name) for name in ("r1", "r2")]
         started.extend(replicas)
         publisher = Publisher(broker)
-        yield Campus(broker, config, gateway, west, replicas, publisher)
+        yield Campus(broker, config, gateway, west, replicas, publisher, shared is not None)
     finally:
         if publisher is not None:
             publisher.close()
@@ -451,6 +477,23 @@ def test_a_command_goes_to_the_gateway_of_the_rooms_building(campus: Campus) -> 
         assert hq.get("/v1/events", kind="audit", room="polaris").json()["events"] == []
     finally:
         light.close()
+    if not campus.shared:
+        return  # with SQLite the west gateway's bookings are in its own file, not the replicas'
+    # A booking of a west room through a replica: the west gateway writes it to the shared
+    # store, checks it in on presence; both replicas see it.
+    r1, r2 = (campus.as_key(r, "booking") for r in campus.replicas)
+    start = datetime.now(UTC)
+    made = r2.post(
+        "/v1/bookings", {"room_id": "polaris", "start": iso(start), "end": iso(start + timedelta(hours=1))}
+    )
+    assert made.status_code == 201, made.text
+    booking_id = made.json()["id"]
+
+    def checked_in() -> bool:
+        presence(campus, "west", 1, "polaris")
+        return r1.get(f"/v1/bookings/{booking_id}").json()["status"] == "checked_in"
+
+    wait_until(checked_in, 10.0, "the west gateway checks the booking in")
 
 
 def test_a_command_for_a_building_no_gateway_serves_is_a_503_not_a_hang(campus: Campus) -> None:
