@@ -4,6 +4,9 @@ as they came (the same JSON as the owning gateway's answer for a viewer key).
 Keys that may see booking titles (operator and above) get them filled in from the
 shared store: the published document never carries them. A room no gateway has
 published yet is not listed (a replica knows a room's state only from its document).
+
+On the event loop: an answer is a dictionary lookup and the bytes kept (a listing is
+sorted and joined again only after a change: a few milliseconds for a campus).
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ def _body(replica: Replica, d: RoomDocument, details: bool) -> bytes:
     summary="All rooms with live status (of the key's buildings), as their gateways last published them",
     responses=responses(*AUTH, 422),
 )
-def list_rooms(
+async def list_rooms(
     request: Request,
     replica: ReplicaDep,
     who: Viewer,
@@ -147,7 +150,7 @@ def list_rooms(
     summary="One room's live status, as its gateway last published it",
     responses=responses(*AUTH, 404, 422),
 )
-def get_room(room_id: str, replica: ReplicaDep, who: Viewer) -> Response:
+async def get_room(room_id: str, replica: ReplicaDep, who: Viewer) -> Response:
     d = replica.room_document(room_id)
     # As on a gateway: a room of a building the key may not see is absent, not forbidden.
     if d is None or not who.can_see(d.building):
