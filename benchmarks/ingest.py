@@ -17,9 +17,20 @@ publishers'. Three ceilings, each measured in the same run:
 
 The gateway's rate counts readings committed to its history, not messages read:
 a message counts once what it carried is durable (`--count received` for the
-old figure).
+old figure). The same rate in readings (`gateway_rows_per_s`: messages a second
+times the readings stored per message) is set next to a fourth ceiling,
+`bare_append_rows_per_s`: the readings the gateway stored, appended again with
+`executemany` to a fresh file made by the same `Store` (same schema and pragmas),
+1,000 a transaction, with nothing else running in the process. Also reported:
+the gateway's CPU time per 1,000 messages and the share of the drain it spent
+stopped at the back-pressure bound waiting for its history writer
+(`gateway_paused_fraction`: near 0 when the history keeps up with reading).
 
 Prints one JSON line: gateway_msgs_per_s, ceiling_msgs_per_s, ratio, ...
+
+`--baseline DIR --pairs N` compares two versions instead: the gateway of another
+checkout (DIR) and this one's drain the same backlog alternately, N times each,
+without the MQTT ceilings; one JSON line a run, then the medians.
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,10 +63,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.mqtt.paho_transport import MqttOptions, PahoTransport
 from gateway.mqtt.transport import Ack, InboundMessage
+from gateway.storage.sqlite_store import CACHE_KIB, Store
 from simulators.broker import BrokerProcess, free_port, start_mosquitto
 from simulators.loadgen import devices_for, mixed_messages, rooms_for
 
 PREFIX = "office"
+REPO = Path(__file__).resolve().parents[1]
+# Readings per transaction in the bare-append ceiling (PERFORMANCE.md's SQLite figure).
+BARE_APPEND_BATCH = 1_000
 # Often enough to time a drain of several seconds well, rarely enough that the
 # scrapes do not slow the gateway they measure.
 POLL_INTERVAL = float(os.environ.get("BENCH_POLL", "0.1"))
@@ -79,8 +96,11 @@ def _publish_part(host: str, port: int, messages: list[tuple[str, bytes]]) -> No
                 pending.pop(0).wait_for_publish(timeout=120)
     for waiting in [*pending, info]:
         waiting.wait_for_publish(timeout=120)
-    client.disconnect()
+    # Loop first: after disconnect() paho's loop thread may end and clear itself while
+    # loop_stop() joins it (AttributeError, seen under load); without a loop thread
+    # disconnect() writes the DISCONNECT itself.
     client.loop_stop()
+    client.disconnect()
 
 
 def publish_backlog(broker: BrokerProcess, messages: list[tuple[str, bytes]], publishers: int) -> float:
@@ -255,19 +275,18 @@ def _wait(check: Any, timeout: float, what: str) -> None:
         time.sleep(0.005)
 
 
-def _metric(http: httpx.Client, name: str) -> float:
+def _metrics(http: httpx.Client) -> dict[str, float]:
+    """Every sample of the gateway's /metrics, by name and labels."""
+    values = {}
     for line in http.get("/metrics").text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split(" ")[1])
-    raise KeyError(name)
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
 
 
-def _rejected(http: httpx.Client) -> float:
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in http.get("/metrics").text.splitlines()
-        if line.startswith("officegw_messages_rejected_total{")
-    )
+def _metric(http: httpx.Client, name: str) -> float:
+    return _metrics(http)[name]
 
 
 class GatewayProcess:
@@ -322,12 +341,17 @@ def measure_gateway(
     rooms: int,
     extra: dict[str, Any] | None = None,
     count: str = "committed",
+    source: Path = REPO,
 ) -> dict[str, float]:
     """The gateway's drain rate; `extra` is merged into its config (section by section).
     `count`: "committed" counts a message once what it carried is committed (received
-    less the back-pressure's uncommitted count); "received", once the pipeline took it."""
+    less the back-pressure's uncommitted count); "received", once the pipeline took it.
+    `source`: the checkout whose `gateway` package runs (to compare two versions).
+    Also returns the gateway's CPU time per message over the same window and, from
+    its SQLite file afterwards, the readings it stored."""
     port = free_port()
     config = workdir / "officegw.yaml"
+    database = workdir / "officegw.db"
     config.write_text(
         yaml.safe_dump(
             {
@@ -336,11 +360,11 @@ def measure_gateway(
                 "api": {"host": "127.0.0.1", "port": port},
                 "site": {"rooms": rooms_for(rooms), "devices": devices_for(rooms)},
                 **(extra or {}),
-                "storage": {"path": str(workdir / "officegw.db"), **(extra or {}).get("storage", {})},
+                "storage": {"path": str(database), **(extra or {}).get("storage", {})},
             }
         )
     )
-    gateway = GatewayProcess(config, port)
+    gateway = GatewayProcess(config, port, root=source)
     # First run: creates the persistent session and subscription, then goes away.
     gateway.start()
     gateway.wait_http()
@@ -351,32 +375,148 @@ def measure_gateway(
     total = len(messages)
     gateway.start()
     gateway.wait_http()
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float, float]] = []
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         # Received counts every message the pipeline took, whatever became of it;
         # of those, the ones still uncommitted (back-pressure's count) are not durable yet.
-        received = _metric(gateway.http, "officegw_messages_received_total")
+        metrics = _metrics(gateway.http)
+        received = metrics["officegw_messages_received_total"]
         if count == "committed":
-            received -= _metric(gateway.http, "officegw_ingest_uncommitted_messages")
-        samples.append((time.perf_counter(), received))
+            received -= metrics["officegw_ingest_uncommitted_messages"]
+        samples.append(
+            (
+                time.perf_counter(),
+                received,
+                metrics["process_cpu_seconds_total"],
+                metrics.get("officegw_ingest_backpressure_seconds_total", 0.0),
+            )
+        )
         if received >= total:
             break
         time.sleep(POLL_INTERVAL)
-    rejected = _rejected(gateway.http)
+    metrics = _metrics(gateway.http)
+    rejected = sum(
+        value for name, value in metrics.items() if name.startswith("officegw_messages_rejected_total{")
+    )
+    commits = metrics["officegw_history_commits_total"]
     gateway.stop()
     # Rate over what we watched: the drain had already begun when HTTP came up.
-    (t0, n0), (t1, n1) = samples[0], samples[-1]
+    (t0, n0, cpu0, paused0), (t1, n1, cpu1, paused1) = samples[0], samples[-1]
     if n1 < total:
         raise RuntimeError(f"gateway processed {n1} of {total} messages")
     if n1 - n0 < total * 0.5:
         raise RuntimeError("most of the backlog was drained before the first sample; raise --messages")
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        stored = db.execute("SELECT count(*) FROM readings_all").fetchone()[0]
     return {
         "msgs_per_s": (n1 - n0) / (t1 - t0),
         "publish_msgs_per_s": publish_rate,
         "rejected": rejected,
         "observed_messages": n1 - n0,
+        "cpu_ms_per_1k_msgs": 1e6 * (cpu1 - cpu0) / (n1 - n0),
+        # The share of the drain ingest spent stopped at the back-pressure bound, waiting
+        # for the history writer: near 0 when the history keeps up with reading.
+        "paused_fraction": (paused1 - paused0) / (t1 - t0),
+        "readings_stored": stored,
+        "commits": commits,
     }
+
+
+def measure_bare_append(source: Path, workdir: Path, limit: int = 500_000) -> float:
+    """The bare-append ceiling: the readings the gateway stored (up to `limit`), appended
+    with `executemany` to `readings_recent` of a fresh file made by the same `Store`
+    (same schema and pragmas), BARE_APPEND_BATCH rows a transaction: what SQLite and
+    the sqlite3 module take with nothing else to do. Rows per second."""
+    target = workdir / "bare-append.db"
+    Store(target).close()
+    bare = sqlite3.connect(target, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"cache_size=-{CACHE_KIB}"):
+        bare.execute(f"PRAGMA {pragma}")
+    rows = 0
+    elapsed = 0.0
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as stored:
+        cursor = stored.execute(
+            "SELECT device, room, metric, value, ts, received_at FROM readings_all LIMIT ?", (limit,)
+        )
+        while batch := cursor.fetchmany(BARE_APPEND_BATCH):
+            started = time.perf_counter()
+            bare.execute("BEGIN")
+            bare.executemany(
+                "INSERT INTO readings_recent (device, room, metric, value, ts, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                batch,
+            )
+            bare.execute("COMMIT")
+            elapsed += time.perf_counter() - started
+            rows += len(batch)
+    bare.close()
+    return rows / elapsed
+
+
+def gateway_figures(gateway: dict[str, float], messages: int, bare_rows_per_s: float) -> dict[str, Any]:
+    """The gateway's committed rate in messages and readings, next to the bare-append ceiling."""
+    per_message = gateway["readings_stored"] / messages
+    rows_per_s = gateway["msgs_per_s"] * per_message
+    return {
+        "gateway_msgs_per_s": round(gateway["msgs_per_s"]),
+        "gateway_rows_per_s": round(rows_per_s),
+        "bare_append_rows_per_s": round(bare_rows_per_s),
+        "rows_ratio": round(rows_per_s / bare_rows_per_s, 3),
+        "readings_per_message": round(per_message, 2),
+        "gateway_mean_commit_rows": round(gateway["readings_stored"] / max(gateway["commits"], 1)),
+        "gateway_cpu_ms_per_1k_msgs": round(gateway["cpu_ms_per_1k_msgs"], 1),
+        "gateway_paused_fraction": round(gateway["paused_fraction"], 3),
+        "gateway_rejected": gateway["rejected"],
+    }
+
+
+def compare(args: argparse.Namespace, messages: list[tuple[str, bytes]]) -> int:
+    """`--baseline DIR`: the gateway of DIR (another checkout) and of this one, alternately,
+    `--pairs` times each on the same broker and backlog; one JSON line per run, then the
+    medians. The bare-append ceiling is measured after each run, on its own rows."""
+    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "this": []}
+    sources = {"baseline": Path(args.baseline).resolve(), "this": REPO}
+    with start_mosquitto() as broker:
+        for pair in range(args.pairs):
+            for name, source in sources.items():
+                with tempfile.TemporaryDirectory(prefix="officegw-bench-") as tmp:
+                    load = os.getloadavg()[0]
+                    gateway = measure_gateway(
+                        broker,
+                        messages,
+                        args.publishers,
+                        Path(tmp),
+                        args.rooms,
+                        count=args.count,
+                        source=source,
+                    )
+                    bare = measure_bare_append(Path(tmp) / "officegw.db", Path(tmp))
+                row = {"run": name, "pair": pair + 1, "source": str(source), "load_1m": round(load, 2)}
+                row.update(gateway_figures(gateway, len(messages), bare))
+                runs[name].append(row)
+                progress(f"{name}: {row['gateway_msgs_per_s']} msgs/s, {row['gateway_rows_per_s']} rows/s")
+                print(json.dumps(row), flush=True)
+    summary: dict[str, Any] = {"benchmark": "ingest_compare", "messages": args.messages, "pairs": args.pairs}
+    for name, rows in runs.items():
+        for key in (
+            "gateway_msgs_per_s",
+            "gateway_rows_per_s",
+            "rows_ratio",
+            "gateway_cpu_ms_per_1k_msgs",
+            "gateway_paused_fraction",
+        ):
+            values = sorted(row[key] for row in rows)
+            summary[f"{name}_{key}"] = {
+                "median": statistics.median(values),
+                "min": values[0],
+                "max": values[-1],
+            }
+    summary["speedup_median"] = round(
+        summary["this_gateway_msgs_per_s"]["median"] / summary["baseline_gateway_msgs_per_s"]["median"], 2
+    )
+    print(json.dumps(summary))
+    return 0
 
 
 def main() -> int:
@@ -394,10 +534,19 @@ def main() -> int:
         default="committed",
         help="when a gateway message counts: its readings committed (default) or the pipeline took it",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="another checkout of officegw: run its gateway and this one's alternately, no MQTT ceilings",
+    )
+    parser.add_argument("--pairs", type=int, default=3, help="with --baseline: runs of each (default 3)")
     args = parser.parse_args()
 
     progress(f"generating {args.messages} mixed payloads over {args.rooms} rooms")
     messages = mixed_messages(args.messages, rooms=args.rooms, prefix=PREFIX)
+    if args.baseline:
+        return compare(args, messages)
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="officegw-bench-") as tmp, start_mosquitto() as broker:
         progress(f"mosquitto on {broker.url}; ceiling phase (the gateway's MQTT client, doing nothing)")
         ceiling = measure_transport_ceiling(broker, messages, args.publishers)
@@ -411,7 +560,8 @@ def main() -> int:
             else f"mosquitto_sub {c_client['msgs_per_s']:.0f} msgs/s; gateway phase"
         )
         gateway = measure_gateway(broker, messages, args.publishers, Path(tmp), args.rooms, count=args.count)
-        progress(f"gateway {gateway['msgs_per_s']:.0f} msgs/s ({args.count})")
+        progress(f"gateway {gateway['msgs_per_s']:.0f} msgs/s ({args.count}); bare-append ceiling")
+        bare = measure_bare_append(Path(tmp) / "officegw.db", Path(tmp))
     result = {
         "benchmark": "ingest",
         "mode": "backlog_drain",
@@ -424,14 +574,16 @@ def main() -> int:
         "ceiling": "gateway_mqtt_client_doing_nothing",
         "ceiling_msgs_per_s": round(ceiling["msgs_per_s"]),
         "ratio": round(gateway["msgs_per_s"] / ceiling["msgs_per_s"], 3),
+        **gateway_figures(gateway, len(messages), bare),
         "plain_paho_ceiling_msgs_per_s": round(plain["msgs_per_s"]),
         "ratio_to_plain_paho": round(gateway["msgs_per_s"] / plain["msgs_per_s"], 3),
         "mosquitto_sub_ceiling_msgs_per_s": None if c_client is None else round(c_client["msgs_per_s"]),
         "ratio_to_mosquitto_sub": None
         if c_client is None
         else round(gateway["msgs_per_s"] / c_client["msgs_per_s"], 3),
-        "gateway_rejected": gateway["rejected"],
         "publish_msgs_per_s": round(ceiling["publish_msgs_per_s"]),
+        "load_average": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(result))
     return 0

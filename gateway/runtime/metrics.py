@@ -235,6 +235,11 @@ def _history_metrics(h: HistoryStats) -> Iterator[CounterMetricFamily | GaugeMet
         "officegw_history_commits", "Transactions committed by the history writer", value=h.committed_batches
     )
     yield CounterMetricFamily(
+        "officegw_history_readings_committed",
+        "Readings committed by the history writer (durable; redelivered ones included)",
+        value=h.readings_committed,
+    )
+    yield CounterMetricFamily(
         "officegw_history_readings_written", "Readings stored in the history", value=h.readings_written
     )
     yield CounterMetricFamily(

@@ -3,11 +3,13 @@ the ingest path, and acknowledges MQTT messages only once what they carried is
 committed.
 
 Ingest hands over one item per message (`submit`, never blocks). A background
-thread commits everything queued, at most `max_delay` after the first item or
-when `batch_rows` readings are waiting, in one transaction; then it runs the
-items' acknowledgements, in order, and passes the batch on to the export (if
-any). A crash (even SIGKILL) therefore loses nothing: the broker redelivers
-what was not acknowledged, and the store skips readings it already holds.
+thread commits everything queued in one transaction (group commit: at most
+`max_delay` after the first item, at once when `batch_rows` readings are waiting,
+and back to back while the queue refills during each commit; see `_collect`);
+then it runs the items' acknowledgements, in order, and passes the batch on to
+the export (if any). A crash (even SIGKILL) therefore loses nothing: the broker
+redelivers what was not acknowledged, and the store skips readings it already
+holds.
 About once a second (and on every flush and stop) it has the store merge the
 readings committed since into their series (`Store.merge_recent`).
 
@@ -55,6 +57,8 @@ log = logging.getLogger("officegw.history")
 
 # Added to the writer thread's niceness (Linux schedules threads one by one).
 WRITER_NICENESS = 10
+# While a batch gathers, the writer looks at the queue this often (seconds).
+GATHER_SLICE = 0.01
 Export = Callable[[Sequence[Reading], Sequence[StoredEvent]], None]
 # Told how many messages read from the broker, and how many of their payload bytes,
 # are no longer pending (committed, or given up on while the store fails).
@@ -101,6 +105,8 @@ class _Batch:
 @dataclass(slots=True)
 class HistoryStats:
     committed_batches: int = 0
+    # Readings committed (appended; redeliveries included, see readings_duplicate).
+    readings_committed: int = 0
     # Counted when merged into their series (`Store.merge_recent`), where duplicates show.
     readings_written: int = 0
     # Redelivered or repeated readings the store already held.
@@ -128,7 +134,7 @@ class HistoryWriter:
         export: Export | None = None,
         acknowledge: Callable[[list[Ack]], None] | None = None,
         settle: Settle | None = None,
-        batch_rows: int = 5_000,
+        batch_rows: int = 20_000,
         max_delay: float = 0.05,
         buffer_rows: int = 500_000,
         retention: tuple[float, float] | None = None,
@@ -159,6 +165,8 @@ class HistoryWriter:
         self._dirty_devices: dict[str, dict[str, DeviceState]] = {}
         self._checkpoint_interval = checkpoint_interval
         self._last_checkpoint = time.perf_counter()
+        # When the last commit began: the next waits for `max_delay` after it (see `_collect`).
+        self._last_commit = float("-inf")
         # (readings, events) kept this many seconds; pruned every prune_interval.
         self._retention = retention
         self._prune_interval = prune_interval
@@ -264,7 +272,17 @@ class HistoryWriter:
             log.info(kv("retention applied", readings_deleted=readings, events_deleted=events))
 
     def _collect(self) -> int:
-        """Moves queued items into the pending batch; returns how many it took."""
+        """Moves queued items into the pending batch; returns how many it took.
+
+        Group commit: the batch is committed once the queue is empty and
+        `max_delay` has passed since the last commit began, or at once when it
+        holds `batch_rows` readings (or a `flush` waits). Under load a commit
+        takes longer than `max_delay`, so the next batch is whatever arrived
+        meanwhile and goes straight in: the writer never sleeps while work
+        waits, and batches grow with the rate. Under light load commits are
+        spaced `max_delay` apart (a first message after a quiet spell goes at
+        once), so the writer wakes, and takes the GIL from ingest, once per
+        GATHER_SLICE at most, never per message."""
         wait = 0.5 if self.stats.healthy else min(5.0, 0.25 * 2 ** min(self.stats.write_failures, 5))
         try:
             first = self._queue.get(timeout=wait)
@@ -277,22 +295,37 @@ class HistoryWriter:
             return 0
         taken = 1
         self._pending.add(first)
-        # Let the batch gather, then take it in one go: blocking in get() for every
-        # item would wake this thread (and take the GIL from ingest) per message.
-        time.sleep(self._max_delay)
-        while len(self._pending.readings) < self._batch_rows:
+        while True:
+            drained, closed = self._drain()
+            taken += drained
+            if closed or len(self._pending.readings) >= self._batch_rows:
+                break
+            left = self._last_commit + self._max_delay - time.perf_counter()
+            if left <= 0:
+                break
+            # In slices, to see a batch fill meanwhile (a wake-up a slice, not per item).
+            time.sleep(min(left, GATHER_SLICE))
+        return taken
+
+    def _drain(self) -> tuple[int, bool]:
+        """Takes what is queued, up to a full batch: (items taken, whether a flush
+        marker or the stop sentinel closed the batch)."""
+        taken = 0
+        pending = self._pending
+        get = self._queue.get_nowait
+        while len(pending.readings) < self._batch_rows:
             try:
-                item = self._queue.get_nowait()
+                item = get()
             except queue.Empty:
-                break
+                return taken, False
             if item is None:
-                break
+                return taken, True
             if isinstance(item, threading.Event):
                 self._markers.append(item)
-                break  # flush() waits: commit what came before it now
+                return taken, True  # flush() waits: commit what came before it now
             taken += 1
-            self._pending.add(item)
-        return taken
+            pending.add(item)
+        return taken, False
 
     def _rooms_to_write(self, batch: _Batch, checkpoint: bool) -> list[tuple[str, RoomState]]:
         """A room whose occupancy changed is written with the batch that changed it, so
@@ -331,6 +364,7 @@ class HistoryWriter:
     def _commit(self) -> None:
         batch = self._pending
         started = time.perf_counter()
+        self._last_commit = started
         checkpoint = self._stop.is_set() or started - self._last_checkpoint >= self._checkpoint_interval
         try:
             due = self._rooms_to_write(batch, checkpoint)
@@ -346,6 +380,7 @@ class HistoryWriter:
             shared_error = self._share(batch.events, rooms, devices, at)
             self.stats.commit_seconds += time.perf_counter() - started
             self.stats.committed_batches += 1
+            self.stats.readings_committed += len(batch.readings)
             self._unmerged += len(batch.readings)
             self.stats.events_written += len(batch.events)
             if shared_error is not None:

@@ -62,6 +62,36 @@ def test_each_reading_is_stored_once(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.parametrize("count", [1, 5, 1023, 1024, 1365, 3001])
+def test_a_batch_of_any_size_is_appended_row_for_row(tmp_path: Path, count: int) -> None:
+    """Readings go in multi-row chunks (1,024, then smaller): every size comes out whole."""
+    store = Store(tmp_path / "officegw.db")
+    batch = [
+        Reading(
+            f"dev-{i % 7}",
+            f"room-{i % 3}",
+            "hq",
+            "2",
+            ("co2", "power")[i % 2],
+            i * 0.5,
+            T0 + i,
+            T0 + i + 0.25,
+            "x",
+        )
+        for i in range(count)
+    ]
+    store.commit(batch, [], [], T0)
+    expected = sorted((r.device_id, r.room_id, r.metric, r.value, r.ts, r.received_at) for r in batch)
+    db = sqlite3.connect(tmp_path / "officegw.db")
+    query = "SELECT device, room, metric, value, ts, received_at FROM {} ORDER BY device, room, metric, ts"
+    assert db.execute(query.format("readings_recent")).fetchall() == expected
+    assert store.merge_recent() == (count, 0)
+    assert db.execute(query.format("readings")).fetchall() == expected
+    assert store.metrics("room-0") == (["co2", "power"] if count > 3 else ["co2"])
+    db.close()
+    store.close()
+
+
 def test_readings_a_crash_left_unmerged_are_merged_on_open(tmp_path: Path) -> None:
     path = tmp_path / "officegw.db"
     store = Store(path)
