@@ -36,6 +36,7 @@ bench: $(VENV)/.installed-test mosquitto
 	$(BIN)/python benchmarks/availability.py
 	$(BIN)/python benchmarks/rooms.py
 	$(BIN)/python benchmarks/restart.py
+	$(BIN)/python benchmarks/replica.py
 	$(BIN)/python benchmarks/discovery.py
 	$(BIN)/python benchmarks/reports.py
 

@@ -11,9 +11,11 @@ from fastapi.exceptions import RequestValidationError
 from api.auth import AuthGuard, document_bearer_keys
 from api.availability_answers import AvailabilityAnswers
 from api.availability_fast_path import AvailabilityFastPath
+from api.backends import AvailabilitySource, BookingDesk, StreamSource
 from api.dashboard import mount_dashboard
 from api.docs import mount_offline_docs
 from api.errors import validation_error
+from api.gateway_stream import GatewayStream
 from api.limits import AuthBeforeBody, BodyLimit
 from api.methods import method_not_allowed
 from api.query import one_value_each
@@ -68,6 +70,13 @@ def create_app(
     mount_offline_docs(app)
     app.state.settings = settings
     app.state.gateway = gw
+    # What an API replica serves too (api/backends.py): here, the gateway itself.
+    desk: BookingDesk = gw
+    availability_source: AvailabilitySource = gw
+    stream_source: StreamSource = GatewayStream(gw)
+    app.state.booking_desk = desk
+    app.state.availability_source = availability_source
+    app.state.stream_source = stream_source
     app.state.metrics = gw.metrics_registry()
     # Availability answers kept until what they rest on changes (one set per app).
     answers = app.state.availability_answers = AvailabilityAnswers()
@@ -122,6 +131,6 @@ def end_streams(app: FastAPI) -> None:
     """Ends the app's open event streams (GET /v1/stream): the server waits for every
     open response before it shuts down, and a stream never ends by itself. A server
     stopped by a signal needs no call: sse-starlette ends them then."""
-    gateway: Gateway | None = getattr(app.state, "gateway", None)
-    if gateway is not None:  # a standby's app (api.standby_app) has none
-        gateway.end_streams()
+    source: StreamSource | None = getattr(app.state, "stream_source", None)
+    if source is not None:  # a standby's app (api.standby_app) has none
+        source.end_streams()

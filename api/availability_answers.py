@@ -38,9 +38,9 @@ from typing import Any
 
 import orjson
 
+from api.backends import AvailabilitySource
 from gateway.bookings.availability_inputs import AvailabilityInputs, AvailabilityVersion
 from gateway.config import RoomConfig
-from gateway.runtime.gateway import Gateway
 from rules.bookings import Booking, Windows
 from rules.bookings import availability as room_availability
 from rules.occupancy import Occupancy
@@ -153,7 +153,7 @@ class AvailabilityAnswers:
             return answer
 
     def answer(
-        self, gateway: Gateway, query: AvailabilityQuery, start: float, end: float, now: float
+        self, gateway: AvailabilitySource, query: AvailabilityQuery, start: float, end: float, now: float
     ) -> Answer:
         """The query's answer for [start, end) at `now`: the kept one if it holds, else
         rebuilt (CPU for up to tens of milliseconds: call it off the event loop)."""

@@ -30,8 +30,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import AuthGuard
 from api.availability_answers import AvailabilityAnswers
+from api.backends import AvailabilitySource
 from api.routes.availability import DEFAULT_WINDOW, Window, query_of
-from gateway.runtime.gateway import Gateway
 
 PATH = "/v1/availability"
 # The route's parameters this path reads (`start` and `end` are left to the route).
@@ -44,7 +44,7 @@ BOOLEANS = {"true": True, "false": False}
 
 class AvailabilityFastPath:
     def __init__(
-        self, app: ASGIApp, guard: AuthGuard, gateway: Gateway, answers: AvailabilityAnswers
+        self, app: ASGIApp, guard: AuthGuard, gateway: AvailabilitySource, answers: AvailabilityAnswers
     ) -> None:
         self.app = app
         self.guard = guard

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.backends import AvailabilitySource, BookingDesk, StreamSource
 from gateway.runtime.gateway import Gateway
 
 
@@ -16,3 +17,24 @@ async def get_gateway(request: Request) -> Gateway:
 
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+
+async def get_booking_desk(request: Request) -> BookingDesk:
+    desk: BookingDesk = request.app.state.booking_desk
+    return desk
+
+
+async def get_availability_source(request: Request) -> AvailabilitySource:
+    source: AvailabilitySource = request.app.state.availability_source
+    return source
+
+
+async def get_stream_source(request: Request) -> StreamSource:
+    source: StreamSource = request.app.state.stream_source
+    return source
+
+
+# A gateway's, or an API replica's (api/backends.py).
+BookingDeskDep = Annotated[BookingDesk, Depends(get_booking_desk)]
+AvailabilityDep = Annotated[AvailabilitySource, Depends(get_availability_source)]
+StreamDep = Annotated[StreamSource, Depends(get_stream_source)]

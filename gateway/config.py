@@ -246,6 +246,9 @@ class GatewaySection(_Section):
     # change on restart).
     pseudonym_key: str | None = Field(default=None, min_length=16)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Carry out API replicas' commands for this gateway's buildings (booking writes,
+    # lights, device commands on officegw/command/<building>); see README "API replicas".
+    commands: bool = True
 
 
 class MqttSection(_Section):
@@ -320,6 +323,22 @@ class ApiSection(_Section):
     auth_failure_limit: int = Field(default=20, ge=0)
     auth_failure_window: float = Field(default=60.0, gt=0, le=86_400)
     auth_lockout: float = Field(default=60.0, gt=0, le=86_400)
+
+
+class ReplicaSection(_Section):
+    """`officegw api`: an API replica (README "API replicas")."""
+
+    # Its name on the broker: client id officegw-api-<id>, replies on
+    # officegw/reply/<id>/...; unique per replica. Default: <host name>-<api.port>.
+    id: Identifier | None = None
+    # How long a command (a booking write, lights) waits for the owning gateway's answer;
+    # the gateway refuses it after that (a door is never unlocked late).
+    command_timeout: float = Field(default=5.0, gt=0, le=60)
+    # Bookings are read again from the store after every notice of a change and at
+    # least this often (a notice lost with a broker restart).
+    bookings_reload: float = Field(default=10.0, gt=0, le=3600)
+    # How often new events are looked for in the store, for GET /v1/stream.
+    events_poll: float = Field(default=0.5, gt=0, le=60)
 
 
 class RetentionSection(_Section):
@@ -977,6 +996,7 @@ class Settings(BaseSettings):
     push: PushSection = PushSection()
     discovery: DiscoverySection = DiscoverySection()
     clock: ClockSection = ClockSection()
+    replica: ReplicaSection = ReplicaSection()
 
     @classmethod
     def settings_customise_sources(

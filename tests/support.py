@@ -187,7 +187,7 @@ class SimLight:
 
 class GatewayProcess:
     """`officegw run --config CONFIG [ARGS]` as a process of its own, its output in `log`
-    (`env`: OFFICEGW_* overrides)."""
+    (`env`: OFFICEGW_* overrides; `command`: another command taking --config, e.g. `api`)."""
 
     def __init__(
         self,
@@ -196,16 +196,26 @@ class GatewayProcess:
         port: int,
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
+        command: str = "run",
     ) -> None:
         self._config, self._log, self.port = config, log, port
         self._args, self._env = list(args), dict(env or {})
+        self._command = command
         self.proc: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
 
     def start(self, *, wait_ready: bool = True) -> None:
         with self._log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "run", "--config", str(self._config), *self._args],
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway.cli",
+                    self._command,
+                    "--config",
+                    str(self._config),
+                    *self._args,
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
@@ -220,7 +230,7 @@ class GatewayProcess:
             except httpx.TransportError:
                 return False
 
-        wait_until(ready, 20.0, "officegw run ready")
+        wait_until(ready, 20.0, f"officegw {self._command[0]} ready")
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal, Viewer
 from api.availability_answers import Answer, AvailabilityAnswers, AvailabilityQuery
 from api.booking_schemas import may_see_details
-from api.deps import GatewayDep
+from api.deps import AvailabilityDep
 from api.errors import AUTH, responses
 from api.query import QueryTime
 from api.schemas import AvailabilityOut
@@ -49,7 +49,7 @@ def answers_of(request: Request) -> AvailabilityAnswers:
 )
 async def availability(
     request: Request,
-    gateway: GatewayDep,
+    gateway: AvailabilityDep,
     who: Viewer,
     start: Annotated[QueryTime | None, Query(description="ISO 8601; default now")] = None,
     end: Annotated[QueryTime | None, Query(description="ISO 8601; default start + 30 min")] = None,

@@ -8,7 +8,6 @@ rooms that do not exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -16,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from api.auth import Operator, Principal, Viewer, require
+from api.backends import BookingDesk
 from api.booking_schemas import (
     BookingIn,
     BookingList,
@@ -27,9 +27,10 @@ from api.booking_schemas import (
     Status,
     may_see_details,
 )
-from api.deps import GatewayDep
+from api.deps import BookingDeskDep
 from api.errors import AUTH, BODY, ErrorOut, responses
 from api.query import QueryTime
+from gateway.bookings.scope import RoomScope
 from gateway.bookings.service import (
     BookingConflict,
     BookingDraft,
@@ -38,7 +39,6 @@ from gateway.bookings.service import (
     InvalidBooking,
     StorageUnavailable,
 )
-from gateway.runtime.gateway import Gateway
 from gateway.storage.bookings_store import BookingQuery
 from rules.bookings import Booking, BookingStatus
 
@@ -75,26 +75,19 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _visible(gateway: Gateway, who: Principal) -> Callable[[str], bool]:
-    if who.buildings is None:
-        return lambda room_id: True
-
-    def visible(room_id: str) -> bool:
-        room = gateway.room(room_id)
-        return room is not None and who.can_see(room.config.building)
-
-    return visible
+def _visible(gateway: BookingDesk, who: Principal) -> RoomScope:
+    return RoomScope(who.buildings, gateway.building_of)
 
 
-def _visible_rooms(gateway: Gateway, who: Principal) -> frozenset[str] | None:
+def _visible_rooms(gateway: BookingDesk, who: Principal) -> frozenset[str] | None:
     if who.buildings is None:
         return None
-    return frozenset(room.config.id for room in gateway.rooms() if who.can_see(room.config.building))
+    return gateway.rooms_in(who.buildings)
 
 
-def _room_or_404(gateway: Gateway, who: Principal, room_id: str) -> None:
-    room = gateway.room(room_id)
-    if room is None or not who.can_see(room.config.building):
+def _room_or_404(gateway: BookingDesk, who: Principal, room_id: str) -> None:
+    building = gateway.building_of(room_id)
+    if building is None or not who.can_see(building):
         raise HTTPException(404, detail="room not found")
 
 
@@ -129,7 +122,7 @@ _BODY_ERRORS: dict[int | str, dict[str, object]] = {**responses(*BODY), **_ERROR
     responses={200: {"description": "re-sent: the booking with that external_id, updated"}, **_BODY_ERRORS},
 )
 def create_booking(
-    body: BookingIn, response: Response, gateway: GatewayDep, who: BookingRole
+    body: BookingIn, response: Response, gateway: BookingDeskDep, who: BookingRole
 ) -> BookingOut | JSONResponse:
     _room_or_404(gateway, who, body.room_id)
     draft = BookingDraft(
@@ -157,7 +150,7 @@ def create_booking(
     responses=responses(*AUTH, 422),
 )
 def list_bookings(
-    gateway: GatewayDep,
+    gateway: BookingDeskDep,
     who: Viewer,
     room_id: str | None = None,
     start: Annotated[QueryTime | None, Query(description="bookings ending after this")] = None,
@@ -197,7 +190,7 @@ def list_bookings(
     responses=responses(*AUTH, 422),
 )
 def no_shows(
-    gateway: GatewayDep,
+    gateway: BookingDeskDep,
     who: Operator,
     by: Literal["organizer", "series"] = "organizer",
     start: Annotated[
@@ -222,7 +215,7 @@ def no_shows(
 
 
 @router.get("/v1/bookings/{booking_id}", response_model=BookingOut, summary="One booking", responses=_ERRORS)
-def get_booking(booking_id: str, gateway: GatewayDep, who: Viewer) -> BookingOut:
+def get_booking(booking_id: str, gateway: BookingDeskDep, who: Viewer) -> BookingOut:
     booking = gateway.booking(booking_id)
     if booking is None or not _visible(gateway, who)(booking.room_id):
         raise HTTPException(404, detail="booking not found")
@@ -236,7 +229,7 @@ def get_booking(booking_id: str, gateway: GatewayDep, who: Viewer) -> BookingOut
     responses=_BODY_ERRORS,
 )
 def update_booking(
-    booking_id: str, body: BookingPatch, gateway: GatewayDep, who: BookingRole
+    booking_id: str, body: BookingPatch, gateway: BookingDeskDep, who: BookingRole
 ) -> BookingOut | JSONResponse:
     visible = _visible(gateway, who)
     current = gateway.booking(booking_id)
@@ -273,7 +266,7 @@ def update_booking(
     ),
     responses=_ERRORS,
 )
-def cancel_booking(booking_id: str, gateway: GatewayDep, who: BookingRole) -> BookingOut | JSONResponse:
+def cancel_booking(booking_id: str, gateway: BookingDeskDep, who: BookingRole) -> BookingOut | JSONResponse:
     try:
         booking = gateway.cancel_booking(booking_id, actor=who.name, visible=_visible(gateway, who))
     except BookingError as exc:
@@ -287,7 +280,7 @@ def cancel_booking(booking_id: str, gateway: GatewayDep, who: BookingRole) -> Bo
     summary="Check a booking in (sites without presence sensors, room panels)",
     responses=_ERRORS,
 )
-def check_in(booking_id: str, gateway: GatewayDep, who: BookingRole) -> BookingOut | JSONResponse:
+def check_in(booking_id: str, gateway: BookingDeskDep, who: BookingRole) -> BookingOut | JSONResponse:
     try:
         booking = gateway.check_in_booking(booking_id, actor=who.name, visible=_visible(gateway, who))
     except BookingError as exc:
@@ -303,7 +296,7 @@ def check_in(booking_id: str, gateway: GatewayDep, who: BookingRole) -> BookingO
     responses=_BODY_ERRORS,
 )
 def book_now(
-    room_id: str, body: BookNowIn, gateway: GatewayDep, who: BookingRole
+    room_id: str, body: BookNowIn, gateway: BookingDeskDep, who: BookingRole
 ) -> BookingOut | JSONResponse:
     _room_or_404(gateway, who, room_id)
     try:

@@ -39,7 +39,7 @@ class EventPage(BaseModel):
     next_after: int
 
 
-def _page(events: list[LoggedEvent], after: int) -> EventPage:
+def event_page(events: list[LoggedEvent], after: int) -> EventPage:
     return EventPage(
         events=[
             EventOut(seq=e.seq, at=as_time(e.at), kind=e.kind, room_id=e.room_id, data=e.data) for e in events
@@ -66,7 +66,7 @@ def list_events(
     room: str | None = None,
 ) -> EventPage:
     events = gateway.events_page(after=after, limit=limit, kind=kind, room_id=room, buildings=who.buildings)
-    return _page(events, after)
+    return event_page(events, after)
 
 
 class DeadLetterOut(BaseModel):

@@ -28,14 +28,13 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Viewer, guard_of
-from api.deps import GatewayDep
+from api.backends import StreamSource
+from api.deps import StreamDep
 from api.errors import AUTH
 from api.errors import responses as error_responses
-from api.schemas import room_json
 from gateway.automation.event_log import EventKind
 from gateway.push.documents import event_json
 from gateway.push.fanout import ROOM_KIND, EventPush, StreamFilter
-from gateway.runtime.gateway import Gateway
 
 router = APIRouter(tags=["stream"])
 
@@ -75,7 +74,7 @@ def _cursor(after: int | None, last_event_id: str | None, newest: int) -> int | 
 )
 async def stream(
     request: Request,
-    gateway: GatewayDep,
+    gateway: StreamDep,
     who: Viewer,
     building: str | None = None,
     floor: str | None = None,
@@ -98,8 +97,8 @@ async def stream(
     if building is not None and not who.can_see(building):
         raise guard_of(request).forbidden(request.scope, who, "this key may not see that building")
     if room is not None:
-        found = gateway.room(room)
-        if found is None or not who.can_see(found.config.building):
+        found = gateway.building_of(room)
+        if found is None or not who.can_see(found):
             raise HTTPException(404, detail="room not found")
     selector = StreamFilter(
         buildings=frozenset({building}) if building is not None else who.buildings,
@@ -127,7 +126,7 @@ def _room(status: bytes) -> ServerSentEvent:
 
 
 async def event_stream(
-    gateway: Gateway, selector: StreamFilter, cursor: int | None, gateway_id: str
+    gateway: StreamSource, selector: StreamFilter, cursor: int | None, gateway_id: str
 ) -> AsyncIterator[ServerSentEvent]:
     """The stream's events (see the module's docstring); `cursor` None: live only."""
     loop = asyncio.get_running_loop()
@@ -154,11 +153,8 @@ async def event_stream(
             if selector.accepts_push(push):
                 yield _event(gateway_id, push)
         if selector.kinds is None or ROOM_KIND in selector.kinds:
-            now, booked = gateway.now(), gateway.room_bookings()
-            for live in gateway.rooms():
-                config = live.config
-                if selector.accepts(ROOM_KIND, config.id, config.building, config.floor):
-                    yield _room(room_json(live, now, booked.get(config.id, (None, None))))
+            for status in await run_in_threadpool(gateway.room_statuses, selector):
+                yield _room(status)
         yield ServerSentEvent(data=orjson.dumps({"last_id": last}).decode(), event="ready")
         while True:
             ready.clear()
@@ -186,7 +182,7 @@ async def event_stream(
         gateway.close_stream(subscription)
 
 
-async def _events_after(gateway: Gateway, after: int) -> AsyncIterator[EventPush]:
+async def _events_after(gateway: StreamSource, after: int) -> AsyncIterator[EventPush]:
     while True:
         page = await run_in_threadpool(gateway.events_since, after, PAGE)
         for push in page:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 PRODUCT_ID = "-//officegw//room calendar//EN"
 UNTITLED = "Booked"
+# A room's feed starts this long before now (and ends at the import horizon).
+FEED_PAST = 7 * 86_400.0
 
 
 def room_calendar(room: RoomConfig, bookings: Iterable[Booking], *, details: bool) -> bytes:

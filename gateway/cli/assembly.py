@@ -6,10 +6,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.replica.app import create_replica_app
 from api.room_documents import RoomDocuments
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.mqtt.paho_transport import PahoTransport
+from gateway.replica.replica import Replica
+from gateway.replica.stores import open_replica_stores
+from gateway.replica.topics import replica_id, replica_mqtt_options
 from gateway.runtime.gateway import Gateway
 from gateway.runtime.shard_role import ShardRole
 from gateway.runtime.topics import mqtt_options
@@ -54,3 +58,20 @@ def build_app(
     documents = RoomDocuments()
     gateway = build_gateway(settings, clock=clock, manage_gc=manage_gc, room_documents=documents, shard=shard)
     return create_app(settings, gateway, room_documents=documents)
+
+
+def build_replica(settings: Settings, *, source: str = "config") -> Replica:
+    """An API replica talking to the broker of `settings.mqtt` and reading the shared
+    store; a ConfigError when the store is not there."""
+    name = replica_id(settings)
+    return Replica(
+        settings,
+        transport=PahoTransport(replica_mqtt_options(settings, name)),
+        stores=open_replica_stores(settings, source),
+        name=name,
+    )
+
+
+def build_replica_app(settings: Settings, *, source: str = "config") -> FastAPI:
+    """`officegw api`: the HTTP API of a new replica, running for as long as the app's lifespan."""
+    return create_replica_app(settings, build_replica(settings, source=source))

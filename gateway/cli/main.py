@@ -48,6 +48,22 @@ def _parser() -> argparse.ArgumentParser:
         "take over when that one stops, instead of refusing to start (README: Standby takeover)",
     )
 
+    api = commands.add_parser(
+        "api",
+        help="run an API replica: the REST API for the whole campus from the gateways' retained "
+        "room states and the shared store, without ingesting devices",
+        description="Serve the REST API, the event stream and the dashboard for every building "
+        "until SIGINT/SIGTERM: room status from the retained officegw/state/... topics the gateways "
+        "publish, bookings and events from the shared store (storage.path), booking writes and "
+        "manual control sent to the gateway of the room's building (officegw/command/<building>). "
+        "Any number of replicas may run behind a load balancer; give each its own replica.id "
+        "(default <host name>-<port>). Same config file and OFFICEGW_* overrides as `run`.",
+    )
+    api.add_argument("--config", "-c", metavar="FILE", help="site config (YAML); defaults apply without one")
+    api.add_argument("--host", help="override api.host")
+    api.add_argument("--port", type=int, help="override api.port")
+    api.add_argument("--id", help="override replica.id (the replica's name on the broker)")
+
     check = commands.add_parser(
         "check-config",
         help="validate a config file and its rules file and report every problem",
@@ -129,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(args.file)
         if args.command == "run":
             return _run(args)
+        if args.command == "api":
+            return _api(args)
         if args.command == "demo":
             from gateway.cli.demo import run_demo
 
@@ -203,17 +221,47 @@ def _check_config(path: str) -> int:
     return 0
 
 
+def _api_overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    overrides: dict[str, dict[str, object]] = {}
+    if args.host is not None:
+        overrides.setdefault("api", {})["host"] = args.host
+    if args.port is not None:
+        overrides.setdefault("api", {})["port"] = args.port
+    return overrides
+
+
+def _api(args: argparse.Namespace) -> int:
+    overrides = _api_overrides(args)
+    if args.id is not None:
+        overrides.setdefault("replica", {})["id"] = args.id
+    settings = _settings(args.config, overrides)
+    if settings is None:
+        return 2
+    configure_logging(settings.gateway.log_level)
+
+    from gateway.cli.assembly import build_replica_app
+    from gateway.cli.server import serve
+
+    app = build_replica_app(settings, source=args.config or "(defaults)")
+    log.info(
+        kv(
+            "officegw api replica starting",
+            config=args.config or "(defaults)",
+            id=app.state.replica.name,
+            api=f"http://{settings.api.host}:{settings.api.port}",
+        )
+    )
+    serve(app, settings.api.host, settings.api.port)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     # No garbage collections while starting up: reading a campus's config and stored
     # state makes a great many objects that all stay, and CPython's full collections
     # over them were a third of the time to ready. The gateway turns the collector on
     # again when it starts (gateway.runtime.gc_schedule.FullCollections).
     gc.disable()
-    overrides: dict[str, dict[str, object]] = {}
-    if args.host is not None:
-        overrides.setdefault("api", {})["host"] = args.host
-    if args.port is not None:
-        overrides.setdefault("api", {})["port"] = args.port
+    overrides = _api_overrides(args)
     settings = _settings(args.config, overrides)
     if settings is None:
         return 2

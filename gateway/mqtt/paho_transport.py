@@ -102,6 +102,9 @@ class MqttOptions:
     password: str | None = None
     keepalive: int = 30
     session_expiry: int = 7 * 86_400
+    # Resume the broker's session on connect (a gateway: what arrived while it was away
+    # is delivered); off for a client that needs nothing queued (an API replica).
+    persistent_session: bool = True
     reconnect_min_delay: int = 1
     reconnect_max_delay: int = 30
     # Acknowledge QoS 1 messages only when `InboundMessage.ack` is called (after
@@ -195,7 +198,7 @@ class PahoTransport:
                 CallbackAPIVersion.VERSION2,
                 client_id=o.client_id,
                 protocol=mqtt.MQTTv311,
-                clean_session=False,
+                clean_session=not o.persistent_session,
                 manual_ack=o.manual_ack,
             )
         if o.username is not None:
@@ -237,7 +240,11 @@ class PahoTransport:
             # many before the first one comes back.
             properties.ReceiveMaximum = o.receive_maximum
             self._client.connect_async(
-                o.host, o.port, keepalive=o.keepalive, clean_start=False, properties=properties
+                o.host,
+                o.port,
+                keepalive=o.keepalive,
+                clean_start=not o.persistent_session,
+                properties=properties,
             )
         else:
             # No session expiry, no receive maximum in 3.1.1: the broker's own settings

@@ -23,7 +23,7 @@ from gateway.automation.alert_lifecycle import AlertLifecycles, AlertView
 from gateway.automation.event_log import EventKind, EventLog, LoggedEvent
 from gateway.automation.runner import Automation, load_rule_set
 from gateway.bookings.availability_inputs import AvailabilityInputs, AvailabilityVersion
-from gateway.bookings.calendar_export import room_calendar
+from gateway.bookings.calendar_export import FEED_PAST, room_calendar
 from gateway.bookings.calendar_import import ImportPlan, plan_import
 from gateway.bookings.calendar_sync import SyncReport
 from gateway.bookings.metrics import BookingsCollector
@@ -47,16 +47,20 @@ from gateway.reports.catalog import build_report
 from gateway.reports.rooms import report_rooms
 from gateway.reports.service import build_service
 from gateway.reports.table import Report, ReportWindow
+from gateway.runtime.bookings_announcer import BookingsAnnouncer
+from gateway.runtime.command_handler import CommandHandler
 from gateway.runtime.gc_schedule import FullCollections
 from gateway.runtime.metrics import GaugeSources, build_registry
 from gateway.runtime.migrations import migrate_device_ids
 from gateway.runtime.push_metrics import PushCollector, PushSources
+from gateway.runtime.replica_metrics import ReplicaCommandsCollector
 from gateway.runtime.report_scheduler import ReportScheduler, ScheduledReport
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
 from gateway.runtime.shard_role import ShardCollector, ShardRole
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
 from gateway.runtime.topics import clock_topic, event_topic, routes
+from gateway.shard_commands import COMMAND_ROOT
 from gateway.storage.alert_store import AlertStateName
 from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup
 from gateway.storage.history_writer import HistoryWriter
@@ -97,8 +101,6 @@ SHUTDOWN_FLUSH_TIMEOUT = 3.0
 # mark would leave the writer idle before the next batch arrives, a higher one
 # would stop and start the reader for every batch.
 BACKLOG_RESUME_BELOW = 0.5
-# A room's calendar feed starts this long before now (and ends at the import horizon).
-CALENDAR_FEED_PAST = 7 * 86_400.0
 
 
 class NoLights(LookupError):
@@ -314,6 +316,29 @@ class Gateway:
             if room_status is not None
             else None
         )
+        # API replicas' commands for this shard's buildings, and the notices that tell
+        # them its bookings changed (gateway/shard_commands.py).
+        own_buildings = frozenset(settings.gateway.buildings) or None
+        self._commands = (
+            CommandHandler(
+                self,
+                set_lights=self._set_lights_for_replica,
+                command_device=lambda device, payload, actor: self.command_device(
+                    device, payload, actor=actor
+                ),
+                publish=self._publish,
+                buildings=own_buildings,
+            )
+            if settings.gateway.commands
+            else None
+        )
+        self._bookings_announcer = BookingsAnnouncer(
+            self._bookings.rooms,
+            lambda room_id: config.building if (config := self._live.room_config(room_id)) else None,
+            self._publish,
+            gateway_id=settings.gateway.id,
+            connected=lambda: self.transport.connected,
+        )
         self._archive = ReportArchive(settings.reports.archive_path(settings.storage.path))
         self._report_scheduler = ReportScheduler(
             settings,
@@ -330,6 +355,13 @@ class Gateway:
     def _receive(self, message: InboundMessage) -> None:
         """The transport's message handler (its network thread): waits at the backlog's
         bound, so reading stops while the history catches up."""
+        if message.topic.startswith(COMMAND_ROOT + "/"):
+            # A replica's command: never a device's message (outside the device prefix).
+            if self._commands is not None:
+                self._commands.receive(message)
+            elif message.ack is not None:
+                message.ack()
+            return
         self._backlog.admit(len(message.payload))
         self._pipeline.handle(message)
 
@@ -464,6 +496,13 @@ class Gateway:
     def rooms(self) -> list[LiveRoom]:
         return self._live.rooms()
 
+    def building_of(self, room_id: str) -> str | None:
+        config = self._live.room_config(room_id)
+        return config.building if config is not None else None
+
+    def rooms_in(self, buildings: frozenset[str]) -> frozenset[str]:
+        return frozenset(room.config.id for room in self._live.rooms() if room.config.building in buildings)
+
     def room(self, room_id: str) -> LiveRoom | None:
         return self._live.room(room_id)
 
@@ -529,6 +568,14 @@ class Gateway:
             ]
         self.audit(actor, "room_lights", room_id, payload=payload, devices=list(lights))
         return commands
+
+    def _set_lights_for_replica(
+        self, room_id: str, on: bool, brightness_pct: float | None, actor: str
+    ) -> list[tuple[str, dict[str, Any], Decision]]:
+        return [
+            (c.device_id, c.payload, c.decision)
+            for c in self.set_room_lights(room_id, on, brightness_pct, actor=actor)
+        ]
 
     def rules_in_force(self) -> RulesInForce:
         with self._live.lock:
@@ -931,7 +978,7 @@ class Gateway:
         if room is None:
             return None
         now = self._clock.now()
-        since, until = now - CALENDAR_FEED_PAST, now + self.settings.bookings.import_horizon * 86_400
+        since, until = now - FEED_PAST, now + self.settings.bookings.import_horizon * 86_400
         bookings = [b for b in self._bookings.of_room(room_id) if b.end > since and b.start < until]
         return room_calendar(room, bookings, details=details)
 
@@ -1026,6 +1073,13 @@ class Gateway:
             )
         )
         registry.register(BookingsCollector(self._bookings))
+        commands = self._commands
+        registry.register(
+            ReplicaCommandsCollector(
+                commands.outcomes if commands is not None else dict,
+                lambda: self._bookings_announcer.announced,
+            )
+        )
         if self._shard is not None:
             registry.register(ShardCollector(self._shard))
         if self._discovery is not None:
@@ -1188,6 +1242,9 @@ class Gateway:
         self._report_scheduler.start()
         if self._room_states is not None:
             self._room_states.start()
+        self._bookings_announcer.start()
+        if self._commands is not None:
+            self._commands.start()
         self.transport.start(self._receive, self._on_connection)
 
     def stop(self) -> None:
@@ -1201,6 +1258,9 @@ class Gateway:
         self._fanout.close_all()
         if self._room_states is not None:
             self._room_states.stop()
+        if self._commands is not None:
+            self._commands.stop()
+        self._bookings_announcer.stop()
         if not self._history.flush(SHUTDOWN_FLUSH_TIMEOUT):
             log.warning(kv("history not flushed in time", unacknowledged="redelivered on restart"))
         self.transport.stop()

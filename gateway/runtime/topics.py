@@ -7,6 +7,7 @@ from gateway.config import Settings
 from gateway.ingest.discovery import announcement_topics
 from gateway.ingest.pipeline import Route, mapped_routes
 from gateway.mqtt.paho_transport import MqttOptions
+from gateway.shard_commands import command_filters
 
 
 def status_topic(gateway_id: str) -> str:
@@ -26,8 +27,9 @@ def event_topic(kind: str, building: str, room_id: str) -> str:
 
 def subscriptions(settings: Settings) -> tuple[str, ...]:
     """Native topics of the gateway's buildings, the exact topics of mapped devices and
-    the announcement topics of discovery; discovered devices' topics are added at run
-    time (gateway/ingest/discovery.py)."""
+    the announcement topics of discovery, and (`gateway.commands`) API replicas'
+    commands for its buildings; discovered devices' topics are added at run time
+    (gateway/ingest/discovery.py)."""
     prefix = settings.mqtt.topic_prefix
     buildings = settings.gateway.buildings
     native = [f"{prefix}/{b}/#" for b in buildings] if buildings else [f"{prefix}/#"]
@@ -35,6 +37,7 @@ def subscriptions(settings: Settings) -> tuple[str, ...]:
         *native,
         *(topic for topic, route in routes(settings).items() if route.kind is not TopicKind.COMMAND),
         *announcement_topics(settings),
+        *(command_filters(frozenset(buildings) or None) if settings.gateway.commands else ()),
     )
 
 

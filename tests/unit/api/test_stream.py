@@ -13,6 +13,7 @@ import orjson
 import pytest
 from sse_starlette import ServerSentEvent
 
+from api.gateway_stream import GatewayStream
 from api.routes.stream import event_stream
 from gateway.push.fanout import StreamFilter
 from tests.fakes import GatewayOnFakes, running_gateway
@@ -37,7 +38,7 @@ def seqs(events: list[ServerSentEvent]) -> list[int]:
 
 def test_a_client_that_falls_behind_is_told_dropped_and_resumes_without_a_gap(g: GatewayOnFakes) -> None:
     async def scenario() -> None:
-        stream = event_stream(g.gateway, AUDIT, None, "gw")
+        stream = event_stream(GatewayStream(g.gateway), AUDIT, None, "gw")
         ready = await anext(stream)
         assert ready.event == "ready"
         # 30 events while the client reads nothing: the producer does not wait.
@@ -55,7 +56,7 @@ def test_a_client_that_falls_behind_is_told_dropped_and_resumes_without_a_gap(g:
         assert g.gateway._fanout.clients == 0 and g.gateway._fanout.overflowed == 1
 
         # Reconnecting with its last id: the other 20, then live.
-        again = event_stream(g.gateway, AUDIT, last_id, "gw")
+        again = event_stream(GatewayStream(g.gateway), AUDIT, last_id, "gw")
         caught_up = [await anext(again) for _ in range(21)]
         assert caught_up[-1].event == "ready"
         assert seqs(caught_up) == list(range(first[0] + 10, first[0] + 30))
@@ -68,7 +69,7 @@ def test_a_client_that_falls_behind_is_told_dropped_and_resumes_without_a_gap(g:
 
 def test_an_event_from_another_thread_wakes_a_waiting_client(g: GatewayOnFakes) -> None:
     async def scenario() -> None:
-        stream = event_stream(g.gateway, StreamFilter(), None, "gw")
+        stream = event_stream(GatewayStream(g.gateway), StreamFilter(), None, "gw")
         burst = [await anext(stream) for _ in range(2)]
         assert [e.event for e in burst] == ["room", "ready"]
         assert orjson.loads(str(burst[0].data))["id"] == "orion"

@@ -1,0 +1,1 @@
+"""The HTTP side of an API replica (`officegw api`): README "API replicas"."""
