@@ -9,7 +9,7 @@ VICTORIA  := $(shell command -v victoria-metrics 2>/dev/null || command -v /usr/
 CHROMIUM  := $(shell command -v chromium 2>/dev/null || command -v /usr/bin/chromium 2>/dev/null)
 RABBITMQ  := $(wildcard /usr/lib/rabbitmq/bin/rabbitmq-server)
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench bench-peer lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ bench: $(VENV)/.installed-test mosquitto
 	$(BIN)/python benchmarks/replica.py
 	$(BIN)/python benchmarks/discovery.py
 	$(BIN)/python benchmarks/reports.py
+
+# officegw next to Node-RED on the same broker and messages (issue 17). Needs node
+# and npm; installs the Node-RED pinned in benchmarks/node_red/package.json into
+# ~/.cache/officegw-bench/node-red once.
+bench-peer: $(VENV)/.installed-test mosquitto
+	$(BIN)/python benchmarks/peer.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
