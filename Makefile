@@ -10,7 +10,7 @@ CHROMIUM  := $(shell command -v chromium 2>/dev/null || command -v /usr/bin/chro
 RABBITMQ  := $(wildcard /usr/lib/rabbitmq/bin/rabbitmq-server)
 INITDB    := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb) $(shell command -v initdb 2>/dev/null))
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench bench-peer lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ bench: $(VENV)/.installed-test mosquitto
 	$(BIN)/python benchmarks/replica.py
 	$(BIN)/python benchmarks/discovery.py
 	$(BIN)/python benchmarks/reports.py
+
+# officegw next to Node-RED on the same broker and messages (issue 17). Needs node
+# and npm; installs the Node-RED pinned in benchmarks/node_red/package.json into
+# ~/.cache/officegw-bench/node-red once.
+bench-peer: $(VENV)/.installed-test mosquitto
+	$(BIN)/python benchmarks/peer.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

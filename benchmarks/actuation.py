@@ -12,6 +12,7 @@ Prints one JSON line per load level, then a summary line.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import multiprocessing as mp
 import os
@@ -34,6 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gateway.runtime.gc_schedule import FIRST_COLLECTION_AFTER
 from simulators.broker import BrokerProcess, free_port, start_mosquitto
 
 PREFIX = "office"
@@ -99,6 +101,8 @@ class LatencyProbe:
     def __init__(self, broker: BrokerProcess) -> None:
         self._sent: dict[int, float] = {}
         self.latencies: list[float] = []
+        # (room, sent, received) of every probe answered, perf_counter seconds.
+        self.records: list[tuple[int, float, float]] = []
         self._lock = threading.Lock()
         self._listener = client("probe-listener")
         self._listener.on_message = self._on_command
@@ -116,9 +120,10 @@ class LatencyProbe:
             sent = self._sent.pop(room, None)
         if sent is not None:
             self.latencies.append(now - sent)
+            self.records.append((room, sent, now))
 
     def run(self, count: int, interval: float) -> list[float]:
-        self.latencies = []
+        self.latencies, self.records = [], []
         for n in range(count):
             room = n % PROBE_ROOMS
             with self._lock:
@@ -170,8 +175,13 @@ def summary(latencies: list[float], expected: int) -> dict[str, float]:
 
 
 def start_gateway(
-    broker: BrokerProcess, workdir: Path, protocol: str
+    broker: BrokerProcess,
+    workdir: Path,
+    protocol: str,
+    trace: Path | None = None,
+    switch_interval: float | None = None,
 ) -> tuple[subprocess.Popen[bytes], httpx.Client]:
+    """`officegw run`; with `trace`, under benchmarks/stall_trace.py writing its timeline there."""
     port = free_port()
     (workdir / "rules.yaml").write_text(RULES)
     rooms = [
@@ -183,7 +193,11 @@ def start_gateway(
         yaml.safe_dump(
             {
                 # A fresh id each start: no persistent-session backlog from the previous phase.
-                "gateway": {"id": f"bench-act-{os.getpid()}-{time.monotonic_ns()}", "log_level": "WARNING"},
+                "gateway": {
+                    "id": f"bench-act-{os.getpid()}-{time.monotonic_ns()}",
+                    "log_level": "WARNING",
+                    **({} if switch_interval is None else {"gil_switch_interval": switch_interval}),
+                },
                 "mqtt": {"url": broker.url, "topic_prefix": PREFIX, "protocol": protocol},
                 "api": {"host": "127.0.0.1", "port": port},
                 "occupancy": {"vacancy_timeout": VACANCY_TIMEOUT},
@@ -196,8 +210,13 @@ def start_gateway(
         )
     )
     log = (workdir / "gateway.log").open("ab")
+    launcher = (
+        [sys.executable, "-m", "gateway.cli"]
+        if trace is None
+        else [sys.executable, str(Path(__file__).with_name("stall_trace.py")), str(trace)]
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "run", "--config", str(config)],
+        [*launcher, "run", "--config", str(config)],
         stdout=log,
         stderr=log,
         cwd=Path(__file__).resolve().parents[1],
@@ -207,12 +226,132 @@ def start_gateway(
     while True:
         try:
             if http.get("/readyz").status_code == 200:
+                # Past the gateway's first full collection (it freezes what start-up
+                # built): 85 ms of CPU once, a few seconds after start, which is not
+                # the steady state measured here (seen as gc_gen2 in `causes`).
+                time.sleep(FIRST_COLLECTION_AFTER + 1.0)
                 return proc, http
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline or proc.poll() is not None:
             raise RuntimeError(f"gateway did not become ready; see {workdir / 'gateway.log'}")
         time.sleep(0.05)
+
+
+# What a probe's time went to, from the gateway's timeline (benchmarks/stall_trace.py).
+SPAN_KINDS = ("gc", "commit", "merge", "tick", "room_states", "admit_wait", "slow_handle")
+
+
+def _first_at_or_after(times: list[float], at: float, until: float) -> float | None:
+    i = bisect.bisect_left(times, at)
+    return times[i] if i < len(times) and times[i] <= until else None
+
+
+def _overlapping(trace: dict[str, list[Any]], start: float, end: float) -> dict[str, dict[str, Any]]:
+    """Per activity (a GC generation apart) that overlapped [start, end]: how many
+    times, the longest of them and the time they overlapped it, in all."""
+    found: dict[str, dict[str, Any]] = {}
+    for kind in SPAN_KINDS:
+        for span in trace.get(kind, []):
+            if span[0] < end and span[1] > start:
+                what = f"gc_gen{span[3]}" if kind == "gc" else kind
+                entry = found.setdefault(
+                    what, {"count": 0, "longest_ms": 0.0, "its_cpu_ms": 0.0, "overlap_ms": 0.0}
+                )
+                entry["count"] += 1
+                if (span[1] - span[0]) * 1000 > entry["longest_ms"]:
+                    entry["longest_ms"] = round((span[1] - span[0]) * 1000, 2)
+                    entry["its_cpu_ms"] = None if span[2] is None else round(span[2] * 1000, 2)
+                entry["overlap_ms"] = round(
+                    entry["overlap_ms"] + (min(end, span[1]) - max(start, span[0])) * 1000, 2
+                )
+    return dict(sorted(found.items(), key=lambda item: -item[1]["overlap_ms"]))
+
+
+def probe_causes(records: list[tuple[int, float, float]], trace: dict[str, list[Any]]) -> dict[str, Any]:
+    """The slowest probe's time split into broker -> gateway (waiting to be read),
+    in the gateway (rules to command), gateway -> listener, with what the gateway did
+    meanwhile; and over the probes at or above p99, how often each activity overlapped
+    them against how often it overlaps any probe (a cause shows as a higher share)."""
+    arrivals: dict[str, list[float]] = {}
+    for at, room in trace.get("probe_in", []):
+        arrivals.setdefault(room, []).append(at)
+    commands: dict[str, list[float]] = {}
+    for at, room in trace.get("command_out", []):
+        commands.setdefault(room, []).append(at)
+    acks = sorted(at for at, _ in trace.get("ack", []))
+    handled = trace.get("handled", [])
+
+    def split(record: tuple[int, float, float]) -> dict[str, Any]:
+        room, sent, received = record
+        name = f"probe-{room}"
+        got = _first_at_or_after(arrivals.get(name, []), sent, received)
+        out = None if got is None else _first_at_or_after(commands.get(name, []), got, received)
+        detail: dict[str, Any] = {"latency_ms": round((received - sent) * 1000, 3)}
+        if got is not None and out is not None:
+            detail |= {
+                "to_gateway_ms": round((got - sent) * 1000, 3),
+                "in_gateway_ms": round((out - got) * 1000, 3),
+                "to_listener_ms": round((received - out) * 1000, 3),
+                # Acknowledgements sent while the probe waited to be read: the broker was
+                # holding messages at the Receive Maximum until a batch committed.
+                "acks_while_waiting": sum(1 for at in acks[bisect.bisect_left(acks, sent) :] if at <= got),
+                # Messages the network thread took between the probe's sending and the probe.
+                "handled_before_it": bisect.bisect_left(handled, got) - bisect.bisect_left(handled, sent),
+            }
+        detail["overlapping"] = _overlapping(trace, sent, received)
+        return detail
+
+    if not records:
+        return {}
+    ordered = sorted(records, key=lambda r: r[2] - r[1])
+    tail = ordered[int(0.99 * len(ordered)) :]
+
+    def shares(group: list[tuple[int, float, float]]) -> dict[str, float]:
+        counts = {kind: 0 for kind in SPAN_KINDS}
+        for _, sent, received in group:
+            for kind in {
+                "gc" if what.startswith("gc_") else what for what in _overlapping(trace, sent, received)
+            }:
+                counts[kind] = counts.get(kind, 0) + 1
+        return {kind: round(n / len(group), 3) for kind, n in counts.items()}
+
+    tail_splits = [split(r) for r in tail]
+    segments = {"to_gateway_ms": 0, "in_gateway_ms": 0, "to_listener_ms": 0}
+    for detail in tail_splits:
+        if "to_gateway_ms" in detail:
+            segments[max(segments, key=lambda k: detail[k])] += 1
+    return {
+        "max": split(ordered[-1]),
+        "tail_probes": len(tail),
+        # Of the probes at or above p99: which segment was the longest.
+        "tail_longest_segment": segments,
+        "tail_overlap_share": shares(tail),
+        "all_overlap_share": shares(ordered),
+        # Over the whole run: each activity's count, and its longest and p99 in wall
+        # and in CPU time of its thread.
+        "activity": {
+            **{
+                f"gc_gen{gen}": _span_stats([s for s in trace.get("gc", []) if s[3] == gen])
+                for gen in (0, 1, 2)
+            },
+            **{kind: _span_stats(trace.get(kind, [])) for kind in SPAN_KINDS if kind != "gc"},
+        },
+    }
+
+
+def _span_stats(spans: list[Any]) -> dict[str, Any]:
+    if not spans:
+        return {"count": 0}
+    walls = sorted((s[1] - s[0]) * 1000 for s in spans)
+    cpus = sorted(s[2] * 1000 for s in spans if s[2] is not None)
+    return {
+        "count": len(spans),
+        "max_ms": round(walls[-1], 2),
+        "p99_ms": round(percentile(walls, 0.99), 2),
+        "max_cpu_ms": round(cpus[-1], 2) if cpus else None,
+        "p99_cpu_ms": round(percentile(cpus, 0.99), 2) if cpus else None,
+    }
 
 
 def with_load(broker: BrokerProcess, rate: float, measure: Any, *args: Any) -> Any:
@@ -241,6 +380,17 @@ def main() -> int:
         default="5",
         help="the gateway's MQTT protocol (default 5, the gateway's default)",
     )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="the gateway's gateway.gil_switch_interval (default: the gateway's own, 0.005)",
+    )
+    parser.add_argument(
+        "--no-trace",
+        action="store_true",
+        help="run the gateway bare, without benchmarks/stall_trace.py (no causes reported)",
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     # One probe every 20 ms, a room revisited every 2 s: vacant again by then.
@@ -255,7 +405,8 @@ def main() -> int:
             probe.close()
 
             progress(f"gateway at {rate:g} msgs/s background")
-            proc, http = start_gateway(broker, Path(tmp), args.protocol)
+            trace_file = None if args.no_trace else Path(tmp) / f"trace-{rate:g}.json"
+            proc, http = start_gateway(broker, Path(tmp), args.protocol, trace_file, args.switch_interval)
             probe = LatencyProbe(broker)
             try:
                 via_gateway = with_load(broker, rate, probe.run, args.probes, interval)
@@ -264,6 +415,9 @@ def main() -> int:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=15)
                 http.close()
+            causes = None
+            if trace_file is not None and trace_file.exists():
+                causes = probe_causes(probe.records, json.loads(trace_file.read_text()))
             line = {
                 "benchmark": "actuation",
                 "gateway_mqtt_protocol": args.protocol,
@@ -272,6 +426,11 @@ def main() -> int:
                 "gateway": summary(via_gateway, args.probes),
                 "raw_round_trip": summary(raw, args.probes),
             }
+            line["switch_interval"] = args.switch_interval
+            line["p99_ratio_to_raw"] = round(line["gateway"]["p99_ms"] / line["raw_round_trip"]["p99_ms"], 2)
+            line["load_average"] = [round(v, 2) for v in os.getloadavg()]
+            if causes is not None:
+                line["causes"] = causes
             results.append(line)
             print(json.dumps(line), flush=True)
     return 0

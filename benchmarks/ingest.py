@@ -333,6 +333,41 @@ class GatewayProcess:
             self._proc = None
 
 
+def gateway_process(
+    broker: BrokerProcess,
+    workdir: Path,
+    rooms: int,
+    extra: dict[str, Any] | None = None,
+    source: Path = REPO,
+) -> GatewayProcess:
+    """A gateway (not started) for the benchmark's rooms and devices, as
+    `measure_gateway` configures it, with a fresh client id (so a fresh persistent
+    session) and its history in `workdir` (benchmarks/peer.py, memory.py)."""
+    port = free_port()
+    config = workdir / "officegw.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "gateway": {"id": f"bench-{os.getpid()}-{time.monotonic_ns()}", "log_level": "WARNING"},
+                "mqtt": {"url": broker.url, "topic_prefix": PREFIX},
+                "api": {"host": "127.0.0.1", "port": port},
+                "site": {"rooms": rooms_for(rooms), "devices": devices_for(rooms)},
+                **(extra or {}),
+                "storage": {"path": str(workdir / "officegw.db"), **(extra or {}).get("storage", {})},
+            }
+        )
+    )
+    return GatewayProcess(config, port, root=source)
+
+
+def committed_messages(http: httpx.Client) -> float:
+    """Messages whose readings are committed: received less those still uncommitted
+    (the back-pressure's count)."""
+    return _metric(http, "officegw_messages_received_total") - _metric(
+        http, "officegw_ingest_uncommitted_messages"
+    )
+
+
 def measure_gateway(
     broker: BrokerProcess,
     messages: list[tuple[str, bytes]],

@@ -115,7 +115,7 @@ def loaded_rss(
         gateway = GatewayProcess(config, port)
         gateway.start()
         try:
-            gateway.wait_http()
+            gateway.wait_http(timeout=180)  # start-up with 2,000 rooms, on a busy machine
             _wait(lambda: gateway.http.get("/readyz").status_code == 200, 60, "gateway ready")
             time.sleep(2.0)  # let start-up garbage settle before the first reading
             ready = rss_mb(gateway.pid)

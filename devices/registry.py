@@ -69,18 +69,49 @@ class _DeviceRecord:
     online: bool | None = None
     last_seen: float | None = None
     battery: float | None = None
-    last_state: dict[str, Any] = field(default_factory=dict)
     quality: DeviceQuality = field(default_factory=DeviceQuality)
     # When the gateway last got any message from the device (retained ones too):
     # auto-registered devices silent for long are forgotten by it.
     heard_at: float | None = None
+    # The last state as field names (one tuple shared by every device that has the
+    # same ones: `_shared_keys`) and their values: a dict per device was its largest
+    # part (issue 17: memory per device). `last_state` gives it as a dict.
+    state_keys: tuple[str, ...] = ()
+    state_values: tuple[Any, ...] = ()
+
+    @property
+    def last_state(self) -> dict[str, Any]:
+        """What the device last said, field by field (a new dict each time)."""
+        return dict(zip(self.state_keys, self.state_values, strict=True))
+
+    @last_state.setter
+    def last_state(self, state: dict[str, Any]) -> None:
+        self.state_keys = _shared_keys(tuple(state))
+        self.state_values = tuple(state.values())
+
+    def state_value(self, name: str) -> Any:
+        """One field of the last state; None when the device never said it."""
+        try:
+            return self.state_values[self.state_keys.index(name)]
+        except ValueError:
+            return None
+
+    def merge_state(self, fields: dict[str, Any]) -> None:
+        """What a message said, over what the device said before."""
+        keys = tuple(fields)
+        if keys == self.state_keys:  # the usual case: the same fields every time
+            self.state_values = tuple(fields.values())
+        elif self.state_keys:
+            self.last_state = {**self.last_state, **fields}
+        else:
+            self.state_keys, self.state_values = _shared_keys(keys), tuple(fields.values())
 
     @property
     def kind(self) -> str:
         """The configured kind, else what the device's reports make it look like."""
         if self.spec.kind is not None:
             return self.spec.kind
-        state = self.last_state.get("state")
+        state = self.state_value("state")
         if state in ("LOCK", "UNLOCK"):
             return "lock"
         if "setpoint" in self.capabilities or "mode" in self.capabilities:
@@ -105,7 +136,7 @@ class _DeviceRecord:
             online=self.online,
             last_seen=self.last_seen,
             battery=self.battery,
-            last_state=dict(self.last_state),
+            last_state=self.last_state,
             quality=quality,
             mapping=self.spec.discovery.as_dict() if self.spec.discovery is not None else None,
         )
@@ -263,7 +294,7 @@ class DeviceRegistry:
         """Why keeping `fields` as part of the device's last state would take it past
         `max_fields` distinct fields; None when it would not."""
         record = self._devices.get(device_id)
-        kept = record.last_state if record is not None else {}
+        kept = record.state_keys if record is not None else ()
         if len(kept) + len(fields) <= max_fields:
             return None  # the common case: no need to count the new ones
         total = len(kept) + sum(1 for key in fields if key not in kept)
@@ -346,7 +377,7 @@ class DeviceRegistry:
         it tells what the device last said, not that the device is there now.
         """
         record = self._devices[device_id]
-        record.last_state.update(fields)
+        record.merge_state(fields)
         record.quality.observe(fields, now, self.quality_params)
         if live and _sees_someone(fields):
             self._seen_someone.setdefault(record.spec.room_id, {})[device_id] = now
@@ -365,13 +396,13 @@ class DeviceRegistry:
     def last_state_of(self, device_id: str) -> dict[str, Any]:
         """A copy of what the device last said (empty for a device not registered)."""
         record = self._devices.get(device_id)
-        return dict(record.last_state) if record else {}
+        return record.last_state if record else {}
 
     def holds(self, device_id: str, fields: dict[str, Any]) -> bool:
         """Whether the device's last state already has every one of `fields`, with the
         same value (and type: `true` is not `1`)."""
         record = self._devices.get(device_id)
-        if record is None or not record.last_state:
+        if record is None or not record.state_keys:
             return False
         last = record.last_state
         missing = object()
@@ -460,3 +491,18 @@ def _shared_capabilities(capabilities: frozenset[str]) -> frozenset[str]:
     if len(_capability_sets) < _MAX_SHARED_CAPABILITIES:
         _capability_sets[capabilities] = capabilities
     return capabilities
+
+
+# The field names of last states, one tuple per distinct list (in order): devices of
+# a kind say the same fields. Bounded like the capability sets.
+_MAX_SHARED_KEYS = 10_000
+_key_lists: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _shared_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    shared = _key_lists.get(keys)
+    if shared is not None:
+        return shared
+    if len(_key_lists) < _MAX_SHARED_KEYS:
+        _key_lists[keys] = keys
+    return keys

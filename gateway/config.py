@@ -249,6 +249,11 @@ class GatewaySection(_Section):
     # Carry out API replicas' commands for this gateway's buildings (booking writes,
     # lights, device commands on officegw/command/<building>); see README "API replicas".
     commands: bool = True
+    # Seconds a thread holding the GIL runs before one that waits for it gets it
+    # (sys.setswitchinterval), set by `officegw run` and the demo: see
+    # gateway/runtime/gc_schedule.py. CPython's own 5 ms: 1 ms did not shorten
+    # event -> actuation's tail in benchmarks/actuation.py (README, Benchmarks).
+    gil_switch_interval: float = Field(default=0.005, ge=0.0001, le=0.1)
 
 
 class MqttSection(_Section):

@@ -131,11 +131,20 @@ class AnnouncementOutcome(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class NativePlace:
-    """A native topic with the room and device it belongs to (cached per topic)."""
+    """A native topic's parts with the device id it stands for (cached per topic).
+    Flat rather than holding the parsed `NativeTopic`: one object per device, not two
+    (issue 17: memory per device)."""
 
-    topic: native.NativeTopic
+    building: str
+    floor: str
     room_id: str
+    device: str
+    kind: TopicKind
     device_id: str
+
+    @classmethod
+    def of(cls, topic: native.NativeTopic, device_id: str) -> NativePlace:
+        return cls(topic.building, topic.floor, topic.room, topic.device, topic.kind, device_id)
 
 
 class IngestPipeline:
@@ -258,12 +267,18 @@ class IngestPipeline:
         self._grace_until = self._clock.now() + self._reconnect_grace
 
     def _admit(
-        self, device_id: str, message: InboundMessage, admitted: bool, route: Route | None = None
+        self,
+        device_id: str,
+        message: InboundMessage,
+        admitted: bool,
+        route: Route | None = None,
+        now: float | None = None,
     ) -> bool:
         """Flood protection: whether to process the message now."""
         if admitted:
             return True
-        now = self._clock.now()
+        if now is None:
+            now = self._clock.now()
         key = (message.topic, device_id)
         if now < self._grace_until or self._live.devices.admit(device_id, now):
             # Newer than anything held back on this topic.
@@ -307,7 +322,7 @@ class IngestPipeline:
                 self._stats.ignored += 1
                 return
             place = self._identify(topic)
-        kind = place.topic.kind
+        kind = place.kind
         if kind is TopicKind.COMMAND:
             self._stats.ignored += 1
             return
@@ -317,13 +332,18 @@ class IngestPipeline:
                 self._enter(message.topic, place)
                 self._set_online(place.room_id, place.device_id, online)
         else:
-            if not self._admit(place.device_id, message, admitted):
+            # One instant for the whole message (the rate budget, "heard", "seen"): one
+            # float kept per device, not three. A device clock may move in `_check`.
+            now = self._clock.now()
+            if not self._admit(place.device_id, message, admitted, now=now):
                 return
             payload = native.decode_state(message.payload)
             with self._live.lock:
                 self._check(place.device_id, payload)
-                self._enter(message.topic, place)
-                self._apply(place.room_id, place.device_id, payload, message)
+                if self._device_clock is not None:
+                    now = self._clock.now()
+                self._enter(message.topic, place, now)
+                self._apply(place.room_id, place.device_id, payload, message, now)
         self._stats.accepted += 1
 
     def _process_mapped(self, message: InboundMessage, route: Route, admitted: bool) -> None:
@@ -402,8 +422,16 @@ class IngestPipeline:
             self._live.forget(room_id, device_id, now)
         self._changed_room = self._live.state_of(room_id)
 
-    def _apply(self, room_id: str, device_id: str, payload: DevicePayload, message: InboundMessage) -> None:
-        now = self._clock.now()
+    def _apply(
+        self,
+        room_id: str,
+        device_id: str,
+        payload: DevicePayload,
+        message: InboundMessage,
+        now: float | None = None,
+    ) -> None:
+        if now is None:
+            now = self._clock.now()
         if self._restored and device_id in self._restored:
             self._live.devices.restore_last_state(device_id, self._restored.pop(device_id))
         if payload.ts is None:
@@ -489,7 +517,7 @@ class IngestPipeline:
                     RejectReason.WRONG_BUILDING if building != topic.building else RejectReason.WRONG_ROOM
                 )
                 raise DecodeError(reason, f"device {topic.device} is configured in room {home} ({building})")
-            return NativePlace(topic, topic.room, topic.device)
+            return NativePlace.of(topic, topic.device)
         device_id = identity.auto_device_id(topic.room, topic.device)
         known = self._live.devices.spec_of(device_id)
         if known is not None:
@@ -506,20 +534,20 @@ class IngestPipeline:
                 f"device {topic.device} of room {topic.room} is not configured "
                 "(registry.auto_register is off)",
             )
-        return NativePlace(topic, topic.room, device_id)
+        return NativePlace.of(topic, device_id)
 
-    def _enter(self, raw: str, place: NativePlace) -> None:
+    def _enter(self, raw: str, place: NativePlace, now: float | None = None) -> None:
         """Registers the device (and its room) if new, within the registry's limits,
         and notes that it was heard from (call with the live-state lock held)."""
         if raw not in self._topics:
-            self._register(place)
+            self._register(place, raw)
             if len(self._topics) >= TOPIC_CACHE_SIZE:
                 self._topics.clear()
             self._topics[raw] = place
-        self._live.heard(place.room_id, place.device_id, self._clock.now())
+        self._live.heard(place.room_id, place.device_id, self._clock.now() if now is None else now)
 
-    def _register(self, place: NativePlace) -> None:
-        topic, limits = place.topic, self._registry
+    def _register(self, place: NativePlace, raw: str) -> None:
+        limits = self._registry
         new_room = self._live.room_config(place.room_id) is None
         new_device = place.device_id not in self._live.devices
         if new_device and self._live.devices.auto_count >= limits.max_auto_devices:
@@ -534,14 +562,16 @@ class IngestPipeline:
             )
         now = self._clock.now()
         if new_room:
-            self._live.ensure_room(place.room_id, topic.building, topic.floor, now)
-            log.info(kv("room registered", room=place.room_id, building=topic.building, floor=topic.floor))
+            self._live.ensure_room(place.room_id, place.building, place.floor, now)
+            log.info(kv("room registered", room=place.room_id, building=place.building, floor=place.floor))
         if new_device:
+            built = native.state_topic(self._prefix, place.building, place.floor, place.room_id, place.device)
             self._live.devices.ensure(
                 place.device_id,
                 place.room_id,
-                topic=native.state_topic(self._prefix, topic.building, topic.floor, topic.room, topic.device),
-                name=topic.device,
+                # The string the topic cache keeps anyway, when it is the same topic.
+                topic=raw if built == raw else built,
+                name=place.device,
             )
             log.info(kv("device registered", device=place.device_id, room=place.room_id))
 

@@ -49,7 +49,7 @@ from gateway.reports.service import build_service
 from gateway.reports.table import Report, ReportWindow
 from gateway.runtime.bookings_announcer import BookingsAnnouncer
 from gateway.runtime.command_handler import CommandHandler
-from gateway.runtime.gc_schedule import FullCollections
+from gateway.runtime.gc_schedule import FullCollections, prefer_latency
 from gateway.runtime.metrics import GaugeSources, build_registry
 from gateway.runtime.migrations import migrate_device_ids
 from gateway.runtime.push_metrics import PushCollector, PushSources
@@ -1224,6 +1224,7 @@ class Gateway:
             # process that owns the interpreter: in a test run freezing would pin
             # every earlier test's objects.
             self._gc.start()
+            prefer_latency(self.settings.gateway.gil_switch_interval)
         log.info(
             kv(
                 "gateway starting",

@@ -208,9 +208,7 @@ class Store:
         self._chunks = tuple(size for size in APPEND_CHUNKS if size <= max(limit, 1))
         self._migrate()
         # (room, metric) pairs known to `series`, so a batch inserts only new ones.
-        self._series: set[tuple[str, str]] = set(
-            self._db.execute("SELECT room, metric FROM series").fetchall()
-        )
+        self._series = KnownSeries(self._db.execute("SELECT room, metric FROM series").fetchall())
         # What a crash left unmerged.
         self.merge_recent()
 
@@ -253,7 +251,7 @@ class Store:
         logged = orjson.dumps([(seq, e.at, e.kind, e.room_id, e.data, e.building) for seq, e in events])
         states = [(room, orjson.Fragment(state)) for room, state in room_states]
         devices = [(device, room, orjson.Fragment(state)) for device, room, state in device_states]
-        new_series = set(map(_SERIES_OF, readings)) - self._series
+        new_series = self._series.new(readings)
         # Only the statements with rows: each is a step without the GIL, and taking
         # it back from a busy ingest thread can take the 5 ms switch interval.
         with self._lock:
@@ -293,7 +291,7 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             if new_series:
-                self._series |= new_series
+                self._series.add(new_series)
 
     def _append(self, readings: Sequence[Reading]) -> None:
         """Appends readings to `readings_recent` (see APPEND_CHUNKS), within the caller's transaction."""
@@ -574,3 +572,42 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class KnownSeries:
+    """The (room, metric) pairs `series` holds, as room -> its metrics: one frozenset
+    per distinct set, shared by the rooms that have it (most rooms record the same
+    metrics), instead of a tuple per pair (issue 17: memory per device)."""
+
+    __slots__ = ("_rooms", "_shared")
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        self._rooms: dict[str, frozenset[str]] = {}
+        self._shared: dict[frozenset[str], frozenset[str]] = {}
+        self.add(set(pairs))
+
+    def __contains__(self, pair: object) -> bool:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            return False
+        return pair[1] in self._rooms.get(pair[0], ())
+
+    def new(self, readings: Iterable[Reading]) -> set[tuple[str, str]]:
+        """The pairs of `readings` not known yet."""
+        rooms = self._rooms
+        # The batch's distinct pairs in C (`map`), then the few of them looked up.
+        pairs: set[tuple[str, str]] = set(map(_SERIES_OF, readings))
+        return {pair for pair in pairs if pair[1] not in rooms.get(pair[0], ())}
+
+    def add(self, pairs: set[tuple[str, str]]) -> None:
+        by_room: dict[str, set[str]] = {}
+        for room, metric in pairs:
+            by_room.setdefault(room, set()).add(metric)
+        for room, metrics in by_room.items():
+            merged = self._rooms.get(room, frozenset()) | metrics
+            # Bounded like the registry's shared sets: past it a room keeps its own.
+            shared = self._shared.get(merged)
+            if shared is None:
+                shared = merged
+                if len(self._shared) < 10_000:
+                    self._shared[merged] = merged
+            self._rooms[room] = shared

@@ -179,6 +179,11 @@ def test_events_acknowledged_while_postgresql_is_down_reach_it_when_it_is_back(
                 found = rows(url, "SELECT data ->> 'new' FROM events WHERE kind = 'occupancy' ORDER BY seq")
                 return [new for (new,) in found]
 
-            wait_until(lambda: caught_up() == ["occupied", "vacant"] * 2, 5, "every event in PostgreSQL")
+            wait_until(
+                lambda: caught_up() == ["occupied", "vacant"] * 2,
+                15,
+                "every event in PostgreSQL",
+                progress=caught_up,
+            )
         finally:
             gw.stop()

@@ -86,3 +86,20 @@ def test_fields_past_the_limit_are_named() -> None:
     # Fields it already has do not count twice.
     assert registry.fields_problem("env", {"co2", "temperature"}, max_fields=2) is None
     assert registry.fields_problem("env", {"co2", "humidity"}, max_fields=2) is not None
+
+
+def test_the_last_state_keeps_every_field_said_newest_value_first() -> None:
+    registry = DeviceRegistry([DeviceSpec("a", "orion"), DeviceSpec("b", "orion")])
+    seen(registry, "a", T0, temperature=21.5, humidity=40.0)
+    seen(registry, "a", T0 + 1, temperature=22.0, humidity=41.0)  # the same fields again
+    seen(registry, "a", T0 + 2, co2=600)  # a field not said before: the others stay
+    assert registry.last_state_of("a") == {"temperature": 22.0, "humidity": 41.0, "co2": 600}
+    # A copy: changing it changes nothing held.
+    registry.last_state_of("a")["co2"] = 0
+    assert registry.last_state_of("a")["co2"] == 600
+    assert registry.holds("a", {"co2": 600}) and not registry.holds("a", {"co2": 601.0})
+    assert registry.last_state_of("b") == {}
+    assert registry.restore_last_state("b", {"state": "ON", "brightness": 10})
+    seen(registry, "b", T0, brightness=200)
+    assert registry.last_state_of("b") == {"state": "ON", "brightness": 200}
+    assert registry.kind_of("b") == "light"  # from what it said

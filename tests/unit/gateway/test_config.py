@@ -438,3 +438,9 @@ def test_rooms_side_by_side_and_on_other_floors_do_not_overlap() -> None:
         "cygnus": (1, 1, 1, 1),
         "auriga": None,
     }
+
+
+def test_the_gil_switch_interval_is_bounded(tmp_path: Path) -> None:
+    assert load_settings(None).gateway.gil_switch_interval == 0.005
+    found = problems(write(tmp_path, "gateway:\n  gil_switch_interval: 0\n"))
+    assert found[0].startswith("gateway.gil_switch_interval: ")
