@@ -8,6 +8,7 @@ MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || command -v /usr/sbin/mo
 VICTORIA  := $(shell command -v victoria-metrics 2>/dev/null || command -v /usr/bin/victoria-metrics 2>/dev/null)
 CHROMIUM  := $(shell command -v chromium 2>/dev/null || command -v /usr/bin/chromium 2>/dev/null)
 RABBITMQ  := $(wildcard /usr/lib/rabbitmq/bin/rabbitmq-server)
+INITDB    := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb) $(shell command -v initdb 2>/dev/null))
 
 .PHONY: demo test bench bench-peer lint clean
 
@@ -23,7 +24,7 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-demo
 	$(BIN)/officegw demo
 
-test: $(VENV)/.installed-test mosquitto victoria-metrics chromium rabbitmq-server
+test: $(VENV)/.installed-test mosquitto victoria-metrics chromium rabbitmq-server postgresql
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -102,6 +103,21 @@ ifeq ($(RABBITMQ),)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null; \
 	else \
 		echo "make test needs rabbitmq-server (broker tests on RabbitMQ): install it (Debian/Ubuntu: sudo apt-get install rabbitmq-server) and run make test again" >&2; \
+		exit 1; \
+	fi
+endif
+
+# The shared-store, standby and topology tests (and benchmarks/campus.py) start a
+# private PostgreSQL from Debian's binaries (simulators/postgres.py: initdb + pg_ctl on a
+# random port); the service the package starts is never used.
+.PHONY: postgresql
+postgresql:
+ifeq ($(INITDB),)
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "postgresql not found: installing it with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+		echo "make test needs postgresql (shared-store and topology tests): install it (Debian/Ubuntu: sudo apt-get install postgresql) and run make test again" >&2; \
 		exit 1; \
 	fi
 endif
