@@ -145,6 +145,14 @@ def gateway_files(tmp_path: Path, mqtt_broker: BrokerProcess) -> Iterator[tuple[
     assert_no_traceback(tmp_path)
 
 
+def _backlog(broker: MqttBroker) -> str:
+    """What a RabbitMQ node holds for the sessions (ready, unacknowledged): why a test waits."""
+    ctl = getattr(broker, "ctl", None)
+    if ctl is None:
+        return "n/a"
+    return str(ctl("list_queues", "name", "messages_ready", "messages_unacknowledged", "consumers"))
+
+
 def test_sigkill_while_readings_arrive_loses_and_duplicates_nothing(
     broker: MqttBroker, tmp_path: Path
 ) -> None:
@@ -163,7 +171,10 @@ def test_sigkill_while_readings_arrive_loses_and_duplicates_nothing(
         gateway.start()
         publisher.wait(30)
         wait_until(
-            lambda: history_count(db) == 5_000, 30, f"every reading in the history (killed at {killed_at})"
+            lambda: history_count(db) == 5_000,
+            30,
+            f"every reading in the history (killed at {killed_at})",
+            progress=lambda: f"{history_count(db)} in the history; broker: {_backlog(broker)}",
         )
         # Each room became occupied once: one occupancy event per room, never two.
         occupied = history_count(
