@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from api.replica.deps import ReplicaDep
+from api.routes.health import readiness
 from api.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -23,8 +24,4 @@ def healthz() -> Health:
     responses={503: {"model": Readiness}},
 )
 def readyz(replica: ReplicaDep, response: Response) -> Readiness:
-    checks = replica.health_checks()
-    if not checks["mqtt"]:
-        response.status_code = 503
-        return Readiness(status="not ready", checks=checks)
-    return Readiness(status="ready" if checks["storage"] else "degraded", checks=checks)
+    return readiness(replica.health_checks(), response)

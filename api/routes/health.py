@@ -35,7 +35,12 @@ def readyz(gateway: GatewayDep, response: Response) -> Readiness:
     # reported but does not take the gateway out of service: live state is right,
     # only history waits in memory. An InfluxDB outage loses nothing (the export
     # buffers on disk): reported only.
-    checks = gateway.health_checks()
+    return readiness(gateway.health_checks(), response)
+
+
+def readiness(checks: dict[str, bool], response: Response) -> Readiness:
+    """The readiness answer for a process's checks (a gateway's or an API replica's):
+    not ready (503) without the broker, degraded with a failing store."""
     if not checks["mqtt"]:
         response.status_code = 503
         return Readiness(status="not ready", checks=checks)
