@@ -27,6 +27,7 @@ from rules.types import Alert, Command, Priority, Severity
 
 # Fields whose change is an actuation (not a sensor reading).
 ACTUATED_FIELDS = ("state", "brightness", "setpoint", "mode")
+_ACTUATED = frozenset(ACTUATED_FIELDS)
 # A dimmer reports its level rounded; this close counts as done.
 BRIGHTNESS_TOLERANCE = 2
 
@@ -146,9 +147,10 @@ class Actuator:
 
     def report(self, device_id: str, room_id: str, fields: Mapping[str, Any], now: float) -> str | None:
         """Takes a device's report; returns "confirmed", "override" or None."""
-        actuated = {key: fields[key] for key in ACTUATED_FIELDS if key in fields}
-        if not actuated:
+        # Most reports (sensors) carry no actuated field: said in one C-level pass.
+        if _ACTUATED.isdisjoint(fields):
             return None
+        actuated = {key: fields[key] for key in ACTUATED_FIELDS if key in fields}
         previous = self._reported.get(device_id)
         merged = {**(previous or {}), **actuated}
         self._reported[device_id] = merged
