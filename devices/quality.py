@@ -132,7 +132,7 @@ class DeviceQuality:
         )
         # Most devices send the same fields every time: compare the whole shape once
         # (a tuple of (name, type) pairs) before looking field by field.
-        shape = tuple(zip(fields, map(type, fields.values())))
+        shape = tuple(zip(fields, map(type, fields.values()), strict=True))
         if shape != self._last_shape:
             self._last_shape = _shared_shape(shape)
             self._check_schema(fields, now, learning)
