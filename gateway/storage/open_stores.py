@@ -16,7 +16,7 @@ reports read it, and the shared store catches up from it at start.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from gateway.config import ConfigError, Settings
 from gateway.storage.alert_store import AlertStore
 from gateway.storage.bookings_store import BookingStore, SqlBookingStore, SqliteBookingStore
-from gateway.storage.postgres_store import PostgresStore, ShardConflict, StoreError, redacted
+from gateway.storage.postgres_store import BuildingOf, PostgresStore, ShardConflict, StoreError, redacted
 from gateway.storage.records import Reading, StoredEvent
 from gateway.storage.shared_sink import SharedSink
 from gateway.storage.sql import Sql
@@ -105,6 +105,26 @@ def shard_rooms(settings: Settings) -> frozenset[str]:
     return frozenset(room.id for room in settings.site.rooms if room.building in buildings)
 
 
+def event_building(settings: Settings) -> BuildingOf:
+    """The building of an event the SQLite file kept (it keeps none), as the gateway
+    gives it live (`Gateway._place`): its room's, from the site config; for a room
+    the config does not name (registered from its topic at run time), the shard's
+    building when `gateway.buildings` names exactly one (it then subscribes to that
+    building's topics only), else None; for an event of no room, the `building` in
+    its data (a report archived)."""
+    rooms = {room.id: room.building for room in settings.site.rooms}
+    served = sorted(set(settings.gateway.buildings))
+    only = served[0] if len(served) == 1 else None
+
+    def building_of(room: str | None, data: Mapping[str, Any]) -> str | None:
+        if room is None:
+            building = data.get("building")
+            return building if isinstance(building, str) else None
+        return rooms.get(room, only)
+
+    return building_of
+
+
 def open_shared(settings: Settings) -> PostgresStore:
     """The shared store alone (migrated), as a process that ingests nothing (an API
     replica) opens it: no claim on buildings, no catch-up. Needs `storage.url`.
@@ -142,7 +162,7 @@ def open_stores(settings: Settings, *, now: float | None = None) -> Stores:
         raise
     try:
         _claim(settings, shared, time.time() if now is None else now)
-        shared.catch_up(history)
+        shared.catch_up(history, event_building(settings))
     except BaseException:
         shared.close()
         history.close()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -54,6 +54,13 @@ CONNECTION_WAIT = 2.0
 FAIL_FAST_FOR = 2.0
 # Events copied from the SQLite file per statement when catching up.
 CATCH_UP_CHUNK = 5_000
+# The building of an event from its room and data (None: cannot tell), for catch-up.
+BuildingOf = Callable[[str | None, Mapping[str, Any]], str | None]
+
+
+def _no_building(room: str | None, data: Mapping[str, Any]) -> str | None:
+    return None
+
 
 Event = tuple[int, float, str, str | None, dict[str, Any]]
 
@@ -296,10 +303,15 @@ class PostgresStore:
             )
         return 0, events
 
-    def catch_up(self, local: Store) -> tuple[int, int, int]:
+    def catch_up(self, local: Store, building_of: BuildingOf = _no_building) -> tuple[int, int, int]:
         """Copies what the gateway's SQLite file (`local`) holds and this
         shard's rows here lack: events past the newest one here, room and device states
         newer than the ones here, and the snapshot when this shard has none here.
+
+        The file keeps no building of an event: `building_of(room, data)` gives it, so
+        webhook subscriptions filtered by building get the events copied here as they
+        would have got them live (an event whose building it cannot tell goes only to
+        subscriptions without a building filter).
 
         The file commits first (see gateway/storage/open_stores.py), so after a crash
         between the two commits, or while PostgreSQL was away, this replays the
@@ -311,12 +323,12 @@ class PostgresStore:
             rows = local.events_after(after, 2**62, CATCH_UP_CHUNK)
             if not rows:
                 break
-            logged = [(seq, at, kind, room, data, None) for seq, at, kind, room, data in rows]
+            logged = [
+                (seq, at, kind, room, data, building_of(room, data)) for seq, at, kind, room, data in rows
+            ]
             parameters = {"shard": self.shard, "at": time.time(), "events": orjson.dumps(logged).decode()}
             with self._connection() as connection, connection.transaction():
                 connection.execute(INSERT_EVENTS, parameters)
-                # The file keeps no building of an event: subscriptions filtered by
-                # building do not get these.
                 connection.execute(ENQUEUE_WEBHOOKS, parameters)
             copied += len(rows)
             after = rows[-1][0]

@@ -13,7 +13,7 @@ import pytest
 from gateway.config import ConfigError, settings_from_dict
 from gateway.storage import postgres_schema
 from gateway.storage.bookings_store import SqlBookingStore
-from gateway.storage.open_stores import open_stores
+from gateway.storage.open_stores import event_building, open_stores
 from gateway.storage.postgres_store import PostgresStore, ShardConflict, StoreError
 from gateway.storage.records import Reading, StoredEvent
 from gateway.storage.report_queries import BookingRow, SqliteReportSource
@@ -165,11 +165,14 @@ def test_the_shared_store_catches_up_from_the_file(tmp_path: Path, postgres_url:
         hooks = WebhookStore(shared)
         everything = hooks.create("http://a.example/", [], [], "s" * 16, created_by="t", at=T0)
         hq_only = hooks.create("http://b.example/", [], ["hq"], "s" * 16, created_by="t", at=T0)
-        assert shared.catch_up(local) == (1, 1, 0)
+        annex_only = hooks.create("http://c.example/", [], ["annex"], "s" * 16, created_by="t", at=T0)
+        # The file keeps no building of an event: the gateway says it (its site config).
+        assert shared.catch_up(local, lambda room, data: {"orion": "hq"}.get(room or "")) == (1, 1, 0)
         assert [seq for seq, *_ in shared.recent_events(10)] == [1, 2]
-        # The copied event waits for webhooks too (the file knows no building of it).
+        # The copied event waits for the webhooks it would have gone to live, and only those.
         assert [w.seq for w in hooks.waiting(everything.id, 10)] == [2]
-        assert hooks.waiting(hq_only.id, 10) == []
+        assert [w.seq for w in hooks.waiting(hq_only.id, 10)] == [2]
+        assert hooks.waiting(annex_only.id, 10) == []
         assert shared.room_states() == {"orion": {"room_id": "orion", "n": 1}}
         assert shared.load_snapshot() == {"auto_rooms": [{"id": "x"}]}
         # Newer in the shared store (another process of the shard wrote since): kept.
@@ -229,3 +232,19 @@ def test_a_database_that_cannot_be_used_is_a_config_error_naming_storage_url(
         (problem,) = refused.value.problems
         assert problem.startswith("storage.url: cannot connect to ") and reason in problem
         assert "secret" not in problem and "secret" not in refused.value.source
+
+
+def test_the_building_of_an_event_caught_up_is_the_one_the_gateway_gives_live() -> None:
+    rooms = [
+        {"id": "orion", "building": "hq", "floor": 2},
+        {"id": "vega", "building": "annex", "floor": 1},
+    ]
+    building_of = event_building(settings_from_dict({"site": {"rooms": rooms}}))
+    assert building_of("orion", {}) == "hq" and building_of("vega", {}) == "annex"
+    # A room registered from its topic at run time, on a gateway of the whole site: unknown.
+    assert building_of("lyra", {}) is None
+    # No room: a report archived for a building says which.
+    assert building_of(None, {"building": "annex"}) == "annex" and building_of(None, {}) is None
+    # A shard of one building subscribes to its topics only: its rooms are in it.
+    shard = event_building(settings_from_dict({"gateway": {"buildings": ["hq"]}, "site": {"rooms": rooms}}))
+    assert shard("lyra", {}) == "hq" and shard("vega", {}) == "annex"
