@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from api.auth import AuthGuard, document_bearer_keys
 from api.availability_answers import AvailabilityAnswers
 from api.availability_fast_path import AvailabilityFastPath
-from api.backends import AvailabilitySource, BookingDesk, StreamSource
+from api.backends import AvailabilitySource, BookingDesk, CalendarFeed, EventLog, StreamSource
 from api.dashboard import mount_dashboard
 from api.docs import mount_offline_docs
 from api.errors import validation_error
@@ -77,6 +77,10 @@ def create_app(
     app.state.booking_desk = desk
     app.state.availability_source = availability_source
     app.state.stream_source = stream_source
+    event_log: EventLog = gw
+    calendar_feed: CalendarFeed = gw
+    app.state.event_log = event_log
+    app.state.calendar_feed = calendar_feed
     app.state.metrics = gw.metrics_registry()
     # Availability answers kept until what they rest on changes (one set per app).
     answers = app.state.availability_answers = AvailabilityAnswers()
@@ -110,7 +114,9 @@ def create_app(
         availability.router,
         bookings.router,
         calendar.router,
+        calendar.feed_router,
         control.router,
+        events.log_router,
         events.router,
         alerts.router,
         rules.router,

@@ -5,9 +5,10 @@ owning gateway. Routes that only a gateway can answer take the gateway itself
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Protocol
 
+from gateway.automation.event_log import EventKind, LoggedEvent
 from gateway.bookings.availability_inputs import AvailabilityInputs, AvailabilityVersion
 from gateway.bookings.service import BookingDraft, Outcome
 from gateway.push.fanout import EventPush, StreamFilter, Subscription
@@ -60,6 +61,27 @@ class AvailabilitySource(Protocol):
     def availability_version(self) -> AvailabilityVersion: ...
 
     def availability_inputs(self, *, includes_now: bool) -> AvailabilityInputs: ...
+
+
+class EventLog(Protocol):
+    """The event log, paged by cursor (GET /v1/events, api/routes/events.py)."""
+
+    def events_page(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        kind: EventKind | None = None,
+        room_id: str | None = None,
+        buildings: Collection[str] | None = None,
+    ) -> list[LoggedEvent]: ...
+
+
+class CalendarFeed(Rooms, Protocol):
+    """A room's bookings as iCalendar (GET /v1/rooms/{id}/calendar.ics, api/routes/calendar.py)."""
+
+    def room_calendar(self, room_id: str, *, details: bool) -> bytes | None:
+        """None for no such room."""
 
 
 class StreamSource(Rooms, Protocol):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.backends import AvailabilitySource, BookingDesk, StreamSource
+from api.backends import AvailabilitySource, BookingDesk, CalendarFeed, EventLog, StreamSource
 from gateway.runtime.gateway import Gateway
 
 
@@ -34,7 +34,19 @@ async def get_stream_source(request: Request) -> StreamSource:
     return source
 
 
+async def get_event_log(request: Request) -> EventLog:
+    log: EventLog = request.app.state.event_log
+    return log
+
+
+async def get_calendar_feed(request: Request) -> CalendarFeed:
+    feed: CalendarFeed = request.app.state.calendar_feed
+    return feed
+
+
 # A gateway's, or an API replica's (api/backends.py).
 BookingDeskDep = Annotated[BookingDesk, Depends(get_booking_desk)]
 AvailabilityDep = Annotated[AvailabilitySource, Depends(get_availability_source)]
 StreamDep = Annotated[StreamSource, Depends(get_stream_source)]
+EventLogDep = Annotated[EventLog, Depends(get_event_log)]
+CalendarFeedDep = Annotated[CalendarFeed, Depends(get_calendar_feed)]

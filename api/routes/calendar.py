@@ -27,13 +27,16 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal, Viewer, require
 from api.booking_schemas import may_see_details
 from api.calendar_schemas import MAX_SKIPPED_LISTED, ImportReportOut, SkippedOut
-from api.deps import GatewayDep
+from api.deps import CalendarFeedDep, GatewayDep
 from api.errors import AUTH, ErrorOut, responses
 from gateway.bookings.calendar_import import CalendarError
 from gateway.bookings.service import StorageUnavailable
 from gateway.runtime.gateway import Gateway
 
+# The import (the gateway's own: it writes bookings in bulk).
 router = APIRouter(tags=["calendars"])
+# The feed, which an API replica serves too (from the shared store).
+feed_router = APIRouter(tags=["calendars"])
 
 IMPORT_PATH = "/v1/bookings/import"
 CALENDAR_TYPE = "text/calendar"
@@ -102,7 +105,7 @@ async def import_calendar(
     )
 
 
-@router.get(
+@feed_router.get(
     "/v1/rooms/{room_id}/calendar.ics",
     response_class=Response,
     summary="A room's bookings as an iCalendar feed (from a week ago to the import horizon)",
@@ -114,11 +117,11 @@ async def import_calendar(
         **responses(*AUTH, 404),
     },
 )
-def room_calendar(room_id: str, gateway: GatewayDep, who: Viewer) -> Response:
-    room = gateway.room(room_id)
-    if room is None or not who.can_see(room.config.building):
+def room_calendar(room_id: str, feed: CalendarFeedDep, who: Viewer) -> Response:
+    building = feed.building_of(room_id)
+    if building is None or not who.can_see(building):
         raise HTTPException(404, detail="room not found")
-    body = gateway.room_calendar(room_id, details=may_see_details(who, "booking"))
+    body = feed.room_calendar(room_id, details=may_see_details(who, "booking"))
     if body is None:
         raise HTTPException(404, detail="room not found")
     return Response(

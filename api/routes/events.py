@@ -17,11 +17,14 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.auth import Viewer
-from api.deps import GatewayDep
+from api.deps import EventLogDep, GatewayDep
 from api.errors import AUTH, responses
 from api.schemas import as_time
 from gateway.automation.event_log import EventKind, LoggedEvent
 
+# GET /v1/events, which an API replica serves too (from the shared store).
+log_router = APIRouter(tags=["events"])
+# The gateway's own: dead letters.
 router = APIRouter(tags=["events"])
 
 
@@ -51,21 +54,21 @@ def event_page(events: list[LoggedEvent], after: int) -> EventPage:
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.get(
+@log_router.get(
     "/v1/events",
     response_model=EventPage,
     summary="Events (of the key's buildings), oldest first, after a cursor",
     responses=responses(*AUTH, 422),
 )
 def list_events(
-    gateway: GatewayDep,
+    source: EventLogDep,
     who: Viewer,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Limit = 100,
     kind: EventKind | None = None,
     room: str | None = None,
 ) -> EventPage:
-    events = gateway.events_page(after=after, limit=limit, kind=kind, room_id=room, buildings=who.buildings)
+    events = source.events_page(after=after, limit=limit, kind=kind, room_id=room, buildings=who.buildings)
     return event_page(events, after)
 
 
