@@ -11,7 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from api.auth import AuthGuard, document_bearer_keys
 from api.availability_answers import AvailabilityAnswers
 from api.availability_fast_path import AvailabilityFastPath
-from api.backends import AvailabilitySource, BookingDesk, CalendarFeed, EventLog, StreamSource
+from api.backends import (
+    AvailabilitySource,
+    BookingDesk,
+    CalendarFeed,
+    EventLog,
+    HealthSource,
+    StreamSource,
+)
 from api.dashboard import mount_dashboard
 from api.docs import mount_offline_docs
 from api.errors import validation_error
@@ -77,8 +84,10 @@ def create_app(
     app.state.booking_desk = desk
     app.state.availability_source = availability_source
     app.state.stream_source = stream_source
+    health_source: HealthSource = gw
     event_log: EventLog = gw
     calendar_feed: CalendarFeed = gw
+    app.state.health_source = health_source
     app.state.event_log = event_log
     app.state.calendar_feed = calendar_feed
     app.state.metrics = gw.metrics_registry()
@@ -107,6 +116,7 @@ def create_app(
     # against it, in this order: a readiness probe after a start no longer pays for
     # the fifteen routers before it. No other router's paths overlap the probes'.
     for router in (
+        health.probes_router,
         health.router,
         rooms.router,
         devices.router,

@@ -63,6 +63,13 @@ class AvailabilitySource(Protocol):
     def availability_inputs(self, *, includes_now: bool) -> AvailabilityInputs: ...
 
 
+class HealthSource(Protocol):
+    """What the readiness probe reports (GET /readyz, api/routes/health.py)."""
+
+    def health_checks(self) -> dict[str, bool]:
+        """ "mqtt": the broker is connected; "storage": the stores answer."""
+
+
 class EventLog(Protocol):
     """The event log, paged by cursor (GET /v1/events, api/routes/events.py)."""
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.backends import AvailabilitySource, BookingDesk, CalendarFeed, EventLog, StreamSource
+from api.backends import AvailabilitySource, BookingDesk, CalendarFeed, EventLog, HealthSource, StreamSource
 from gateway.runtime.gateway import Gateway
 
 
@@ -34,6 +34,11 @@ async def get_stream_source(request: Request) -> StreamSource:
     return source
 
 
+async def get_health_source(request: Request) -> HealthSource:
+    source: HealthSource = request.app.state.health_source
+    return source
+
+
 async def get_event_log(request: Request) -> EventLog:
     log: EventLog = request.app.state.event_log
     return log
@@ -49,4 +54,5 @@ BookingDeskDep = Annotated[BookingDesk, Depends(get_booking_desk)]
 AvailabilityDep = Annotated[AvailabilitySource, Depends(get_availability_source)]
 StreamDep = Annotated[StreamSource, Depends(get_stream_source)]
 EventLogDep = Annotated[EventLog, Depends(get_event_log)]
+HealthDep = Annotated[HealthSource, Depends(get_health_source)]
 CalendarFeedDep = Annotated[CalendarFeed, Depends(get_calendar_feed)]

@@ -23,15 +23,22 @@ from fastapi.exceptions import RequestValidationError
 from api.auth import AuthGuard, document_bearer_keys
 from api.availability_answers import AvailabilityAnswers
 from api.availability_fast_path import AvailabilityFastPath
-from api.backends import AvailabilitySource, BookingDesk, CalendarFeed, EventLog, StreamSource
+from api.backends import (
+    AvailabilitySource,
+    BookingDesk,
+    CalendarFeed,
+    EventLog,
+    HealthSource,
+    StreamSource,
+)
 from api.dashboard import mount_dashboard
 from api.docs import mount_offline_docs
 from api.errors import validation_error
 from api.limits import AuthBeforeBody, BodyLimit
 from api.methods import method_not_allowed
 from api.query import one_value_each
-from api.replica import control, health, rooms
-from api.routes import availability, bookings, calendar, events, stream
+from api.replica import control, rooms
+from api.routes import availability, bookings, calendar, events, health, stream
 from gateway.config import Settings
 from gateway.logs import kv
 from gateway.replica.replica import Replica
@@ -70,8 +77,10 @@ def create_replica_app(settings: Settings, replica: Replica) -> FastAPI:
     app.state.booking_desk = desk
     app.state.availability_source = availability_source
     app.state.stream_source = stream_source
+    health_source: HealthSource = replica
     event_log: EventLog = replica
     calendar_feed: CalendarFeed = replica
+    app.state.health_source = health_source
     app.state.event_log = event_log
     app.state.calendar_feed = calendar_feed
     answers = app.state.availability_answers = AvailabilityAnswers()
@@ -92,7 +101,7 @@ def create_replica_app(settings: Settings, replica: Replica) -> FastAPI:
         control.router,
         events.log_router,
         stream.router,
-        health.router,
+        health.probes_router,
     ):
         app.include_router(router)
     mount_dashboard(app)

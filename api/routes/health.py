@@ -12,35 +12,38 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth import SiteViewer
-from api.deps import GatewayDep
+from api.deps import GatewayDep, HealthDep
 from api.errors import AUTH, responses
 from api.schemas import ClockOut, Health, Readiness, as_time
 
+# The probes, which an API replica serves too.
+probes_router = APIRouter(tags=["health"])
+# The gateway's own: its clock and metrics.
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health, summary="The process is alive")
+@probes_router.get("/healthz", response_model=Health, summary="The process is alive")
 def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get(
+@probes_router.get(
     "/readyz",
     response_model=Readiness,
-    summary="Ready to serve live state: the broker is connected",
+    summary="Ready to serve live state: the broker is connected (degraded: a store fails)",
     responses={503: {"model": Readiness}},
 )
-def readyz(gateway: GatewayDep, response: Response) -> Readiness:
-    # Without the broker there is no live state: not ready. A failing store is
-    # reported but does not take the gateway out of service: live state is right,
-    # only history waits in memory. An InfluxDB outage loses nothing (the export
-    # buffers on disk): reported only.
-    return readiness(gateway.health_checks(), response)
+def readyz(source: HealthDep, response: Response) -> Readiness:
+    # Without the broker there is no live state (a replica's room states may be
+    # stale): not ready. A failing store is reported but does not take the process
+    # out of service: live state is right, only history waits in memory. An
+    # InfluxDB outage loses nothing (the export buffers on disk): reported only.
+    return readiness(source.health_checks(), response)
 
 
 def readiness(checks: dict[str, bool], response: Response) -> Readiness:
-    """The readiness answer for a process's checks (a gateway's or an API replica's):
-    not ready (503) without the broker, degraded with a failing store."""
+    """The readiness answer for a process's checks: not ready (503) without the
+    broker, degraded with a failing store."""
     if not checks["mqtt"]:
         response.status_code = 503
         return Readiness(status="not ready", checks=checks)
