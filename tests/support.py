@@ -185,6 +185,30 @@ class SimLight:
         self._client.loop_stop()
 
 
+def get_or_none(http: httpx.Client, path: str, **params: Any) -> httpx.Response | None:
+    """GET, or None while the process is not (or no longer) listening."""
+    try:
+        return http.get(path, params=params)
+    except httpx.TransportError:
+        return None
+
+
+def is_ready(http: httpx.Client) -> bool:
+    response = get_or_none(http, "/readyz")
+    return response is not None and response.status_code == 200
+
+
+def metric_or_none(http: httpx.Client, name: str) -> float | None:
+    """A sample of /metrics by name (labels ignored); None when not exposed or not up."""
+    response = get_or_none(http, "/metrics")
+    if response is None or response.status_code != 200:
+        return None
+    for line in response.text.splitlines():
+        if line.startswith((name + " ", name + "{")):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 class GatewayProcess:
     """`officegw run --config CONFIG [ARGS]` as a process of its own, its output in `log`
     (`env`: OFFICEGW_* overrides; `command`: another command taking --config, e.g. `api`)."""
@@ -230,7 +254,7 @@ class GatewayProcess:
             except httpx.TransportError:
                 return False
 
-        wait_until(ready, 20.0, f"officegw {self._command[0]} ready")
+        wait_until(ready, 20.0, f"officegw {self._command} ready")
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -49,7 +49,15 @@ from gateway.cli.shard import EXIT_LOCK_LOST, EXIT_SHARD_HELD
 from gateway.runtime.shard_lock import PROOF_DEADLINE, SERVER_GIVES_UP_AFTER, ShardLock
 from simulators.broker import free_port, port_is_free
 from tests.postgres import PostgresServer
-from tests.support import ROOT, GatewayProcess, unique_prefix, wait_until
+from tests.support import (
+    ROOT,
+    GatewayProcess,
+    get_or_none,
+    is_ready,
+    metric_or_none,
+    unique_prefix,
+    wait_until,
+)
 
 ROOMS = 5
 DEVICES = 20
@@ -134,24 +142,13 @@ class Node:
         return self
 
     def get(self, path: str) -> httpx.Response | None:
-        try:
-            return self.process.http.get(path)
-        except httpx.TransportError:
-            return None
+        return get_or_none(self.process.http, path)
 
     def ready(self) -> bool:
-        response = self.get("/readyz")
-        return response is not None and response.status_code == 200
+        return is_ready(self.process.http)
 
     def metric(self, name: str) -> float | None:
-        """A sample of /metrics by name (labels ignored); None when not exposed or not up."""
-        response = self.get("/metrics")
-        if response is None or response.status_code != 200:
-            return None
-        for line in response.text.splitlines():
-            if line.startswith((name + " ", name + "{")):
-                return float(line.rsplit(" ", 1)[1])
-        return None
+        return metric_or_none(self.process.http, name)
 
     def waiting(self) -> bool:
         return self.metric("officegw_shard_active") == 0.0

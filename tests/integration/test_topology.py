@@ -45,7 +45,7 @@ from simulators.broker import BrokerProcess, MqttBroker, free_port, start_mosqui
 from simulators.postgres import PostgresServer
 from tests.conftest import BROKER_KINDS
 from tests.rabbitmq import RabbitMQ
-from tests.support import ROOT, Publisher, wait_until
+from tests.support import ROOT, Publisher, get_or_none, is_ready, metric_or_none, wait_until
 
 RATE = 300  # QoS 1 readings a second into shard north, before, during and after the switch
 T0 = time.time() - 3600
@@ -79,24 +79,13 @@ class Node:
         return self
 
     def get(self, path: str, **params: Any) -> httpx.Response | None:
-        try:
-            return self.http.get(path, params=params)
-        except httpx.TransportError:
-            return None
+        return get_or_none(self.http, path, **params)
 
     def ready(self) -> bool:
-        response = self.get("/readyz")
-        return response is not None and response.status_code == 200
+        return is_ready(self.http)
 
     def metric(self, name: str) -> float | None:
-        """A sample of /metrics by name (labels ignored); None when not exposed or not up."""
-        response = self.get("/metrics")
-        if response is None or response.status_code != 200:
-            return None
-        for line in response.text.splitlines():
-            if line.startswith((name + " ", name + "{")):
-                return float(line.rsplit(" ", 1)[1])
-        return None
+        return metric_or_none(self.http, name)
 
     def active(self) -> bool:
         return self.metric("officegw_shard_active") == 1.0 and self.ready()
