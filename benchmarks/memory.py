@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import yaml
 
@@ -113,10 +114,13 @@ def loaded_rss(
             )
         )
         gateway = GatewayProcess(config, port)
+        # A loaded machine answers /metrics slowly while 40,000 messages go in; what is
+        # measured is memory, not how fast it answers.
+        gateway.http.timeout = httpx.Timeout(120)
         gateway.start()
         try:
-            gateway.wait_http(timeout=180)  # start-up with 2,000 rooms, on a busy machine
-            _wait(lambda: gateway.http.get("/readyz").status_code == 200, 60, "gateway ready")
+            gateway.wait_http(timeout=900)  # start-up with 2,000 rooms, on a busy machine
+            _wait(lambda: gateway.http.get("/readyz").status_code == 200, 600, "gateway ready")
             time.sleep(2.0)  # let start-up garbage settle before the first reading
             ready = rss_mb(gateway.pid)
             progress(f"ready at {ready:.1f} MB RSS; {len(messages)} messages from {devices} devices")

@@ -50,6 +50,7 @@ from gateway.reports.table import Report, ReportWindow
 from gateway.runtime.bookings_announcer import BookingsAnnouncer
 from gateway.runtime.command_handler import CommandHandler
 from gateway.runtime.gc_schedule import FullCollections, prefer_latency
+from gateway.runtime.heap import glibc_heap
 from gateway.runtime.metrics import GaugeSources, build_registry
 from gateway.runtime.migrations import migrate_device_ids
 from gateway.runtime.push_metrics import PushCollector, PushSources
@@ -188,6 +189,9 @@ class Gateway:
         self.stats = IngestStats()
         self._manage_gc = manage_gc
         self._gc = FullCollections()
+        # What a registration storm leaves free in the C heap goes back to the system
+        # once the history writer is quiet after it (gateway.runtime.heap).
+        heap = glibc_heap() if manage_gc else None
         self.transport = transport
         self._live = LiveState(settings)
         # The SQLite file (readings), and where events, states, bookings, webhooks and
@@ -227,6 +231,7 @@ class Gateway:
             retention=(retention.readings * 86_400, retention.events * 86_400),
             clock=self._clock.now,
             shared=self._stores.sink,
+            after_release=heap.trim if heap is not None else None,
         )
         self._events = EventLog(sink=self._persist_event)
         self._alerts = AlertLifecycles(self._stores.alerts)

@@ -59,6 +59,12 @@ log = logging.getLogger("officegw.history")
 WRITER_NICENESS = 10
 # While a batch gathers, the writer looks at the queue this often (seconds).
 GATHER_SLICE = 0.01
+# Once this many readings went into their series and the writer then has nothing to
+# do (no message for `_collect`'s wait, 0.5 s), the store gives back its page cache:
+# a registration storm over a campus leaves 10 MB more of it than the same writes
+# from a few devices (benchmarks/memory.py), and it fills again as batches need it.
+RELEASE_AFTER_ROWS = 50_000
+
 Export = Callable[[Sequence[Reading], Sequence[StoredEvent]], None]
 # Told how many messages read from the broker, and how many of their payload bytes,
 # are no longer pending (committed, or given up on while the store fails).
@@ -144,8 +150,16 @@ class HistoryWriter:
         merge_rows: int = 50_000,
         clock: Callable[[], float] = time.time,
         shared: SharedSink | None = None,
+        after_release: Callable[[], None] | None = None,
+        release_after_rows: int = RELEASE_AFTER_ROWS,
     ) -> None:
         self._store = store
+        # Run once the store gave back its cache after a burst (the gateway trims the C
+        # heap then: gateway.runtime.heap).
+        self._after_release = after_release
+        # Readings merged since the store last gave back its cache.
+        self._since_release = 0
+        self._release_after_rows = release_after_rows
         self._shared = shared
         self._encode = encode_state
         self._export = export
@@ -249,11 +263,24 @@ class HistoryWriter:
                 self._commit()  # quiet now: write what the last batches left for later
             if self._markers or self._merge_due():
                 self._merge()  # flush() waits for it too
+            elif not taken and not self._unmerged and self._since_release >= self._release_after_rows:
+                self._release_memory()
             for marker in self._markers:
                 marker.set()
             self._markers.clear()
             if self._retention is not None and time.monotonic() - self._last_prune >= self._prune_interval:
                 self._prune(*self._retention)
+
+    def _release_memory(self) -> None:
+        """Quiet after a burst: the store's page cache goes back (see RELEASE_AFTER_ROWS)."""
+        self._since_release = 0
+        try:
+            self._store.release_memory()
+        except STORE_ERRORS as exc:
+            log.warning(kv("history store kept its cache", error=str(exc)))
+            return
+        if self._after_release is not None:
+            self._after_release()
 
     def _prune(self, readings_for: float, events_for: float) -> None:
         """Retention, between two batches (a failure is retried next interval)."""
@@ -426,6 +453,7 @@ class HistoryWriter:
             return
         self._merge_error = None
         self._unmerged = 0
+        self._since_release += stored + duplicates
         self.stats.merges += 1
         self.stats.merge_seconds += time.perf_counter() - started
         self.stats.readings_written += stored

@@ -569,6 +569,13 @@ class Store:
         with self._lock, sqlite_transaction(self._db):
             yield SqliteSql(self._db)
 
+    def release_memory(self) -> None:
+        """Empties the connection's page cache (up to `CACHE_KIB`): after a burst of
+        writes over a whole campus's series it holds what the next batches will read
+        again from the file, which the system caches anyway."""
+        with self._lock:
+            self._db.execute("PRAGMA shrink_memory")
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -290,3 +290,30 @@ def test_a_failing_shared_store_is_caught_up_once_it_recovers(
             writer.stop()
             shared.close()
             store.close()
+
+
+def test_quiet_after_a_burst_the_store_gives_back_its_cache(tmp_path: Path) -> None:
+    store = Store(tmp_path / "officegw.db")
+    released = threading.Event()
+    writer = HistoryWriter(
+        store,
+        dumps,
+        max_delay=0.01,
+        merge_interval=0.05,
+        after_release=released.set,
+        release_after_rows=100,
+    )
+    writer.start()
+    try:
+        writer.submit([reading("co2", i, T0 + i) for i in range(99)])
+        assert writer.flush(5)
+        assert not released.wait(1.0)  # not enough for a burst
+        writer.submit([reading("co2", 99, T0 + 99)])
+        assert released.wait(5)
+        # The store goes on as before, its cache filling again.
+        writer.submit([reading("co2", 100, T0 + 100)])
+        assert writer.flush(5)
+        assert store.count_readings() == 101
+    finally:
+        writer.stop()
+        store.close()
