@@ -45,6 +45,7 @@ class MemoryTransport:
     def __init__(self) -> None:
         self._on_message: MessageHandler | None = None
         self.connected = True
+        self.receiving = True
 
     def start(self, on_message: MessageHandler, on_connection: ConnectionListener | None = None) -> None:
         self._on_message = on_message

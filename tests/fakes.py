@@ -87,6 +87,10 @@ class FakeTransport:
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def receiving(self) -> bool:
+        return self._connected  # subscriptions take effect at once in memory
+
     def start(self, on_message: MessageHandler, on_connection: ConnectionListener | None = None) -> None:
         self._on_message, self._on_connection = on_message, on_connection
         self.paused = self.stopped = False

@@ -172,12 +172,24 @@ class PahoTransport:
         self._to_unsubscribe: set[str] = set()
         # SUBSCRIBE packet id -> topics in it, until the broker acknowledges it.
         self._unacknowledged: dict[int, int] = {}
+        # The SUBSCRIBEs this connection opened with, until the broker acknowledges them
+        # (`receiving`): till then what devices publish may not reach us yet.
+        self._opening: set[int] = set()
         self._subscriptions_lock = threading.Lock()
         self._client = self._build_client()
 
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def receiving(self) -> bool:
+        """Connected, and the broker acknowledged the subscriptions the connection
+        opened with. RabbitMQ creates a subscription's binding only when it handles
+        the SUBSCRIBE, and routes nothing to the session before: on a first start,
+        what is published between CONNACK and SUBACK is gone (readiness waits for this)."""
+        with self._subscriptions_lock:
+            return self._connected.is_set() and not self._opening
 
     @property
     def fast_path(self) -> bool:
@@ -303,11 +315,14 @@ class PahoTransport:
         for chunk in _chunks(gone):
             self._client.unsubscribe(chunk)
 
-    def _subscribe_chunk(self, client: mqtt.Client, topics: list[str]) -> None:
+    def _subscribe_chunk(self, client: mqtt.Client, topics: list[str]) -> int | None:
+        """Sends one SUBSCRIBE; its packet id while the broker's answer is awaited."""
         result, mid = client.subscribe([(topic, 1) for topic in topics])
-        if result == mqtt.MQTT_ERR_SUCCESS and mid is not None:
-            with self._subscriptions_lock:
-                self._unacknowledged[mid] = len(topics)
+        if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            return None
+        with self._subscriptions_lock:
+            self._unacknowledged[mid] = len(topics)
+        return mid
 
     def subscriptions_pending(self) -> int:
         with self._subscriptions_lock:
@@ -353,8 +368,12 @@ class PahoTransport:
             self._to_unsubscribe.clear()
         with self._subscriptions_lock:
             self._unacknowledged.clear()  # a new connection: those are sent again below
+            self._opening.clear()
         for chunk in _chunks(topics):
-            self._subscribe_chunk(client, chunk)
+            mid = self._subscribe_chunk(client, chunk)
+            if mid is not None:
+                with self._subscriptions_lock:
+                    self._opening.add(mid)
         for chunk in _chunks(stale):
             client.unsubscribe(chunk)
         if self._broker is not None and self._broker_sub_closes < BROKER_STATS_MAX_CLOSES:
@@ -434,6 +453,8 @@ class PahoTransport:
     ) -> None:
         with self._subscriptions_lock:
             self._unacknowledged.pop(mid, None)
+            # Refused or granted, it is answered: a refusal is the broker's last word.
+            self._opening.discard(mid)
         if mid != self._broker_sub_mid:
             return
         self._broker_sub_mid = None

@@ -38,6 +38,11 @@ class Transport(Protocol):
     @property
     def connected(self) -> bool: ...
 
+    @property
+    def receiving(self) -> bool:
+        """Connected, and the broker acknowledged the subscriptions the connection
+        opened with: what devices publish from now on reaches the gateway (readiness)."""
+
     def start(self, on_message: MessageHandler, on_connection: ConnectionListener | None = None) -> None:
         """Connect in the background and hand every message to `on_message`;
         reconnects by itself until `stop`."""

@@ -113,10 +113,11 @@ class Replica:
 
     @property
     def ready(self) -> bool:
-        return self.transport.connected
+        # As a gateway's: once the broker acknowledged the subscriptions (Transport.receiving).
+        return self.transport.receiving
 
     def health_checks(self) -> dict[str, bool]:
-        return {"mqtt": self.transport.connected, "storage": self.bookings.reloads > 0}
+        return {"mqtt": self.transport.receiving, "storage": self.bookings.reloads > 0}
 
     def _publish(self, topic: str, payload: bytes) -> None:
         self.transport.publish(topic, payload, qos=1)

@@ -1053,7 +1053,7 @@ class Gateway:
             self.stats,
             GaugeSources(
                 counts=self._live.counts,
-                connected=lambda: self.ready,
+                connected=lambda: self.transport.connected,
                 energy=lambda: self._live.energy(self._clock.now()),
                 automation=self.automation_counts,
                 quality=lambda: self._live.quality_flags(self._clock.now()),
@@ -1159,7 +1159,9 @@ class Gateway:
 
     @property
     def ready(self) -> bool:
-        return self.transport.connected
+        # Not at CONNACK: until the broker has acknowledged our subscriptions a message
+        # published now may miss us (RabbitMQ routes nothing to a binding not made yet).
+        return self.transport.receiving
 
     def _capture(self) -> dict[str, Any]:
         with self._live.lock:

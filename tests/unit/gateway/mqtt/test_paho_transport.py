@@ -1,6 +1,7 @@
 """PahoTransport and the broker's $SYS topics, driven through its paho callbacks
 without a network: $SYS messages never reach the message handler, a refused or
-connection-closing $SYS subscription is given up quietly."""
+connection-closing $SYS subscription is given up quietly; `receiving` (readiness)
+waits for the broker to acknowledge the subscriptions a connection opened with."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from gateway.mqtt import broker_stats
 from gateway.mqtt.paho_transport import (
     BROKER_STATS_MAX_CLOSES,
     CONNECT_MAX_CLOSES,
+    SUBSCRIBE_CHUNK,
     MqttOptions,
     PahoTransport,
 )
@@ -195,3 +197,76 @@ def test_one_close_before_connack_says_nothing(caplog: pytest.LogCaptureFixture)
     with caplog.at_level(logging.INFO, logger="officegw.mqtt"):
         closed_before_connack(transport, CONNECT_MAX_CLOSES - 1)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+GRANTED_QOS_1 = [ReasonCode(PacketTypes.SUBACK, "Granted QoS 1")]
+
+
+def subacked(transport: PahoTransport, client: RecordingClient, mid: int, codes: list[ReasonCode]) -> None:
+    transport._handle_subscribe(client, None, mid, codes, None)
+
+
+def test_receiving_waits_for_the_suback_of_the_device_topics() -> None:
+    # RabbitMQ binds a subscription only when it handles the SUBSCRIBE: a reading
+    # published between CONNACK and SUBACK never reaches a first-time session.
+    transport = PahoTransport(options(broker_stats=False))
+    client = RecordingClient()
+    connect(transport, client)
+    assert transport.connected and not transport.receiving
+    subacked(transport, client, client._mid, GRANTED_QOS_1)
+    assert transport.receiving
+
+
+def test_the_sys_subscription_is_not_waited_for() -> None:
+    transport = PahoTransport(options())
+    client = RecordingClient()
+    connect(transport, client)
+    device_topics_mid = 1  # sent first; the $SYS topics' SUBSCRIBE may never be answered
+    subacked(transport, client, device_topics_mid, GRANTED_QOS_1)
+    assert transport.receiving
+
+
+def test_a_refused_subscription_is_an_answer_too() -> None:
+    transport = PahoTransport(options(broker_stats=False))
+    client = RecordingClient()
+    connect(transport, client)
+    subacked(transport, client, client._mid, [ReasonCode(PacketTypes.SUBACK, "Not authorized")])
+    assert transport.receiving
+
+
+def test_every_chunk_of_a_large_site_is_waited_for() -> None:
+    topics = tuple(f"office/hq/1/r{i}/+" for i in range(SUBSCRIBE_CHUNK + 1))
+    transport = PahoTransport(options(subscriptions=topics, broker_stats=False))
+    client = RecordingClient()
+    connect(transport, client)
+    assert len(client.subscribed) == 2
+    subacked(transport, client, 2, GRANTED_QOS_1)
+    assert not transport.receiving
+    subacked(transport, client, 1, GRANTED_QOS_1)
+    assert transport.receiving
+
+
+def test_a_discovered_device_does_not_take_readiness_away() -> None:
+    transport = PahoTransport(options(broker_stats=False))
+    client = RecordingClient()
+    transport._client = client  # type: ignore[assignment]
+    connect(transport, client)
+    subacked(transport, client, client._mid, GRANTED_QOS_1)
+    transport.subscribe(["zigbee2mqtt/desk-lamp"])
+    assert transport.subscriptions_pending() == 1
+    assert transport.receiving
+
+
+def test_each_connection_waits_for_its_own_subacks() -> None:
+    transport = PahoTransport(options(broker_stats=False))
+    client = RecordingClient()
+    connect(transport, client)
+    subacked(transport, client, client._mid, GRANTED_QOS_1)
+    disconnect(transport)
+    assert not transport.receiving
+    connect(transport, client)
+    assert not transport.receiving
+    subacked(transport, client, client._mid - 1, GRANTED_QOS_1)  # the last connection's: stale
+    assert not transport.receiving
+    subacked(transport, client, client._mid, GRANTED_QOS_1)
+    assert transport.receiving
