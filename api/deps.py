@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -10,49 +11,22 @@ from api.backends import AvailabilitySource, BookingDesk, CalendarFeed, EventLog
 from gateway.runtime.gateway import Gateway
 
 
-async def get_gateway(request: Request) -> Gateway:
-    # A coroutine, so FastAPI does not hand it to a worker thread (see api.auth.principal).
-    gateway: Gateway = request.app.state.gateway
-    return gateway
+def _from_state(name: str) -> Callable[[Request], Coroutine[Any, Any, Any]]:
+    """A dependency giving `app.state.<name>`. A coroutine, so FastAPI does not hand it
+    to a worker thread (see api.auth.principal)."""
+
+    async def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    get.__name__ = f"get_{name}"
+    return get
 
 
-GatewayDep = Annotated[Gateway, Depends(get_gateway)]
-
-
-async def get_booking_desk(request: Request) -> BookingDesk:
-    desk: BookingDesk = request.app.state.booking_desk
-    return desk
-
-
-async def get_availability_source(request: Request) -> AvailabilitySource:
-    source: AvailabilitySource = request.app.state.availability_source
-    return source
-
-
-async def get_stream_source(request: Request) -> StreamSource:
-    source: StreamSource = request.app.state.stream_source
-    return source
-
-
-async def get_health_source(request: Request) -> HealthSource:
-    source: HealthSource = request.app.state.health_source
-    return source
-
-
-async def get_event_log(request: Request) -> EventLog:
-    log: EventLog = request.app.state.event_log
-    return log
-
-
-async def get_calendar_feed(request: Request) -> CalendarFeed:
-    feed: CalendarFeed = request.app.state.calendar_feed
-    return feed
-
-
+GatewayDep = Annotated[Gateway, Depends(_from_state("gateway"))]
 # A gateway's, or an API replica's (api/backends.py).
-BookingDeskDep = Annotated[BookingDesk, Depends(get_booking_desk)]
-AvailabilityDep = Annotated[AvailabilitySource, Depends(get_availability_source)]
-StreamDep = Annotated[StreamSource, Depends(get_stream_source)]
-EventLogDep = Annotated[EventLog, Depends(get_event_log)]
-HealthDep = Annotated[HealthSource, Depends(get_health_source)]
-CalendarFeedDep = Annotated[CalendarFeed, Depends(get_calendar_feed)]
+BookingDeskDep = Annotated[BookingDesk, Depends(_from_state("booking_desk"))]
+AvailabilityDep = Annotated[AvailabilitySource, Depends(_from_state("availability_source"))]
+StreamDep = Annotated[StreamSource, Depends(_from_state("stream_source"))]
+EventLogDep = Annotated[EventLog, Depends(_from_state("event_log"))]
+CalendarFeedDep = Annotated[CalendarFeed, Depends(_from_state("calendar_feed"))]
+HealthDep = Annotated[HealthSource, Depends(_from_state("health_source"))]

@@ -285,6 +285,70 @@ class GatewayProcess:
         raise AssertionError(f"no metric {name}")
 
 
+class SteadyFleet:
+    """Devices publishing QoS 1 readings (MQTT 3.1.1) on a persistent session of their
+    own, by number: `reading(n)` is the topic and payload of reading n. `publish`
+    sends some at once, `start` at a steady rate until `stop`, which waits for a
+    PUBACK of every one."""
+
+    def __init__(self, host: str, port: int, reading: Callable[[int], tuple[str, bytes]]) -> None:
+        self._reading = reading
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"fleet-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv311,
+            clean_session=False,
+        )
+        self._client.max_inflight_messages_set(100)
+        self._acked: set[int] = set()
+        self._client.on_publish = lambda client, userdata, mid, *rest: self._acked.add(mid)
+        self._client.connect(host, port)
+        self._client.loop_start()
+        self._mids: list[int] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def sent(self) -> int:
+        return len(self._mids)
+
+    def _send_next(self) -> None:
+        self._mids.append(self._client.publish(*self._reading(len(self._mids)), qos=1).mid)
+
+    def publish(self, count: int) -> None:
+        for _ in range(count):
+            self._send_next()
+
+    def start(self, rate: float) -> None:
+        def run() -> None:
+            begun = time.perf_counter()
+            first = len(self._mids)
+            while not self._stop.is_set():
+                delay = begun + (len(self._mids) - first) / rate - time.perf_counter()
+                if delay > 0:
+                    self._stop.wait(delay)
+                    continue
+                self._send_next()
+
+        self._thread = threading.Thread(target=run, name="fleet")
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Stops publishing, waits for a PUBACK of everything; returns how many were sent."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        wait_until(lambda: self._acked.issuperset(self._mids), timeout, "a PUBACK for every reading")
+        return len(self._mids)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
 @contextmanager
 def watching(broker: MqttBroker, topic_filter: str) -> Iterator[queue.SimpleQueue[tuple[str, Any]]]:
     """(topic, JSON payload) of every message on `topic_filter`, collected by a paho client."""

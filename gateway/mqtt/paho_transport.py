@@ -315,14 +315,16 @@ class PahoTransport:
         for chunk in _chunks(gone):
             self._client.unsubscribe(chunk)
 
-    def _subscribe_chunk(self, client: mqtt.Client, topics: list[str]) -> int | None:
-        """Sends one SUBSCRIBE; its packet id while the broker's answer is awaited."""
+    def _subscribe_chunk(self, client: mqtt.Client, topics: list[str], *, opening: bool = False) -> None:
+        """Sends one SUBSCRIBE and awaits the broker's answer; `opening`: one the
+        connection opened with (`receiving` waits for those)."""
         result, mid = client.subscribe([(topic, 1) for topic in topics])
         if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
-            return None
+            return
         with self._subscriptions_lock:
             self._unacknowledged[mid] = len(topics)
-        return mid
+            if opening:
+                self._opening.add(mid)
 
     def subscriptions_pending(self) -> int:
         with self._subscriptions_lock:
@@ -370,10 +372,7 @@ class PahoTransport:
             self._unacknowledged.clear()  # a new connection: those are sent again below
             self._opening.clear()
         for chunk in _chunks(topics):
-            mid = self._subscribe_chunk(client, chunk)
-            if mid is not None:
-                with self._subscriptions_lock:
-                    self._opening.add(mid)
+            self._subscribe_chunk(client, chunk, opening=True)
         for chunk in _chunks(stale):
             client.unsubscribe(chunk)
         if self._broker is not None and self._broker_sub_closes < BROKER_STATS_MAX_CLOSES:

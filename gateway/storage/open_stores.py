@@ -113,8 +113,8 @@ def event_building(settings: Settings) -> BuildingOf:
     building's topics only), else None; for an event of no room, the `building` in
     its data (a report archived)."""
     rooms = {room.id: room.building for room in settings.site.rooms}
-    served = sorted(set(settings.gateway.buildings))
-    only = served[0] if len(served) == 1 else None
+    served = set(settings.gateway.buildings)
+    only = next(iter(served)) if len(served) == 1 else None
 
     def building_of(room: str | None, data: Mapping[str, Any]) -> str | None:
         if room is None:

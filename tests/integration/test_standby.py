@@ -30,8 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,7 @@ from tests.postgres import PostgresServer
 from tests.support import (
     ROOT,
     GatewayProcess,
+    SteadyFleet,
     get_or_none,
     is_ready,
     metric_or_none,
@@ -233,80 +233,25 @@ def stored(db: Path) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-class Fleet:
-    """Devices publishing QoS 1 readings at a steady rate until stopped, on a persistent
-    session of their own; each reading has its own device time, so each is one row.
-    Reading n is co2 = n of device env<n % DEVICES> in room r<n % ROOMS>."""
+def fleet_reading(prefix: str) -> Callable[[int], tuple[str, bytes]]:
+    """Reading n: co2 = n of device env<n % DEVICES> in room r<n % ROOMS>, with a device
+    time of its own (each reading is one row)."""
 
-    def __init__(self, broker: ShardBroker, prefix: str) -> None:
-        self._prefix = prefix
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"fleet-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv311,
-            clean_session=False,
-        )
-        self._client.max_inflight_messages_set(100)
-        self._acked: set[int] = set()
-        self._client.on_publish = lambda client, userdata, mid, *rest: self._acked.add(mid)
-        self._client.connect(broker.host, broker.port)
-        self._client.loop_start()
-        self._mids: list[int] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def sent(self) -> int:
-        return len(self._mids)
-
-    def reading(self, n: int) -> tuple[str, bytes]:
+    def reading(n: int) -> tuple[str, bytes]:
         room, device = n % ROOMS, n % DEVICES
-        topic = f"{self._prefix}/hq/1/r{room}/r{room}-env{device}"
-        return topic, orjson.dumps({"co2": n, "ts": T0 + n * 0.001})
+        return f"{prefix}/hq/1/r{room}/r{room}-env{device}", orjson.dumps({"co2": n, "ts": T0 + n * 0.001})
 
-    def publish(self, count: int) -> None:
-        for _ in range(count):
-            self._mids.append(self._client.publish(*self.reading(len(self._mids)), qos=1).mid)
-
-    def start(self, rate: float) -> None:
-        def run() -> None:
-            begun = time.perf_counter()
-            first = len(self._mids)
-            while not self._stop.is_set():
-                n = len(self._mids)
-                delay = begun + (n - first) / rate - time.perf_counter()
-                if delay > 0:
-                    self._stop.wait(delay)
-                    continue
-                self._mids.append(self._client.publish(*self.reading(n), qos=1).mid)
-
-        self._thread = threading.Thread(target=run, name="fleet")
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> int:
-        """Stops publishing, waits for a PUBACK for everything; returns how many were sent."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        wait_until(lambda: self._acked.issuperset(self._mids), timeout, "a PUBACK for every reading")
-        return len(self._mids)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._client.disconnect()
-        self._client.loop_stop()
+    return reading
 
 
 @pytest.fixture
-def fleet(shard: Shard, request: pytest.FixtureRequest) -> Iterator[Fleet]:
+def fleet(shard: Shard, request: pytest.FixtureRequest) -> Iterator[SteadyFleet]:
     broker: ShardBroker = (
         request.getfixturevalue("shard_broker")
         if "shard_broker" in request.fixturenames
         else request.getfixturevalue("mosquitto")
     )
-    devices = Fleet(broker, shard.prefix)
+    devices = SteadyFleet(broker.host, broker.port, fleet_reading(shard.prefix))
     try:
         yield devices
     finally:
@@ -355,7 +300,7 @@ def assert_each_stored_once(db: Path, sent: int, marks: dict[str, int]) -> None:
 
 
 def test_sigkill_of_the_active_the_standby_takes_over_and_every_reading_is_stored_once(
-    shard: Shard, fleet: Fleet, shard_broker: ShardBroker
+    shard: Shard, fleet: SteadyFleet, shard_broker: ShardBroker
 ) -> None:
     active = shard.process("active").start()
     standby = shard.process("standby", standby=True).start(wait_ready=False)
@@ -459,7 +404,7 @@ def test_a_second_active_is_refused_and_touches_neither_broker_nor_history(
 
 
 def test_a_waiting_standby_stays_off_the_broker_and_its_history_then_takes_over_a_clean_stop(
-    shard: Shard, fleet: Fleet, tmp_path: Path
+    shard: Shard, fleet: SteadyFleet, tmp_path: Path
 ) -> None:
     active = shard.process("active").start()
     standby_db = tmp_path / "standby.db"
@@ -489,7 +434,7 @@ def test_a_waiting_standby_stays_off_the_broker_and_its_history_then_takes_over_
 
 
 def test_an_active_that_loses_its_lock_session_exits_and_the_standby_takes_over(
-    shard: Shard, fleet: Fleet
+    shard: Shard, fleet: SteadyFleet
 ) -> None:
     active = shard.process("active").start()
     standby = shard.process("standby", standby=True).start(wait_ready=False)

@@ -24,7 +24,6 @@ import contextlib
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,17 +34,15 @@ from typing import Any
 
 import httpx
 import orjson
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.broker import BrokerProcess, MqttBroker, free_port, start_mosquitto
 from simulators.postgres import PostgresServer
 from tests.conftest import BROKER_KINDS
 from tests.rabbitmq import RabbitMQ
-from tests.support import ROOT, Publisher, get_or_none, is_ready, metric_or_none, wait_until
+from tests.support import ROOT, Publisher, SteadyFleet, get_or_none, is_ready, metric_or_none, wait_until
 
 RATE = 300  # QoS 1 readings a second into shard north, before, during and after the switch
 T0 = time.time() - 3600
@@ -408,65 +405,16 @@ def readings(db: Path) -> dict[float, int]:
     return {float(value): int(count) for value, count in rows}
 
 
-class Fleet:
-    """Devices of shard north publishing QoS 1 readings at a steady rate on a persistent
-    session of their own; reading n is co2 = n, with a device time of its own."""
+def make_fleet(topology: Topology) -> SteadyFleet:
+    """Devices of shard north; reading n is co2 = n, with a device time of its own."""
+    rooms = [(r, f) for r, (b, f) in topology.rooms.items() if b == topology.north]
 
-    def __init__(self, topology: Topology) -> None:
-        self._rooms = [(r, f) for r, (b, f) in topology.rooms.items() if b == topology.north]
-        self._topology = topology
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"fleet-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv311,
-            clean_session=False,
-        )
-        self._client.max_inflight_messages_set(100)
-        self._acked: set[int] = set()
-        self._client.on_publish = lambda client, userdata, mid, *rest: self._acked.add(mid)
-        self._client.connect(topology.broker.host, topology.broker.port)
-        self._client.loop_start()
-        self._mids: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fleet")
+    def reading(n: int) -> tuple[str, bytes]:
+        room, floor = rooms[n % len(rooms)]
+        topic = f"{topology.prefix}/{topology.north}/{floor}/{room}/{room}-fleet{n % 10}"
+        return topic, orjson.dumps({"co2": n, "ts": T0 + n * 0.001})
 
-    @property
-    def sent(self) -> int:
-        return len(self._mids)
-
-    def _publish(self, n: int) -> None:
-        room, floor = self._rooms[n % len(self._rooms)]
-        topic = f"{self._topology.prefix}/{self._topology.north}/{floor}/{room}/{room}-fleet{n % 10}"
-        self._mids.append(
-            self._client.publish(topic, orjson.dumps({"co2": n, "ts": T0 + n * 0.001}), qos=1).mid
-        )
-
-    def _run(self) -> None:
-        begun = time.perf_counter()
-        while not self._stop.is_set():
-            n = len(self._mids)
-            delay = begun + n / RATE - time.perf_counter()
-            if delay > 0:
-                self._stop.wait(delay)
-                continue
-            self._publish(n)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> int:
-        """Stops publishing, waits for a PUBACK of everything; returns how many were sent."""
-        self._stop.set()
-        self._thread.join(timeout)
-        wait_until(lambda: self._acked.issuperset(self._mids), timeout, "a PUBACK for every reading")
-        return len(self._mids)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
-        self._client.disconnect()
-        self._client.loop_stop()
+    return SteadyFleet(topology.broker.host, topology.broker.port, reading)
 
 
 def test_sigkill_of_the_active_shard_the_standby_takes_over_and_every_reading_is_stored_once(
@@ -474,9 +422,9 @@ def test_sigkill_of_the_active_shard_the_standby_takes_over_and_every_reading_is
 ) -> None:
     active, standby = topology.north_gateways
     assert active.active() and standby.waiting()
-    fleet = Fleet(topology)
+    fleet = make_fleet(topology)
     try:
-        fleet.start()
+        fleet.start(RATE)
         wait_until(lambda: len(readings(topology.north_db)) >= RATE, 30, "a second of readings committed")
         during = fleet.sent
         active.kill()
