@@ -18,6 +18,7 @@ published: a shard never overwrites another shard's rooms.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 
@@ -34,6 +35,14 @@ log = logging.getLogger("officegw.state")
 STATE_TOPIC_ROOT = "officegw/state"
 # How often the rooms are looked at: the delay a change may wait before it goes out.
 SCAN_INTERVAL = 0.1
+# Rooms rendered in one scan, at most: twice the share of the rooms that can fall due
+# in one scan (each room goes out at most once per `min_interval`), and never fewer
+# than this. Without a cap, rooms sent together (all of them at start) fall due
+# together every `min_interval` for ever, and every so often one scan renders the
+# whole site in one go: tens of ms of Python that event-to-actuation waits behind
+# (benchmarks/actuation.py). Capped, the rooms left over go first in the next scans,
+# and their sending times spread over the interval by themselves.
+MIN_RENDERS_PER_SCAN = 64
 
 # How often the rooms' (current, next) bookings are worked out again when no booking
 # was written: a booking starting or ending changes the room's status by itself.
@@ -92,6 +101,8 @@ class RoomStatePublisher:
         self._json: dict[str, bytes] = {}
         self._topics: dict[str, str | None] = {}
         self._resend = True
+        # Where the next scan starts rendering: just after the last room the cap left out.
+        self._start = 0
         self.published = 0
         self._loop = PeriodicThread("room-state", SCAN_INTERVAL, self._scan)
 
@@ -110,8 +121,11 @@ class RoomStatePublisher:
 
     def scan(self) -> int:
         """Sends what changed (and is due); returns how many rooms went out."""
-        with self._live.lock:
-            states = self._live.states()
+        # Every room at once, under one taking of the live-state lock: a taking per room
+        # (500 a second) held it just when the GIL switched often enough for ingest to
+        # queue behind it (benchmarks/actuation.py).
+        view = self._live.rooms_view()
+        states = view.states
         mqtt_up = self._publish is not None and self._connected()
         resend = self._resend and mqtt_up
         if resend:
@@ -121,34 +135,62 @@ class RoomStatePublisher:
             return 0
         now, tick = self._clock.now(), self._monotonic()
         pairs = self._current_bookings(now, tick)
+        rooms = list(states.items())
+        start = self._start if self._start < len(rooms) else 0
+        if start:
+            rooms = rooms[start:] + rooms[:start]
+        budget = max(MIN_RENDERS_PER_SCAN, 2 * math.ceil(len(rooms) * SCAN_INTERVAL / self._min_interval))
+        left_out: int | None = None
         sent = 0
-        for room_id, state in states.items():
+        for position, (room_id, state) in enumerate(rooms):
             pair = pairs.get(room_id, NO_BOOKINGS)
             changed = state is not self._seen.get(room_id) or pair != self._seen_bookings.get(
                 room_id, NO_BOOKINGS
             )
             if changed and tick - self._sent_at.get(room_id, float("-inf")) >= self._min_interval:
-                room = self._live.room(room_id)
-                if room is None:
-                    continue
-                payload = self._render(room, now, pair)
-                # Rendering every room that changed is tens of ms of Python in one
-                # go: hand the GIL back to ingest between rooms (as the ticker does
-                # between rule slices), or event-to-actuation waits behind it.
-                time.sleep(0)
-                self._seen[room_id] = state
-                self._seen_bookings[room_id] = pair
-                if payload != self._json.get(room_id):
-                    self._json[room_id] = payload
-                    self._sent_at[room_id] = tick
-                    sent += 1
-                    self._fanout.offer(RoomPush(room_id, room.config.building, room.config.floor, payload))
-                    if mqtt_up:
-                        self._to_mqtt(room_id, payload)
-                    continue
+                if budget == 0:
+                    if left_out is None:
+                        left_out = (start + position) % len(rooms)
+                    if not resend:
+                        break
+                else:
+                    budget -= 1
+                    room = LiveRoom(view.configs[room_id], state, room_id in view.configured, view.zone)
+                    if self._render_one(room, state, pair, now, tick, mqtt_up):
+                        sent += 1
+                        continue
             if resend and room_id in self._json:
                 self._to_mqtt(room_id, self._json[room_id])
+        self._start = left_out or 0
         return sent
+
+    def _render_one(
+        self,
+        room: LiveRoom,
+        state: RoomState,
+        pair: tuple[Booking | None, Booking | None],
+        now: float,
+        tick: float,
+        mqtt_up: bool,
+    ) -> bool:
+        """Renders a room that changed and is due; whether it went out (it renders
+        differently from what went out last)."""
+        room_id = room.config.id
+        payload = self._render(room, now, pair)
+        # Rendering every room that changed is tens of ms of Python in one
+        # go: hand the GIL back to ingest between rooms (as the ticker does
+        # between rule slices), or event-to-actuation waits behind it.
+        time.sleep(0)
+        self._seen[room_id] = state
+        self._seen_bookings[room_id] = pair
+        if payload == self._json.get(room_id):
+            return False
+        self._json[room_id] = payload
+        self._sent_at[room_id] = tick
+        self._fanout.offer(RoomPush(room_id, room.config.building, room.config.floor, payload))
+        if mqtt_up:
+            self._to_mqtt(room_id, payload)
+        return True
 
     def _current_bookings(self, now: float, tick: float) -> dict[str, tuple[Booking | None, Booking | None]]:
         """(in progress, next) per room with bookings: again after every booking write,

@@ -4,6 +4,7 @@ what goes out, when (rate limit per room, always ending with the latest), to who
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,12 @@ import pytest
 
 from gateway.live_state import LiveRoom
 from gateway.push.fanout import Fanout, RoomPush, StreamFilter
-from gateway.runtime.room_state_publisher import RoomStatePublisher, state_topic
+from gateway.runtime.room_state_publisher import (
+    MIN_RENDERS_PER_SCAN,
+    SCAN_INTERVAL,
+    RoomStatePublisher,
+    state_topic,
+)
 from rules.bookings import Booking
 from tests.fakes import GatewayOnFakes, running_gateway
 
@@ -191,3 +197,62 @@ def test_with_nobody_to_tell_nothing_is_rendered(g: GatewayOnFakes) -> None:
 )
 def test_state_topics(levels: tuple[str, str, str], topic: str | None) -> None:
     assert state_topic(*levels) == topic
+
+
+MANY = 200
+
+
+@pytest.fixture
+def campus(tmp_path: Path) -> Iterator[GatewayOnFakes]:
+    rooms = [{"id": f"r{i}", "building": "hq", "floor": 1} for i in range(MANY)]
+    with running_gateway(tmp_path, {"mqtt": {"topic_prefix": "office"}, "site": {"rooms": rooms}}) as gateway:
+        yield gateway
+
+
+def test_rooms_falling_due_together_are_spread_over_scans_and_still_end_on_the_latest(
+    campus: GatewayOnFakes,
+) -> None:
+    """Every room changing all the time: no scan renders more than its cap, no room goes
+    out twice within `min_interval`, the sending times spread over the interval (rather
+    than the whole site in one scan each second), and the last values all go out."""
+    r = Rig(campus)
+    sends: dict[str, list[float]] = {}
+    per_scan: list[int] = []
+    value = 400
+    for step in range(40):
+        tick = round(step * SCAN_INTERVAL, 3)
+        value += 1
+        for i in range(MANY):
+            r.co2(f"r{i}", "1", "hq", value)
+        out = r.scan_at(tick)
+        per_scan.append(len(out))
+        for topic, _ in out:
+            sends.setdefault(topic, []).append(tick)
+    assert max(per_scan) == MIN_RENDERS_PER_SCAN
+    assert len(sends) == MANY
+    gaps = [b - a for times in sends.values() for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 1.0 - 1e-9
+    # After the first second the load is even: about MANY / 10 a scan, never the site at once.
+    assert max(per_scan[20:]) <= MIN_RENDERS_PER_SCAN
+    assert sum(per_scan[20:]) >= 0.8 * MANY * 2  # two seconds' worth: every room about twice
+    # Changes stop: within the interval plus the scans the cap needs, every room's last value is out.
+    last = {topic: body["co2"] for topic, body in r.sent}
+    for step in range(40, 60):
+        r.scan_at(round(step * SCAN_INTERVAL, 3))
+        last.update({topic: body["co2"] for topic, body in r.sent})
+    assert set(last.values()) == {float(value)}
+
+
+def test_a_reconnect_sends_every_room_again_even_when_a_scan_renders_its_cap(
+    campus: GatewayOnFakes,
+) -> None:
+    r = Rig(campus)
+    for step in range(5):
+        r.scan_at(step * SCAN_INTERVAL)
+    assert len({topic for topic, _ in r.sent}) == MANY
+    for i in range(MANY):
+        r.co2(f"r{i}", "1", "hq", 900)
+    r.publisher.resend()
+    out = r.scan_at(2.0)
+    assert len({topic for topic, _ in out}) == MANY
+    assert sum(body["co2"] == 900.0 for _, body in out) == MIN_RENDERS_PER_SCAN
