@@ -132,7 +132,15 @@ def loaded_rss(
                 return received >= len(messages) and pending == 0
 
             _wait(all_in, 600, "every message received and committed")
-            time.sleep(2.0)
+            # At rest after the burst: the writer gives memory back once it has been
+            # quiet for a moment (RELEASE_AFTER_ROWS); measuring before that, as a
+            # fixed sleep sometimes did, counted the burst's transient memory.
+            _wait(
+                lambda: _metric(gateway.http, "officegw_history_memory_releases_total") >= 1,
+                60,
+                "the history writer giving memory back after the burst",
+            )
+            time.sleep(1.0)
             loaded = rss_mb(gateway.pid)
             # After the reading: the listing itself allocates.
             listed = int(gateway.http.get("/v1/devices", timeout=60).json()["count"])

@@ -278,6 +278,12 @@ def _history_metrics(h: HistoryStats) -> Iterator[CounterMetricFamily | GaugeMet
         "Time spent merging readings into their series",
         value=h.merge_seconds,
     )
+    yield CounterMetricFamily(
+        "officegw_history_memory_releases",
+        "Times the history writer, quiet after a burst of readings, gave memory back "
+        "(SQLite's page cache, and the C heap's free pages where the gateway owns the process)",
+        value=h.memory_releases,
+    )
 
 
 def _influx_metrics(stats: InfluxStats) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:

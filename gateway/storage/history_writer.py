@@ -129,6 +129,8 @@ class HistoryStats:
     merges: int = 0
     merge_failures: int = 0
     merge_seconds: float = 0.0
+    # Times the writer, quiet after a burst, gave memory back (RELEASE_AFTER_ROWS).
+    memory_releases: int = 0
 
 
 class HistoryWriter:
@@ -281,6 +283,7 @@ class HistoryWriter:
             return
         if self._after_release is not None:
             self._after_release()
+        self.stats.memory_releases += 1
 
     def _prune(self, readings_for: float, events_for: float) -> None:
         """Retention, between two batches (a failure is retried next interval)."""

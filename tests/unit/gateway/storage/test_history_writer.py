@@ -308,8 +308,10 @@ def test_quiet_after_a_burst_the_store_gives_back_its_cache(tmp_path: Path) -> N
         writer.submit([reading("co2", i, T0 + i) for i in range(99)])
         assert writer.flush(5)
         assert not released.wait(1.0)  # not enough for a burst
+        assert writer.stats.memory_releases == 0
         writer.submit([reading("co2", 99, T0 + 99)])
         assert released.wait(5)
+        wait_until(lambda: writer.stats.memory_releases == 1, 5, "the release counted")
         # The store goes on as before, its cache filling again.
         writer.submit([reading("co2", 100, T0 + 100)])
         assert writer.flush(5)
