@@ -147,6 +147,14 @@ class NativePlace:
         return cls(topic.building, topic.floor, topic.room, topic.device, topic.kind, device_id)
 
 
+def _mark(ts: float, digest: int) -> complex:
+    """A device's mark, (device time, CRC-32 of the payload), as one complex number:
+    the time is its real part and the CRC (under 2**32, exact in a double) its
+    imaginary part. One 32-byte object a device instead of a tuple, a float and an
+    int (about 110 bytes; issue 17: memory per device, 20,000 devices)."""
+    return complex(ts, digest)
+
+
 class IngestPipeline:
     def __init__(
         self,
@@ -178,10 +186,10 @@ class IngestPipeline:
         self.dead_letters = DeadLetters()
         self._registry = registry or RegistrySection()
         self._next_sweep = float("-inf")
-        # Device -> (device time, CRC-32 of the payload) of the last reading applied;
-        # kept in the store with the device's last state (`DeviceState`), so a
-        # restart goes on from it.
-        self._last_device_time: dict[str, tuple[float, int]] = {}
+        # Device -> its mark: the device time and CRC-32 of the payload of the last
+        # reading applied (`_mark`); kept in the store with the device's last state
+        # (`DeviceState`), so a restart goes on from it.
+        self._last_device_time: dict[str, complex] = {}
         # Last states restored for devices not registered yet (auto-registered ones):
         # put back when the device is next heard from.
         self._restored: dict[str, dict[str, Any]] = {}
@@ -256,7 +264,7 @@ class IngestPipeline:
         live-state lock held."""
         for device in saved:
             if device.ts is not None and device.digest is not None:
-                self._last_device_time[device.device_id] = (device.ts, device.digest)
+                self._last_device_time[device.device_id] = _mark(device.ts, device.digest)
             if not self._live.devices.restore_last_state(device.device_id, device.last_state):
                 self._restored[device.device_id] = device.last_state
 
@@ -402,15 +410,15 @@ class IngestPipeline:
         if ts > now + MAX_CLOCK_SKEW:
             return "apply"  # a device clock far ahead says nothing about order
         last = self._last_device_time.get(device_id)
-        if last is not None and ts < last[0]:
+        if last is not None and ts < last.real:
             self._stats.late += 1
             return "late"
         # Stable across processes (unlike hash()): it is stored with the device state.
         digest = zlib.crc32(message.payload)
-        if last is not None and ts == last[0] and digest == last[1]:
+        if last is not None and ts == last.real and digest == last.imag:
             self._stats.duplicates += 1
             return "repeat"
-        self._last_device_time[device_id] = (ts, digest)
+        self._last_device_time[device_id] = _mark(ts, digest)
         return "apply"
 
     def _set_online(self, room_id: str, device_id: str, online: bool) -> None:
@@ -456,8 +464,8 @@ class IngestPipeline:
             self._changed_device = DeviceState(
                 device_id,
                 room_id,
-                mark[0] if mark else None,
-                mark[1] if mark else None,
+                mark.real if mark is not None else None,
+                int(mark.imag) if mark is not None else None,
                 self._live.devices.last_state_of(device_id),
             )
         if message.retained and self._live.devices.is_offline(device_id):

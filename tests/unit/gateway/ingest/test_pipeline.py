@@ -15,7 +15,7 @@ import pytest
 from devices.pseudonym import Pseudonymizer
 from gateway.clock import DeviceClock, ManualClock
 from gateway.config import settings_from_dict
-from gateway.ingest.pipeline import IngestPipeline
+from gateway.ingest.pipeline import IngestPipeline, _mark
 from gateway.ingest.stats import IngestStats
 from gateway.live_state import LiveState
 from gateway.mqtt.transport import InboundMessage
@@ -288,3 +288,12 @@ def test_a_message_rejected_after_its_time_was_read_does_not_move_the_clock() ->
     rig.send("hq/2/orion/pir-1", {"occupancy": True, "ts": T0 + 10, "extra": "x" * 2000})
     assert rig.rejected("field_too_large") == 1
     assert rig.device_clock.now() == T0
+
+
+@pytest.mark.parametrize("ts", [946_684_800.0, 1_700_000_000.123456, 4_102_444_800.999])
+@pytest.mark.parametrize("digest", [0, 1, 2**31, 2**32 - 1])
+def test_a_devices_mark_keeps_its_time_and_crc_exactly(ts: float, digest: int) -> None:
+    mark = _mark(ts, digest)
+    assert mark.real == ts
+    assert mark.imag == digest and int(mark.imag) == digest
+    assert mark.imag != digest - 1 and mark.imag != digest + 1
