@@ -285,6 +285,23 @@ class GatewayProcess:
         raise AssertionError(f"no metric {name}")
 
 
+def fleet_client(host: str, port: int, acked: set[int]) -> mqtt.Client:
+    """A device fleet's connection: MQTT 3.1.1, a persistent session (paho queues while
+    disconnected and resends what was not acknowledged), 100 in flight; the message id
+    of every PUBACK goes into `acked`. Connected, its network loop started."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"fleet-{uuid.uuid4().hex[:8]}",
+        protocol=mqtt.MQTTv311,
+        clean_session=False,
+    )
+    client.max_inflight_messages_set(100)
+    client.on_publish = lambda client, userdata, mid, *rest: acked.add(mid)
+    client.connect(host, port)
+    client.loop_start()
+    return client
+
+
 class SteadyFleet:
     """Devices publishing QoS 1 readings (MQTT 3.1.1) on a persistent session of their
     own, by number: `reading(n)` is the topic and payload of reading n. `publish`
@@ -293,17 +310,8 @@ class SteadyFleet:
 
     def __init__(self, host: str, port: int, reading: Callable[[int], tuple[str, bytes]]) -> None:
         self._reading = reading
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"fleet-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv311,
-            clean_session=False,
-        )
-        self._client.max_inflight_messages_set(100)
         self._acked: set[int] = set()
-        self._client.on_publish = lambda client, userdata, mid, *rest: self._acked.add(mid)
-        self._client.connect(host, port)
-        self._client.loop_start()
+        self._client = fleet_client(host, port, self._acked)
         self._mids: list[int] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

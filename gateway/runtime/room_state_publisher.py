@@ -156,7 +156,7 @@ class RoomStatePublisher:
                 else:
                     budget -= 1
                     room = LiveRoom(view.configs[room_id], state, room_id in view.configured, view.zone)
-                    if self._render_one(room, state, pair, now, tick, mqtt_up):
+                    if self._render_one(room, pair, now, tick, mqtt_up):
                         sent += 1
                         continue
             if resend and room_id in self._json:
@@ -167,7 +167,6 @@ class RoomStatePublisher:
     def _render_one(
         self,
         room: LiveRoom,
-        state: RoomState,
         pair: tuple[Booking | None, Booking | None],
         now: float,
         tick: float,
@@ -181,7 +180,7 @@ class RoomStatePublisher:
         # go: hand the GIL back to ingest between rooms (as the ticker does
         # between rule slices), or event-to-actuation waits behind it.
         time.sleep(0)
-        self._seen[room_id] = state
+        self._seen[room_id] = room.state
         self._seen_bookings[room_id] = pair
         if payload == self._json.get(room_id):
             return False

@@ -23,13 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.broker import BrokerProcess, MqttBroker, RestartableBroker, free_port
-from tests.support import GatewayProcess, Publisher, start_gateway, unique_prefix, wait_until
+from tests.support import GatewayProcess, Publisher, fleet_client, start_gateway, unique_prefix, wait_until
 
 ROOMS = 10
 DEVICES = 50
@@ -68,18 +66,10 @@ class SteadyPublisher:
     acknowledged)."""
 
     def __init__(self, broker: MqttBroker) -> None:
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"fleet-{unique_prefix()}",
-            protocol=mqtt.MQTTv311,
-            clean_session=False,
-        )
-        self._client.max_inflight_messages_set(100)
-        self._client.reconnect_delay_set(1, 1)
         self._acked: set[int] = set()
-        self._client.on_publish = lambda client, userdata, mid, *rest: self._acked.add(mid)
-        self._client.connect(broker.host, broker.port)
-        self._client.loop_start()
+        self._client = fleet_client(broker.host, broker.port, self._acked)
+        # Back within a second of a broker restart.
+        self._client.reconnect_delay_set(1, 1)
         self._mids: list[int] = []
         self._thread: threading.Thread | None = None
 
