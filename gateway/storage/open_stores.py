@@ -15,6 +15,7 @@ reports read it, and the shared store catches up from it at start.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -23,14 +24,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gateway.config import ConfigError, Settings
+from gateway.logs import kv
 from gateway.storage.alert_store import AlertStore
 from gateway.storage.bookings_store import BookingStore, SqlBookingStore, SqliteBookingStore
+from gateway.storage.event_numbering import first_number_after
 from gateway.storage.postgres_store import BuildingOf, PostgresStore, ShardConflict, StoreError, redacted
 from gateway.storage.records import Reading, StoredEvent
 from gateway.storage.shared_sink import SharedSink
 from gateway.storage.sql import Sql
 from gateway.storage.sqlite_store import Store
 from gateway.storage.webhook_store import WebhookStore
+
+log = logging.getLogger("officegw.storage")
 
 Event = tuple[int, float, str, str | None, dict[str, Any]]
 
@@ -84,6 +89,33 @@ class Stores:
     alerts: AlertStore
     # Hands each batch the history writer committed on to `shared` (None without one).
     sink: SharedSink | None
+
+    def take_numbering(self) -> int:
+        """The number after which this run numbers its events (see
+        gateway/storage/event_numbering.py); notes the run as under way, so that a
+        crash leaves the next run a gap."""
+        newest = max(self.history.last_event_seq(), self.state.last_event_seq())
+        clean_end = self.history.take_clean_end()
+        if self.shared is not None:
+            # The file's note counts for a shard the shared store never saw run.
+            clean_end = self.shared.take_clean_end(unrecorded=clean_end)
+        after = first_number_after(newest, clean_end)
+        if after != newest:
+            log.warning(
+                kv(
+                    "the last run did not stop cleanly: event numbers resume past a gap, so that none "
+                    "it may have given out is given to another event",
+                    newest_stored=newest,
+                    next_event=after + 1,
+                )
+            )
+        return after
+
+    def mark_numbering_end(self, last: int) -> None:
+        """Notes a clean stop after which `last` was the last event number given out."""
+        if self.shared is not None:
+            self.shared.mark_clean_end(last)
+        self.history.mark_clean_end(last)
 
     def close(self) -> None:
         self.bookings.close()

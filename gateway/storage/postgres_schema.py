@@ -63,6 +63,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (shard, alert)
     );
     """,
+    # 2: where each shard's last run ended its event numbering (gateway/storage/
+    # event_numbering.py): the last number it gave out when it stopped cleanly, NULL
+    # while a run is under way (so a crash leaves NULL). Shards with events count as
+    # having ended cleanly at their newest, as they were treated before.
+    """
+    CREATE TABLE event_numbering (shard TEXT PRIMARY KEY, clean_end BIGINT);
+    INSERT INTO event_numbering (shard, clean_end) SELECT shard, max(seq) FROM events GROUP BY shard;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The advisory lock migrations run under (pg_advisory_xact_lock's one-key form).

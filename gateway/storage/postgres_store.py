@@ -305,7 +305,8 @@ class PostgresStore:
 
     def catch_up(self, local: Store, building_of: BuildingOf = _no_building) -> tuple[int, int, int]:
         """Copies what the gateway's SQLite file (`local`) holds and this
-        shard's rows here lack: events past the newest one here, room and device states
+        shard's rows here lack: events past the newest one here (and, see
+        `_recover_events`, older ones of the file missing here), room and device states
         newer than the ones here, and the snapshot when this shard has none here.
 
         The file keeps no building of an event: `building_of(room, data)` gives it, so
@@ -317,19 +318,14 @@ class PostgresStore:
         between the two commits, or while PostgreSQL was away, this replays the
         difference; run again it changes nothing. Returns (events, room states,
         device states) copied."""
-        after = self.last_event_seq()
-        copied = 0
+        head = self.last_event_seq()
+        copied = self._recover_events(local, head, building_of)
+        after = head
         while True:
             rows = local.events_after(after, 2**62, CATCH_UP_CHUNK)
             if not rows:
                 break
-            logged = [
-                (seq, at, kind, room, data, building_of(room, data)) for seq, at, kind, room, data in rows
-            ]
-            parameters = {"shard": self.shard, "at": time.time(), "events": orjson.dumps(logged).decode()}
-            with self._connection() as connection, connection.transaction():
-                connection.execute(INSERT_EVENTS, parameters)
-                connection.execute(ENQUEUE_WEBHOOKS, parameters)
+            self._insert_events(rows, building_of)
             copied += len(rows)
             after = rows[-1][0]
         rooms = [(room, state, saved_at) for room, state, saved_at in local.room_states_saved()]
@@ -381,6 +377,104 @@ class PostgresStore:
                 devices_written,
             )
         return copied, rooms_written, devices_written
+
+    def _recover_events(self, local: Store, head: int, building_of: BuildingOf) -> int:
+        """Copies the file's events numbered at or below this shard's newest here (`head`)
+        that are missing here, or here as other events: this shard ran on another host
+        (a file of its own) while this file's newest events had not reached this store
+        (PostgreSQL was away when this host's gateway died). Returns how many it copied.
+
+        Walks down from the file's newest in chunks, comparing (number, time, kind,
+        room), until a chunk agrees (the first one, in every other case) or it reaches
+        the oldest event kept here (older ones were pruned). Missing ones are copied
+        with their numbers (the other host's run, after an unclean stop, numbered far
+        past them: gateway/storage/event_numbering.py). Ones whose number another
+        event has here get new numbers past every number in use, in the file only:
+        the copy past `head` that follows takes them, and a crash in between leaves
+        them to the next start's."""
+        if head == 0:
+            return 0
+        oldest = self._oldest_event_seq()
+        copied = 0
+        taken: list[int] = []
+        top = head + 1
+        while True:
+            keys = [row for row in local.events_before(top, CATCH_UP_CHUNK) if row[0] >= oldest]
+            if not keys:
+                break
+            here = self._event_keys([seq for seq, *_ in keys])
+            missing = {seq for seq, *_ in keys if seq not in here}
+            other = [seq for seq, *key in keys if seq in here and here[seq] != tuple(key)]
+            if not missing and not other:
+                break
+            if missing:
+                chunk = local.events_after(keys[-1][0] - 1, keys[0][0] + 1, CATCH_UP_CHUNK)
+                self._insert_events([row for row in chunk if row[0] in missing], building_of)
+                copied += len(missing)
+            taken += other
+            top = keys[-1][0]
+        if copied or taken:
+            numbers = {seq: n for n, seq in enumerate(sorted(taken), max(head, local.last_event_seq()) + 1)}
+            if numbers:
+                local.renumber_events(numbers)
+            log.warning(
+                "events of the local file the shared store lacked, numbered at or below its newest (%d): "
+                "%d copied with their numbers, %d renumbered past it (their numbers were given to "
+                "other events while this file was away)",
+                head,
+                copied,
+                len(numbers),
+            )
+        return copied
+
+    def _insert_events(self, rows: Sequence[Event], building_of: BuildingOf) -> None:
+        logged = [(seq, at, kind, room, data, building_of(room, data)) for seq, at, kind, room, data in rows]
+        parameters = {"shard": self.shard, "at": time.time(), "events": orjson.dumps(logged).decode()}
+        with self._connection() as connection, connection.transaction():
+            connection.execute(INSERT_EVENTS, parameters)
+            connection.execute(ENQUEUE_WEBHOOKS, parameters)
+
+    def _event_keys(self, seqs: list[int]) -> dict[int, tuple[float, str, str | None]]:
+        with self._connection() as connection:
+            rows = connection.execute(
+                "SELECT seq, at, kind, room FROM events WHERE shard = %s AND seq = ANY(%s)",
+                (self.shard, seqs),
+            ).fetchall()
+        return {seq: (at, kind, room) for seq, at, kind, room in rows}
+
+    def _oldest_event_seq(self) -> int:
+        with self._connection() as connection:
+            row = connection.execute("SELECT min(seq) FROM events WHERE shard = %s", (self.shard,)).fetchone()
+        return int(row[0] or 0) if row is not None else 0
+
+    # Event numbering (gateway/storage/event_numbering.py)
+
+    def take_clean_end(self, unrecorded: int | None) -> int | None:
+        """The last event number this shard's previous run gave out, if it stopped
+        cleanly (None after a crash; `unrecorded` when no run of this shard was ever
+        noted here, e.g. a gateway's first start with `storage.url`); marks this run
+        as under way."""
+        with self._connection() as connection, connection.transaction():
+            row = connection.execute(
+                "SELECT clean_end FROM event_numbering WHERE shard = %s FOR UPDATE", (self.shard,)
+            ).fetchone()
+            connection.execute(
+                "INSERT INTO event_numbering (shard, clean_end) VALUES (%s, NULL) "
+                "ON CONFLICT (shard) DO UPDATE SET clean_end = NULL",
+                (self.shard,),
+            )
+        if row is None:
+            return unrecorded
+        return None if row[0] is None else int(row[0])
+
+    def mark_clean_end(self, last: int) -> None:
+        """Notes a clean stop, after which `last` was the last event number given out."""
+        with self._connection() as connection:
+            connection.execute(
+                "INSERT INTO event_numbering (shard, clean_end) VALUES (%s, %s) "
+                "ON CONFLICT (shard) DO UPDATE SET clean_end = excluded.clean_end",
+                (self.shard, last),
+            )
 
     # Reads (this shard's rows)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from itertools import chain
@@ -135,6 +135,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE webhook_deliveries ADD COLUMN shard TEXT NOT NULL DEFAULT '';
     ALTER TABLE alert_states ADD COLUMN shard TEXT NOT NULL DEFAULT '';
     CREATE UNIQUE INDEX alert_states_by_shard ON alert_states (shard, alert);
+    """,
+    # 9: where the last run ended its event numbering (gateway/storage/
+    # event_numbering.py): the last number given out at a clean stop, NULL while a
+    # run is under way. An existing file counts as having ended cleanly at its newest.
+    """
+    CREATE TABLE event_numbering (shard TEXT PRIMARY KEY, clean_end INTEGER);
+    INSERT INTO event_numbering (shard, clean_end) VALUES ('', (SELECT coalesce(max(seq), 0) FROM events));
     """,
 )
 # Events committed are put in the webhook outbox of every subscription (active or
@@ -540,6 +547,47 @@ class Store:
                 (after, before, limit),
             ).fetchall()
         return [(seq, at, kind, room, orjson.loads(data)) for seq, at, kind, room, data in rows]
+
+    def events_before(self, before: int, limit: int) -> list[tuple[int, float, str, str | None]]:
+        """(seq, at, kind, room) of the `limit` events numbered below `before`, newest
+        first: what the shared store's catch-up compares with its own."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, at, kind, room FROM events WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+                (before, limit),
+            ).fetchall()
+        return [(seq, at, kind, room) for seq, at, kind, room in rows]
+
+    def renumber_events(self, numbers: Mapping[int, int]) -> None:
+        """Gives events new numbers (old -> new, each new one unused), in one
+        transaction: the shared store's catch-up, for events of this file whose
+        numbers the shard gave to others while the file was away."""
+        with self._lock, sqlite_transaction(self._db):
+            self._db.executemany(
+                "UPDATE events SET seq = ? WHERE seq = ?", [(new, old) for old, new in numbers.items()]
+            )
+
+    # Event numbering (gateway/storage/event_numbering.py)
+
+    def take_clean_end(self) -> int | None:
+        """The last event number the previous run gave out, if it stopped cleanly
+        (None after a crash); marks this run as under way."""
+        with self._lock, sqlite_transaction(self._db):
+            row = self._db.execute("SELECT clean_end FROM event_numbering WHERE shard = ''").fetchone()
+            self._db.execute(
+                "INSERT INTO event_numbering (shard, clean_end) VALUES ('', NULL) "
+                "ON CONFLICT (shard) DO UPDATE SET clean_end = NULL"
+            )
+        return None if row is None or row[0] is None else int(row[0])
+
+    def mark_clean_end(self, last: int) -> None:
+        """Notes a clean stop, after which `last` was the last event number given out."""
+        with self._lock, sqlite_transaction(self._db):
+            self._db.execute(
+                "INSERT INTO event_numbering (shard, clean_end) VALUES ('', ?) "
+                "ON CONFLICT (shard) DO UPDATE SET clean_end = excluded.clean_end",
+                (last,),
+            )
 
     @contextmanager
     def reader(self) -> Iterator[sqlite3.Connection]:

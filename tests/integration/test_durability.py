@@ -26,6 +26,7 @@ import orjson
 import pytest
 import yaml
 
+from gateway.storage.event_numbering import NUMBERING_GAP
 from simulators.broker import BrokerProcess, MqttBroker, RestartableBroker, free_port
 from tests.support import GatewayProcess, Publisher, fleet_client, start_gateway, unique_prefix, wait_until
 
@@ -227,6 +228,41 @@ def test_sigkill_keeps_the_device_time_an_occupancy_change_reached(
     finally:
         gateway.stop()
         publisher.publish(counter, b"", retain=True)
+
+
+def test_event_numbers_are_never_given_twice_across_a_sigkill(
+    gateway_files: tuple[Path, Path, str, int], publisher: Publisher
+) -> None:
+    """Stream clients get an event's number before it is committed, so a crash can leave
+    numbers out that a client holds: after a SIGKILL numbering resumes past a gap of
+    NUMBERING_GAP, after a clean stop right after the last number."""
+    config, db, prefix, port = gateway_files
+    gateway = GatewayProcess(config, config.parent / "gateway.log", port)
+
+    def occupancy_numbers() -> list[int]:
+        events = gateway.http.get("/v1/events", params={"kind": "occupancy"}).json()["events"]
+        return sorted(event["seq"] for event in events)
+
+    def occupy(room: int, count: int) -> list[int]:
+        publisher.publish(f"{prefix}/hq/1/r{room}/r{room}-pir", {"occupancy": True})
+        wait_until(lambda: len(occupancy_numbers()) == count, 10, f"occupancy event {count}")
+        return occupancy_numbers()
+
+    try:
+        gateway.start()
+        (first,) = occupy(0, 1)
+        wait_until(lambda: history_count(db, "SELECT count(*) FROM events") >= 1, 10, "committed")
+        gateway.kill()
+        gateway.start()
+        after_kill = occupy(1, 2)[-1]
+        assert after_kill == first + NUMBERING_GAP + 1
+        assert "the last run did not stop cleanly" in (config.parent / "gateway.log").read_text()
+        gateway.stop()
+        gateway = GatewayProcess(config, config.parent / "gateway.log", port)
+        gateway.start()
+        assert occupy(2, 3)[-1] == after_kill + 1
+    finally:
+        gateway.stop()
 
 
 def test_a_broker_restart_while_publishing_loses_nothing(
