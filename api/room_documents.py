@@ -85,6 +85,7 @@ class _Document:
     config: RoomConfig
     state: RoomState
     configured: bool
+    sensors_offline: bool
     pair: Pair
     # The bookings `pair` was worked out from, and [since, until) it holds over; None
     # (and an empty window) for a document the publisher asked for with its own pair.
@@ -153,6 +154,7 @@ class RoomDocuments:
             and doc.state is room.state
             and doc.config is room.config
             and doc.configured == room.configured
+            and doc.sensors_offline == room.sensors_offline
             and doc.pair == pair
         ):
             return doc.json
@@ -162,7 +164,7 @@ class RoomDocuments:
 
     def room(self, room: LiveRoom, bookings: tuple[Booking, ...], now: float, *, details: bool) -> bytes:
         """The body of GET /v1/rooms/{id} at `now`; `bookings`: the room's active ones."""
-        doc = self._document(room.config, room.state, room.configured, room.zone, bookings, now, details)
+        doc = self._document(room, bookings, now, details)
         if doc.head is None:
             return doc.json
         return doc.head + self._energy_of(room.state, room.zone, now).json + doc.tail
@@ -242,7 +244,7 @@ class RoomDocuments:
         a campus changed), rendering only rooms whose document no longer holds; None
         once more than `max_renders` rooms needed rendering (what they got is kept)."""
         self._prune(view)
-        states, configured, zone = view.states, view.configured, view.zone
+        states, configured, zone, offline = view.states, view.configured, view.zone, view.sensors_offline
         details, occupied = query.details, query.occupied
         documents, energies = self._documents[details], self._energy
         since, until = -math.inf, math.inf
@@ -265,8 +267,10 @@ class RoomDocuments:
                 or doc.bookings is not bookings
                 or not doc.since <= now < doc.until
                 or doc.config is not config
+                or doc.sensors_offline is not (room_id in offline)
             ):
-                doc = self._document(config, state, room_id in configured, zone, bookings, now, details)
+                room = LiveRoom(config, state, room_id in configured, zone, room_id in offline)
+                doc = self._document(room, bookings, now, details)
                 if max_renders is not None and self.rendered - rendered > max_renders:
                     return None
             if doc.since > since:
@@ -295,20 +299,20 @@ class RoomDocuments:
         return _Body(view.version, booked, since, until, b"".join(pieces))
 
     def _document(
-        self,
-        config: RoomConfig,
-        state: RoomState,
-        configured: bool,
-        zone: tzinfo,
-        bookings: tuple[Booking, ...],
-        now: float,
-        details: bool,
+        self, room: LiveRoom, bookings: tuple[Booking, ...], now: float, details: bool
     ) -> _Document:
         """The room's kept document when it holds at `now`, else a new one."""
         documents = self._documents[details]
+        config = room.config
         doc = documents.get(config.id)
         pair = None
-        if doc is not None and doc.state is state and doc.config is config and doc.configured == configured:
+        if (
+            doc is not None
+            and doc.state is room.state
+            and doc.config is config
+            and doc.configured == room.configured
+            and doc.sensors_offline == room.sensors_offline
+        ):
             if doc.bookings is bookings and doc.since <= now < doc.until:
                 return doc
             pair = current_and_next(bookings, now)
@@ -321,7 +325,6 @@ class RoomDocuments:
                 return doc
         if pair is None:
             pair = current_and_next(bookings, now)
-        room = LiveRoom(config, state, configured, zone)
         return self._new(room, now, pair, bookings, current_and_next_holds(bookings, now), details=details)
 
     def _new(
@@ -341,7 +344,18 @@ class RoomDocuments:
             start = json.index(ENERGY_KEY) + len(ENERGY_KEY)
             end = json.index(b"}", start) + 1
             head, tail = json[:start], json[end:]
-        doc = _Document(room.config, room.state, room.configured, pair, bookings, *window, json, head, tail)
+        doc = _Document(
+            room.config,
+            room.state,
+            room.configured,
+            room.sensors_offline,
+            pair,
+            bookings,
+            *window,
+            json,
+            head,
+            tail,
+        )
         self._documents[details][room.config.id] = doc
         self.rendered += 1
         return doc

@@ -26,6 +26,10 @@ class OccupancyOut(BaseModel):
     since: datetime | None
     confidence: float
     reason: str
+    sensors_offline: bool = Field(
+        description="the room has presence sensors and every one of them is offline: its occupancy "
+        "is not being sensed (availability offers it on bookings alone, with this caveat)"
+    )
 
 
 class EnvironmentOut(BaseModel):
@@ -140,6 +144,7 @@ class RoomOut(RoomDescription):
                 since=as_time(occ.since),
                 confidence=occ.confidence,
                 reason=occ.reason,
+                sensors_offline=room.sensors_offline,
             ),
             environment=EnvironmentOut(
                 co2_ppm=env.co2_ppm,

@@ -171,6 +171,9 @@ class DeviceRegistry:
         # Bumped whenever a device goes offline or comes back (caches of what rests on
         # which devices are online compare it, with `version`).
         self.online_version = 0
+        # The rooms of the devices that went offline or came back since the last
+        # `take_online_changed`: what rests on them is found again for those rooms only.
+        self._online_changed: set[str] = set()
         for record in self._devices.values():
             self._by_room.setdefault(record.spec.room_id, []).append(record)
 
@@ -322,8 +325,14 @@ class DeviceRegistry:
             if now - record.last_seen > (battery_timeout if battery else mains_timeout):
                 record.online = False
                 self.online_version += 1
+                self._online_changed.add(record.spec.room_id)
                 gone.append((record.spec.id, record.spec.room_id))
         return gone
+
+    def take_online_changed(self) -> set[str]:
+        """The rooms with a device that went offline or came back since the last call."""
+        changed, self._online_changed = self._online_changed, set()
+        return changed
 
     def is_offline(self, device_id: str) -> bool:
         record = self._devices.get(device_id)
@@ -392,6 +401,7 @@ class DeviceRegistry:
             if record.online is not True:
                 record.online = True
                 self.online_version += 1
+                self._online_changed.add(record.spec.room_id)
 
     def last_state_of(self, device_id: str) -> dict[str, Any]:
         """A copy of what the device last said (empty for a device not registered)."""
@@ -433,6 +443,7 @@ class DeviceRegistry:
         if record.online is not online:
             record.online = online
             self.online_version += 1
+            self._online_changed.add(record.spec.room_id)
         if online:
             record.last_seen = now
 

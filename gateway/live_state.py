@@ -33,6 +33,9 @@ class LiveRoom:
     configured: bool
     # The site's time zone: "today" (kwh_today) is a day of it.
     zone: tzinfo
+    # The room has presence sensors and every one of them is offline: its occupancy is
+    # not being sensed (`occupancy.sensors_offline` of its status).
+    sensors_offline: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,8 @@ class RoomsView:
     zone: tzinfo
     # (states_version, rooms_version) when taken: equal versions, equal rooms.
     version: tuple[int, int]
+    # The rooms whose presence sensors are all offline.
+    sensors_offline: frozenset[str] = frozenset()
 
 
 class LiveState:
@@ -296,8 +301,11 @@ class LiveState:
 
     def rooms(self) -> list[LiveRoom]:
         with self._lock:
+            offline = self._sensors_offline()
             return [
-                LiveRoom(self._configs[room_id], state, room_id in self._configured, self.zone)
+                LiveRoom(
+                    self._configs[room_id], state, room_id in self._configured, self.zone, room_id in offline
+                )
                 for room_id, state in self._states.items()
             ]
 
@@ -314,12 +322,14 @@ class LiveState:
         """Every room's description and state, taken together (copies of the mappings;
         the configs and states themselves are frozen)."""
         with self._lock:
+            offline = self._sensors_offline()  # first: it may bump states_version
             return RoomsView(
                 dict(self._configs),
                 dict(self._states),
                 self._configured,
                 self.zone,
                 (self.states_version, self.rooms_version),
+                offline,
             )
 
     def room(self, room_id: str) -> LiveRoom | None:
@@ -327,7 +337,8 @@ class LiveState:
             state = self._states.get(room_id)
             if state is None:
                 return None
-            return LiveRoom(self._configs[room_id], state, room_id in self._configured, self.zone)
+            offline = room_id in self._sensors_offline()
+            return LiveRoom(self._configs[room_id], state, room_id in self._configured, self.zone, offline)
 
     def device_views(self, now: float, room_id: str | None = None) -> list[DeviceView]:
         with self._lock:
@@ -386,16 +397,29 @@ class LiveState:
 
     def rooms_with_sensors_offline(self) -> frozenset[str]:
         """The rooms whose presence sensors are all offline (a room without any is not
-        among them): `presence(...)[room].sensors_offline` of every room at once, found
-        again only after `sensors_version` changed."""
+        among them): `presence(...)[room].sensors_offline` of every room at once."""
         with self._lock:
-            version = self.sensors_version
-            if self._offline_at != version:
-                self._offline_rooms = frozenset(
-                    room_id for room_id in self._configs if self._sensors_all_offline(room_id)
-                )
-                self._offline_at = version
+            return self._sensors_offline()
+
+    def _sensors_offline(self) -> frozenset[str]:
+        """`rooms_with_sensors_offline`, with the lock held: found again after
+        `sensors_version` changed, for the rooms whose devices went offline or came back
+        (every room when devices were added, forgotten or changed kind). A change is a
+        change of those rooms' status documents, so it bumps `states_version`."""
+        version = self.sensors_version
+        if self._offline_at == version:
             return self._offline_rooms
+        changed = self.devices.take_online_changed()
+        if self._offline_at is None or self._offline_at[0] != version[0]:
+            offline = frozenset(room_id for room_id in self._configs if self._sensors_all_offline(room_id))
+        else:
+            now_offline = {r for r in changed if r in self._configs and self._sensors_all_offline(r)}
+            offline = (self._offline_rooms - changed) | now_offline
+        if offline != self._offline_rooms:
+            self.states_version += 1
+            self._offline_rooms = offline
+        self._offline_at = version
+        return offline
 
     def _sensors_all_offline(self, room_id: str) -> bool:
         kinds = self.devices.by_kind(room_id)

@@ -93,6 +93,7 @@ class Replica:
         self._availability_key: tuple[int, int] | None = None
         self._bookable: tuple[RoomConfig, ...] = ()
         self._states: Mapping[str, RoomState] = {}
+        self._offline: frozenset[str] = frozenset()
 
     # Running
 
@@ -188,8 +189,8 @@ class Replica:
         return AvailabilityVersion(self.bookings.version, docs.rooms_version, docs.occupancy_version, (0, 0))
 
     def availability_inputs(self, *, includes_now: bool) -> AvailabilityInputs:
-        """As a gateway's, from the documents: a room's occupancy is its document's.
-        Presence sensors offline are not published, so never a reason here."""
+        """As a gateway's, from the documents: a room's occupancy, and whether its
+        presence sensors are all offline, are its document's."""
         version = self.availability_version()
         booked = self.bookings.rooms()
         with self._availability_lock:
@@ -203,8 +204,10 @@ class Replica:
                     room_id: RoomState(room_id, occupancy=OccupancyState(state=d.occupancy))
                     for room_id, d in documents.items()
                 }
+                self._offline = frozenset(room_id for room_id, d in documents.items() if d.sensors_offline)
                 self._availability_key = key
-            return AvailabilityInputs(version, booked, self._bookable, self._states, frozenset())
+            offline = self._offline if includes_now else frozenset()
+            return AvailabilityInputs(version, booked, self._bookable, self._states, offline)
 
     # Bookings: reads from the store, writes through the owning gateway
 

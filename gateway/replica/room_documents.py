@@ -52,6 +52,8 @@ class RoomDocument:
     data: Mapping[str, Any]
     config: RoomConfig
     occupancy: Occupancy
+    # `occupancy.sensors_offline` (absent from a gateway's documents before it: False).
+    sensors_offline: bool = False
 
 
 class NotARoomDocument(ValueError):
@@ -94,7 +96,8 @@ def parse_document(
             config = RoomConfig.model_validate({k: v for k, v in description.items() if v is not None})
         except ValidationError as exc:
             raise NotARoomDocument(f"not a room description: {exc.errors()[0]['msg']}") from None
-    return RoomDocument(room_id, building, floor, payload, data, config, Occupancy(state))
+    offline = occupancy.get("sensors_offline") is True if isinstance(occupancy, dict) else False
+    return RoomDocument(room_id, building, floor, payload, data, config, Occupancy(state), offline)
 
 
 def _same(config: RoomConfig, description: Mapping[str, Any]) -> bool:
@@ -148,7 +151,11 @@ class RoomDocuments:
             self._rooms = rooms
             if previous is None or previous.config is not document.config:
                 self.rooms_version += 1
-            if previous is None or previous.occupancy != document.occupancy:
+            if (
+                previous is None
+                or previous.occupancy != document.occupancy
+                or previous.sensors_offline != document.sensors_offline
+            ):
                 self.occupancy_version += 1
             self.taken += 1
             return document

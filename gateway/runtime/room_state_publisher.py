@@ -94,6 +94,8 @@ class RoomStatePublisher:
         # Per room: the state (and bookings) last rendered, when, and the JSON it gave.
         self._seen: dict[str, RoomState] = {}
         self._seen_bookings: dict[str, tuple[Booking | None, Booking | None]] = {}
+        # The rooms last rendered with every presence sensor offline.
+        self._seen_offline: set[str] = set()
         self._booked: Mapping[str, tuple[Booking, ...]] | None = None
         self._booked_at = float("-inf")
         self._pairs: dict[str, tuple[Booking | None, Booking | None]] = {}
@@ -125,7 +127,7 @@ class RoomStatePublisher:
         # (500 a second) held it just when the GIL switched often enough for ingest to
         # queue behind it (benchmarks/actuation.py).
         view = self._live.rooms_view()
-        states = view.states
+        states, offline = view.states, view.sensors_offline
         mqtt_up = self._publish is not None and self._connected()
         resend = self._resend and mqtt_up
         if resend:
@@ -144,8 +146,10 @@ class RoomStatePublisher:
         sent = 0
         for position, (room_id, state) in enumerate(rooms):
             pair = pairs.get(room_id, NO_BOOKINGS)
-            changed = state is not self._seen.get(room_id) or pair != self._seen_bookings.get(
-                room_id, NO_BOOKINGS
+            changed = (
+                state is not self._seen.get(room_id)
+                or pair != self._seen_bookings.get(room_id, NO_BOOKINGS)
+                or (room_id in offline) is not (room_id in self._seen_offline)
             )
             if changed and tick - self._sent_at.get(room_id, float("-inf")) >= self._min_interval:
                 if budget == 0:
@@ -155,7 +159,13 @@ class RoomStatePublisher:
                         break
                 else:
                     budget -= 1
-                    room = LiveRoom(view.configs[room_id], state, room_id in view.configured, view.zone)
+                    room = LiveRoom(
+                        view.configs[room_id],
+                        state,
+                        room_id in view.configured,
+                        view.zone,
+                        room_id in offline,
+                    )
                     if self._render_one(room, pair, now, tick, mqtt_up):
                         sent += 1
                         continue
@@ -182,6 +192,10 @@ class RoomStatePublisher:
         time.sleep(0)
         self._seen[room_id] = room.state
         self._seen_bookings[room_id] = pair
+        if room.sensors_offline:
+            self._seen_offline.add(room_id)
+        else:
+            self._seen_offline.discard(room_id)
         if payload == self._json.get(room_id):
             return False
         self._json[room_id] = payload

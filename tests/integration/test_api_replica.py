@@ -78,7 +78,7 @@ def site_config(
     ]
     devices = [
         {"id": f"{room}-pir", "room": room, "power_source": "battery"}
-        for room in ("orion", "lyra", "vega", "polaris")
+        for room in ("orion", "lyra", "vega", "rigel", "polaris")
     ]
     devices += [
         {"id": f"{room}-light", "room": room, "kind": "light"}
@@ -350,6 +350,38 @@ def test_a_booking_made_on_one_replica_is_seen_on_the_other_and_checked_in_by_th
     cancelled = r2.delete(f"/v1/bookings/{booking['id']}")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert r1.get(f"/v1/bookings/{booking['id']}").json()["status"] == "cancelled"
+
+
+def test_a_room_whose_sensors_went_offline_has_the_same_caveat_on_replicas(campus: Campus) -> None:
+    """The published room document says when every presence sensor of a room is offline,
+    so a replica's availability gives the caveat the gateway gives."""
+    apis = [campus.as_key(server, "admin") for server in (campus.gateway, *campus.replicas)]
+    pir = f"{PREFIX}/annex/1/rigel/rigel-pir"
+
+    def rigel_everywhere() -> list[tuple[bool, list[str], bool]]:
+        seen = []
+        for api in apis:
+            rooms = api.get("/v1/availability", building="annex").json()["rooms"]
+            rigel = next(room for room in rooms if room["id"] == "rigel")
+            status = api.get("/v1/rooms/rigel").json()["occupancy"]
+            seen.append((rigel["available"], rigel["reasons"], status["sensors_offline"]))
+        return seen
+
+    presence(campus, "annex", 1, "rigel", occupied=False)
+    campus.publisher.publish(f"{pir}/availability", "offline")
+    wait_until(
+        lambda: rigel_everywhere() == [(True, ["sensors_offline"], True)] * 3,
+        10.0,
+        "the caveat on the gateway and both replicas",
+        progress=rigel_everywhere,
+    )
+    campus.publisher.publish(f"{pir}/availability", "online")
+    wait_until(
+        lambda: rigel_everywhere() == [(True, [], False)] * 3,
+        10.0,
+        "the caveat gone everywhere",
+        progress=rigel_everywhere,
+    )
 
 
 def test_a_command_through_a_replica_is_carried_out_and_audited_by_the_gateway(campus: Campus) -> None:

@@ -31,6 +31,7 @@ from rules.bookings import current_and_next
 from rules.occupancy import Occupancy
 from rules.room_model import Light, RoomState
 from tests.fakes import GatewayOnFakes, running_gateway
+from tests.support import wait_until
 
 KEYS = {
     "ops-key": Principal("facilities", "operator", None),
@@ -260,6 +261,41 @@ def test_rooms_are_rendered_once_for_the_publisher_and_the_api(api: Api, g: Gate
     rendered = api.documents.rendered
     assert api.request("GET", "/v1/rooms/lyra", "view-key").content == published[-1]
     assert api.documents.rendered == rendered
+
+
+def test_a_room_whose_presence_sensors_are_all_offline_says_so(api: Api, g: GatewayOnFakes) -> None:
+    """The room's state does not change when its sensor goes offline (nothing it said
+    is forgotten): the flag alone makes its document change, for the API, the kept
+    listings and the state publisher (which a replica's availability reads)."""
+    publisher = g.gateway._room_states
+    assert publisher is not None
+
+    def published_flag() -> bool:
+        publisher.scan()
+        payloads = [p.payload for p in g.transport.published if p.topic == "officegw/state/hq/2/lyra"]
+        flag: bool = orjson.loads(payloads[-1])["occupancy"]["sensors_offline"]
+        return flag
+
+    def publishes(flag: bool) -> None:
+        # Each room goes out at most once per push.state.min_interval of real time.
+        wait_until(lambda: published_flag() is flag, 5, f"lyra published with sensors_offline {flag}")
+
+    g.transport.deliver(LYRA_PIR, {"occupancy": False})  # now known as a presence sensor
+    assert api.room("lyra")["occupancy"]["sensors_offline"] is False
+    publishes(False)
+    state = g.gateway.room("lyra")
+    api.listing()
+    g.transport.deliver(LYRA_PIR + "/availability", "offline")
+    after = g.gateway.room("lyra")
+    assert state is not None and after is not None and after.state is state.state
+    assert api.room("lyra")["occupancy"]["sensors_offline"] is True
+    assert api.room("orion")["occupancy"]["sensors_offline"] is False
+    api.all_agree()
+    publishes(True)
+    g.transport.deliver(LYRA_PIR + "/availability", "online")
+    assert api.room("lyra")["occupancy"]["sensors_offline"] is False
+    api.all_agree()
+    publishes(False)
 
 
 def test_scoped_keys_never_see_other_buildings(api: Api, g: GatewayOnFakes) -> None:

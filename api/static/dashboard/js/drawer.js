@@ -151,7 +151,11 @@ export class RoomDrawer {
     const state = { occupied: "Occupied", vacant: "Vacant", unknown: "No data" }[occ.state] || occ.state;
     replace(
       this.facts,
-      fact("Occupancy", `${state}${occ.since ? ` since ${time(occ.since)}` : ""} (${number(occ.confidence * 100)} % sure)`),
+      fact(
+        "Occupancy",
+        `${occ.sensors_offline ? "▲ " : ""}${state}${occ.since ? ` since ${time(occ.since)}` : ""} (${number(occ.confidence * 100)} % sure)${occ.sensors_offline ? ", every presence sensor offline" : ""}`,
+        occ.sensors_offline === true,
+      ),
       fact("People", occ.people === null ? "not counted" : `${occ.people}${room.capacity ? ` of ${room.capacity}` : ""}`),
       fact("CO2", env.co2_ppm === null ? "–" : `${co2High(room) ? "▲ " : ""}${number(env.co2_ppm)} ppm${co2High(room) ? ", high" : ""}`, co2High(room)),
       fact("Temperature", env.temperature_c === null ? "–" : `${number(env.temperature_c, 1)} °C`),
