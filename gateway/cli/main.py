@@ -9,9 +9,9 @@ import argparse
 import gc
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config import ConfigError, Settings, environment_keys, load_settings
@@ -19,6 +19,9 @@ from gateway.logs import configure_logging, kv
 from rules.engine import RulesError, load_rules_file
 from rules.problems import ProblemsError
 from simulators.dialect_devices import MIXES
+
+if TYPE_CHECKING:
+    from gateway.runtime.shard_role import ShardRole
 
 log = logging.getLogger("officegw")
 
@@ -275,6 +278,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from gateway.cli.assembly import build_app
     from gateway.cli.server import serve
+    from gateway.runtime.gateway import Gateway
+    from gateway.runtime.service_watchdog import ServiceWatchdog
 
     log.info(
         kv(
@@ -284,19 +289,26 @@ def _run(args: argparse.Namespace) -> int:
             api=f"http://{settings.api.host}:{settings.api.port}",
         )
     )
-    if settings.storage.url is None:
-        serve(build_app(settings, manage_gc=True), settings.api.host, settings.api.port)
-        return 0
+    # systemd's READY=1 and watchdog (deploy/officegw.service), and what a hang does.
+    watchdog = ServiceWatchdog.from_environment()
+    watchdog.start()
 
-    from gateway.cli.shard import run_shard
+    def run(role: ShardRole | None, on_hung: Callable[[str], None] | None = None) -> None:
+        app = build_app(settings, manage_gc=True, shard=role)
+        gateway: Gateway = app.state.gateway
+        watchdog.watch(lambda: gateway.running, gateway.hung, on_hung)
+        serve(app, settings.api.host, settings.api.port)
 
-    return run_shard(
-        settings,
-        standby=args.standby,
-        run=lambda role: serve(
-            build_app(settings, manage_gc=True, shard=role), settings.api.host, settings.api.port
-        ),
-    )
+    try:
+        if settings.storage.url is None:
+            run(None)
+            return 0
+
+        from gateway.cli.shard import run_shard
+
+        return run_shard(settings, standby=args.standby, run=run, watchdog=watchdog)
+    finally:
+        watchdog.stop()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ Fencing: if the lock's session is lost while active, the process exits at once
 with EXIT_LOCK_LOST, like a crash. A crash loses nothing (messages are
 acknowledged only after their commit, so the broker redelivers the rest to
 whoever resumes the session), while going on could mean two actives: PostgreSQL
-may already have granted the lock to a standby.
+may already have granted the lock to a standby. An active whose own loops stopped
+coming round (gateway/runtime/service_watchdog.py) exits with EXIT_HUNG for the
+same reason: its session, and so the lock, would live on.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from api.standby_app import create_standby_app
 from gateway.cli.server import ServerThread
 from gateway.config import Settings
 from gateway.logs import kv
+from gateway.runtime.service_watchdog import ServiceWatchdog
 from gateway.runtime.shard_lock import PROOF_DEADLINE, ShardLock, first_line
 from gateway.runtime.shard_role import ShardRole
 
@@ -40,6 +43,8 @@ log = logging.getLogger("officegw.shard")
 EXIT_SHARD_HELD = 3
 EXIT_LOCK_LOST = 4
 EXIT_NO_DATABASE = 5
+# The active's ticker or history writer stopped coming round while it held the lock.
+EXIT_HUNG = 6
 
 
 class _Stop(KeyboardInterrupt):
@@ -51,16 +56,24 @@ class _NoProbes(Exception):
     """The standby's API address cannot be served (most often: in use)."""
 
 
-def run_shard(settings: Settings, *, standby: bool, run: Callable[[ShardRole], None]) -> int:
-    """Runs `run(role)` (the gateway and its API, until stopped) while holding the
-    shard's lock; returns the exit status."""
+def run_shard(
+    settings: Settings,
+    *,
+    standby: bool,
+    run: Callable[[ShardRole, Callable[[str], None]], None],
+    watchdog: ServiceWatchdog | None = None,
+) -> int:
+    """Runs `run(role, on_hung)` (the gateway and its API, until stopped) while holding
+    the shard's lock; returns the exit status. `on_hung(reason)` exits at once (a hung
+    active must not keep the lock from a standby); `watchdog`: told when a standby is
+    up, waiting."""
     assert settings.storage.url is not None
     shard = settings.gateway.id
     lock = ShardLock(settings.storage.url, shard)
     role = ShardRole(shard, lock.key)
     try:
         with _stop_on_sigterm():
-            if not _take(lock, role, settings, standby=standby):
+            if not _take(lock, role, settings, standby=standby, watchdog=watchdog):
                 return EXIT_SHARD_HELD
     except KeyboardInterrupt as stop:
         log.info(kv("stopped while waiting for the shard lock", shard=shard))
@@ -85,7 +98,7 @@ def run_shard(settings: Settings, *, standby: bool, run: Callable[[ShardRole], N
         return EXIT_NO_DATABASE
     lock.watch(lambda reason: _fence(shard, lock.location, reason))
     try:
-        run(role)
+        run(role, lambda reason: _exit_hung(shard, reason))
     finally:
         # Only now: the gateway has committed, acknowledged and disconnected, so the
         # standby that takes over finds the history and the session as we left them.
@@ -94,7 +107,9 @@ def run_shard(settings: Settings, *, standby: bool, run: Callable[[ShardRole], N
     return 0
 
 
-def _take(lock: ShardLock, role: ShardRole, settings: Settings, *, standby: bool) -> bool:
+def _take(
+    lock: ShardLock, role: ShardRole, settings: Settings, *, standby: bool, watchdog: ServiceWatchdog | None
+) -> bool:
     shard = role.shard
     if not standby:
         lock.connect()
@@ -114,6 +129,8 @@ def _take(lock: ShardLock, role: ShardRole, settings: Settings, *, standby: bool
         waited = role.took_lock()
     else:
         with _standby_server(settings, role):
+            if watchdog is not None:
+                watchdog.watch(ready=lambda: True, hung=lambda: None)  # up, and waiting
             lock.wait(
                 lambda holder: log.info(
                     kv(
@@ -165,6 +182,21 @@ def _stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _exit_hung(shard: str, reason: str) -> None:
+    """The active's own loops stopped coming round (gateway/runtime/service_watchdog.py):
+    exit now, so that the lock (held by a session that is still alive) goes to a standby."""
+    log.critical(
+        kv(
+            "gateway hung while holding the shard lock; exiting at once so that a standby takes over "
+            "(readings not yet committed stay unacknowledged: the broker redelivers them)",
+            shard=shard,
+            reason=reason,
+            exit_status=EXIT_HUNG,
+        )
+    )
+    _exit(EXIT_HUNG)
+
+
 def _fence(shard: str, location: str, reason: str) -> None:
     """The lock's session is gone: stop now, on the watcher's thread."""
     log.critical(
@@ -178,7 +210,12 @@ def _fence(shard: str, location: str, reason: str) -> None:
             exit_status=EXIT_LOCK_LOST,
         )
     )
+    _exit(EXIT_LOCK_LOST)
+
+
+def _exit(status: int) -> None:
+    """Ends the process now, from any thread, without another commit or acknowledgement."""
     for handler in logging.getLogger().handlers:
         handler.flush()
     sys.stderr.flush()
-    os._exit(EXIT_LOCK_LOST)
+    os._exit(status)

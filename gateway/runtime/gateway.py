@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +58,7 @@ from gateway.runtime.push_metrics import PushCollector, PushSources
 from gateway.runtime.replica_metrics import ReplicaCommandsCollector
 from gateway.runtime.report_scheduler import ReportScheduler, ScheduledReport
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
+from gateway.runtime.service_watchdog import HUNG_AFTER
 from gateway.runtime.shard_role import ShardCollector, ShardRole
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
@@ -236,6 +238,8 @@ class Gateway:
         self._events = EventLog(sink=self._persist_event)
         # Set once `_restore` took the stores' numbering; only then does a stop note its end.
         self._numbering_taken = False
+        # Between the end of `start` and the beginning of `stop` (what `hung` judges).
+        self._running = False
         self._alerts = AlertLifecycles(self._stores.alerts)
         # Bookings on a connection of their own to the same file, or in the shared store.
         self._booking_store = self._stores.bookings
@@ -1160,6 +1164,22 @@ class Gateway:
                 self._room_states.resend()
 
     @property
+    def running(self) -> bool:
+        """Started (stores open, state restored, the broker connection under way) and not stopping."""
+        return self._running
+
+    def hung(self, after: float = HUNG_AFTER) -> str | None:
+        """Why the gateway is hung (its ticker or history writer has not come round for
+        `after` s), or None; None too before it started and once it stops."""
+        if not self._running:
+            return None
+        now = time.monotonic()
+        for loop, beat_at in (("ticker", self.ticker.beat_at), ("history writer", self._history.beat_at)):
+            if now - beat_at > after:
+                return f"{loop} has not come round for {now - beat_at:.0f} s"
+        return None
+
+    @property
     def ready(self) -> bool:
         # Not at CONNACK: until the broker has acknowledged our subscriptions a message
         # published now may miss us (RabbitMQ routes nothing to a binding not made yet).
@@ -1258,8 +1278,10 @@ class Gateway:
         if self._commands is not None:
             self._commands.start()
         self.transport.start(self._receive, self._on_connection)
+        self._running = True
 
     def stop(self) -> None:
+        self._running = False
         # New messages stay unacknowledged (the broker delivers them next time);
         # what was handled is committed and acknowledged before we disconnect.
         self.transport.pause()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from gateway.logs import kv
@@ -38,8 +39,12 @@ class PeriodicThread:
         self._wake = wake
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"officegw-{name}", daemon=True)
+        # time.monotonic() when the loop last came round (a run ended, or it started):
+        # a loop stuck in a run stops moving it (gateway/runtime/service_watchdog.py).
+        self.beat_at = time.monotonic()
 
     def start(self) -> None:
+        self.beat_at = time.monotonic()
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -62,3 +67,4 @@ class PeriodicThread:
                 self._work()
             except Exception:
                 log.exception(kv("periodic task failed", task=self._name))
+            self.beat_at = time.monotonic()

@@ -60,6 +60,11 @@ class Ticker:
     def stop(self) -> None:
         self._loop.stop()
 
+    @property
+    def beat_at(self) -> float:
+        """time.monotonic() when the ticker's loop last came round."""
+        return self._loop.beat_at
+
     def _wait_device_time(self, interval: float) -> None:
         assert self._device_clock is not None
         last = self.ticked_at

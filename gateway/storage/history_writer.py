@@ -203,6 +203,9 @@ class HistoryWriter:
         self._markers: list[threading.Event] = []
         self._thread = threading.Thread(target=self._run, name="officegw-history", daemon=True)
         self.stats = HistoryStats()
+        # time.monotonic() when the writer's loop last came round (at least every 5 s
+        # when idle): a writer stuck in a store call stops moving it.
+        self.beat_at = time.monotonic()
 
     def start(self) -> None:
         self._thread.start()
@@ -248,6 +251,7 @@ class HistoryWriter:
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICENESS)
         while not self._stop.is_set():
+            self.beat_at = time.monotonic()
             taken = self._collect()
             checkpoint_due = time.perf_counter() - self._last_checkpoint >= self._checkpoint_interval
             pending = self._pending

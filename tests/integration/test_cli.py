@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -109,6 +110,10 @@ def test_version() -> None:
 
 
 def test_run_serves_until_sigterm(tmp_path: Path, mqtt_broker: BrokerProcess) -> None:
+    """Under systemd's eyes too: READY=1 once started, watchdog pets, STOPPING=1."""
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    systemd.bind(str(tmp_path / "notify"))
+    systemd.settimeout(10)
     port = free_port()
     prefix = unique_prefix()
     config = tmp_path / "site.yaml"
@@ -125,6 +130,7 @@ def test_run_serves_until_sigterm(tmp_path: Path, mqtt_broker: BrokerProcess) ->
         stderr=subprocess.STDOUT,
         text=True,
         cwd=ROOT,
+        env={**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "2000000"},
     )
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2)
     try:
@@ -136,6 +142,8 @@ def test_run_serves_until_sigterm(tmp_path: Path, mqtt_broker: BrokerProcess) ->
                 return False
 
         wait_until(ready, 20.0, "officegw run ready")
+        notes = [systemd.recv(64).decode() for _ in range(3)]
+        assert notes.count("READY=1") == 1 and "WATCHDOG=1" in notes
         publisher = Publisher(mqtt_broker)
         publisher.publish(f"{prefix}/hq/2/orion/orion-pir", {"occupancy": True})
         publisher.close()
@@ -149,7 +157,14 @@ def test_run_serves_until_sigterm(tmp_path: Path, mqtt_broker: BrokerProcess) ->
         assert proc.returncode == 0
         assert "gateway stopped" in output
         assert "Traceback" not in output
+        systemd.settimeout(0)
+        notes = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                notes.append(systemd.recv(64).decode())
+        assert notes[-1] == "STOPPING=1" and set(notes) <= {"WATCHDOG=1", "STOPPING=1"}
     finally:
+        systemd.close()
         http.close()
         if proc.poll() is None:
             proc.kill()
