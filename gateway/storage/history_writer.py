@@ -277,6 +277,10 @@ class HistoryWriter:
             if self._retention is not None and time.monotonic() - self._last_prune >= self._prune_interval:
                 self._prune(*self._retention)
 
+    def _beat(self) -> None:
+        """The loop is not stuck, only in a long store call that is making progress."""
+        self.beat_at = time.monotonic()
+
     def _release_memory(self) -> None:
         """Quiet after a burst: the store's page cache goes back (see RELEASE_AFTER_ROWS)."""
         self._since_release = 0
@@ -294,9 +298,9 @@ class HistoryWriter:
         self._last_prune = time.monotonic()
         now = self._clock()
         try:
-            readings, events = self._store.prune(now - readings_for, now - events_for)
+            readings, events = self._store.prune(now - readings_for, now - events_for, self._beat)
             if self._shared is not None:
-                self._shared.prune(now - events_for)
+                self._shared.prune(now - events_for, self._beat)
         except STORE_ERRORS as exc:
             log.warning(kv("retention failed", error=str(exc)))
             return

@@ -54,6 +54,8 @@ CONNECTION_WAIT = 2.0
 FAIL_FAST_FOR = 2.0
 # Events copied from the SQLite file per statement when catching up.
 CATCH_UP_CHUNK = 5_000
+# Events deleted per transaction by retention.
+PRUNE_CHUNK = 10_000
 # The building of an event from its room and data (None: cannot tell), for catch-up.
 BuildingOf = Callable[[str | None, Mapping[str, Any]], str | None]
 
@@ -288,20 +290,36 @@ class PostgresStore:
                 rows,
             )
 
-    def prune(self, readings_before: float | None, events_before: float | None) -> tuple[int, int]:
-        """Retention of this shard's events (and their alerts' lifecycles); no readings here."""
+    def prune(
+        self,
+        readings_before: float | None,
+        events_before: float | None,
+        progress: Callable[[], object] | None = None,
+    ) -> tuple[int, int]:
+        """Retention of this shard's events (and their alerts' lifecycles); no readings
+        here. In transactions of PRUNE_CHUNK events, `progress()` after each: the first
+        run over a large history is not one statement of minutes."""
         if events_before is None:
             return 0, 0
-        with self._connection() as connection, connection.transaction():
-            events = connection.execute(
-                "DELETE FROM events WHERE shard = %s AND at < %s", (self.shard, events_before)
-            ).rowcount
-            connection.execute(
-                "DELETE FROM alert_states WHERE shard = %s AND alert < "
-                "(SELECT coalesce(min(seq), -1) FROM events WHERE shard = %s)",
-                (self.shard, self.shard),
-            )
-        return 0, events
+        events = 0
+        while True:
+            with self._connection() as connection, connection.transaction():
+                deleted = connection.execute(
+                    "DELETE FROM events WHERE shard = %s AND seq IN "
+                    "(SELECT seq FROM events WHERE shard = %s AND at < %s LIMIT %s)",
+                    (self.shard, self.shard, events_before, PRUNE_CHUNK),
+                ).rowcount
+                if deleted < PRUNE_CHUNK:
+                    connection.execute(
+                        "DELETE FROM alert_states WHERE shard = %s AND alert < "
+                        "(SELECT coalesce(min(seq), -1) FROM events WHERE shard = %s)",
+                        (self.shard, self.shard),
+                    )
+            events += deleted
+            if progress is not None:
+                progress()
+            if deleted < PRUNE_CHUNK:
+                return 0, events
 
     def catch_up(self, local: Store, building_of: BuildingOf = _no_building) -> tuple[int, int, int]:
         """Copies what the gateway's SQLite file (`local`) holds and this

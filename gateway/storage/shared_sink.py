@@ -16,7 +16,7 @@ are copied by the next start's catch-up) and is written with the next batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from gateway.storage.records import Reading, StoredEvent
@@ -32,7 +32,12 @@ class SharedCommit(Protocol):
         device_states: Sequence[tuple[str, str, bytes]] = (),
     ) -> None: ...
 
-    def prune(self, readings_before: float | None, events_before: float | None) -> tuple[int, int]: ...
+    def prune(
+        self,
+        readings_before: float | None,
+        events_before: float | None,
+        progress: Callable[[], object] | None = None,
+    ) -> tuple[int, int]: ...
 
 
 class SharedSink:
@@ -78,5 +83,5 @@ class SharedSink:
             raise
         self._events, self._rooms, self._devices = [], {}, {}
 
-    def prune(self, events_before: float) -> int:
-        return self._store.prune(None, events_before)[1]
+    def prune(self, events_before: float, progress: Callable[[], object] | None = None) -> int:
+        return self._store.prune(None, events_before, progress)[1]

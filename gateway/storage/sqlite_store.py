@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from itertools import chain
@@ -157,6 +157,9 @@ ENQUEUE_WEBHOOKS = """
 """
 SCHEMA_VERSION = len(MIGRATIONS)
 CACHE_KIB = 64 * 1024
+# SQLite virtual machine steps between two calls of a long statement's progress
+# callback (some 30 ms of deleting rows).
+PROGRESS_STEPS = 1_000_000
 # Readings are appended to `readings_recent` by multi-row INSERT ... VALUES statements
 # of up to 1,024 rows (within SQLite's bound on parameters), then smaller ones for the
 # rest: one statement step per chunk, its parameters taken from the `Reading` tuples
@@ -347,9 +350,16 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def prune(self, readings_before: float | None, events_before: float | None) -> tuple[int, int]:
-        """Retention: deletes readings and events older than the given times."""
-        with self._lock:
+    def prune(
+        self,
+        readings_before: float | None,
+        events_before: float | None,
+        progress: Callable[[], object] | None = None,
+    ) -> tuple[int, int]:
+        """Retention: deletes readings and events older than the given times. The first
+        run over a large history can take minutes: `progress()` is called as it goes
+        (every PROGRESS_STEPS steps of SQLite's), so the writer is not taken for hung."""
+        with self._lock, self._progress(progress):
             readings = events = 0
             if readings_before is not None:
                 series = self._db.execute("SELECT room, metric FROM series").fetchall()
@@ -368,6 +378,22 @@ class Store:
                     "DELETE FROM alert_states WHERE alert < (SELECT coalesce(min(seq), -1) FROM events)"
                 )
             return readings, events
+
+    @contextmanager
+    def _progress(self, progress: Callable[[], object] | None) -> Iterator[None]:
+        if progress is None:
+            yield
+            return
+
+        def handler() -> int:
+            progress()
+            return 0  # go on
+
+        self._db.set_progress_handler(handler, PROGRESS_STEPS)
+        try:
+            yield
+        finally:
+            self._db.set_progress_handler(None, 0)
 
     # Reads
 

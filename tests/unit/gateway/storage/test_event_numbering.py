@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import settings_from_dict
+from gateway.storage import postgres_store
 from gateway.storage.event_numbering import NUMBERING_GAP, first_number_after
 from gateway.storage.open_stores import Stores, open_stores
 from gateway.storage.postgres_store import PostgresStore
@@ -175,3 +176,18 @@ def test_events_pruned_from_the_shared_store_are_not_copied_back(tmp_path: Path,
     finally:
         shared.close()
         local.close()
+
+
+def test_retention_deletes_in_chunks_telling_its_progress(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_store, "PRUNE_CHUNK", 3)
+    shared = PostgresStore(postgres_url, "gw-a")
+    try:
+        shared.commit([], [event(n) for n in range(1, 11)], [], T0)
+        calls: list[int] = []
+        assert shared.prune(None, T0 + 8.5, lambda: calls.append(1)) == (0, 8)
+        assert len(calls) == 3  # 3 + 3 + 2
+        assert [seq for seq, *_ in shared.recent_events(10)] == [9, 10]
+    finally:
+        shared.close()
