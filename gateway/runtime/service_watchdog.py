@@ -66,6 +66,7 @@ class ServiceWatchdog:
         self._on_hung: Callable[[str], None] | None = None
         self._lock = threading.Lock()
         self._told_ready = False
+        self._send_failed = False
         self._hung_reason: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="officegw-watchdog", daemon=True)
@@ -148,4 +149,8 @@ class ServiceWatchdog:
         try:
             self._socket.sendto(message.encode(), self._address)
         except OSError as exc:  # systemd gone or the socket not ours: nothing to tell
-            log.warning(kv("service notification not sent", message=message, error=str(exc)))
+            if not self._send_failed:  # once, not once a second
+                log.warning(kv("service notifications not sent", message=message, error=str(exc)))
+            self._send_failed = True
+        else:
+            self._send_failed = False

@@ -115,3 +115,12 @@ def test_a_gateway_whose_ticker_is_stuck_is_hung(tmp_path: Path, systemd: socket
         watchdog.stop()
         gateway.stop()
     assert gateway.hung(after=0.0) is None  # stopping is not hanging
+
+
+def test_a_socket_nobody_listens_on_is_told_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    watchdog = ServiceWatchdog(str(tmp_path / "nobody"), 0.5)
+    watchdog.watch(lambda: True, lambda: None)
+    for _ in range(5):
+        watchdog.check()
+    watchdog.stop()
+    assert sum("service notifications not sent" in r.getMessage() for r in caplog.records) == 1
