@@ -88,6 +88,7 @@ def test_room_status_has_the_contract_shape(gw: RunningGateway) -> None:
         "since": None,
         "confidence": 0.0,
         "reason": "no evidence yet",
+        "sensors_offline": False,
     }
     assert room["environment"] == {
         "co2_ppm": None,
