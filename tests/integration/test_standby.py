@@ -581,6 +581,58 @@ def test_the_lock_is_one_per_shard_and_a_waiter_gets_it_when_the_holder_goes(pos
             lock.release()
 
 
+HUNG_ACTIVE = """
+import sys, time
+from gateway.config import settings_from_dict
+from gateway.cli.shard import run_shard
+
+storage = {"path": sys.argv[2], "url": sys.argv[3]}
+settings = settings_from_dict({"gateway": {"id": sys.argv[1]}, "storage": storage})
+
+def hang(role, on_hung):
+    print("active", flush=True)
+    time.sleep(float(sys.argv[4]))  # the standby starts waiting meanwhile
+    on_hung("ticker has not come round for 31 s")
+
+sys.exit(run_shard(settings, standby=False, run=hang))
+"""
+
+
+def test_an_active_found_hung_exits_with_6_and_the_standby_takes_over(shard: Shard, tmp_path: Path) -> None:
+    """What the CLI does once its watchdog finds the gateway hung while it holds the lock
+    (the finding: tests/unit/gateway/runtime/test_service_watchdog.py): exit at once,
+    with 6, so the lock its live session held goes to the standby."""
+    active = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            HUNG_ACTIVE,
+            shard.gateway_id,
+            str(tmp_path / "a.db"),
+            shard.postgres_url,
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    standby = shard.process("standby", standby=True)
+    try:
+        assert active.stdout is not None and active.stdout.readline() == "active\n"
+        standby.start(wait_ready=False)
+        standby.wait_waiting()
+        _, err = active.communicate(timeout=30)
+        assert active.returncode == 6, err
+        assert "gateway hung while holding the shard lock" in err and "ticker has not come round" in err
+        standby.wait_ready()
+    finally:
+        if active.poll() is None:
+            active.kill()
+            active.wait()
+        standby.stop()
+
+
 def test_standby_needs_storage_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "officegw.yaml"
     config.write_text("gateway: {id: hq}\n")
