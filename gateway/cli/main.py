@@ -244,17 +244,27 @@ def _api(args: argparse.Namespace) -> int:
 
     from gateway.cli.assembly import build_replica_app
     from gateway.cli.server import serve
+    from gateway.replica.replica import Replica
+    from gateway.runtime.service_watchdog import ServiceWatchdog
 
     app = build_replica_app(settings, source=args.config or "(defaults)")
+    replica: Replica = app.state.replica
     log.info(
         kv(
             "officegw api replica starting",
             config=args.config or "(defaults)",
-            id=app.state.replica.name,
+            id=replica.name,
             api=f"http://{settings.api.host}:{settings.api.port}",
         )
     )
-    serve(app, settings.api.host, settings.api.port)
+    # systemd's READY=1 and watchdog (deploy/officegw-api@.service), as for a gateway.
+    watchdog = ServiceWatchdog.from_environment()
+    watchdog.watch(lambda: replica.running, replica.hung)
+    watchdog.start()
+    try:
+        serve(app, settings.api.host, settings.api.port)
+    finally:
+        watchdog.stop()
     return 0
 
 

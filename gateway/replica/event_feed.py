@@ -42,6 +42,11 @@ class EventFeed:
         self._fanout.close_all()
         self._loop.stop()
 
+    @property
+    def beat_at(self) -> float:
+        """time.monotonic() when the poll loop last came round."""
+        return self._loop.beat_at
+
     def offer(self, item: Pushed) -> None:
         """A room change (or anything else) for the open streams; never waits."""
         if self._fanout.listening:

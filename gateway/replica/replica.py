@@ -44,6 +44,7 @@ from gateway.replica.forwarding import (
 from gateway.replica.room_documents import RoomDocument, RoomDocuments
 from gateway.replica.stores import ReplicaStores
 from gateway.runtime.periodic import PeriodicThread
+from gateway.runtime.service_watchdog import HUNG_AFTER
 from gateway.shard_commands import BOOKINGS_ROOT, REPLY_ROOT, CommandReply, Operation
 from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup
 from rules.bookings import Booking, current_and_next
@@ -94,6 +95,8 @@ class Replica:
         self._bookable: tuple[RoomConfig, ...] = ()
         self._states: Mapping[str, RoomState] = {}
         self._offline: frozenset[str] = frozenset()
+        # Between the end of `start` and the beginning of `stop` (what `hung` judges).
+        self._running = False
 
     # Running
 
@@ -103,8 +106,28 @@ class Replica:
         self._bookings_loop.start()
         self.events.start()
         self.transport.start(self._receive)
+        self._running = True
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def hung(self, after: float = HUNG_AFTER) -> str | None:
+        """Why the replica is hung (its bookings reload or event feed loop has not come
+        round for `after` s: gateway/runtime/service_watchdog.py), or None."""
+        if not self._running:
+            return None
+        now = time.monotonic()
+        for loop, beat_at in (
+            ("bookings reload", self._bookings_loop.beat_at),
+            ("event feed", self.events.beat_at),
+        ):
+            if now - beat_at > after:
+                return f"{loop} has not come round for {now - beat_at:.0f} s"
+        return None
 
     def stop(self) -> None:
+        self._running = False
         self.transport.pause()
         self.events.stop()
         self.transport.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -150,11 +151,10 @@ class Campus:
         return Api(server.http, key)
 
 
-def start_replica(config: Path, name: str) -> GatewayProcess:
+def start_replica(config: Path, name: str, env: dict[str, str] | None = None) -> GatewayProcess:
     port = free_port()
-    replica = GatewayProcess(
-        config, config.parent / f"{name}.log", port, ("--port", str(port), "--id", name), command="api"
-    )
+    args = ("--port", str(port), "--id", name)
+    replica = GatewayProcess(config, config.parent / f"{name}.log", port, args, env, command="api")
     replica.start()
     return replica
 
@@ -533,6 +533,28 @@ def test_a_command_for_a_building_no_gateway_serves_is_a_503_not_a_hang(campus: 
     response = api.post("/v1/rooms/sirius/lights", {"on": True})
     assert response.status_code == 503
     assert "did not answer within 2 s" in response.json()["detail"]
+
+
+def test_a_replica_under_systemd_says_ready_pets_its_watchdog_and_says_stopping(campus: Campus) -> None:
+    notify = campus.config.parent / "replica-notify"
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    systemd.bind(str(notify))
+    systemd.settimeout(10)
+    try:
+        env = {"NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "2000000"}
+        replica = start_replica(campus.config, "r-systemd", env)
+        try:
+            notes = [systemd.recv(64).decode() for _ in range(3)]
+            assert notes.count("READY=1") == 1 and "WATCHDOG=1" in notes
+        finally:
+            replica.stop()
+        notes = []
+        while (note := systemd.recv(64).decode()) != "STOPPING=1":
+            notes.append(note)
+        assert set(notes) <= {"WATCHDOG=1"}
+    finally:
+        systemd.close()
+        notify.unlink()
 
 
 def test_officegw_api_help() -> None:
