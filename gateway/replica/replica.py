@@ -44,7 +44,7 @@ from gateway.replica.forwarding import (
 from gateway.replica.room_documents import RoomDocument, RoomDocuments
 from gateway.replica.stores import ReplicaStores
 from gateway.runtime.periodic import PeriodicThread
-from gateway.runtime.service_watchdog import HUNG_AFTER
+from gateway.runtime.service_watchdog import HUNG_AFTER, stale_loop
 from gateway.shard_commands import BOOKINGS_ROOT, REPLY_ROOT, CommandReply, Operation
 from gateway.storage.bookings_store import BookingQuery, NoShowCount, NoShowGroup
 from rules.bookings import Booking, current_and_next
@@ -117,14 +117,8 @@ class Replica:
         round for `after` s: gateway/runtime/service_watchdog.py), or None."""
         if not self._running:
             return None
-        now = time.monotonic()
-        for loop, beat_at in (
-            ("bookings reload", self._bookings_loop.beat_at),
-            ("event feed", self.events.beat_at),
-        ):
-            if now - beat_at > after:
-                return f"{loop} has not come round for {now - beat_at:.0f} s"
-        return None
+        beats = (("bookings reload", self._bookings_loop.beat_at), ("event feed", self.events.beat_at))
+        return stale_loop(beats, time.monotonic(), after)
 
     def stop(self) -> None:
         self._running = False

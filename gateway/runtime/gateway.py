@@ -58,7 +58,7 @@ from gateway.runtime.push_metrics import PushCollector, PushSources
 from gateway.runtime.replica_metrics import ReplicaCommandsCollector
 from gateway.runtime.report_scheduler import ReportScheduler, ScheduledReport
 from gateway.runtime.room_state_publisher import RoomRenderer, RoomStatePublisher
-from gateway.runtime.service_watchdog import HUNG_AFTER
+from gateway.runtime.service_watchdog import HUNG_AFTER, stale_loop
 from gateway.runtime.shard_role import ShardCollector, ShardRole
 from gateway.runtime.snapshotter import Snapshotter
 from gateway.runtime.ticker import Ticker
@@ -1173,11 +1173,8 @@ class Gateway:
         `after` s), or None; None too before it started and once it stops."""
         if not self._running:
             return None
-        now = time.monotonic()
-        for loop, beat_at in (("ticker", self.ticker.beat_at), ("history writer", self._history.beat_at)):
-            if now - beat_at > after:
-                return f"{loop} has not come round for {now - beat_at:.0f} s"
-        return None
+        beats = (("ticker", self.ticker.beat_at), ("history writer", self._history.beat_at))
+        return stale_loop(beats, time.monotonic(), after)
 
     @property
     def ready(self) -> bool:

@@ -26,7 +26,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from gateway.logs import kv
 
@@ -37,6 +37,15 @@ log = logging.getLogger("officegw.runtime")
 HUNG_AFTER = 30.0
 # How often the loops are looked at when systemd asks for no pets more often.
 CHECK_INTERVAL = 1.0
+
+
+def stale_loop(beats: Iterable[tuple[str, float]], now: float, after: float = HUNG_AFTER) -> str | None:
+    """Which of these loops ((name, time.monotonic() it last came round)) has not come
+    round for `after` s, said for a log line; None when every one has."""
+    for loop, beat_at in beats:
+        if now - beat_at > after:
+            return f"{loop} has not come round for {now - beat_at:.0f} s"
+    return None
 
 
 def notify_address(value: str) -> str | bytes:

@@ -15,7 +15,7 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.config import settings_from_dict
 from gateway.runtime.gateway import Gateway
-from gateway.runtime.service_watchdog import ServiceWatchdog, notify_address
+from gateway.runtime.service_watchdog import ServiceWatchdog, notify_address, stale_loop
 from tests.fakes import FakeTransport
 from tests.support import wait_until
 
@@ -37,6 +37,14 @@ def received(listener: socket.socket) -> list[str]:
             messages.append(listener.recv(1024).decode())
         except BlockingIOError:
             return messages
+
+
+def test_the_first_loop_that_has_not_come_round_is_named() -> None:
+    beats = [("ticker", 100.0), ("history writer", 95.0), ("event feed", 90.0)]
+    assert stale_loop(beats, 115.0, after=30) is None
+    assert stale_loop(beats, 121.0, after=30) == "event feed has not come round for 31 s"
+    assert stale_loop(beats, 131.0, after=30) == "ticker has not come round for 31 s"
+    assert stale_loop([], 1e9) is None
 
 
 def test_the_environment_says_where_and_how_often(tmp_path: Path) -> None:
