@@ -251,7 +251,7 @@ class HistoryWriter:
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICENESS)
         while not self._stop.is_set():
-            self.beat_at = time.monotonic()
+            self._beat()
             taken = self._collect()
             checkpoint_due = time.perf_counter() - self._last_checkpoint >= self._checkpoint_interval
             pending = self._pending
@@ -278,7 +278,7 @@ class HistoryWriter:
                 self._prune(*self._retention)
 
     def _beat(self) -> None:
-        """The loop is not stuck, only in a long store call that is making progress."""
+        """The loop came round, or is in a long store call that is making progress."""
         self.beat_at = time.monotonic()
 
     def _release_memory(self) -> None:

@@ -27,7 +27,7 @@ from gateway.config import ConfigError, Settings
 from gateway.logs import kv
 from gateway.storage.alert_store import AlertStore
 from gateway.storage.bookings_store import BookingStore, SqlBookingStore, SqliteBookingStore
-from gateway.storage.event_numbering import first_number_after
+from gateway.storage.event_numbering import first_number_after, mark_clean_end, take_clean_end
 from gateway.storage.postgres_store import BuildingOf, PostgresStore, ShardConflict, StoreError, redacted
 from gateway.storage.records import Reading, StoredEvent
 from gateway.storage.shared_sink import SharedSink
@@ -94,11 +94,12 @@ class Stores:
         """The number after which this run numbers its events (see
         gateway/storage/event_numbering.py); notes the run as under way, so that a
         crash leaves the next run a gap."""
-        newest = max(self.history.last_event_seq(), self.state.last_event_seq())
-        clean_end = self.history.take_clean_end()
+        newest = self.history.last_event_seq()
+        clean_end = take_clean_end(self.history)
         if self.shared is not None:
+            newest = max(newest, self.shared.last_event_seq())
             # The file's note counts for a shard the shared store never saw run.
-            clean_end = self.shared.take_clean_end(unrecorded=clean_end)
+            clean_end = take_clean_end(self.shared, unrecorded=clean_end)
         after = first_number_after(newest, clean_end)
         if after != newest:
             log.warning(
@@ -114,8 +115,8 @@ class Stores:
     def mark_numbering_end(self, last: int) -> None:
         """Notes a clean stop after which `last` was the last event number given out."""
         if self.shared is not None:
-            self.shared.mark_clean_end(last)
-        self.history.mark_clean_end(last)
+            mark_clean_end(self.shared, last)
+        mark_clean_end(self.history, last)
 
     def close(self) -> None:
         self.bookings.close()

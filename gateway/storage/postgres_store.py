@@ -465,35 +465,6 @@ class PostgresStore:
             row = connection.execute("SELECT min(seq) FROM events WHERE shard = %s", (self.shard,)).fetchone()
         return int(row[0] or 0) if row is not None else 0
 
-    # Event numbering (gateway/storage/event_numbering.py)
-
-    def take_clean_end(self, unrecorded: int | None) -> int | None:
-        """The last event number this shard's previous run gave out, if it stopped
-        cleanly (None after a crash; `unrecorded` when no run of this shard was ever
-        noted here, e.g. a gateway's first start with `storage.url`); marks this run
-        as under way."""
-        with self._connection() as connection, connection.transaction():
-            row = connection.execute(
-                "SELECT clean_end FROM event_numbering WHERE shard = %s FOR UPDATE", (self.shard,)
-            ).fetchone()
-            connection.execute(
-                "INSERT INTO event_numbering (shard, clean_end) VALUES (%s, NULL) "
-                "ON CONFLICT (shard) DO UPDATE SET clean_end = NULL",
-                (self.shard,),
-            )
-        if row is None:
-            return unrecorded
-        return None if row[0] is None else int(row[0])
-
-    def mark_clean_end(self, last: int) -> None:
-        """Notes a clean stop, after which `last` was the last event number given out."""
-        with self._connection() as connection:
-            connection.execute(
-                "INSERT INTO event_numbering (shard, clean_end) VALUES (%s, %s) "
-                "ON CONFLICT (shard) DO UPDATE SET clean_end = excluded.clean_end",
-                (self.shard, last),
-            )
-
     # Reads (this shard's rows)
 
     def load_snapshot(self) -> dict[str, Any]:

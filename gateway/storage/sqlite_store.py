@@ -593,28 +593,6 @@ class Store:
                 "UPDATE events SET seq = ? WHERE seq = ?", [(new, old) for old, new in numbers.items()]
             )
 
-    # Event numbering (gateway/storage/event_numbering.py)
-
-    def take_clean_end(self) -> int | None:
-        """The last event number the previous run gave out, if it stopped cleanly
-        (None after a crash); marks this run as under way."""
-        with self._lock, sqlite_transaction(self._db):
-            row = self._db.execute("SELECT clean_end FROM event_numbering WHERE shard = ''").fetchone()
-            self._db.execute(
-                "INSERT INTO event_numbering (shard, clean_end) VALUES ('', NULL) "
-                "ON CONFLICT (shard) DO UPDATE SET clean_end = NULL"
-            )
-        return None if row is None or row[0] is None else int(row[0])
-
-    def mark_clean_end(self, last: int) -> None:
-        """Notes a clean stop, after which `last` was the last event number given out."""
-        with self._lock, sqlite_transaction(self._db):
-            self._db.execute(
-                "INSERT INTO event_numbering (shard, clean_end) VALUES ('', ?) "
-                "ON CONFLICT (shard) DO UPDATE SET clean_end = excluded.clean_end",
-                (last,),
-            )
-
     @contextmanager
     def reader(self) -> Iterator[sqlite3.Connection]:
         """A read-only connection of its own to the same file, for long reads (reports),

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.config import settings_from_dict
 from gateway.storage import postgres_store
-from gateway.storage.event_numbering import NUMBERING_GAP, first_number_after
+from gateway.storage.event_numbering import NUMBERING_GAP, first_number_after, mark_clean_end, take_clean_end
 from gateway.storage.open_stores import Stores, open_stores
 from gateway.storage.postgres_store import PostgresStore
 from gateway.storage.records import StoredEvent
@@ -74,8 +74,8 @@ def test_a_file_from_before_the_note_counts_as_stopped_cleanly(tmp_path: Path) -
     store.close()
     store = Store(tmp_path / "gw.db")
     try:
-        assert store.take_clean_end() == 7
-        assert store.take_clean_end() is None  # this run is now under way
+        assert take_clean_end(store) == 7
+        assert take_clean_end(store) is None  # this run is now under way
     finally:
         store.close()
 
@@ -84,11 +84,11 @@ def test_the_shared_store_notes_each_shards_end_and_falls_back_to_the_files(post
     a, b = PostgresStore(postgres_url, "gw-a"), PostgresStore(postgres_url, "gw-b")
     try:
         # Never run here: the file's note counts.
-        assert a.take_clean_end(unrecorded=12) == 12
-        assert a.take_clean_end(unrecorded=12) is None
-        a.mark_clean_end(30)
-        assert b.take_clean_end(unrecorded=None) is None
-        assert a.take_clean_end(unrecorded=12) == 30
+        assert take_clean_end(a, unrecorded=12) == 12
+        assert take_clean_end(a, unrecorded=12) is None
+        mark_clean_end(a, 30)
+        assert take_clean_end(b, unrecorded=None) is None
+        assert take_clean_end(a, unrecorded=12) == 30
     finally:
         a.close()
         b.close()
